@@ -1,0 +1,1 @@
+"""Shared machinery of the suite: targets, waits, cluster actions, faults, evidence."""

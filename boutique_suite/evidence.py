@@ -1,0 +1,129 @@
+"""Evidence for the report: target and execution labels, timings, and what a failure leaves behind.
+
+Nothing here attaches a Secret's data: objects are attached as YAML only for kinds that hold no secrets.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import allure
+import pytest
+import yaml
+from kubernetes.client.exceptions import ApiException
+
+from boutique_suite import targets
+
+FAILED_KEY = pytest.StashKey[bool]()
+REPORTS = targets.ROOT / "reports"
+_SUMMARY: dict[str, dict[str, object]] = {}
+
+
+@dataclass
+class Execution:
+    """real: every assertion exercised the real component; simulated: some input came from simulation."""
+
+    simulated_parts: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def mode(self) -> str:
+        return "simulated" if self.simulated_parts else "real"
+
+    def simulated(self, what: str) -> None:
+        if what not in self.simulated_parts:
+            self.simulated_parts.append(what)
+
+    def timing(self, name: str, seconds: float) -> float:
+        self.timings[name] = round(seconds, 3)
+        allure.dynamic.parameter(name, f"{seconds:.2f} s")
+        return seconds
+
+    def publish(self) -> None:
+        allure.dynamic.label("execution", self.mode)
+        allure.dynamic.tag(f"execution:{self.mode}")
+        if self.simulated_parts:
+            allure.dynamic.description("Ran on simulation: " + "; ".join(self.simulated_parts))
+
+    def record(self, nodeid: str, name: str, outcome: str) -> None:
+        _SUMMARY[nodeid] = {
+            "scenario": name,
+            "outcome": outcome,
+            "execution": self.mode,
+            "simulated": self.simulated_parts,
+            "timings_seconds": self.timings,
+        }
+
+
+def label_target(target: targets.Target) -> None:
+    allure.dynamic.label("target", target.name)
+    allure.dynamic.tag(f"target:{target.name}")
+    allure.dynamic.parameter("target", f"{target.name} ({target.kind})")
+
+
+def mark_skipped(nodeid: str, name: str, reason: str) -> None:
+    allure.dynamic.label("execution", "skipped")
+    allure.dynamic.tag("execution:skipped")
+    _SUMMARY[nodeid] = {"scenario": name, "outcome": "skipped", "execution": "skipped", "reason": reason}
+
+
+def attach_namespace(kube, namespace: str) -> None:  # type: ignore[no-untyped-def]
+    """Events, pod logs and object YAML of a namespace, for a failed scenario."""
+    try:
+        events = sorted(kube.events(namespace), key=lambda e: str(e.last_timestamp or e.event_time or ""))
+        lines = [
+            f"{e.last_timestamp or e.event_time} {e.type} {e.reason} "
+            f"{e.involved_object.kind}/{e.involved_object.name}: {e.message}"
+            for e in events
+        ]
+        allure.attach("\n".join(lines) or "(no events)", f"events {namespace}", allure.attachment_type.TEXT)
+        api = kube.api
+        objects = {
+            "deployments": kube.apps.list_namespaced_deployment(namespace).items,
+            "replicasets": kube.apps.list_namespaced_replica_set(namespace).items,
+            "pods": kube.core.list_namespaced_pod(namespace).items,
+            "hpas": kube.autoscaling.list_namespaced_horizontal_pod_autoscaler(namespace).items,
+        }
+        for kind, items in objects.items():
+            docs = [api.sanitize_for_serialization(i) for i in items]
+            allure.attach(
+                yaml.safe_dump_all(docs, sort_keys=False) or "(none)",
+                f"{kind} {namespace}.yaml",
+                allure.attachment_type.YAML,
+            )
+        for pod in objects["pods"]:
+            try:
+                logs = kube.core.read_namespaced_pod_log(pod.metadata.name, namespace, tail_lines=200)
+            except ApiException as exc:
+                logs = f"(logs unavailable: {exc.status} {exc.reason})"
+            allure.attach(logs or "(empty)", f"logs {pod.metadata.name}", allure.attachment_type.TEXT)
+    except Exception as exc:  # evidence must never hide the real failure
+        allure.attach(f"collecting evidence failed: {exc}", "evidence error", allure.attachment_type.TEXT)
+
+
+def write_summary(config: pytest.Config) -> Path | None:
+    """reports/summary.json: per scenario outcome, execution mode and measured timings."""
+    if not _SUMMARY:
+        return None
+    REPORTS.mkdir(exist_ok=True)
+    path = REPORTS / "summary.json"
+    target = config.getoption("--target", "lab")
+    counts: dict[str, int] = {}
+    for entry in _SUMMARY.values():
+        key = f"{entry['outcome']}:{entry['execution']}"
+        counts[key] = counts.get(key, 0) + 1
+    path.write_text(
+        json.dumps(
+            {
+                "target": target,
+                "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "counts": counts,
+                "scenarios": _SUMMARY,
+            },
+            indent=2,
+        )
+    )
+    return path

@@ -1,0 +1,134 @@
+"""Probes: read cluster state and answer succeeded / pending / failed for waits.until."""
+
+from __future__ import annotations
+
+from kubernetes.client.exceptions import ApiException
+
+from boutique_suite.kube import Kube
+from boutique_suite.waits import Check, Probe, failed, pending, succeeded
+
+# Waiting reasons after which a pod will not start by itself: waiting longer cannot help.
+TERMINAL_WAITING = {"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "CreateContainerConfigError"}
+
+
+def node_condition(node, kind: str) -> str | None:  # type: ignore[no-untyped-def]
+    for cond in node.status.conditions or []:
+        if cond.type == kind:
+            return cond.status
+    return None
+
+
+def node_ready(kube: Kube, name: str) -> Probe:
+    def probe() -> Check:
+        try:
+            node = kube.node(name)
+        except ApiException as exc:
+            if exc.status == 404:
+                return pending(f"node {name} not registered yet")
+            raise
+        status = node_condition(node, "Ready")
+        if status == "True":
+            return succeeded(f"node {name} Ready", node)
+        return pending(f"node {name} Ready={status}")
+
+    return probe
+
+
+def rollout_complete(kube: Kube, namespace: str, name: str) -> Probe:
+    """The strict definition: observedGeneration >= generation, updated = available = replicas,
+    no pods of old ReplicaSets, Progressing reason NewReplicaSetAvailable."""
+
+    def probe() -> Check:
+        try:
+            dep = kube.deployment(namespace, name)
+        except ApiException as exc:
+            if exc.status == 404:
+                return pending(f"deployment {namespace}/{name} does not exist (yet)")
+            raise
+        spec = dep.spec.replicas if dep.spec.replicas is not None else 1
+        st = dep.status
+        progressing = next((c for c in st.conditions or [] if c.type == "Progressing"), None)
+        if progressing and progressing.reason == "ProgressDeadlineExceeded":
+            return failed(f"deployment {name}: {progressing.message}")
+        selector = ",".join(f"{k}={v}" for k, v in (dep.spec.selector.match_labels or {}).items())
+        for pod in kube.pods(namespace, selector):
+            for cs in (pod.status.container_statuses or []) if pod.status else []:
+                reason = cs.state.waiting.reason if cs.state and cs.state.waiting else None
+                if reason in TERMINAL_WAITING:
+                    return failed(f"pod {pod.metadata.name}: {reason}")
+        facts = (
+            f"generation {dep.metadata.generation}/observed {st.observed_generation}, replicas {spec}, "
+            f"updated {st.updated_replicas or 0}, available {st.available_replicas or 0}, "
+            f"total {st.replicas or 0}, progressing {progressing.reason if progressing else None}"
+        )
+        done = (
+            (st.observed_generation or 0) >= dep.metadata.generation
+            and (st.updated_replicas or 0) == spec
+            and (st.available_replicas or 0) == spec
+            and (st.replicas or 0) == spec
+            and progressing is not None
+            and progressing.reason == "NewReplicaSetAvailable"
+        )
+        return succeeded(facts, dep) if done else pending(facts)
+
+    return probe
+
+
+def pods_running_on(kube: Kube, namespace: str, selector: str, count: int) -> Probe:
+    """``count`` pods Running and Ready; value = {pod name: node name}."""
+
+    def probe() -> Check:
+        pods = [p for p in kube.pods(namespace, selector) if not p.metadata.deletion_timestamp]
+        ready = {
+            p.metadata.name: p.spec.node_name
+            for p in pods
+            if p.status.phase == "Running"
+            and any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])
+        }
+        detail = f"{len(ready)}/{count} pods ready ({len(pods)} exist)"
+        return succeeded(detail, ready) if len(ready) == count and len(pods) == count else pending(detail)
+
+    return probe
+
+
+def replacement_pod_ready(kube: Kube, namespace: str, selector: str, gone: str, count: int) -> Probe:
+    """The deleted pod ``gone`` is replaced: ``count`` ready pods again, none of them ``gone``."""
+    inner = pods_running_on(kube, namespace, selector, count)
+
+    def probe() -> Check:
+        check = inner()
+        if check.outcome.value == "succeeded" and gone in check.value:  # type: ignore[operator]
+            return pending(f"pod {gone} still listed")
+        return check
+
+    return probe
+
+
+def hpa_replicas(kube: Kube, namespace: str, name: str, want: int) -> Probe:
+    def probe() -> Check:
+        hpa = kube.hpa(namespace, name)
+        st = hpa.status
+        current_cpu = None
+        for metric in st.current_metrics or []:
+            if metric.resource and metric.resource.name == "cpu":
+                current_cpu = metric.resource.current.average_utilization
+        detail = f"desired {st.desired_replicas}, current {st.current_replicas}, cpu {current_cpu}%"
+        dep = kube.deployment(namespace, name)
+        if st.desired_replicas == want and (dep.status.available_replicas or 0) == want:
+            return succeeded(detail, st)
+        return pending(detail)
+
+    return probe
+
+
+def metrics_available(kube: Kube, namespace: str | None = None) -> Probe:
+    def probe() -> Check:
+        try:
+            values = kube.pod_metrics(namespace) if namespace else kube.node_metrics()
+        except ApiException as exc:
+            return pending(f"metrics.k8s.io answered {exc.status} {exc.reason}")
+        if not values:
+            return pending("metrics.k8s.io returned no items yet")
+        return succeeded(f"{len(values)} items", values)
+
+    return probe

@@ -1,0 +1,173 @@
+"""Target files (``targets/*.yaml``): what the suite builds and verifies, validated on load.
+
+A target never holds a secret: it names the environment variable (``*_env``) or file (``*_file``)
+that does. Every bad field is reported as one line naming the file, the field and the expectation.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    ValidationError,
+    model_validator,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGETS_DIR = ROOT / "targets"
+REQUIRED_HOSTS = ("mini-pc", "k8s-master", "k8s-worker1", "k8s-worker2")
+
+
+class TargetError(Exception):
+    """A target file cannot be used. ``str()`` is the message for the user, one line per problem."""
+
+
+def _env_name(value: str) -> str:
+    if not value.replace("_", "A").isalnum() or not value[:1].isalpha() or value.upper() != value:
+        raise ValueError("expected the NAME of an environment variable (like SLACK_BOT_TOKEN), not a value")
+    return value
+
+
+def _ipv4(value: str) -> str:
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        raise ValueError(f"expected an IPv4 address like 192.168.10.11, got {value!r}") from None
+    return value
+
+
+EnvName = Annotated[str, AfterValidator(_env_name)]
+IPv4 = Annotated[str, AfterValidator(_ipv4)]
+Hostname = Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Host(Strict):
+    ip: IPv4
+    roles: list[Literal["gitlab", "registry", "runner", "control-plane", "worker"]] = []
+    ssh_user: str = "ubuntu"
+
+
+class Ssh(Strict):
+    private_key_file_env: EnvName | None = None
+    port: PositiveInt = 22
+
+
+class GitLab(Strict):
+    url: Annotated[str, Field(pattern=r"^https?://")]
+    registry: Hostname
+    token_env: EnvName
+    ca_file: str | None = None
+
+
+class Cluster(Strict):
+    kubeconfig: str
+    context: str
+
+    @property
+    def kubeconfig_path(self) -> Path:
+        return Path(os.path.expanduser(self.kubeconfig))
+
+
+class Slack(Strict):
+    channel: Annotated[str, Field(pattern=r"^#?[a-z0-9][a-z0-9._-]*$")]
+    token_env: EnvName
+    webhook_url_env: EnvName | None = None
+
+
+class Namespaces(Strict):
+    dev: Hostname = "boutique-dev"
+    prod: Hostname = "boutique-prod"
+    scratch_prefix: Hostname = "suite"
+
+
+class Timeouts(Strict):
+    """Seconds per kind of step (the Chainsaw idea): apply, assert, rollout, alert, cleanup."""
+
+    apply: PositiveInt = 30
+    assertion: PositiveInt = Field(60, alias="assert")
+    rollout: PositiveInt = 180
+    alert: PositiveInt = 180
+    cleanup: PositiveInt = 60
+
+
+class Target(Strict):
+    name: Hostname
+    kind: Literal["lab", "onprem"]
+    description: str = ""
+    allow_destructive: bool = False
+    hosts: dict[Hostname, Host] = {}
+    ssh: Ssh | None = None
+    gitlab: GitLab | None = None
+    cluster: Cluster
+    slack: Slack
+    namespaces: Namespaces = Namespaces()
+    timeouts: Timeouts = Timeouts()
+    source: Path | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _onprem_needs_hosts(self) -> Target:
+        if self.kind == "onprem":
+            missing = [h for h in REQUIRED_HOSTS if h not in self.hosts]
+            if missing:
+                raise ValueError(f"hosts: an onprem target needs {', '.join(missing)}")
+            if self.gitlab is None:
+                raise ValueError("gitlab: an onprem target needs url, registry and token_env")
+        return self
+
+    @property
+    def is_lab(self) -> bool:
+        return self.kind == "lab"
+
+
+def resolve(name_or_path: str) -> Path:
+    """``lab`` -> targets/lab.yaml; a path is taken as it is."""
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml") or candidate.exists():
+        return candidate
+    return TARGETS_DIR / f"{name_or_path}.yaml"
+
+
+def _field(loc: tuple[str | int, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def load(name_or_path: str) -> Target:
+    """Load and validate a target; raise TargetError with one line per problem."""
+    path = resolve(name_or_path)
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in TARGETS_DIR.glob("*.yaml")))
+        raise TargetError(f"{path}: no such target file (known targets: {known})")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise TargetError(f"{path}: not valid YAML{where}: {problem}") from None
+    if not isinstance(data, dict):
+        raise TargetError(f"{path}: expected a mapping of fields (name, kind, cluster, ...)")
+    try:
+        return Target.model_validate({**data, "source": path})
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown field (secrets go in environment variables named by *_env fields)"
+            elif err["type"] == "missing":
+                msg = "required field is missing"
+            lines.append(f"{path}: {_field(err['loc'])}: {msg}")
+        raise TargetError("\n".join(lines)) from None

@@ -1,0 +1,156 @@
+"""Suite wiring: the target, the layers each scenario needs, cleanup, reverts and evidence.
+
+Scenarios ask for their layer through their phase tag (``@phase3`` → layers 0, 1, 2 are ensured, then 3).
+The layer is ensured at the start of the scenario (pytest-bdd's before-scenario hook), so a scenario the
+target cannot provide still shows in the Allure report as skipped, with the reason.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from boutique_suite import evidence, runlabel, targets
+from boutique_suite.kube import ClusterUnreachable, Kube, connect
+from boutique_suite.undo import UndoStack
+from provisioning import LayerRunner
+from provisioning.layer import LayerUnavailable
+
+pytest_plugins = ["steps.common_steps", "steps.cluster_steps"]
+
+TARGET_KEY = pytest.StashKey[targets.Target]()
+RUN_KEY = pytest.StashKey[str]()
+SKIPPED_KEY = pytest.StashKey[bool]()
+SCENARIO_KEY = pytest.StashKey[str]()
+EXECUTION_KEY = pytest.StashKey[evidence.Execution]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("boutique", "Online Boutique GitOps platform suite")
+    group.addoption(
+        "--target",
+        default="lab",
+        help="target name in targets/ or a path to a target file (default: lab, the offline lab)",
+    )
+    group.addoption(
+        "--keep-on-failure",
+        action="store_true",
+        help="keep the objects and faults of a failed scenario for debugging (no revert, no cleanup)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        config.stash[TARGET_KEY] = targets.load(config.getoption("--target"))
+    except targets.TargetError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[RUN_KEY] = runlabel.new_run_id()
+
+
+@pytest.fixture(scope="session")
+def target(pytestconfig: pytest.Config) -> targets.Target:
+    return pytestconfig.stash[TARGET_KEY]
+
+
+@pytest.fixture(scope="session")
+def run_id(pytestconfig: pytest.Config) -> str:
+    return pytestconfig.stash[RUN_KEY]
+
+
+@pytest.fixture(scope="session")
+def layers(target: targets.Target) -> LayerRunner:
+    return LayerRunner(target)
+
+
+@pytest.fixture(scope="session")
+def kube(layers: LayerRunner, target: targets.Target, run_id: str) -> Kube:
+    try:
+        layers.require(2)
+    except LayerUnavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        return connect(target.cluster.kubeconfig_path, target.cluster.context, run_id)
+    except ClusterUnreachable as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture
+def undo(request: pytest.FixtureRequest) -> UndoStack:
+    stack = UndoStack()
+    yield stack
+    if _keep(request):
+        return
+    errors = stack.drain()
+    if errors:
+        pytest.fail("reverting faults failed: " + "; ".join(errors), pytrace=False)
+
+
+@pytest.fixture
+def scenario_ns(request: pytest.FixtureRequest, kube: Kube, target: targets.Target) -> str:
+    """A throwaway namespace carrying the run labels; leftovers of earlier runs are removed first."""
+    kube.delete_leftovers()
+    name = kube.create_namespace(target.namespaces.scratch_prefix)
+    yield name
+    if request.node.stash.get(evidence.FAILED_KEY, False):
+        evidence.attach_namespace(kube, name)
+    if not _keep(request):
+        kube.delete_namespace(name)
+
+
+def _keep(request: pytest.FixtureRequest) -> bool:
+    return request.config.getoption("--keep-on-failure") and request.node.stash.get(
+        evidence.FAILED_KEY, False
+    )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature, scenario) -> None:  # type: ignore[no-untyped-def]
+    """Label the scenario with its target, then ensure its layer or skip with the layer's reason."""
+    item = request.node
+    item.stash[SCENARIO_KEY] = scenario.name
+    target: targets.Target = request.config.stash[TARGET_KEY]
+    evidence.label_target(target)
+    phase = next((int(m.name[5:]) for m in item.iter_markers() if m.name[:5] == "phase"), None)
+    reason = None
+    if item.get_closest_marker("onprem_only") and target.is_lab:
+        reason = "cannot be made real on the offline lab (onprem only); run with --target onprem"
+    elif item.get_closest_marker("destructive") and not target.allow_destructive:
+        reason = f"destructive scenario: target {target.name} does not set allow_destructive: true"
+    elif phase is not None:
+        try:
+            request.getfixturevalue("layers").require(phase)
+        except LayerUnavailable as exc:
+            reason = str(exc)
+    if reason:
+        evidence.mark_skipped(item.nodeid, scenario.name, reason)
+        item.stash[SKIPPED_KEY] = True
+        pytest.skip(reason)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> object:
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        item.stash[evidence.FAILED_KEY] = True
+    name = item.stash.get(SCENARIO_KEY, None)
+    if name is not None and report.when == "call" and not item.stash.get(SKIPPED_KEY, False):
+        run = item.stash.get(EXECUTION_KEY, None) or evidence.Execution()
+        run.record(item.nodeid, name, report.outcome)
+
+
+@pytest.fixture
+def execution(request: pytest.FixtureRequest) -> evidence.Execution:
+    """How the scenario ran: real, or on simulation (steps say which part was simulated)."""
+    run = evidence.Execution()
+    request.node.stash[EXECUTION_KEY] = run
+    return run
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_bdd_after_scenario(request: pytest.FixtureRequest, feature, scenario) -> None:  # type: ignore[no-untyped-def]
+    run = request.node.stash.get(EXECUTION_KEY, None) or evidence.Execution()
+    run.publish()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    evidence.write_summary(session.config)

@@ -1,0 +1,35 @@
+Feature: Phase 5 - CI/CD from app-repo to the cluster
+  A push to app-repo builds each changed service from a multi-stage Dockerfile, pushes the image tagged
+  with the commit's short SHA to the private registry and writes that tag into gitops-repo with
+  "kustomize edit set image"; Argo CD then deploys it. Pods pull through the imagePullSecret on their
+  ServiceAccount. On the lab target gitlab-ci-local runs the same jobs of .gitlab-ci.yml.
+
+  Background:
+    Given the platform is built through phase 5
+
+  @phase5 @nightly
+  Scenario: Service images are built in multiple stages
+    Then every service's Dockerfile in app-repo has a build stage and a separate final stage
+    And no final stage starts from a compiler or SDK image
+    And every final stage runs as a non-root user
+
+  @phase5 @nightly
+  Scenario: The deploy job writes the new tag into gitops-repo with kustomize edit set image
+    When the "update-gitops" job runs for service "frontend" at commit "0123abcd" against a scratch copy of gitops-repo
+    Then the scratch gitops-repo gets one new commit that names app-repo commit "0123abcd"
+    And in that commit "overlays/dev/kustomization.yaml" sets image "registry.local/boutique/frontend" to tag "0123abcd"
+    And that commit changes no other file
+
+  @phase5 @nightly
+  Scenario: A commit to app-repo ships an image tagged with its commit SHA
+    When a commit that changes "src/frontend" is pushed to app-repo's "main" branch
+    Then its pipeline succeeds within 900 seconds
+    And the registry holds "registry.local/boutique/frontend" tagged with that commit's short SHA
+    And gitops-repo's dev overlay sets the frontend image to that tag
+    And Deployment "frontend" in "boutique-dev" runs that image within 300 seconds of the pipeline's end
+
+  @phase5 @nightly
+  Scenario: ServiceAccounts pull from the private registry with an imagePullSecret
+    Then every ServiceAccount in "boutique-dev", including "default", lists the imagePullSecret "registry-credentials"
+    And "registry-credentials" is a Secret of type "kubernetes.io/dockerconfigjson" for "registry.local"
+    And a pod created with one of those ServiceAccounts and no pull secret of its own is given "registry-credentials"

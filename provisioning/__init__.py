@@ -1,0 +1,75 @@
+"""One provisioning module per layer (phase 0-7), each with check(target) and ensure(target).
+
+``LayerRunner.require(n)`` ensures the layers below ``n`` in order, then ``n``; results (and the
+reasons a layer is unavailable) are remembered for the session, so each layer is ensured once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from types import ModuleType
+
+from boutique_suite.targets import Target
+from provisioning import (
+    phase0_foundation,
+    phase1_platform,
+    phase2_cluster,
+    phase3_gateway_argocd,
+    phase4_gitops,
+    phase5_cicd,
+    phase6_observability,
+    phase7_advanced,
+)
+from provisioning.layer import LayerState, LayerUnavailable
+
+log = logging.getLogger(__name__)
+
+LAYERS: tuple[ModuleType, ...] = (
+    phase0_foundation,
+    phase1_platform,
+    phase2_cluster,
+    phase3_gateway_argocd,
+    phase4_gitops,
+    phase5_cicd,
+    phase6_observability,
+    phase7_advanced,
+)
+
+
+class LayerRunner:
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.results: dict[int, LayerState | LayerUnavailable] = {}
+        self.seconds: dict[int, float] = {}
+
+    def require(self, phase: int) -> LayerState:
+        """Ensure layers 0..phase-1 (recording what they could not provide), then ``phase``.
+
+        A lower layer that is unavailable stops ``phase`` only when ``phase`` needs it on this target
+        (``needs(target)`` of the layer module): the lab's cluster does not need GitLab, for example.
+        """
+        for lower in range(phase):
+            self._ensure(lower)
+        module = LAYERS[phase]
+        for needed in module.needs(self.target):
+            result = self.results[needed]
+            if isinstance(result, LayerUnavailable):
+                raise LayerUnavailable(f"{result} (needed by layer {phase}, {module.NAME})")
+        result = self._ensure(phase)
+        if isinstance(result, LayerUnavailable):
+            raise result
+        return result
+
+    def _ensure(self, phase: int) -> LayerState | LayerUnavailable:
+        if phase not in self.results:
+            module = LAYERS[phase]
+            started = time.monotonic()
+            try:
+                self.results[phase] = module.ensure(self.target)
+                log.info("layer %d (%s) ready: %s", phase, module.NAME, self.results[phase].detail)
+            except LayerUnavailable as exc:
+                self.results[phase] = exc
+                log.info("%s", exc)
+            self.seconds[phase] = time.monotonic() - started
+        return self.results[phase]

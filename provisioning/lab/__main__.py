@@ -1,0 +1,63 @@
+"""The offline lab by hand: python -m provisioning.lab up | down | status | build."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from provisioning.lab import build, manager
+
+
+def _print_status(st: manager.Status) -> None:
+    state = "ready" if st.healthy else f"NOT ready: {st.problem}"
+    print(f"lab {manager.NAME}: {state}")
+    print(f"  kubeconfig: {st.kubeconfig} (context {st.context})")
+    for c in st.components:
+        print(
+            f"  {c.name:<24} pid {c.pid or '-':<8} 127.0.0.1:{c.port:<6} {'running' if c.alive else 'DOWN'}"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m provisioning.lab", description=__doc__)
+    parser.add_argument("command", choices=["up", "down", "status", "build"])
+    parser.add_argument("--json", action="store_true", help="status as JSON")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "build":
+            return build.main([])
+        if args.command == "up":
+            started = time.monotonic()
+            changed = manager.up()
+            print(
+                f"lab {'started' if changed else 'already running, nothing started'} "
+                f"in {time.monotonic() - started:.1f}s"
+            )
+            _print_status(manager.status())
+        elif args.command == "down":
+            started = time.monotonic()
+            stopped = manager.down()
+            print(
+                f"lab stopped in {time.monotonic() - started:.1f}s"
+                + (f" ({', '.join(stopped)})" if stopped else " (nothing was running)")
+            )
+        else:
+            st = manager.status()
+            if args.json:
+                print(json.dumps(st.as_dict(), indent=2))
+            else:
+                _print_status(st)
+            return 0 if st.healthy else 1
+    except (manager.LabError, build.BuildError) as exc:
+        print(f"lab {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"lab {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,292 @@
+"""Build the lab's binaries from the Go module proxy and cache them outside the repo.
+
+Each component is built in a wrapper Go module under a temporary directory and moved into
+``~/.cache/boutique-lab/<name>-<version>/`` only when every binary linked; a manifest of sha256
+sums is written last, so an interrupted build or a corrupt file is detected and rebuilt.
+
+Usage: ``python -m provisioning.lab.build [--force] [component ...]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+VERSIONS_FILE = HERE / "versions.toml"
+CACHE_ROOT = Path(os.environ.get("BOUTIQUE_LAB_CACHE", Path.home() / ".cache" / "boutique-lab"))
+MANIFEST = "manifest.json"
+
+
+class BuildError(RuntimeError):
+    """A build failed for a reason the user can act on."""
+
+
+@dataclass
+class Component:
+    name: str
+    version: str
+    tools: list[str]  # Go packages to build, each gives one binary named after its last path element
+    requires: dict[str, str] = field(default_factory=dict)
+    replaces: dict[str, str] = field(default_factory=dict)
+    ldflags: list[str] = field(default_factory=list)
+    rename: dict[str, str] = field(default_factory=dict)  # binary name -> name in the cache
+    extra_files: dict[str, str] = field(default_factory=dict)  # file in module -> name in the cache
+
+    @property
+    def directory(self) -> Path:
+        return CACHE_ROOT / f"{self.name}-{self.version}"
+
+    def binary_names(self) -> list[str]:
+        names = [tool.rsplit("/", 1)[1] for tool in self.tools]
+        return [self.rename.get(n, n) for n in names]
+
+
+def load_versions() -> dict[str, dict[str, str]]:
+    with VERSIONS_FILE.open("rb") as fh:
+        return tomllib.load(fh)
+
+
+def bin_dir(name: str) -> Path:
+    """Where the cached binaries of component ``name`` (a section of versions.toml) live."""
+    return CACHE_ROOT / f"{name}-{load_versions()[name]['version']}" / "bin"
+
+
+def go_proxy() -> str:
+    return os.environ.get("GOPROXY", "https://proxy.golang.org").split(",")[0]
+
+
+def kubernetes_staging_modules(version: str) -> list[str]:
+    """Read the staging modules k8s.io/kubernetes replaces with ./staging/..., from its own go.mod."""
+    url = f"{go_proxy()}/k8s.io/kubernetes/@v/{version}.mod"
+    cached = CACHE_ROOT / "gomod" / f"kubernetes-{version}.mod"
+    if not cached.exists():
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with urllib.request.urlopen(url, timeout=60) as resp:
+                cached.write_bytes(resp.read())
+        except OSError as exc:
+            raise BuildError(f"cannot read {url}: {exc} (is the Go module proxy reachable?)") from exc
+    modules = []
+    for line in cached.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[1] == "=>" and parts[2].startswith("./staging/"):
+            modules.append(parts[0])
+    if not modules:
+        raise BuildError(f"no staging replace lines found in {url}")
+    return modules
+
+
+def components() -> dict[str, Component]:
+    v = load_versions()
+    kube, staging = v["kubernetes"]["version"], v["kubernetes"]["staging"]
+    major, minor = kube.lstrip("v").split(".")[:2]
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(0))
+    kube_ldflags = [
+        f"-X {pkg}.{key}={val}"
+        for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
+        for key, val in (
+            ("gitVersion", kube),
+            ("gitMajor", major),
+            ("gitMinor", minor),
+            ("gitTreeState", "clean"),
+            ("buildDate", now),
+        )
+    ]
+    etcd = v["etcd"]["version"]
+    kwok = v["kwok"]["version"]
+    ms = v["metrics-server"]["version"]
+    return {
+        "kubernetes": Component(
+            name="kubernetes",
+            version=kube,
+            tools=[
+                f"k8s.io/kubernetes/cmd/{c}"
+                for c in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+            ],
+            requires={"k8s.io/kubernetes": kube},
+            replaces={m: f"{m} {staging}" for m in kubernetes_staging_modules(kube)},
+            ldflags=kube_ldflags,
+        ),
+        "etcd": Component(
+            name="etcd",
+            version=etcd,
+            tools=["go.etcd.io/etcd/server/v3"],
+            requires={"go.etcd.io/etcd/server/v3": etcd},
+            rename={"v3": "etcd"},
+            ldflags=[f"-X go.etcd.io/etcd/api/v3/version.GitSHA=module-{etcd}"],
+        ),
+        "kwok": Component(
+            name="kwok",
+            version=kwok,
+            tools=["sigs.k8s.io/kwok/cmd/kwok", "sigs.k8s.io/kwok/cmd/kwokctl"],
+            requires={"sigs.k8s.io/kwok": kwok},
+            ldflags=[
+                f"-X sigs.k8s.io/kwok/pkg/consts.Version={kwok}",
+                f"-X sigs.k8s.io/kwok/pkg/consts.KubeVersion={kube}",
+            ],
+        ),
+        "metrics-server": Component(
+            name="metrics-server",
+            version=ms,
+            tools=["sigs.k8s.io/metrics-server/cmd/metrics-server"],
+            requires={"sigs.k8s.io/metrics-server": ms},
+            ldflags=[
+                f"-X sigs.k8s.io/metrics-server/pkg/version.gitVersion={ms}",
+                "-X sigs.k8s.io/metrics-server/pkg/version.gitTreeState=clean",
+            ],
+            extra_files={"manifests/base": "manifests"},
+        ),
+    }
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify(component: Component) -> str | None:
+    """Return None when the cache entry is complete and intact, else what is wrong with it."""
+    manifest = component.directory / MANIFEST
+    if not manifest.exists():
+        return "not built" if not component.directory.exists() else "incomplete (no manifest)"
+    try:
+        sums = json.loads(manifest.read_text())["sha256"]
+    except (ValueError, KeyError):
+        return "manifest unreadable"
+    for name in component.binary_names():
+        path = component.directory / "bin" / name
+        if not path.exists():
+            return f"{name} missing"
+        if sums.get(name) != sha256(path):
+            return f"{name} corrupt (sha256 mismatch)"
+    return None
+
+
+def _run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path) -> None:
+    with log.open("a") as out:
+        out.write(f"$ {' '.join(cmd)}\n")
+        out.flush()
+        proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        tail = "\n".join(log.read_text().splitlines()[-15:])
+        raise BuildError(f"`{' '.join(cmd[:3])} …` failed (exit {proc.returncode}); log {log}:\n{tail}")
+
+
+def _go_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("GOFLAGS", "-mod=mod")
+    env["CGO_ENABLED"] = "0"
+    env.setdefault("GOTOOLCHAIN", "local")
+    return env
+
+
+def build(component: Component, force: bool = False) -> Path:
+    """Build one component unless a complete, intact cache entry exists. Returns its bin directory."""
+    problem = verify(component)
+    if problem is None and not force:
+        return component.directory / "bin"
+    if shutil.which("go") is None:
+        raise BuildError(
+            "the Go toolchain is missing: install Go >= 1.26 (https://go.dev/doc/install) "
+            "and put `go` on PATH"
+        )
+    CACHE_ROOT.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".build-{component.name}-", dir=CACHE_ROOT))
+    log = CACHE_ROOT / f"build-{component.name}-{component.version}.log"
+    log.write_text("")
+    print(f"building {component.name} {component.version} ({problem}); log: {log}", file=sys.stderr)
+    started = time.monotonic()
+    try:
+        lines = [f"module boutique-lab/{component.name}", "", "go 1.26.0", ""]
+        if component.replaces:
+            lines += ["replace ("] + [f"\t{m} => {t}" for m, t in component.replaces.items()] + [")"]
+        (work / "go.mod").write_text("\n".join(lines) + "\n")
+        env = _go_env()
+        get = ["go", "get"]
+        get += [f"{m}@{v}" for m, v in component.requires.items()]
+        _run(get, work, env, log)
+        (work / "bin").mkdir()
+        ldflags = " ".join(["-s", "-w", *component.ldflags])
+        for tool in component.tools:
+            name = tool.rsplit("/", 1)[1]
+            out = work / "bin" / component.rename.get(name, name)
+            _run(["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(out), tool], work, env, log)
+        for src, dst in component.extra_files.items():
+            module = next(iter(component.requires))
+            mod_dir = subprocess.run(
+                ["go", "list", "-m", "-f", "{{.Dir}}", module],
+                cwd=work,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            shutil.copytree(Path(mod_dir) / src, work / dst)
+            for path in (work / dst).rglob("*"):
+                path.chmod(0o755 if path.is_dir() else 0o644)
+        sums = {n: sha256(work / "bin" / n) for n in component.binary_names()}
+        (work / MANIFEST).write_text(
+            json.dumps(
+                {
+                    "component": component.name,
+                    "version": component.version,
+                    "built_seconds": round(time.monotonic() - started, 1),
+                    "sha256": sums,
+                },
+                indent=2,
+            )
+        )
+        if component.directory.exists():
+            shutil.rmtree(component.directory)
+        work.rename(component.directory)
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"built {component.name} in {time.monotonic() - started:.0f}s", file=sys.stderr)
+    return component.directory / "bin"
+
+
+def ensure_all(names: list[str] | None = None, force: bool = False) -> dict[str, Path]:
+    available = components()
+    wanted = names or list(available)
+    unknown = [n for n in wanted if n not in available]
+    if unknown:
+        raise BuildError(f"unknown component(s) {unknown}; known: {sorted(available)}")
+    # Remove leftovers of interrupted builds before starting new ones.
+    if CACHE_ROOT.exists():
+        for stale in CACHE_ROOT.glob(".build-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+    return {n: build(available[n], force=force) for n in wanted}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("components", nargs="*")
+    parser.add_argument("--force", action="store_true", help="rebuild even when the cache is intact")
+    args = parser.parse_args(argv)
+    try:
+        for name, path in ensure_all(args.components, args.force).items():
+            print(f"{name}: {path}")
+    except BuildError as exc:
+        print(f"lab build: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

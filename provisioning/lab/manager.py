@@ -1,0 +1,363 @@
+"""The offline lab: start, inspect and stop a kwokctl cluster (binary runtime) on 127.0.0.1.
+
+``up()`` is idempotent: a healthy lab is left alone; a half-started lab or one whose component died is
+restarted; a port taken by something else is a clear error. The lab is reported ready only after the
+seed (nodes, StorageClass, IngressClass) is applied and every node is Ready: that moment is written
+to a ready-stamp together with the components' PIDs, and status() trusts the stamp only while those
+same PIDs are alive.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import string
+import subprocess
+import time
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from provisioning.lab import build
+
+HERE = Path(__file__).resolve().parent
+SETTINGS = tomllib.loads((HERE / "settings.toml").read_text())
+NAME: str = SETTINGS["cluster_name"]
+KWOK_HOME = Path(os.environ.get("KWOK_WORKDIR", Path.home() / ".kwok"))
+WORKDIR = KWOK_HOME / "clusters" / NAME
+KUBECONFIG = WORKDIR / "kubeconfig.yaml"
+CONTEXT = f"kwok-{NAME}"
+STAMP = KWOK_HOME / f"{NAME}.ready.json"
+RENDERED_CONFIG = build.CACHE_ROOT / f"kwokctl-{NAME}.yaml"
+COMPONENTS = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kwok-controller",
+    "metrics-server",
+)
+PORT_OF = {
+    "etcd": "etcd",
+    "kube-apiserver": "kube_apiserver",
+    "kube-controller-manager": "kube_controller_manager",
+    "kube-scheduler": "kube_scheduler",
+    "kwok-controller": "kwok_controller",
+    "metrics-server": "metrics_server",
+}
+
+
+class LabError(Exception):
+    """The lab cannot be started or used; the message says what to do."""
+
+
+@dataclass
+class Component:
+    name: str
+    pid: int | None
+    alive: bool
+    port: int
+
+
+@dataclass
+class Status:
+    exists: bool
+    healthy: bool
+    problem: str | None
+    kubeconfig: str
+    context: str
+    components: list[Component] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+# --- state -------------------------------------------------------------------------------------
+
+
+def _pid(component: str) -> int | None:
+    try:
+        return int((WORKDIR / "pids" / f"{component}.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int | None, component: str) -> bool:
+    if pid is None:
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    if stat.rsplit(")", 1)[1].split()[0] == "Z":  # a zombie is dead
+        return False
+    binary = Path(cmdline[0].decode(errors="replace")).name
+    return component.split("-")[-1] in binary or binary in component
+
+
+def _components() -> list[Component]:
+    ports = SETTINGS["ports"]
+    result = []
+    for name in COMPONENTS:
+        pid = _pid(name)
+        result.append(Component(name, pid, _alive(pid, name), ports[PORT_OF[name]]))
+    return result
+
+
+def _apiserver_ready(timeout: float = 3.0) -> str | None:
+    """None when /readyz answers ok, else why not."""
+    kubectl = build.bin_dir("kubernetes") / "kubectl"
+    try:
+        proc = subprocess.run(
+            [
+                str(kubectl),
+                "--kubeconfig",
+                str(KUBECONFIG),
+                "--request-timeout",
+                f"{timeout:g}s",
+                "get",
+                "--raw",
+                "/readyz",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout + 2,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"kube-apiserver /readyz: {exc}"
+    if proc.returncode != 0 or proc.stdout.strip() != "ok":
+        return f"kube-apiserver /readyz: {(proc.stderr or proc.stdout).strip()[:200]}"
+    return None
+
+
+def status() -> Status:
+    exists = WORKDIR.exists()
+    comps = _components() if exists else []
+    problem = None
+    if not exists:
+        problem = "lab not created (run: python -m provisioning.lab up)"
+    else:
+        dead = [c.name for c in comps if not c.alive]
+        stamp = _read_stamp()
+        if dead:
+            problem = f"components not running: {', '.join(dead)} (logs: {WORKDIR / 'logs'})"
+        elif stamp is None:
+            problem = "lab started but never reported ready (half-started): run up again"
+        elif stamp.get("pids") != {c.name: c.pid for c in comps}:
+            problem = "components were restarted outside `up`: run up again to re-check the seed"
+        else:
+            problem = _apiserver_ready()
+    return Status(exists, problem is None, problem, str(KUBECONFIG), CONTEXT, comps)
+
+
+def _read_stamp() -> dict | None:
+    try:
+        return json.loads(STAMP.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+# --- start / stop ------------------------------------------------------------------------------
+
+
+def _render_config(bins: dict[str, Path]) -> Path:
+    template = string.Template((HERE / "kwok" / "kwokctl.yaml.tmpl").read_text())
+    ports = SETTINGS["ports"]
+    ms_dir = bins["metrics-server"].parent
+    values = {
+        "kube_version": build.load_versions()["kubernetes"]["version"],
+        "kube_apiserver_port": ports["kube_apiserver"],
+        "etcd_port": ports["etcd"],
+        "etcd_peer_port": ports["etcd_peer"],
+        "kube_controller_manager_port": ports["kube_controller_manager"],
+        "kube_scheduler_port": ports["kube_scheduler"],
+        "kwok_controller_port": ports["kwok_controller"],
+        "metrics_server_port": ports["metrics_server"],
+        "kube_apiserver_binary": bins["kubernetes"] / "kube-apiserver",
+        "kube_controller_manager_binary": bins["kubernetes"] / "kube-controller-manager",
+        "kube_scheduler_binary": bins["kubernetes"] / "kube-scheduler",
+        "kubectl_binary": bins["kubernetes"] / "kubectl",
+        "etcd_binary": bins["etcd"] / "etcd",
+        "kwok_controller_binary": bins["kwok"] / "kwok",
+        "metrics_server_binary": bins["metrics-server"] / "metrics-server",
+        "metrics_server_manifests": ms_dir / "manifests",
+        "hpa_sync_period": SETTINGS["controllers"]["hpa_sync_period"],
+        "hpa_downscale_stabilization": SETTINGS["controllers"]["hpa_downscale_stabilization"],
+        "default_cpu_usage": SETTINGS["usage"]["default_cpu"],
+        "default_memory_usage": SETTINGS["usage"]["default_memory"],
+    }
+    RENDERED_CONFIG.parent.mkdir(parents=True, exist_ok=True)
+    RENDERED_CONFIG.write_text(template.substitute(values))
+    return RENDERED_CONFIG
+
+
+def _port_owner(port: int) -> str:
+    """Best effort: which process listens on ``port`` (via ss), for the error message."""
+    if shutil.which("ss") is None:
+        return ""
+    out = subprocess.run(["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True).stdout
+    return f" by {out.split('users:')[1].strip()}" if "users:" in out else ""
+
+
+def check_ports_free() -> None:
+    taken = []
+    for name, port in SETTINGS["ports"].items():
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                taken.append(f"127.0.0.1:{port} ({name}) is already in use{_port_owner(port)}")
+    if taken:
+        raise LabError(
+            "; ".join(taken) + ". Stop what holds it, or change [ports] in provisioning/lab/settings.toml"
+        )
+
+
+def _kwokctl(bins: dict[str, Path], *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    # kwokctl looks for kubectl on PATH too: put the pinned one first.
+    env["PATH"] = f"{bins['kubernetes']}{os.pathsep}{env.get('PATH', '')}"
+    cmd = [str(bins["kwok"] / "kwokctl"), "--name", NAME, *args]
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired as exc:
+        raise LabError(f"`kwokctl {' '.join(args[:2])}` did not finish in {timeout:g}s") from exc
+
+
+def _kubectl(bins: dict[str, Path], *args: str, timeout: float = 60) -> str:
+    cmd = [str(bins["kubernetes"] / "kubectl"), "--kubeconfig", str(KUBECONFIG), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise LabError(f"kubectl {' '.join(args[:2])}: {proc.stderr.strip()[:400]}")
+    return proc.stdout
+
+
+def _seed_and_wait(bins: dict[str, Path]) -> None:
+    seed = HERE / "seed"
+    deadline = time.monotonic() + 30
+    while True:  # the apiserver may still be installing its built-in RBAC right after start
+        try:
+            _kubectl(
+                bins,
+                "apply",
+                "--server-side",
+                "--force-conflicts",
+                "--field-manager=boutique-lab",
+                "-f",
+                str(seed),
+            )
+            break
+        except LabError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+    _kubectl(
+        bins,
+        "wait",
+        "--for=condition=Ready",
+        "node",
+        "--all",
+        f"--timeout={SETTINGS['timeouts']['nodes_ready']}s",
+        timeout=SETTINGS["timeouts"]["nodes_ready"] + 10,
+    )
+
+
+def _write_stamp(started: float) -> None:
+    comps = _components()
+    dead = [c.name for c in comps if not c.alive]
+    if dead:
+        raise LabError(f"components died during start: {', '.join(dead)} (logs: {WORKDIR / 'logs'})")
+    STAMP.write_text(
+        json.dumps(
+            {
+                "pids": {c.name: c.pid for c in comps},
+                "ready_at": time.time(),
+                "up_seconds": round(time.monotonic() - started, 2),
+            }
+        )
+    )
+
+
+def up() -> bool:
+    """Make the lab healthy. Returns True when something was started, False when it already was."""
+    try:
+        bins = build.ensure_all()
+    except build.BuildError as exc:
+        raise LabError(str(exc)) from None
+    current = status()
+    if current.healthy:
+        return False
+    started = time.monotonic()
+    STAMP.unlink(missing_ok=True)
+    if current.exists:
+        # Half-started, or a component died: stop what is left and start again on the same etcd data.
+        _kwokctl(bins, "stop", "cluster", timeout=60)
+        _kill_leftovers(current.components)
+        check_ports_free()
+        proc = _kwokctl(bins, "start", "cluster", "--wait", "60s", timeout=SETTINGS["timeouts"]["create"])
+        if proc.returncode != 0:
+            # Not recoverable in place: start from scratch.
+            down()
+            return up()
+    else:
+        check_ports_free()
+        config = _render_config(bins)
+        proc = _kwokctl(
+            bins,
+            "create",
+            "cluster",
+            "--runtime",
+            "binary",
+            "--config",
+            str(config),
+            "--kubeconfig",
+            "",
+            "--wait",
+            "60s",
+            timeout=SETTINGS["timeouts"]["create"],
+        )
+        if proc.returncode != 0:
+            log = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+            down()
+            raise LabError("kwokctl create cluster failed: " + " | ".join(log))
+    _seed_and_wait(bins)
+    _write_stamp(started)
+    return True
+
+
+def _kill_leftovers(components: list[Component]) -> list[str]:
+    killed = []
+    for comp in components:
+        if comp.pid and _alive(comp.pid, comp.name):
+            try:
+                os.kill(comp.pid, 15)
+                killed.append(comp.name)
+            except ProcessLookupError:
+                continue
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(c.pid, c.name) for c in components):
+        time.sleep(0.2)
+    for comp in components:
+        if comp.pid and _alive(comp.pid, comp.name):
+            os.kill(comp.pid, 9)
+    return killed
+
+
+def down() -> list[str]:
+    """Stop and delete the lab. Returns the components that were still running. Leaves no process."""
+    STAMP.unlink(missing_ok=True)
+    if not WORKDIR.exists():
+        return []
+    comps = _components()
+    running = [c.name for c in comps if c.alive]
+    kwokctl = build.bin_dir("kwok") / "kwokctl"
+    if kwokctl.exists():
+        subprocess.run([str(kwokctl), "--name", NAME, "delete", "cluster"], capture_output=True, timeout=120)
+    _kill_leftovers(comps)
+    if WORKDIR.exists():
+        shutil.rmtree(WORKDIR, ignore_errors=True)
+    return running

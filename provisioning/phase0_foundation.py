@@ -1,0 +1,61 @@
+"""Layer 0, foundation: hosts with static IPs and names, time sync, resources.
+
+lab: the local machine only (resources and tools the lab needs); node checks are onprem only.
+onprem: Ansible over SSH plus testinfra host checks - not written yet.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from boutique_suite.targets import Target
+from provisioning.layer import LayerState, LayerUnavailable, not_provisioned
+
+PHASE = 0
+NAME = "foundation"
+LAB_MIN_CPUS = 2
+LAB_MIN_MEMORY_GIB = 4
+LAB_MIN_FREE_DISK_GIB = 5
+
+
+def needs(target: Target) -> tuple[int, ...]:
+    return ()
+
+
+def _memory_gib() -> float:
+    with open("/proc/meminfo") as fh:
+        for line in fh:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) / (1024 * 1024)
+    return 0.0
+
+
+def check_local_host() -> LayerState:
+    problems = []
+    cpus = os.cpu_count() or 0
+    memory = _memory_gib()
+    cache = os.path.expanduser("~")
+    free = shutil.disk_usage(cache).free / 2**30
+    if cpus < LAB_MIN_CPUS:
+        problems.append(f"{cpus} CPUs (need {LAB_MIN_CPUS})")
+    if memory < LAB_MIN_MEMORY_GIB:
+        problems.append(f"{memory:.1f} GiB memory (need {LAB_MIN_MEMORY_GIB})")
+    if free < LAB_MIN_FREE_DISK_GIB:
+        problems.append(f"{free:.1f} GiB free in {cache} (need {LAB_MIN_FREE_DISK_GIB})")
+    components = {"cpus": str(cpus), "memory_gib": f"{memory:.1f}", "free_disk_gib": f"{free:.0f}"}
+    detail = "; ".join(problems) or f"{cpus} CPUs, {memory:.1f} GiB memory, {free:.0f} GiB free disk"
+    return LayerState(PHASE, NAME, not problems, detail, components)
+
+
+def check(target: Target) -> LayerState:
+    if target.is_lab:
+        return check_local_host()
+    raise not_provisioned(PHASE, NAME, "host checks over SSH (testinfra) are not written yet")
+
+
+def ensure(target: Target) -> LayerState:
+    state = check(target)
+    if not state.ready:
+        raise LayerUnavailable(f"layer 0 (foundation) not ready on this machine: {state.detail}")
+    return state

@@ -1,0 +1,137 @@
+"""Target loading: the shipped files load; every kind of bad file gives one line naming file and field."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from boutique_suite import targets
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "targets" / "onprem.example.yaml"
+
+
+def write(tmp_path: Path, data: object, name: str = "t.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
+    return path
+
+
+def example() -> dict:
+    return yaml.safe_load(EXAMPLE.read_text())
+
+
+def test_lab_target_loads_by_name() -> None:
+    lab = targets.load("lab")
+    assert lab.kind == "lab" and lab.is_lab
+    assert lab.cluster.kubeconfig_path.name == "kubeconfig.yaml"
+    assert lab.timeouts.assertion == 60
+
+
+def test_onprem_example_loads_with_all_hosts() -> None:
+    onprem = targets.load(str(EXAMPLE))
+    assert set(targets.REQUIRED_HOSTS) <= set(onprem.hosts)
+    assert onprem.hosts["k8s-worker2"].ip == "192.168.10.13"
+    assert onprem.allow_destructive is False
+    assert onprem.gitlab is not None and onprem.gitlab.token_env == "GITLAB_TOKEN"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "expectation"),
+    [
+        (lambda d: d["hosts"]["k8s-master"].update(ip="10.0.0.300"), "hosts.k8s-master.ip", "IPv4"),
+        (
+            lambda d: d["slack"].update(token_env="xoxb-123-secret"),
+            "slack.token_env",
+            "NAME of an environment",
+        ),
+        (lambda d: d["slack"].update(token="xoxb-123"), "slack.token", "unknown field"),
+        (lambda d: d.pop("cluster"), "cluster", "required field is missing"),
+        (lambda d: d.update(kind="cloud"), "kind", "'lab' or 'onprem'"),
+        (lambda d: d["hosts"].pop("k8s-worker2"), "(top level)", "k8s-worker2"),
+        (lambda d: d["timeouts"].update({"assert": -5}), "timeouts.assert", "greater than 0"),
+        (lambda d: d.update(allow_destructive="maybe"), "allow_destructive", "boolean"),
+    ],
+    ids=[
+        "bad-ip",
+        "secret-in-env-field",
+        "inline-secret",
+        "missing-cluster",
+        "bad-kind",
+        "missing-host",
+        "negative-timeout",
+        "bad-bool",
+    ],
+)
+def test_each_bad_field_is_named(tmp_path: Path, mutate, field: str, expectation: str) -> None:  # type: ignore[no-untyped-def]
+    data = example()
+    mutate(data)
+    path = write(tmp_path, data)
+    with pytest.raises(targets.TargetError) as err:
+        targets.load(str(path))
+    lines = str(err.value).splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"{path}: {field}: "), lines[0]
+    assert expectation in lines[0]
+
+
+def test_several_bad_fields_give_one_line_each(tmp_path: Path) -> None:
+    data = example()
+    data["hosts"]["mini-pc"]["ip"] = "nope"
+    data["cluster"].pop("context")
+    path = write(tmp_path, data)
+    with pytest.raises(targets.TargetError) as err:
+        targets.load(str(path))
+    lines = str(err.value).splitlines()
+    assert [line.split(": ")[1] for line in lines] == ["hosts.mini-pc.ip", "cluster.context"]
+
+
+def test_malformed_yaml_names_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: lab\nkind: [lab\ncluster: {}\n")
+    with pytest.raises(targets.TargetError, match=r"not valid YAML at line \d+"):
+        targets.load(str(path))
+
+
+def test_not_a_mapping(tmp_path: Path) -> None:
+    path = write(tmp_path, "- just\n- a list\n")
+    with pytest.raises(targets.TargetError, match="expected a mapping"):
+        targets.load(str(path))
+
+
+def test_unknown_target_lists_known_ones() -> None:
+    with pytest.raises(targets.TargetError, match=r"no such target file \(known targets: .*lab"):
+        targets.load("no-such-target")
+
+
+def test_pytest_refuses_bad_target_in_one_line_without_traceback(tmp_path: Path) -> None:
+    data = example()
+    data["hosts"]["k8s-master"]["ip"] = "not-an-ip"
+    path = write(tmp_path, data)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--target",
+            str(path),
+            "--collect-only",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/test_waits.py",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode != 0
+    errors = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert errors == [
+        f"ERROR: {path}: hosts.k8s-master.ip: expected an IPv4 address like 192.168.10.11, got 'not-an-ip'"
+    ], proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
