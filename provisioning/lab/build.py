@@ -20,6 +20,7 @@ import tempfile
 import time
 import tomllib
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,7 +40,7 @@ class Component:
     version: str
     tools: list[str]  # Go packages to build, each gives one binary named after its last path element
     requires: dict[str, str] = field(default_factory=dict)
-    replaces: dict[str, str] = field(default_factory=dict)
+    replaces: Callable[[], dict[str, str]] = dict  # computed at build time only (may read the network)
     ldflags: list[str] = field(default_factory=list)
     rename: dict[str, str] = field(default_factory=dict)  # binary name -> name in the cache
     extra_files: dict[str, str] = field(default_factory=dict)  # file in module -> name in the cache
@@ -116,7 +117,7 @@ def components() -> dict[str, Component]:
                 for c in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
             ],
             requires={"k8s.io/kubernetes": kube},
-            replaces={m: f"{m} {staging}" for m in kubernetes_staging_modules(kube)},
+            replaces=lambda: {m: f"{m} {staging}" for m in kubernetes_staging_modules(kube)},
             ldflags=kube_ldflags,
         ),
         "etcd": Component(
@@ -213,8 +214,9 @@ def build(component: Component, force: bool = False) -> Path:
     started = time.monotonic()
     try:
         lines = [f"module boutique-lab/{component.name}", "", "go 1.26.0", ""]
-        if component.replaces:
-            lines += ["replace ("] + [f"\t{m} => {t}" for m, t in component.replaces.items()] + [")"]
+        replaces = component.replaces()
+        if replaces:
+            lines += ["replace ("] + [f"\t{m} => {t}" for m, t in replaces.items()] + [")"]
         (work / "go.mod").write_text("\n".join(lines) + "\n")
         env = _go_env()
         get = ["go", "get"]

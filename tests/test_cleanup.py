@@ -1,0 +1,46 @@
+"""Run labels: leftovers of earlier runs are removed; this run's objects and foreign ones stay."""
+
+from __future__ import annotations
+
+import pytest
+from kubernetes import client
+
+from boutique_suite import runlabel, targets
+from boutique_suite.kube import Kube, connect
+from provisioning.lab import manager
+
+pytestmark = pytest.mark.lab
+
+
+def as_run(run_id: str) -> Kube:
+    lab = targets.load("lab")
+    return connect(lab.cluster.kubeconfig_path, lab.cluster.context, run_id)
+
+
+@pytest.fixture(scope="module")
+def lab() -> None:
+    manager.up()
+
+
+def phase(kube: Kube, name: str) -> str | None:
+    matches = [ns for ns in kube.core.list_namespace().items if ns.metadata.name == name]
+    return matches[0].status.phase if matches else None
+
+
+def test_leftovers_of_an_earlier_run_are_removed_and_nothing_else(lab: None) -> None:
+    earlier, current = as_run("earlier-run"), as_run("current-run")
+    leftover = earlier.create_namespace("suite")
+    mine = current.create_namespace("suite")
+    foreign = "not-made-by-the-suite"
+    current.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=foreign)))
+    try:
+        assert current.core.read_namespace(leftover).metadata.labels[runlabel.RUN_ID] == "earlier-run"
+        removed = current.delete_leftovers()
+        assert leftover in removed
+        assert mine not in removed and foreign not in removed
+        assert phase(current, leftover) in (None, "Terminating")
+        assert phase(current, mine) == "Active"
+        assert phase(current, foreign) == "Active"
+    finally:
+        for name in (mine, foreign, leftover):
+            current.delete_namespace(name)
