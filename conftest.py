@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import pytest
 
-from boutique_suite import evidence, runlabel, targets
+from boutique_suite import evidence, faults, runlabel, targets
 from boutique_suite.kube import ClusterUnreachable, Kube, connect
 from boutique_suite.undo import UndoStack
 from provisioning import LayerRunner
 from provisioning.layer import LayerUnavailable
 
-pytest_plugins = ["steps.common_steps", "steps.cluster_steps"]
+pytest_plugins = ["steps.common_steps", "steps.cluster_steps", "steps.chaos_steps"]
 
 TARGET_KEY = pytest.StashKey[targets.Target]()
 RUN_KEY = pytest.StashKey[str]()
@@ -120,6 +120,9 @@ def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature, scenario
             request.getfixturevalue("layers").require(phase)
         except LayerUnavailable as exc:
             reason = str(exc)
+        else:
+            if phase >= 2:  # before the scenario: undo what earlier, interrupted runs left in the cluster
+                faults.clean_leftovers(request.getfixturevalue("kube"))
     if reason:
         evidence.mark_skipped(item.nodeid, scenario.name, reason)
         item.stash[SKIPPED_KEY] = True

@@ -78,15 +78,11 @@ def expect_capacity(
 
 
 def expect_api_answers(kube: Kube, path: str, answer: str) -> None:
-    body = kube.api.call_api(
-        path,
-        "GET",
-        response_type="str",
-        auth_settings=["BearerToken"],
-        _return_http_data_only=True,
-        _preload_content=True,
-    )
-    assert str(body).strip() == answer, f"GET {path} answered {body!r}, expected {answer!r}"
+    method, url, headers, _, _ = kube.api.param_serialize("GET", path, auth_settings=["BearerToken"])
+    response = kube.api.call_api(method, url, header_params=headers, _request_timeout=10)
+    response.read()
+    body = response.data.decode()
+    assert body.strip() == answer, f"GET {path} answered {body!r}, expected {answer!r}"
 
 
 def expect_no_condition(kube: Kube, condition: str) -> None:
@@ -288,3 +284,15 @@ def expect_hpa_scale(
         wake=kube.watch_deployments(workload.namespace, int(timeout) + 1),
     )
     return time.monotonic() - float(workload.facts["usage_set_at"])  # type: ignore[arg-type]
+
+
+def expect_leftovers_gone(kube: Kube, leftovers: dict[str, str], timeout: float) -> None:
+    node = kube.node(leftovers["node"])
+    assert not node.spec.unschedulable, f"node {leftovers['node']} is still cordoned"
+
+    def pod_gone() -> waits.Check:
+        pods = kube.core.list_namespaced_pod(leftovers["namespace"]).items
+        names = [p.metadata.name for p in pods]
+        return waits.pending(f"pods left: {names}") if names else waits.succeeded("no pods left")
+
+    waits.until(pod_gone, timeout=timeout, what=f"stress pod in {leftovers['namespace']} removed")

@@ -58,3 +58,41 @@ class SimulatedCpuUsage:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.kube.annotate_pods(self.namespace, self.selector, {CPU_USAGE: None})
+
+
+FAULT_BY = "boutique.suite/fault-by-run"
+
+
+def cordon(kube: Kube, node: str) -> None:
+    """Cordon ``node`` and record which run did it, so an interrupted run's cordon can be undone later."""
+    kube.core.patch_node(
+        node, {"metadata": {"annotations": {FAULT_BY: kube.run_id}}, "spec": {"unschedulable": True}}
+    )
+
+
+def uncordon(kube: Kube, node: str) -> None:
+    patch = {"metadata": {"annotations": {FAULT_BY: None}}, "spec": {"unschedulable": None}}
+    kube.core.patch_node(node, patch)
+
+
+def clean_leftovers(kube: Kube) -> list[str]:
+    """Undo what earlier, interrupted runs left: their cordons and their namespaces (with their pods)."""
+    undone = []
+    for node in kube.nodes():
+        by = (node.metadata.annotations or {}).get(FAULT_BY)
+        if by and by != kube.run_id:
+            uncordon(kube, node.metadata.name)
+            undone.append(f"node/{node.metadata.name} uncordoned (left by run {by})")
+    undone += [f"namespace/{ns} deleted" for ns in kube.delete_leftovers()]
+    return undone
+
+
+def leave_interrupted_run(kube: Kube, node: str, run_id: str) -> dict[str, str]:
+    """Do what a chaos run interrupted half-way leaves behind: ``node`` cordoned, a stress pod on it."""
+    from dataclasses import replace
+
+    earlier = replace(kube, run_id=run_id)
+    cordon(earlier, node)
+    namespace = earlier.create_namespace("suite")
+    earlier.create_pod(namespace, "stress", node=node, cpu="500m")
+    return {"node": node, "namespace": namespace, "pod": "stress"}

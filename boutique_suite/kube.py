@@ -160,6 +160,18 @@ class Kube:
         )
         return self.apps.create_namespaced_deployment(namespace, body)
 
+    def create_pod(self, namespace: str, name: str, node: str | None = None, cpu: str = "100m") -> None:
+        container = client.V1Container(
+            name=name,
+            image="registry.local/boutique/suite-probe:v1",
+            resources=client.V1ResourceRequirements(requests={"cpu": cpu}, limits={"cpu": cpu}),
+        )
+        body = client.V1Pod(
+            metadata=client.V1ObjectMeta(name=name, labels=self.labels({"app": name})),
+            spec=client.V1PodSpec(containers=[container], node_name=node),
+        )
+        self.core.create_namespaced_pod(namespace, body)
+
     def delete_pod(self, namespace: str, name: str) -> None:
         self.core.delete_namespaced_pod(name, namespace, grace_period_seconds=0)
 

@@ -116,7 +116,7 @@ def test_a_taken_port_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
         port = holder.getsockname()[1]
         monkeypatch.setitem(manager.SETTINGS, "ports", {"kube_apiserver": port})
         with pytest.raises(manager.LabError) as err:
-            manager.check_ports_free()
+            manager.check_ports_free(wait=0.5)
     message = str(err.value)
     assert f"127.0.0.1:{port} (kube_apiserver) is already in use" in message
     assert "provisioning/lab/settings.toml" in message

@@ -44,8 +44,10 @@ def main(argv: list[str] | None = None) -> int:
         downs.append(_timed(manager.down))
         ups.append(_timed(manager.up))
     again = _timed(manager.up)
-    print(f"warm up (from nothing, binaries cached): {', '.join(f'{u:.1f}' for u in ups)} s "
-          f"(median {statistics.median(ups):.1f} s)")
+    print(
+        f"warm up (from nothing, binaries cached): {', '.join(f'{u:.1f}' for u in ups)} s "
+        f"(median {statistics.median(ups):.1f} s)"
+    )
     print(f"up again while healthy (idempotent):     {again:.2f} s")
     print(f"down:                                    {', '.join(f'{d:.1f}' for d in downs[1:]) or '-'} s")
     return 0

@@ -9,9 +9,12 @@ same PIDs are alive.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import shutil
+import signal
 import socket
 import string
 import subprocess
@@ -30,6 +33,7 @@ WORKDIR = KWOK_HOME / "clusters" / NAME
 KUBECONFIG = WORKDIR / "kubeconfig.yaml"
 CONTEXT = f"kwok-{NAME}"
 STAMP = KWOK_HOME / f"{NAME}.ready.json"
+CREATED_WITH = KWOK_HOME / f"{NAME}.config.sha256"  # digest of the config the running lab was created from
 RENDERED_CONFIG = build.CACHE_ROOT / f"kwokctl-{NAME}.yaml"
 COMPONENTS = (
     "etcd",
@@ -186,6 +190,7 @@ def _render_config(bins: dict[str, Path]) -> Path:
         "metrics_server_manifests": ms_dir / "manifests",
         "hpa_sync_period": SETTINGS["controllers"]["hpa_sync_period"],
         "hpa_downscale_stabilization": SETTINGS["controllers"]["hpa_downscale_stabilization"],
+        "metric_resolution": SETTINGS["controllers"]["metric_resolution"],
         "default_cpu_usage": SETTINGS["usage"]["default_cpu"],
         "default_memory_usage": SETTINGS["usage"]["default_memory"],
     }
@@ -202,15 +207,31 @@ def _port_owner(port: int) -> str:
     return f" by {out.split('users:')[1].strip()}" if "users:" in out else ""
 
 
-def check_ports_free() -> None:
-    taken = []
-    for name, port in SETTINGS["ports"].items():
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                taken.append(f"127.0.0.1:{port} ({name}) is already in use{_port_owner(port)}")
+def _port_taken(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+            return False
+        except OSError:
+            pass
+    # Bind can fail on connections of a just-stopped server lingering in TIME_WAIT, which do not stop
+    # the components (Go listens with SO_REUSEADDR): only a listener counts as taken.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def check_ports_free(wait: float = 10.0) -> None:
+    """Raise LabError naming every taken port. Waits up to ``wait`` seconds: a component that was just
+    stopped keeps its listener until the kernel has torn the process down."""
+    deadline = time.monotonic() + wait
+    while True:
+        busy = {name: port for name, port in SETTINGS["ports"].items() if _port_taken(port)}
+        if not busy or time.monotonic() >= deadline:
+            break
+        time.sleep(0.25)
+    taken = [f"127.0.0.1:{port} ({name}) is already in use{_port_owner(port)}" for name, port in busy.items()]
     if taken:
         raise LabError(
             "; ".join(taken) + ". Stop what holds it, or change [ports] in provisioning/lab/settings.toml"
@@ -288,24 +309,28 @@ def up() -> bool:
         bins = build.ensure_all()
     except build.BuildError as exc:
         raise LabError(str(exc)) from None
+    config = _render_config(bins)
+    digest = hashlib.sha256(config.read_bytes()).hexdigest()
+    created_with = CREATED_WITH.read_text().strip() if CREATED_WITH.exists() else None
     current = status()
-    if current.healthy:
+    if current.healthy and created_with == digest:
         return False
     started = time.monotonic()
     STAMP.unlink(missing_ok=True)
+    if current.exists and created_with != digest:
+        down()  # settings, versions or stages changed since this lab was created: start it anew
+        current = status()
     if current.exists:
         # Half-started, or a component died: stop what is left and start again on the same etcd data.
         _kwokctl(bins, "stop", "cluster", timeout=60)
-        _kill_leftovers(current.components)
+        _kill_leftovers()
         check_ports_free()
         proc = _kwokctl(bins, "start", "cluster", "--wait", "60s", timeout=SETTINGS["timeouts"]["create"])
         if proc.returncode != 0:
-            # Not recoverable in place: start from scratch.
-            down()
+            down()  # not recoverable in place: start from scratch
             return up()
     else:
         check_ports_free()
-        config = _render_config(bins)
         proc = _kwokctl(
             bins,
             "create",
@@ -324,40 +349,54 @@ def up() -> bool:
             log = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
             down()
             raise LabError("kwokctl create cluster failed: " + " | ".join(log))
+        CREATED_WITH.write_text(digest)
     _seed_and_wait(bins)
     _write_stamp(started)
     return True
 
 
-def _kill_leftovers(components: list[Component]) -> list[str]:
-    killed = []
-    for comp in components:
-        if comp.pid and _alive(comp.pid, comp.name):
-            try:
-                os.kill(comp.pid, 15)
-                killed.append(comp.name)
-            except ProcessLookupError:
-                continue
+def _lab_processes() -> dict[int, str]:
+    """Every process started from the lab's bin directory, whether or not a pid file names it."""
+    prefix = str(WORKDIR / "bin") + "/"
+    found = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv0 = (proc / "cmdline").read_bytes().split(b"\0", 1)[0].decode(errors="replace")
+        except OSError:
+            continue
+        if argv0.startswith(prefix):
+            found[int(proc.name)] = Path(argv0).name
+    return found
+
+
+def _kill_leftovers() -> list[str]:
+    """Stop every lab process (TERM, then KILL after 10 s). Returns their names."""
+    procs = _lab_processes()
+    for pid in procs:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(_alive(c.pid, c.name) for c in components):
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in _lab_processes()):
         time.sleep(0.2)
-    for comp in components:
-        if comp.pid and _alive(comp.pid, comp.name):
-            os.kill(comp.pid, 9)
-    return killed
+    for pid in _lab_processes():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return sorted(procs.values())
 
 
 def down() -> list[str]:
     """Stop and delete the lab. Returns the components that were still running. Leaves no process."""
     STAMP.unlink(missing_ok=True)
+    CREATED_WITH.unlink(missing_ok=True)
     if not WORKDIR.exists():
-        return []
-    comps = _components()
-    running = [c.name for c in comps if c.alive]
+        return _kill_leftovers()
+    running = [c.name for c in _components() if c.alive]
     kwokctl = build.bin_dir("kwok") / "kwokctl"
     if kwokctl.exists():
         subprocess.run([str(kwokctl), "--name", NAME, "delete", "cluster"], capture_output=True, timeout=120)
-    _kill_leftovers(comps)
+    _kill_leftovers()
     if WORKDIR.exists():
         shutil.rmtree(WORKDIR, ignore_errors=True)
     return running
