@@ -10,6 +10,7 @@ same PIDs are alive.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -20,6 +21,7 @@ import string
 import subprocess
 import time
 import tomllib
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -303,8 +305,25 @@ def _write_stamp(started: float) -> None:
     )
 
 
+@contextlib.contextmanager
+def _exclusive() -> Iterator[None]:
+    """One up/down at a time across processes (two pytest runs, a person's `up` beside CI)."""
+    KWOK_HOME.mkdir(parents=True, exist_ok=True)
+    with (KWOK_HOME / f"{NAME}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def up() -> bool:
     """Make the lab healthy. Returns True when something was started, False when it already was."""
+    with _exclusive():
+        return _up()
+
+
+def _up() -> bool:
     try:
         bins = build.ensure_all()
     except build.BuildError as exc:
@@ -318,7 +337,7 @@ def up() -> bool:
     started = time.monotonic()
     STAMP.unlink(missing_ok=True)
     if current.exists and created_with != digest:
-        down()  # settings, versions or stages changed since this lab was created: start it anew
+        _down()  # settings, versions or stages changed since this lab was created: start it anew
         current = status()
     if current.exists:
         # Half-started, or a component died: stop what is left and start again on the same etcd data.
@@ -327,8 +346,8 @@ def up() -> bool:
         check_ports_free()
         proc = _kwokctl(bins, "start", "cluster", "--wait", "60s", timeout=SETTINGS["timeouts"]["create"])
         if proc.returncode != 0:
-            down()  # not recoverable in place: start from scratch
-            return up()
+            _down()  # not recoverable in place: start from scratch
+            return _up()
     else:
         check_ports_free()
         proc = _kwokctl(
@@ -347,7 +366,7 @@ def up() -> bool:
         )
         if proc.returncode != 0:
             log = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
-            down()
+            _down()
             raise LabError("kwokctl create cluster failed: " + " | ".join(log))
         CREATED_WITH.write_text(digest)
     _seed_and_wait(bins)
@@ -388,6 +407,11 @@ def _kill_leftovers() -> list[str]:
 
 def down() -> list[str]:
     """Stop and delete the lab. Returns the components that were still running. Leaves no process."""
+    with _exclusive():
+        return _down()
+
+
+def _down() -> list[str]:
     STAMP.unlink(missing_ok=True)
     CREATED_WITH.unlink(missing_ok=True)
     if not WORKDIR.exists():
