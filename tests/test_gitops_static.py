@@ -210,11 +210,13 @@ def test_policy_catches_a_dangling_configmap_reference(content: Path) -> None:
 
 def test_policy_catches_a_pull_secret_that_is_not_sealed(content: Path) -> None:
     (content / "overlays/dev/registry-credentials.sealedsecret.yaml").write_text(
-        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: registry-credentials\ntype: Opaque\nstringData:\n  password: x\n"
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: registry-credentials\n"
+        "type: Opaque\nstringData:\n  password: x\n"
     )
     findings = overlay_policy(content, "dev")
     assert only(findings, "sealed-only") == [
-        "Secret/boutique-dev/registry-credentials: [sealed-only] plain Secret in gitops-repo: commit a SealedSecret"
+        "Secret/boutique-dev/registry-credentials: [sealed-only] "
+        "plain Secret in gitops-repo: commit a SealedSecret"
     ]
 
 
@@ -238,7 +240,8 @@ def test_policy_catches_an_hpa_on_a_missing_target(content: Path) -> None:
     )
     findings = overlay_policy(content, "prod")
     assert [str(f) for f in findings] == [
-        "HorizontalPodAutoscaler/boutique-prod/cartservice: [hpa-target] targets Deployment carts, which is not in the overlay"
+        "HorizontalPodAutoscaler/boutique-prod/cartservice: [hpa-target] "
+        "targets Deployment carts, which is not in the overlay"
     ]
 
 
@@ -249,7 +252,8 @@ def test_policy_catches_a_service_selecting_no_pods(content: Path) -> None:
     )
     findings = overlay_policy(content, "dev")
     assert [str(f) for f in findings] == [
-        "Service/boutique-dev/shippingservice: [service-selects-pods] selector {'app': 'shipping'} matches no pod template"
+        "Service/boutique-dev/shippingservice: [service-selects-pods] "
+        "selector {'app': 'shipping'} matches no pod template"
     ]
 
 
@@ -276,7 +280,8 @@ def test_argocd_rules_catch_an_unpinned_chart_and_a_fought_hpa(content: Path) ->
     assert sorted(str(f) for f in argocd.check(content)) == [
         "Application/argocd/ingress-nginx: [auto-sync] syncPolicy.automated needs prune and selfHeal",
         "Application/argocd/loki: [helm-pinned] chart loki is not pinned: '6.*'",
-        "Application/argocd/online-boutique-prod: [hpa-replicas-ignored] Deployment currencyservice has an HPA",
+        "Application/argocd/online-boutique-prod: [hpa-replicas-ignored] "
+        "Deployment currencyservice has an HPA",
     ]
 
 
@@ -287,5 +292,6 @@ def test_argocd_rules_catch_a_kind_the_project_does_not_permit(content: Path) ->
     path = content / "overlays/dev/kustomization.yaml"
     path.write_text(path.read_text().replace("  - ingress.yaml\n", "  - ingress.yaml\n  - quota.yaml\n"))
     assert [str(f) for f in argocd.check(content)] == [
-        "Application/argocd/online-boutique-dev: [project] project boutique does not permit ResourceQuota (core)"
+        "Application/argocd/online-boutique-dev: [project] "
+        "project boutique does not permit ResourceQuota (core)"
     ]

@@ -1,4 +1,4 @@
-"""The gitops-repo content (base, components, overlays, platform, bootstrap) and its static checks (checks/)."""
+"""The gitops-repo content (base, components, overlays, platform, bootstrap); its static checks in checks/."""
 
 from __future__ import annotations
 

@@ -68,10 +68,10 @@ def go_proxy() -> str:
     return os.environ.get("GOPROXY", "https://proxy.golang.org").split(",")[0]
 
 
-def kubernetes_staging_modules(version: str) -> list[str]:
-    """Read the staging modules k8s.io/kubernetes replaces with ./staging/..., from its own go.mod."""
-    url = f"{go_proxy()}/k8s.io/kubernetes/@v/{version}.mod"
-    cached = CACHE_ROOT / "gomod" / f"kubernetes-{version}.mod"
+def module_replaces(module: str, version: str) -> list[list[str]]:
+    """The replace lines of ``module``'s own go.mod, each split into words (``X => Y [v]``)."""
+    url = f"{go_proxy()}/{module}/@v/{version}.mod"
+    cached = CACHE_ROOT / "gomod" / f"{module.replace('/', '_')}-{version}.mod"
     if not cached.exists():
         cached.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -79,14 +79,31 @@ def kubernetes_staging_modules(version: str) -> list[str]:
                 cached.write_bytes(resp.read())
         except OSError as exc:
             raise BuildError(f"cannot read {url}: {exc} (is the Go module proxy reachable?)") from exc
-    modules = []
+    lines = []
     for line in cached.read_text().splitlines():
-        parts = line.split()
-        if len(parts) == 3 and parts[1] == "=>" and parts[2].startswith("./staging/"):
-            modules.append(parts[0])
+        parts = line.split("//")[0].split()
+        if parts[:1] == ["replace"]:
+            parts = parts[1:]
+        if len(parts) >= 3 and parts[1] == "=>":
+            lines.append(parts)
+    return lines
+
+
+def kubernetes_staging_modules(version: str) -> list[str]:
+    """The staging modules k8s.io/kubernetes replaces with ./staging/..., from its own go.mod."""
+    modules = [p[0] for p in module_replaces("k8s.io/kubernetes", version) if p[2].startswith("./staging/")]
     if not modules:
-        raise BuildError(f"no staging replace lines found in {url}")
+        raise BuildError(f"no staging replace lines found in k8s.io/kubernetes {version}'s go.mod")
     return modules
+
+
+def copied_replaces(module: str, version: str) -> dict[str, str]:
+    """Every module => module replace of ``module``'s go.mod (local-path replaces are dropped)."""
+    return {
+        p[0]: " ".join(p[2:])
+        for p in module_replaces(module, version)
+        if not p[2].startswith(".") and len(p) == 4
+    }
 
 
 def components() -> dict[str, Component]:
@@ -105,6 +122,8 @@ def components() -> dict[str, Component]:
             ("buildDate", now),
         )
     ]
+    argocd = v["argocd"]["version"]
+    kustomize = v["kustomize"]["version"]
     etcd = v["etcd"]["version"]
     kwok = v["kwok"]["version"]
     ms = v["metrics-server"]["version"]
@@ -148,6 +167,29 @@ def components() -> dict[str, Component]:
                 "-X sigs.k8s.io/metrics-server/pkg/version.gitTreeState=clean",
             ],
             extra_files={"manifests/base": "manifests"},
+        ),
+        "argocd": Component(
+            name="argocd",
+            version=argocd,
+            tools=["github.com/argoproj/argo-cd/v3/cmd"],
+            requires={"github.com/argoproj/argo-cd/v3": argocd},
+            replaces=lambda: copied_replaces("github.com/argoproj/argo-cd/v3", argocd),
+            rename={"cmd": "argocd"},
+            ldflags=[
+                f"-X github.com/argoproj/argo-cd/v3/common.version={argocd.lstrip('v')}",
+                f"-X github.com/argoproj/argo-cd/v3/common.gitTag={argocd}",
+                "-X github.com/argoproj/argo-cd/v3/common.gitTreeState=clean",
+                f"-X github.com/argoproj/argo-cd/v3/common.buildDate={now}",
+            ],
+            extra_files={"manifests/crds": "crds"},
+        ),
+        "kustomize": Component(
+            name="kustomize",
+            version=kustomize,
+            tools=["sigs.k8s.io/kustomize/kustomize/v5"],
+            requires={"sigs.k8s.io/kustomize/kustomize/v5": kustomize},
+            rename={"v5": "kustomize"},
+            ldflags=[f"-X sigs.k8s.io/kustomize/api/provenance.version=kustomize/{kustomize}"],
         ),
     }
 

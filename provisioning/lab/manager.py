@@ -37,6 +37,7 @@ CONTEXT = f"kwok-{NAME}"
 STAMP = KWOK_HOME / f"{NAME}.ready.json"
 CREATED_WITH = KWOK_HOME / f"{NAME}.config.sha256"  # digest of the config the running lab was created from
 RENDERED_CONFIG = build.CACHE_ROOT / f"kwokctl-{NAME}.yaml"
+CLUSTER_COMPONENTS = ("kubernetes", "etcd", "kwok", "metrics-server")  # sections of versions.toml
 COMPONENTS = (
     "etcd",
     "kube-apiserver",
@@ -325,7 +326,7 @@ def up() -> bool:
 
 def _up() -> bool:
     try:
-        bins = build.ensure_all()
+        bins = build.ensure_all(list(CLUSTER_COMPONENTS))
     except build.BuildError as exc:
         raise LabError(str(exc)) from None
     config = _render_config(bins)

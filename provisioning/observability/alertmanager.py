@@ -1,8 +1,8 @@
 """The Alertmanager config: rendering for each place it runs, amtool route tests, inhibition semantics.
 
-    python -m provisioning.observability.alertmanager render DIR [--webhook-url-file F]
-                                                          [--bot-token-file F --api-url URL] [--channel C]
-    python -m provisioning.observability.alertmanager test   # amtool check-config + every route case
+python -m provisioning.observability.alertmanager render DIR [--webhook-url-file F]
+                                                      [--bot-token-file F --api-url URL] [--channel C]
+python -m provisioning.observability.alertmanager test   # amtool check-config + every route case
 """
 
 from __future__ import annotations
@@ -103,8 +103,10 @@ class RouteCase:
 
 
 def route_cases(path: Path = ROUTE_TESTS) -> list[RouteCase]:
-    return [RouteCase(c["why"], {k: str(v) for k, v in c["labels"].items()}, c["receivers"]) for c in
-            yaml.safe_load(path.read_text())]
+    return [
+        RouteCase(c["why"], {k: str(v) for k, v in c["labels"].items()}, c["receivers"])
+        for c in yaml.safe_load(path.read_text())
+    ]
 
 
 def check_config(config_file: Path) -> subprocess.CompletedProcess[str]:

@@ -26,7 +26,9 @@ from provisioning.observability.tools import run
 DASHBOARDS_DIR = HERE / "dashboards"
 STACK_VALUES = HERE / "values" / "kube-prometheus-stack.yaml"
 # Grafana fills these in before a query reaches Prometheus; a duration keeps the query parseable.
-INTERVAL_VARIABLES = re.compile(r"\$__(rate_interval|interval|range)\b|\$\{__(rate_interval|interval|range)\}")
+INTERVAL_VARIABLES = re.compile(
+    r"\$__(rate_interval|interval|range)\b|\$\{__(rate_interval|interval|range)\}"
+)
 OTHER_VARIABLES = re.compile(r"\$\{\w+(:\w+)?\}|\$\w+|\[\[\w+\]\]")
 LABEL_VALUES = re.compile(r"^\s*(label_values|query_result)\((.*)\)\s*$", re.DOTALL)
 
@@ -66,7 +68,9 @@ def queries(name: str, dashboard: dict[str, Any]) -> Iterator[Query]:
     for panel in panels(dashboard):
         for target in panel.get("targets") or []:
             ds = target.get("datasource") or panel.get("datasource")
-            yield Query(f"{name} panel {panel.get('id')} target {target.get('refId')}", ds, target.get("expr", ""))
+            yield Query(
+                f"{name} panel {panel.get('id')} target {target.get('refId')}", ds, target.get("expr", "")
+            )
 
 
 def variable_promql(query: str) -> str:
@@ -91,17 +95,25 @@ def structure_problems(name: str, dashboard: dict[str, Any], datasources: dict[s
         if key not in dashboard:
             problems.append(f"{name}: missing {key}")
     ids = [p.get("id") for p in panels(dashboard)]
-    problems += [f"{name}: panel id {i} used {ids.count(i)} times" for i in sorted(set(ids), key=str)
-                 if ids.count(i) > 1 or i is None]
+    problems += [
+        f"{name}: panel id {i} used {ids.count(i)} times"
+        for i in sorted(set(ids), key=str)
+        if ids.count(i) > 1 or i is None
+    ]
     for panel in panels(dashboard):
         if panel.get("type") != "row" and "gridPos" not in panel:
             problems.append(f"{name} panel {panel.get('id')}: no gridPos")
     for query in queries(name, dashboard):
         ds = query.datasource
         if not isinstance(ds, dict) or ds.get("uid") not in datasources:
-            problems.append(f"{query.where}: datasource {ds!r} is not a provisioned uid {sorted(datasources)}")
+            problems.append(
+                f"{query.where}: datasource {ds!r} is not a provisioned uid {sorted(datasources)}"
+            )
         elif ds.get("type") != datasources[ds["uid"]]:
-            problems.append(f"{query.where}: datasource {ds['uid']} has type {datasources[ds['uid']]}, not {ds.get('type')}")
+            expected = datasources[ds["uid"]]
+            problems.append(
+                f"{query.where}: datasource {ds['uid']} has type {expected}, not {ds.get('type')}"
+            )
         if not query.expr.strip():
             problems.append(f"{query.where}: empty query")
     return problems
@@ -109,12 +121,18 @@ def structure_problems(name: str, dashboard: dict[str, Any], datasources: dict[s
 
 def promql_problems(all_queries: list[Query], workdir: Path) -> list[str]:
     """Parse every Prometheus query with promtool; one rule group per query so errors name the query."""
-    promql = [q for q in all_queries if isinstance(q.datasource, dict) and q.datasource.get("type") == "prometheus"]
+    promql = [
+        q for q in all_queries if isinstance(q.datasource, dict) and q.datasource.get("type") == "prometheus"
+    ]
     if not promql:
         return []
     groups = [
-        {"name": q.where, "rules": [{"alert": "DashboardQuery", "expr": substitute_variables(q.expr)}]}
-        for q in promql
+        # The index keeps group names unique when a planted duplicate panel id repeats a location.
+        {
+            "name": f"{i}: {q.where}",
+            "rules": [{"alert": "DashboardQuery", "expr": substitute_variables(q.expr)}],
+        }
+        for i, q in enumerate(promql)
     ]
     rule_file = workdir / "dashboard-queries.rules.yaml"
     rule_file.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))

@@ -1,7 +1,7 @@
 """The PrometheusRule manifests, their plain rule groups, and promtool's unit tests for them.
 
-    python -m provisioning.observability.rules extract DIR   # plain rule files for Prometheus / promtool
-    python -m provisioning.observability.rules test          # promtool check rules + test rules
+python -m provisioning.observability.rules extract DIR   # plain rule files for Prometheus / promtool
+python -m provisioning.observability.rules test          # promtool check rules + test rules
 """
 
 from __future__ import annotations

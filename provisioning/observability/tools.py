@@ -20,7 +20,9 @@ def require(tool: str) -> str:
     return path
 
 
-def run(tool: str, *args: str, cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run(
+    tool: str, *args: str, cwd: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [require(tool), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
     )

@@ -39,7 +39,7 @@ def images(objects: list[dict]) -> list[Finding]:
     for d in _by_kind(objects, "Deployment"):
         for c in _containers(_pod(d)):
             image = c.get("image", "")
-            name, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "")
+            _, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "")
             if "@sha256:" in image:
                 continue
             if not tag:

@@ -11,7 +11,7 @@ from provisioning.gitops import ROOT
 from provisioning.gitops.checks import Finding
 from provisioning.lab import build
 
-# Every kustomization a user (or Argo CD) builds: the overlays, the app-of-apps and what its Applications sync.
+# Every kustomization a user or Argo CD builds: overlays, the app-of-apps and what its Applications sync.
 BUILDS = (
     "base",
     "overlays/dev",
