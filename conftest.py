@@ -15,12 +15,12 @@ from boutique_suite.undo import UndoStack
 from provisioning import LayerRunner
 from provisioning.layer import LayerUnavailable
 
-pytest_plugins = ["steps.common_steps", "steps.cluster_steps", "steps.chaos_steps"]
+pytest_plugins = ["steps.common_steps", "steps.cluster_steps", "steps.chaos_steps", "steps.argocd_steps"]
 
 TARGET_KEY = pytest.StashKey[targets.Target]()
 RUN_KEY = pytest.StashKey[str]()
-SKIPPED_KEY = pytest.StashKey[bool]()
-SCENARIO_KEY = pytest.StashKey[str]()
+SKIPPED_KEY = evidence.SKIPPED_KEY
+SCENARIO_KEY = evidence.SCENARIO_KEY
 EXECUTION_KEY = pytest.StashKey[evidence.Execution]()
 
 

@@ -18,6 +18,8 @@ from kubernetes.client.exceptions import ApiException
 from boutique_suite import targets
 
 FAILED_KEY = pytest.StashKey[bool]()
+SCENARIO_KEY = pytest.StashKey[str]()
+SKIPPED_KEY = pytest.StashKey[bool]()
 REPORTS = targets.ROOT / "reports"
 _SUMMARY: dict[str, dict[str, object]] = {}
 
@@ -68,6 +70,14 @@ def mark_skipped(nodeid: str, name: str, reason: str) -> None:
     allure.dynamic.label("execution", "skipped")
     allure.dynamic.tag("execution:skipped")
     _SUMMARY[nodeid] = {"scenario": name, "outcome": "skipped", "execution": "skipped", "reason": reason}
+
+
+def skip_scenario(request: pytest.FixtureRequest, reason: str) -> None:
+    """Skip the rest of the scenario with ``reason`` (a step the target cannot make real)."""
+    item = request.node
+    mark_skipped(item.nodeid, item.stash.get(SCENARIO_KEY, item.name), reason)
+    item.stash[SKIPPED_KEY] = True
+    pytest.skip(reason)
 
 
 def attach_namespace(kube, namespace: str) -> None:  # type: ignore[no-untyped-def]

@@ -87,6 +87,29 @@ class Slack(Strict):
     webhook_url_env: EnvName | None = None
 
 
+class ArgoCDAccess(Strict):
+    """How the suite reaches Argo CD's API; the admin password comes from an env var or a 0600 file."""
+
+    url: Annotated[str, Field(pattern=r"^https?://")]
+    username: str = "admin"
+    password_env: EnvName | None = None
+    password_file: str | None = None
+    namespace: Hostname = "argocd"
+
+    def password(self) -> str:
+        if self.password_env:
+            value = os.environ.get(self.password_env)
+            if not value:
+                raise TargetError(f"argocd.password_env: environment variable {self.password_env} is not set")
+            return value
+        if self.password_file:
+            path = Path(os.path.expanduser(self.password_file))
+            if not path.is_file():
+                raise TargetError(f"argocd.password_file: {path} does not exist (for the lab: ./run lab up)")
+            return path.read_text().strip()
+        raise TargetError("argocd: set password_env or password_file")
+
+
 class Namespaces(Strict):
     dev: Hostname = "boutique-dev"
     prod: Hostname = "boutique-prod"
@@ -113,6 +136,7 @@ class Target(Strict):
     gitlab: GitLab | None = None
     cluster: Cluster
     slack: Slack
+    argocd: ArgoCDAccess | None = None
     namespaces: Namespaces = Namespaces()
     timeouts: Timeouts = Timeouts()
     source: Path | None = Field(None, exclude=True)

@@ -1,20 +1,22 @@
-"""Layer 1, platform.
+"""Layer 1, platform: GitLab + registry (self-signed CA) + runner, app-repo / gitops-repo.
 
-GitLab + registry (self-signed CA) + runner, app-repo / gitops-repo.
-lab: smart-HTTP git server and an OCI registry with its own CA on loopback; onprem: python-gitlab.
+lab: the smart-HTTPS git server on loopback (platform CA, token auth) hosting app-repo and gitops-repo;
+the OCI registry is not in the lab yet, so the registry scenarios skip with that reason.
+onprem: GitLab provisioning with python-gitlab is not written yet (issue #7).
 """
 
 from __future__ import annotations
 
-from boutique_suite.targets import Target
-from provisioning.layer import LayerState, not_provisioned
+import shutil
+import tempfile
+from pathlib import Path
 
+from boutique_suite.targets import Target
+from provisioning.layer import LayerState, LayerUnavailable, not_provisioned
+
+GITOPS = Path(__file__).resolve().parent / "gitops"
 PHASE = 1
 NAME = "platform"
-NOT_YET = {
-    "lab": "the lab's smart-HTTP git server and OCI registry are not built yet (issues #5 and #7)",
-    "onprem": "GitLab provisioning with python-gitlab is not written yet (issue #7)",
-}
 
 
 def needs(target: Target) -> tuple[int, ...]:
@@ -22,8 +24,37 @@ def needs(target: Target) -> tuple[int, ...]:
 
 
 def check(target: Target) -> LayerState:
-    raise not_provisioned(PHASE, NAME, NOT_YET[target.kind])
+    if not target.is_lab:
+        raise not_provisioned(PHASE, NAME, "GitLab provisioning (python-gitlab) is not written yet (#7)")
+    from provisioning.lab import gitserver
+
+    current = gitserver.running()
+    ready = current is not None
+    detail = f"git server {current.url}" if current else "git server not running"
+    return LayerState(PHASE, NAME, ready, detail, {"git": current.url} if current else {})
 
 
 def ensure(target: Target) -> LayerState:
-    return check(target)
+    if not target.is_lab:
+        return check(target)
+    from provisioning.lab import argocd, gitserver
+
+    try:
+        git = gitserver.ensure(port=argocd.PORTS["git"])
+        for repo in gitserver.REPOS:
+            gitserver.create_repo(git, repo)
+        head = publish_gitops_content(git)
+    except gitserver.GitServerError as exc:
+        raise LayerUnavailable(f"layer 1 (platform) could not start the lab git server: {exc}") from None
+    detail = f"git server {git.url} with {', '.join(gitserver.REPOS)}; gitops-repo at {head[:8]}"
+    return LayerState(PHASE, NAME, True, detail, {"git": git.url, "gitops-repo": head})
+
+
+def publish_gitops_content(git) -> str:  # type: ignore[no-untyped-def]
+    """gitops-repo holds provisioning/gitops (without the checks); idempotent, returns the head commit."""
+    from provisioning.lab import gitserver
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "gitops-repo"
+        shutil.copytree(GITOPS, tree, ignore=shutil.ignore_patterns("checks", "*.py", "__pycache__"))
+        return gitserver.commit_tree(git, "gitops-repo", tree, "gitops-repo content from provisioning/gitops")

@@ -530,6 +530,15 @@ def _healthy(server: GitServer, timeout: float = 2.0) -> str | None:
     return None if status == 200 else f"{server.url}{HEALTH_PATH}: HTTP {status}"
 
 
+def running(state: Path = STATE) -> GitServer | None:
+    """The git server when it runs and answers an authenticated request, else None."""
+    record = _read_record(state)
+    if not record or not _alive(record["pid"]):
+        return None
+    server = _server(state, record["port"], record["pid"])
+    return server if _healthy(server) is None else None
+
+
 def _basic_auth(server: GitServer) -> str:
     pair = f"{server.username}:{server.token()}".encode()
     return "Basic " + base64.b64encode(pair).decode()

@@ -1,0 +1,116 @@
+"""Argo CD through its own REST API (the same calls on the lab and on-prem): login, version, repositories,
+Applications, their history, and sync-policy changes that scenarios make and revert."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from boutique_suite import waits
+
+
+class ArgoCDUnavailable(Exception):
+    """The Argo CD API cannot be used; the message says why."""
+
+
+@dataclass
+class ArgoCDClient:
+    url: str
+    token: str
+    session: requests.Session = field(default_factory=requests.Session)
+
+    @classmethod
+    def login(cls, url: str, username: str, password: str) -> ArgoCDClient:
+        try:
+            resp = requests.post(
+                f"{url}/api/v1/session", json={"username": username, "password": password}, timeout=10
+            )
+        except requests.RequestException as exc:
+            raise ArgoCDUnavailable(f"cannot reach Argo CD at {url}: {exc}") from None
+        if resp.status_code != 200:
+            raise ArgoCDUnavailable(f"Argo CD at {url} refused the login of {username!r}: {resp.status_code}")
+        client = cls(url, resp.json()["token"])
+        client.session.headers["Authorization"] = f"Bearer {client.token}"
+        return client
+
+    def get(self, path: str, **params: Any) -> Any:
+        resp = self.session.get(f"{self.url}{path}", params=params, timeout=15)
+        resp.raise_for_status()
+        return resp.json()
+
+    def version(self) -> dict[str, str]:
+        return self.get("/api/version")
+
+    def repositories(self, force_refresh: bool = True) -> list[dict]:
+        return self.get("/api/v1/repositories", forceRefresh=str(force_refresh).lower()).get("items") or []
+
+    def application(self, name: str) -> dict:
+        return self.get(f"/api/v1/applications/{name}")
+
+    def refresh(self, name: str) -> dict:
+        return self.get(f"/api/v1/applications/{name}", refresh="normal")
+
+    def managed_resources(self, name: str) -> list[dict]:
+        return self.get(f"/api/v1/applications/{name}/managed-resources").get("items") or []
+
+
+def sync_and_health(app: dict) -> tuple[str, str, str]:
+    status = app.get("status", {})
+    return (
+        status.get("sync", {}).get("status", "Unknown"),
+        status.get("health", {}).get("status", "Unknown"),
+        status.get("sync", {}).get("revision", ""),
+    )
+
+
+def synced_and_healthy(client: ArgoCDClient, name: str, revision: str | None = None) -> waits.Probe:
+    """Three outcomes: Synced + Healthy (at ``revision`` if given) succeeds; a failed sync operation or a
+    Degraded health fails at once with Argo CD's own message; anything else is pending."""
+
+    def probe() -> waits.Check:
+        app = client.application(name)
+        sync, health, rev = sync_and_health(app)
+        status = app.get("status", {})
+        op = status.get("operationState") or {}
+        conditions = [
+            f"{c.get('type')}: {c.get('message')}"
+            for c in status.get("conditions") or []
+            if c.get("type", "").endswith("Error")
+        ]
+        detail = f"{name}: sync {sync}, health {health}, revision {rev[:8]}"
+        if conditions:
+            return waits.failed(f"{detail}; {'; '.join(conditions)}")
+        if op.get("phase") in ("Failed", "Error") and op.get("syncResult", {}).get("revision") == rev:
+            return waits.failed(f"{detail}; sync operation {op.get('phase')}: {op.get('message')}")
+        if health == "Degraded":
+            return waits.failed(f"{detail}; {status.get('health', {}).get('message', '')}")
+        if sync == "Synced" and health == "Healthy" and (revision is None or rev == revision):
+            return waits.succeeded(detail, app)
+        return waits.pending(detail)
+
+    return probe
+
+
+def wait_synced_and_healthy(
+    client: ArgoCDClient,
+    name: str,
+    timeout: float,
+    revision: str | None = None,
+) -> waits.Waited:
+    return waits.until(
+        synced_and_healthy(client, name, revision),
+        timeout=timeout,
+        interval=2,
+        what=f"Application {name} Synced and Healthy",
+    )
+
+
+def history(app: dict) -> list[dict]:
+    return app.get("status", {}).get("history") or []
+
+
+def seconds_since(timestamp: float) -> float:
+    return time.monotonic() - timestamp
