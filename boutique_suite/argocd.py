@@ -81,6 +81,8 @@ def synced_and_healthy(client: ArgoCDClient, name: str, revision: str | None = N
             if c.get("type", "").endswith("Error")
         ]
         detail = f"{name}: sync {sync}, health {health}, revision {rev[:8]}"
+        if revision is not None and rev != revision:
+            return waits.pending(f"{detail}; waiting for revision {revision[:8]}")
         if conditions:
             return waits.failed(f"{detail}; {'; '.join(conditions)}")
         if op.get("phase") in ("Failed", "Error") and op.get("syncResult", {}).get("revision") == rev:

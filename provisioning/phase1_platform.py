@@ -7,14 +7,9 @@ onprem: GitLab provisioning with python-gitlab is not written yet (issue #7).
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
-
 from boutique_suite.targets import Target
 from provisioning.layer import LayerState, LayerUnavailable, not_provisioned
 
-GITOPS = Path(__file__).resolve().parent / "gitops"
 PHASE = 1
 NAME = "platform"
 
@@ -37,24 +32,14 @@ def check(target: Target) -> LayerState:
 def ensure(target: Target) -> LayerState:
     if not target.is_lab:
         return check(target)
-    from provisioning.lab import argocd, gitserver
+    from provisioning.lab import argocd, boutique, gitserver
 
     try:
         git = gitserver.ensure(port=argocd.PORTS["git"])
         for repo in gitserver.REPOS:
             gitserver.create_repo(git, repo)
-        head = publish_gitops_content(git)
+        head = boutique.publish_gitops_content(git)
     except gitserver.GitServerError as exc:
         raise LayerUnavailable(f"layer 1 (platform) could not start the lab git server: {exc}") from None
     detail = f"git server {git.url} with {', '.join(gitserver.REPOS)}; gitops-repo at {head[:8]}"
     return LayerState(PHASE, NAME, True, detail, {"git": git.url, "gitops-repo": head})
-
-
-def publish_gitops_content(git) -> str:  # type: ignore[no-untyped-def]
-    """gitops-repo holds provisioning/gitops (without the checks); idempotent, returns the head commit."""
-    from provisioning.lab import gitserver
-
-    with tempfile.TemporaryDirectory() as tmp:
-        tree = Path(tmp) / "gitops-repo"
-        shutil.copytree(GITOPS, tree, ignore=shutil.ignore_patterns("checks", "*.py", "__pycache__"))
-        return gitserver.commit_tree(git, "gitops-repo", tree, "gitops-repo content from provisioning/gitops")

@@ -7,7 +7,7 @@ import json
 import sys
 import time
 
-from provisioning.lab import build, manager
+from provisioning.lab import build, gitserver, manager, processes
 
 
 def _print_status(st: manager.Status) -> None:
@@ -15,9 +15,17 @@ def _print_status(st: manager.Status) -> None:
     print(f"lab {manager.NAME}: {state}")
     print(f"  kubeconfig: {st.kubeconfig} (context {st.context})")
     for c in st.components:
-        print(
-            f"  {c.name:<24} pid {c.pid or '-':<8} 127.0.0.1:{c.port:<6} {'running' if c.alive else 'DOWN'}"
-        )
+        _row(c.name, c.pid, f"127.0.0.1:{c.port}", c.alive)
+    for name in processes.recorded():
+        p = processes.info(name)
+        _row(name, p.pid, f"127.0.0.1:{p.port}", p.alive)
+    git = gitserver.running()
+    if git:
+        _row("git-server", git.pid, git.url.removeprefix("https://"), True)
+
+
+def _row(name: str, pid: int | None, address: str, alive: bool) -> None:
+    print(f"  {name:<30} pid {pid or '-':<8} {address:<16} {'running' if alive else 'DOWN'}")
 
 
 def main(argv: list[str] | None = None) -> int:

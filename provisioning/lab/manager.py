@@ -413,6 +413,21 @@ def down() -> list[str]:
 
 
 def _down() -> list[str]:
+    stopped_platform = _stop_platform()
+    return stopped_platform + _down_cluster()
+
+
+def _stop_platform() -> list[str]:
+    """The platform layer's local processes (Argo CD, redis, git server...) go first: they use the cluster."""
+    from provisioning.lab import gitserver, processes
+
+    stopped = [name for name in processes.recorded() if processes.stop(name)]
+    if gitserver.stop(gitserver.STATE):
+        stopped.append("git-server")
+    return stopped
+
+
+def _down_cluster() -> list[str]:
     STAMP.unlink(missing_ok=True)
     CREATED_WITH.unlink(missing_ok=True)
     if not WORKDIR.exists():

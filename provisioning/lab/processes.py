@@ -112,3 +112,8 @@ def stop(name: str, grace: float = 10) -> bool:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(current.pid, signal.SIGKILL)
     return True
+
+
+def recorded() -> list[str]:
+    """Names of every process this module started and has not stopped."""
+    return sorted(path.stem for path in (PLATFORM / "run").glob("*.json"))

@@ -1,0 +1,146 @@
+"""The Online Boutique Applications in the lab: gitops-repo's own AppProject and Application manifests,
+pointed at the lab's git server, applied to Argo CD; then Argo CD does the rest (sync, prune, self-heal).
+
+What the lab cannot provide is said here and labelled in the report: no ingress-nginx runs, so the lab
+publishes the Ingress address itself (what ingress-nginx's status updater does), on loopback.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import shutil
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from provisioning.lab import argocd, gitserver, processes
+
+GITOPS = Path(__file__).resolve().parents[1] / "gitops"
+UPSTREAM_REPO = "https://gitlab.local/boutique/gitops-repo.git"
+LAB_INGRESS_ADDRESS = "127.0.0.1"
+APPLICATIONS = {"online-boutique-dev": "boutique-dev"}
+SIMULATED_INGRESS = "Ingress status is published by the lab (no ingress-nginx runs); address 127.0.0.1"
+SEALED = processes.PLATFORM / "sealed"
+REGISTRY_CREDENTIALS = processes.PLATFORM / "registry" / "credentials.json"
+
+
+def publish_gitops_content(git: gitserver.GitServer) -> str:
+    """gitops-repo holds provisioning/gitops without the checks, with the lab's resealed secrets where they
+    exist. Idempotent: the same content makes no commit. Returns the head commit."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "gitops-repo"
+        shutil.copytree(GITOPS, tree, ignore=shutil.ignore_patterns("checks", "*.py", "__pycache__"))
+        for relative, text in cached_sealed_secrets().items():
+            (tree / relative).write_text(text)
+        return gitserver.commit_tree(git, "gitops-repo", tree, "gitops-repo content from provisioning/gitops")
+
+
+def _registry_dockerconfigjson() -> str:
+    """Pull credentials for registry.local, generated once for the lab and kept in a 0600 file."""
+    if not REGISTRY_CREDENTIALS.exists():
+        REGISTRY_CREDENTIALS.parent.mkdir(parents=True, exist_ok=True)
+        REGISTRY_CREDENTIALS.touch(mode=0o600)
+        REGISTRY_CREDENTIALS.write_text(
+            json.dumps({"username": "boutique-pull", "token": secrets.token_hex(16)})
+        )
+    cred = json.loads(REGISTRY_CREDENTIALS.read_text())
+    auth = base64.b64encode(f"{cred['username']}:{cred['token']}".encode()).decode()
+    return json.dumps({"auths": {"registry.local": {"auth": auth}}})
+
+
+def _sealed_path(overlay: str, cert: bytes) -> Path:
+    return SEALED / f"registry-credentials-{overlay}-{hashlib.sha256(cert).hexdigest()[:16]}.yaml"
+
+
+def cached_sealed_secrets() -> dict[str, str]:
+    """Sealed secrets already made for the running controller's key ({path in gitops-repo: YAML})."""
+    from provisioning.lab import sealedsecrets
+
+    try:
+        cert = sealedsecrets.cert_pem()
+    except Exception:  # controller not running: publish what git has
+        return {}
+    found = {}
+    for overlay in APPLICATIONS.values():
+        env = overlay.removeprefix("boutique-")
+        path = _sealed_path(env, cert)
+        if path.exists():
+            found[f"overlays/{env}/registry-credentials.sealedsecret.yaml"] = path.read_text()
+    return found
+
+
+def reseal_registry_credentials() -> None:
+    """Seal registry-credentials with the lab controller's certificate (once per key), for each overlay
+    the lab deploys; gitops-repo's committed ciphertext is a placeholder for on-prem to reseal."""
+    from provisioning.lab import sealedsecrets
+
+    sealedsecrets.ensure()
+    cert = sealedsecrets.cert_pem()
+    for namespace in APPLICATIONS.values():
+        env = namespace.removeprefix("boutique-")
+        path = _sealed_path(env, cert)
+        if path.exists():
+            continue
+        doc = sealedsecrets.seal(
+            "registry-credentials",
+            namespace,
+            {".dockerconfigjson": _registry_dockerconfigjson()},
+            type="kubernetes.io/dockerconfigjson",
+        )
+        committed = yaml.safe_load(
+            (GITOPS / "overlays" / env / "registry-credentials.sealedsecret.yaml").read_text()
+        )
+        doc["metadata"] = {**committed.get("metadata", {}), **doc.get("metadata", {})}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            "# Sealed for the lab's controller by provisioning/lab/boutique.py\n" + yaml.safe_dump(doc)
+        )
+
+
+def _for_lab(doc: dict, repo_url: str) -> dict:
+    text = json.dumps(doc).replace(UPSTREAM_REPO, repo_url)
+    return json.loads(text)
+
+
+def manifests(git: gitserver.GitServer) -> list[dict]:
+    """The AppProject "boutique" and the Applications, as gitops-repo has them, with the lab's repo URL."""
+    repo = git.repo_url("gitops-repo")
+    projects = [d for d in yaml.safe_load_all((GITOPS / "platform" / "projects.yaml").read_text()) if d]
+    docs = [_for_lab(d, repo) for d in projects if d["metadata"]["name"] == "boutique"]
+    for app in APPLICATIONS:
+        doc = yaml.safe_load((GITOPS / "platform" / "apps" / f"{app}.yaml").read_text())
+        docs.append(_for_lab(doc, repo))
+    return docs
+
+
+def apply_applications(git: gitserver.GitServer) -> None:
+    argocd._apply(manifests(git))
+
+
+def publish_ingress_status(namespace: str) -> list[str]:
+    """Set status.loadBalancer of every nginx-class Ingress in ``namespace``, as ingress-nginx would."""
+    listing = json.loads(argocd._kubectl("get", "ingress", "-n", namespace, "-o", "json"))
+    published = []
+    for ing in listing.get("items", []):
+        if ing["spec"].get("ingressClassName") != "nginx":
+            continue
+        if ing.get("status", {}).get("loadBalancer", {}).get("ingress"):
+            continue
+        patch = {"status": {"loadBalancer": {"ingress": [{"ip": LAB_INGRESS_ADDRESS}]}}}
+        argocd._kubectl(
+            "patch",
+            "ingress",
+            ing["metadata"]["name"],
+            "-n",
+            namespace,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            json.dumps(patch),
+        )
+        published.append(ing["metadata"]["name"])
+    return published
