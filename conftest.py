@@ -15,7 +15,13 @@ from boutique_suite.undo import UndoStack
 from provisioning import LayerRunner
 from provisioning.layer import LayerUnavailable
 
-pytest_plugins = ["steps.common_steps", "steps.cluster_steps", "steps.chaos_steps", "steps.argocd_steps"]
+pytest_plugins = [
+    "steps.common_steps",
+    "steps.cluster_steps",
+    "steps.chaos_steps",
+    "steps.argocd_steps",
+    "steps.gitops_steps",
+]
 
 TARGET_KEY = pytest.StashKey[targets.Target]()
 RUN_KEY = pytest.StashKey[str]()

@@ -3,6 +3,7 @@ Applications, their history, and sync-policy changes that scenarios make and rev
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +54,22 @@ class ArgoCDClient:
     def refresh(self, name: str) -> dict:
         return self.get(f"/api/v1/applications/{name}", refresh="normal")
 
+    def sync(self, name: str) -> dict:
+        resp = self.session.post(
+            f"{self.url}/api/v1/applications/{name}/sync", json={"prune": True}, timeout=15
+        )
+        resp.raise_for_status()
+        return resp.json()
+
+    def set_self_heal(self, name: str, enabled: bool) -> None:
+        patch = json.dumps({"spec": {"syncPolicy": {"automated": {"selfHeal": enabled}}}})
+        resp = self.session.patch(
+            f"{self.url}/api/v1/applications/{name}",
+            json={"name": name, "patch": patch, "patchType": "merge"},
+            timeout=15,
+        )
+        resp.raise_for_status()
+
     def managed_resources(self, name: str) -> list[dict]:
         return self.get(f"/api/v1/applications/{name}/managed-resources").get("items") or []
 
@@ -87,6 +104,8 @@ def synced_and_healthy(client: ArgoCDClient, name: str, revision: str | None = N
             return waits.failed(f"{detail}; {'; '.join(conditions)}")
         if op.get("phase") in ("Failed", "Error") and op.get("syncResult", {}).get("revision") == rev:
             return waits.failed(f"{detail}; sync operation {op.get('phase')}: {op.get('message')}")
+        if op.get("phase") in ("Running", "Terminating"):
+            return waits.pending(f"{detail}; sync operation {op.get('phase')}")
         if health == "Degraded":
             return waits.failed(f"{detail}; {status.get('health', {}).get('message', '')}")
         if sync == "Synced" and health == "Healthy" and (revision is None or rev == revision):

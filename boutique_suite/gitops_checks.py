@@ -8,6 +8,7 @@ import ssl
 import tempfile
 from urllib.parse import urlparse
 
+from boutique_suite import waits
 from boutique_suite.argocd import ArgoCDClient, ArgoCDUnavailable
 from boutique_suite.kube import Kube
 from boutique_suite.targets import Target
@@ -97,3 +98,104 @@ def expect_verified_tls(kube: Kube, namespace: str, repository: dict) -> None:
             context.wrap_socket(raw, server_hostname=host) as tls,
         ):
             assert tls.getpeercert(), f"{host}:{port} presented no certificate"
+
+
+# --- Applications -----------------------------------------------------------------------------------
+
+
+def expect_synced_to_head(client: ArgoCDClient, app: str, head: str, timeout: float) -> dict:
+    from boutique_suite.argocd import wait_synced_and_healthy
+
+    return wait_synced_and_healthy(client, app, timeout, revision=head).check.value  # type: ignore[return-value]
+
+
+def expect_resources_synced(app: dict) -> None:
+    out = [
+        f"{r['kind']}/{r['name']}: {r.get('status')}"
+        for r in app["status"].get("resources", [])
+        if r.get("status") != "Synced"
+    ]
+    assert not out, f"resources not Synced: {out}"
+
+
+def expect_history(app: dict, path: str) -> list[dict]:
+    entries = app["status"].get("history") or []
+    assert entries, "the Application has no history"
+    for entry in entries:
+        assert len(entry.get("revision", "")) == 40, f"history entry without a commit SHA: {entry}"
+        assert entry.get("deployedAt"), f"history entry without a time: {entry}"
+        assert entry.get("source", {}).get("path") == path, f"history entry for another path: {entry}"
+    current = app["status"]["sync"]["revision"]
+    assert entries[-1]["revision"] == current, f"last history entry {entries[-1]['revision']} != {current}"
+    return entries
+
+
+def expect_source(app: dict, path: str, branch: str, repo_name: str) -> None:
+    source = app["spec"]["source"]
+    assert source["path"] == path, f"syncs path {source['path']}"
+    assert source["targetRevision"] == branch, f"syncs {source['targetRevision']}"
+    assert repo_name in source["repoURL"], f"syncs {source['repoURL']}"
+
+
+def expect_automated(app: dict) -> None:
+    automated = (app["spec"].get("syncPolicy") or {}).get("automated")
+    assert automated is not None, "sync policy is not automated"
+    assert automated.get("prune") and automated.get("selfHeal"), f"automated policy: {automated}"
+
+
+def expect_sync_of(client: ArgoCDClient, app: str, revision: str, timeout: float, automated: bool) -> float:
+    """Argo CD synced ``revision`` (its operation Succeeded); with ``automated``, no one asked it to."""
+
+    def probe() -> waits.Check:
+        status = client.application(app)["status"]
+        op = status.get("operationState") or {}
+        synced = op.get("syncResult", {}).get("revision")
+        detail = f"last operation {op.get('phase')} at {synced and synced[:8]}, want {revision[:8]}"
+        if synced != revision:
+            return waits.pending(detail)
+        if op.get("phase") in ("Failed", "Error"):
+            return waits.failed(f"{detail}: {op.get('message')}")
+        if op.get("phase") != "Succeeded":
+            return waits.pending(detail)
+        by = op.get("operation", {}).get("initiatedBy", {})
+        if automated and not by.get("automated"):
+            return waits.failed(f"{detail}: the sync was started by {by.get('username')}, not automatically")
+        return waits.succeeded(detail)
+
+    return waits.until(probe, timeout=timeout, interval=2, what=f"Argo CD syncs {revision[:8]}").seconds
+
+
+def last_sync_automated_after(client: ArgoCDClient, app: str, after_epoch: float) -> None:
+    import datetime
+
+    op = client.application(app)["status"].get("operationState") or {}
+    by = op.get("operation", {}).get("initiatedBy", {})
+    assert by.get("automated"), f"last sync initiated by {by}"
+    started = datetime.datetime.fromisoformat(op["startedAt"].replace("Z", "+00:00")).timestamp()
+    assert started >= int(after_epoch) - 1, f"last sync started at {op['startedAt']}, before the change"
+
+
+def expect_ready_endpoints(kube: Kube, namespace: str, service: str, port: int) -> None:
+    svc = kube.core.read_namespaced_service(service, namespace)
+    ports = [p.port for p in svc.spec.ports or []]
+    assert port in ports, f"Service {service} exposes {ports}, not {port}"
+    from kubernetes import client
+
+    found = (
+        client.DiscoveryV1Api(kube.api)
+        .list_namespaced_endpoint_slice(namespace, label_selector=f"kubernetes.io/service-name={service}")
+        .items
+    )
+    ready = [e for s in found for e in s.endpoints or [] if e.conditions and e.conditions.ready]
+    assert ready, f"Service {service} has no ready endpoint"
+
+
+def expect_no_bad_pods(kube: Kube, namespace: str) -> None:
+    bad = []
+    for pod in kube.core.list_namespaced_pod(namespace).items:
+        waiting = [
+            c.state.waiting.reason for c in pod.status.container_statuses or [] if c.state and c.state.waiting
+        ]
+        if pod.status.phase == "Pending" or "CrashLoopBackOff" in waiting:
+            bad.append(f"{pod.metadata.name}: {pod.status.phase} {waiting}")
+    assert not bad, f"pods in trouble: {bad}"

@@ -16,7 +16,7 @@ Feature: Drift recovery after a wrong change made by hand
 
     Examples:
       | change                                                                                         | deployment            | seconds |
-      | scales Deployment "productcatalogservice" to 5 replicas                                        | productcatalogservice | 60      |
+      | scales Deployment "paymentservice" to 5 replicas                                                | paymentservice        | 60      |
       | sets the image of Deployment "checkoutservice" to "registry.local/boutique/checkoutservice:wrong" | checkoutservice       | 90      |
       | deletes Deployment "emailservice"                                                              | emailservice          | 120     |
       | changes the label "app.kubernetes.io/part-of" of Deployment "cartservice" to "tampered"        | cartservice           | 60      |
@@ -24,8 +24,8 @@ Feature: Drift recovery after a wrong change made by hand
   @phase4 @drift @chaos @destructive
   Scenario: With self-heal off, Argo CD reports the drift and leaves it in place
     Given self-heal is switched off for the Application "online-boutique-dev"
-    When someone scales Deployment "productcatalogservice" to 3 replicas by hand
+    When someone scales Deployment "paymentservice" to 3 replicas by hand
     Then the Application "online-boutique-dev" is OutOfSync within 60 seconds
-    And Deployment "productcatalogservice" still has 3 replicas after 60 seconds
+    And Deployment "paymentservice" still has 3 replicas after 60 seconds
     When self-heal is switched on again for the Application "online-boutique-dev"
-    Then Deployment "productcatalogservice" is back to 1 replica within 60 seconds
+    Then Deployment "paymentservice" is back to 1 replica within 60 seconds

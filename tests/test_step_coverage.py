@@ -64,9 +64,7 @@ def test_scenarios_of_provided_layers_are_fully_bound(scenario: str) -> None:
 def test_report_of_unbound_steps(capsys: pytest.CaptureFixture[str]) -> None:
     gaps = {s: m for s, (_, m) in UNBOUND.items() if m}
     with capsys.disabled():
-        print(
-            f"\n{len(gaps)} of {len(UNBOUND)} scenarios have unbound steps (they skip naming it):"
-        )
+        print(f"\n{len(gaps)} of {len(UNBOUND)} scenarios have unbound steps (they skip naming it):")
         for scenario, missing in gaps.items():
             print(f"  {scenario}: {missing[0]}")
     assert len(gaps) < len(UNBOUND)

@@ -13,6 +13,7 @@ import json
 import secrets
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -28,15 +29,23 @@ SEALED = processes.PLATFORM / "sealed"
 REGISTRY_CREDENTIALS = processes.PLATFORM / "registry" / "credentials.json"
 
 
-def publish_gitops_content(git: gitserver.GitServer) -> str:
+def publish_gitops_content(
+    git: gitserver.GitServer,
+    edits: dict[str, Callable[[str], str]] | None = None,
+    message: str = "gitops-repo content from provisioning/gitops",
+) -> str:
     """gitops-repo holds provisioning/gitops without the checks, with the lab's resealed secrets where they
-    exist. Idempotent: the same content makes no commit. Returns the head commit."""
+    exist, and ``edits`` ({path: text -> text}) applied. The same content makes no commit (idempotent).
+    Returns the head commit."""
     with tempfile.TemporaryDirectory() as tmp:
         tree = Path(tmp) / "gitops-repo"
         shutil.copytree(GITOPS, tree, ignore=shutil.ignore_patterns("checks", "*.py", "__pycache__"))
         for relative, text in cached_sealed_secrets().items():
             (tree / relative).write_text(text)
-        return gitserver.commit_tree(git, "gitops-repo", tree, "gitops-repo content from provisioning/gitops")
+        for relative, edit in (edits or {}).items():
+            path = tree / relative
+            path.write_text(edit(path.read_text()))
+        return gitserver.commit_tree(git, "gitops-repo", tree, message)
 
 
 def _registry_dockerconfigjson() -> str:

@@ -1,0 +1,203 @@
+"""Wrong changes made by hand (drift) and forced pod deletions, with what "back to normal" means for each.
+
+Every change records the value gitops-repo gives (read while the Application is Synced) so that recovery
+is checked on the field that was changed, not on a status that may not have noticed the change yet.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from kubernetes.client.exceptions import ApiException
+
+from boutique_suite import waits
+from boutique_suite.argocd import ArgoCDClient, sync_and_health
+from boutique_suite.kube import Kube
+
+CHANGES = {
+    "scale": re.compile(r'scales Deployment "(?P<name>[^"]+)" to (?P<value>\d+) replicas?'),
+    "image": re.compile(r'sets the image of Deployment "(?P<name>[^"]+)" to "(?P<value>[^"]+)"'),
+    "delete": re.compile(r'deletes Deployment "(?P<name>[^"]+)"'),
+    "label": re.compile(
+        r'changes the label "(?P<key>[^"]+)" of Deployment "(?P<name>[^"]+)" to "(?P<value>[^"]+)"'
+    ),
+}
+
+
+@dataclass
+class Drift:
+    deployment: str
+    description: str
+    read: Callable[[], object]
+    expected: object
+    at_epoch: float = field(default_factory=time.time)
+    at: float = field(default_factory=time.monotonic)
+
+
+def _deployment(kube: Kube, namespace: str, name: str):  # type: ignore[no-untyped-def]
+    try:
+        return kube.deployment(namespace, name)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def make_drift(kube: Kube, namespace: str, change: str) -> Drift:
+    """Apply the change a person made with kubectl; returns how to tell it was undone."""
+    found = [(k, m) for k, pattern in CHANGES.items() if (m := pattern.fullmatch(change))]
+    if not found:
+        raise AssertionError(f"unknown kind of change: {change!r}")
+    kind, match = found[0]
+    name = match["name"]
+    dep = _deployment(kube, namespace, name)
+    assert dep is not None, f"Deployment {namespace}/{name} does not exist before the change"
+    apps = kube.apps
+    if kind == "scale":
+        getter: Callable[[object], object] = lambda d: d.spec.replicas  # noqa: E731
+        apps.patch_namespaced_deployment_scale(name, namespace, {"spec": {"replicas": int(match["value"])}})
+    elif kind == "image":
+        getter = lambda d: d.spec.template.spec.containers[0].image  # noqa: E731
+        container = dep.spec.template.spec.containers[0].name
+        patch = {
+            "spec": {"template": {"spec": {"containers": [{"name": container, "image": match["value"]}]}}}
+        }
+        apps.patch_namespaced_deployment(name, namespace, patch)
+    elif kind == "delete":
+        getter = lambda d, uid=dep.metadata.uid: True if d.metadata.uid != uid else "the deleted one"  # noqa: E731
+        apps.delete_namespaced_deployment(name, namespace)
+    else:
+        getter = lambda d, key=match["key"]: (d.metadata.labels or {}).get(key)  # noqa: E731
+        apps.patch_namespaced_deployment(
+            name, namespace, {"metadata": {"labels": {match["key"]: match["value"]}}}
+        )
+    expected = True if kind == "delete" else getter(dep)
+
+    def read() -> object:
+        current = _deployment(kube, namespace, name)
+        return getter(current) if current is not None else "(does not exist)"
+
+    return Drift(name, change, read, expected)
+
+
+def expect_undone(drift: Drift, timeout: float) -> float:
+    """Wait until the changed field has gitops-repo's value again; seconds since the change."""
+
+    def probe() -> waits.Check:
+        value = drift.read()
+        detail = f"Deployment {drift.deployment}: {value!r}, gitops-repo says {drift.expected!r}"
+        return waits.succeeded(detail) if value == drift.expected else waits.pending(detail)
+
+    waits.until(probe, timeout=timeout, interval=0.5, what=f"drift undone ({drift.description})")
+    return time.monotonic() - drift.at
+
+
+@dataclass
+class SyncWatch:
+    """Samples an Application's sync status in the background; remembers every status it saw."""
+
+    client: ArgoCDClient
+    app: str
+    seen: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> SyncWatch:
+        threading.Thread(target=self._loop, daemon=True, name=f"watch-{self.app}").start()
+        return self
+
+    def _sample(self) -> None:
+        try:
+            self.seen.append(sync_and_health(self.client.application(self.app))[0])
+        except Exception:  # a missed sample only weakens the claim; the step reports how many were taken
+            return
+
+    def _loop(self) -> None:
+        self._sample()
+        while not self._stop.wait(0.5):
+            self._sample()
+
+    def stop(self) -> list[str]:
+        if not self._stop.is_set():
+            self._stop.set()
+            self._sample()
+        return self.seen
+
+
+def force_delete_pods(kube: Kube, namespace: str, deployment: str) -> list[str]:
+    dep = kube.deployment(namespace, deployment)
+    selector = ",".join(f"{k}={v}" for k, v in (dep.spec.selector.match_labels or {}).items())
+    names = [p.metadata.name for p in kube.pods(namespace, selector)]
+    for name in names:
+        kube.delete_pod(namespace, name)
+    return names
+
+
+def expect_pods_replaced(
+    kube: Kube, namespace: str, deployment: str, deleted: list[str], timeout: float
+) -> float:
+    """Every deleted pod is gone and the Deployment has all replicas available again; seconds taken."""
+    from boutique_suite import probes
+
+    started = time.monotonic()
+    dep = kube.deployment(namespace, deployment)
+    selector = ",".join(f"{k}={v}" for k, v in (dep.spec.selector.match_labels or {}).items())
+
+    def probe() -> waits.Check:
+        pods = {p.metadata.name for p in kube.pods(namespace, selector)}
+        back = pods & set(deleted)
+        if back:
+            return waits.pending(f"deleted pods still listed: {sorted(back)}")
+        return probes.rollout_complete(kube, namespace, deployment)()
+
+    waits.until(
+        probe,
+        timeout=timeout,
+        interval=0.5,
+        what=f"Deployment {deployment} available again",
+        wake=kube.watch_pods(namespace, selector, int(timeout) + 1),
+    )
+    return time.monotonic() - started
+
+
+@dataclass
+class AvailabilityWatch:
+    """Records a Deployment's available replicas at every change, through a watch, while it runs."""
+
+    kube: Kube
+    namespace: str
+    deployment: str
+    samples: list[tuple[int, int]] = field(default_factory=list)  # (available, desired)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> AvailabilityWatch:
+        threading.Thread(target=self._loop, daemon=True, name=f"avail-{self.deployment}").start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                for event in self.kube.watch_deployments(self.namespace, 5):
+                    obj = event["object"]  # type: ignore[index]
+                    if obj.metadata.name == self.deployment:
+                        self.samples.append((obj.status.available_replicas or 0, obj.spec.replicas or 0))
+                    if self._stop.is_set():
+                        return
+            except Exception:
+                time.sleep(0.5)
+
+    def stop(self) -> list[tuple[int, int]]:
+        self._stop.set()
+        return self.samples
+
+
+def resync(client: ArgoCDClient, app: str, timeout: float) -> None:
+    """Revert of a drift scenario: when Argo CD has not healed the drift itself, sync the Application."""
+    from boutique_suite.argocd import wait_synced_and_healthy
+
+    if sync_and_health(client.refresh(app))[0] != "Synced":
+        client.sync(app)
+    wait_synced_and_healthy(client, app, timeout)

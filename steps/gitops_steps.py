@@ -1,0 +1,339 @@
+"""Phase 4 and the GitOps validation themes: sync, history, self-heal, drift recovery, rolling update."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from pytest_bdd import given, parsers, then, when
+
+from boutique_suite import drift, gitops_checks, gitops_repo, probes, waits
+from boutique_suite.argocd import ArgoCDClient, wait_synced_and_healthy
+from boutique_suite.evidence import Execution
+from boutique_suite.kube import Kube
+from boutique_suite.targets import Target
+from boutique_suite.undo import UndoStack
+
+SYNCED_SELF_HEAL = 'the Application "{app}" is Synced and Healthy within {seconds:d} seconds'
+
+
+@pytest.fixture
+def argocd(target: Target) -> ArgoCDClient:
+    return gitops_checks.argocd_client(target)
+
+
+@pytest.fixture
+def app_ns(target: Target) -> str:
+    return target.namespaces.dev
+
+
+@pytest.fixture
+def gitops(target: Target) -> gitops_repo.GitopsRepo:
+    return gitops_repo.gitops_repo(target)
+
+
+@pytest.fixture
+def story() -> dict:
+    """What earlier steps of the scenario did (the Application, the drift, the commit, watches)."""
+    return {}
+
+
+def restore_gitops(gitops: gitops_repo.GitopsRepo, argocd: ArgoCDClient, app: str, timeout: float) -> None:
+    head = gitops.restore()
+    argocd.refresh(app)
+    wait_synced_and_healthy(argocd, app, timeout, revision=head)
+
+
+# --- status and history ----------------------------------------------------------------------------
+
+
+@given(parsers.parse('the Application "{app}" is Synced and Healthy'))
+def app_healthy(argocd: ArgoCDClient, target: Target, story: dict, app: str) -> None:
+    story["app"] = app
+    wait_synced_and_healthy(argocd, app, target.timeouts.rollout)
+
+
+@then(parsers.parse(SYNCED_SELF_HEAL))
+def app_healthy_within(
+    argocd: ArgoCDClient, execution: Execution, story: dict, app: str, seconds: int
+) -> None:
+    waited = wait_synced_and_healthy(argocd, app, seconds)
+    execution.timing("application_healthy_seconds", waited.seconds)
+
+
+@then(
+    parsers.parse(
+        'the Application "{app}" is Synced to the head commit of gitops-repo\'s "{branch}" branch and Healthy'
+    )
+)
+def synced_to_head(
+    argocd: ArgoCDClient, gitops: gitops_repo.GitopsRepo, target: Target, story: dict, app: str, branch: str
+) -> None:
+    story["app_status"] = gitops_checks.expect_synced_to_head(
+        argocd, app, gitops.head(), target.timeouts.rollout
+    )
+
+
+@then(parsers.parse('every resource of the Application "{app}" is Synced'))
+def resources_synced(argocd: ArgoCDClient, app: str) -> None:
+    gitops_checks.expect_resources_synced(argocd.application(app))
+
+
+@then(
+    parsers.parse(
+        'the history of the Application "{app}" lists each deployed revision with its commit, time '
+        "and source path"
+    )
+)
+def history(argocd: ArgoCDClient, app: str) -> None:
+    application = argocd.application(app)
+    gitops_checks.expect_history(application, application["spec"]["source"]["path"])
+
+
+@then(parsers.parse('the Application "{app}" syncs path "{path}" of gitops-repo\'s "{branch}" branch'))
+def syncs_path(argocd: ArgoCDClient, story: dict, app: str, path: str, branch: str) -> None:
+    story["app"] = app
+    gitops_checks.expect_source(argocd.application(app), path, branch, "gitops-repo")
+
+
+@then("its sync policy is automated with prune and selfHeal enabled")
+def automated(argocd: ArgoCDClient, story: dict) -> None:
+    gitops_checks.expect_automated(argocd.application(story["app"]))
+
+
+# --- self-heal -------------------------------------------------------------------------------------
+
+
+@when(
+    parsers.parse('every pod of Deployment "{deployment}" is force-deleted with a grace period of 0 seconds')
+)
+def force_delete(
+    kube: Kube, argocd: ArgoCDClient, app_ns: str, undo: UndoStack, story: dict, deployment: str
+) -> None:
+    story["watch"] = drift.SyncWatch(argocd, story["app"]).start()
+    undo.push("stop watching the Application", story["watch"].stop)
+    story["deleted"] = drift.force_delete_pods(kube, app_ns, deployment)
+
+
+@then(parsers.parse('Deployment "{deployment}" has all replicas available again within {seconds:d} seconds'))
+def available_again(
+    kube: Kube, app_ns: str, execution: Execution, story: dict, deployment: str, seconds: int
+) -> None:
+    took = drift.expect_pods_replaced(kube, app_ns, deployment, story["deleted"], seconds)
+    execution.timing("self_heal_seconds", took)
+
+
+@then(parsers.parse('the Application "{app}" was never OutOfSync meanwhile'))
+def never_out_of_sync(story: dict, app: str) -> None:
+    seen = story["watch"].stop()
+    assert seen, "no sample of the Application's sync status was taken"
+    assert "OutOfSync" not in seen, f"the Application went OutOfSync: {seen}"
+
+
+# --- drift -----------------------------------------------------------------------------------------
+
+
+@when(parsers.re(r"someone (?P<change>.+) by hand"))
+def wrong_change(
+    kube: Kube, argocd: ArgoCDClient, target: Target, app_ns: str, undo: UndoStack, story: dict, change: str
+) -> None:
+    app = story.get("app", "online-boutique-dev")
+    undo.push(
+        f"sync {app} from gitops-repo",
+        lambda: (argocd.sync(app), wait_synced_and_healthy(argocd, app, target.timeouts.rollout)),
+    )
+    story["drift"] = drift.make_drift(kube, app_ns, change)
+
+
+@then(parsers.parse('Deployment "{deployment}" matches gitops-repo again within {seconds:d} seconds'))
+def drift_undone(execution: Execution, story: dict, deployment: str, seconds: int) -> None:
+    execution.timing("drift_recovery_seconds", drift.expect_undone(story["drift"], seconds))
+
+
+@then("the Application's last sync was started automatically after the change")
+def automated_after_change(argocd: ArgoCDClient, story: dict) -> None:
+    gitops_checks.last_sync_automated_after(
+        argocd, story.get("app", "online-boutique-dev"), story["drift"].at_epoch
+    )
+
+
+@given(parsers.parse('self-heal is switched off for the Application "{app}"'))
+def self_heal_off(argocd: ArgoCDClient, undo: UndoStack, story: dict, app: str) -> None:
+    undo.push(f"switch self-heal on again for {app}", lambda: argocd.set_self_heal(app, True))
+    argocd.set_self_heal(app, False)
+    story["app"] = app
+
+
+@when(parsers.parse('self-heal is switched on again for the Application "{app}"'))
+def self_heal_on(argocd: ArgoCDClient, app: str) -> None:
+    argocd.set_self_heal(app, True)
+
+
+@then(parsers.parse('the Application "{app}" is OutOfSync within {seconds:d} seconds'))
+def out_of_sync(argocd: ArgoCDClient, app: str, seconds: int) -> None:
+    def probe() -> waits.Check:
+        status = argocd.refresh(app)["status"]["sync"]["status"]
+        return waits.succeeded(status) if status == "OutOfSync" else waits.pending(status)
+
+    waits.until(probe, timeout=seconds, interval=2, what=f"Application {app} OutOfSync")
+
+
+@then(parsers.parse('Deployment "{deployment}" still has {replicas:d} replicas after {seconds:d} seconds'))
+def still_has(kube: Kube, app_ns: str, deployment: str, replicas: int, seconds: int) -> None:
+    def probe() -> waits.Check:
+        have = kube.deployment(app_ns, deployment).spec.replicas
+        return waits.succeeded(f"{have}") if have == replicas else waits.failed(f"{deployment} has {have}")
+
+    waits.consistently(probe, duration=seconds, interval=2, what=f"{deployment} keeps {replicas} replicas")
+
+
+@then(
+    parsers.re(
+        r'Deployment "(?P<deployment>[^"]+)" is back to (?P<replicas>\d+) replicas? within '
+        r"(?P<seconds>\d+) seconds"
+    ),
+    converters={"replicas": int, "seconds": int},
+)
+def back_to(kube: Kube, app_ns: str, deployment: str, replicas: int, seconds: int) -> None:
+    def probe() -> waits.Check:
+        have = kube.deployment(app_ns, deployment).spec.replicas
+        return waits.succeeded() if have == replicas else waits.pending(f"{deployment} has {have} replicas")
+
+    waits.until(probe, timeout=seconds, interval=1, what=f"{deployment} back to {replicas}")
+
+
+# --- commits to gitops-repo and rolling update -------------------------------------------------------
+
+
+@when(
+    parsers.parse(
+        'a commit to gitops-repo changes the image tag of Deployment "{deployment}" to another tag '
+        "that exists in the registry"
+    )
+)
+def commit_new_tag(
+    kube: Kube,
+    argocd: ArgoCDClient,
+    gitops: gitops_repo.GitopsRepo,
+    target: Target,
+    app_ns: str,
+    run_id: str,
+    undo: UndoStack,
+    execution: Execution,
+    story: dict,
+    deployment: str,
+) -> None:
+    if target.is_lab:
+        execution.simulated("no registry in the lab: KWOK pods run without pulling the image")
+    app = story.get("app", "online-boutique-dev")
+    undo.push("restore gitops-repo", lambda: restore_gitops(gitops, argocd, app, target.timeouts.rollout))
+    story["watch"] = drift.AvailabilityWatch(kube, app_ns, deployment).start()
+    undo.push("stop watching availability", story["watch"].stop)
+    edit = gitops_repo.set_image_tag(f"registry.local/boutique/{deployment}", f"rollout-{run_id}")
+    story["commit"] = gitops.commit(
+        {"overlays/dev/kustomization.yaml": edit}, f"{deployment}: rollout-{run_id}"
+    )
+    story["committed_at"] = time.monotonic()
+
+
+@when(
+    parsers.parse(
+        'a commit to gitops-repo adds the annotation "{key}" with the run id to the frontend\'s ConfigMap'
+    )
+)
+def commit_annotation(
+    argocd: ArgoCDClient,
+    gitops: gitops_repo.GitopsRepo,
+    target: Target,
+    run_id: str,
+    undo: UndoStack,
+    story: dict,
+    key: str,
+) -> None:
+    app = story.get("app", "online-boutique-dev")
+    undo.push("restore gitops-repo", lambda: restore_gitops(gitops, argocd, app, target.timeouts.rollout))
+    edit = gitops_repo.annotate_configmap("frontend-config", key, run_id)
+    story["commit"] = gitops.commit({"base/frontend.yaml": edit}, f"frontend-config: {key}={run_id}")
+    story["annotation"] = (key, run_id)
+
+
+@then(
+    parsers.re(
+        r"Argo CD syncs that commit within (?P<seconds>\d+) seconds(?P<alone> without anyone asking it "
+        r"to)?"
+    ),
+    converters={"seconds": int},
+)
+def syncs_commit(
+    argocd: ArgoCDClient, execution: Execution, story: dict, seconds: int, alone: str | None
+) -> None:
+    took = gitops_checks.expect_sync_of(
+        argocd, story.get("app", "online-boutique-dev"), story["commit"], seconds, automated=True
+    )
+    execution.timing("commit_to_sync_seconds", took)
+
+
+@then("the frontend's ConfigMap in the cluster carries that annotation")
+def configmap_annotated(kube: Kube, app_ns: str, story: dict) -> None:
+    key, value = story["annotation"]
+    annotations = kube.core.read_namespaced_config_map("frontend-config", app_ns).metadata.annotations or {}
+    assert annotations.get(key) == value, f"frontend-config annotations: {annotations}"
+
+
+@then(parsers.parse('the rollout of Deployment "{deployment}" finishes within {seconds:d} seconds'))
+def rollout_finishes(kube: Kube, app_ns: str, execution: Execution, deployment: str, seconds: int) -> None:
+    waited = waits.until(
+        probes.rollout_complete(kube, app_ns, deployment),
+        timeout=seconds,
+        interval=1,
+        what=f"rollout of {deployment}",
+        wake=kube.watch_deployments(app_ns, seconds + 1),
+    )
+    dep = waited.check.value
+    selector = ",".join(f"{k}={v}" for k, v in (dep.spec.selector.match_labels or {}).items())  # type: ignore[union-attr]
+    old = [
+        rs.metadata.name
+        for rs in kube.replica_sets(app_ns, selector)
+        if (rs.status.replicas or 0) > 0
+        and rs.metadata.annotations.get("deployment.kubernetes.io/revision")
+        != dep.metadata.annotations.get("deployment.kubernetes.io/revision")
+    ]  # type: ignore[union-attr]
+    assert not old, f"old ReplicaSets still have pods: {old}"
+    execution.timing("rollout_seconds", waited.seconds)
+
+
+@then(
+    parsers.parse(
+        'the available replicas of Deployment "{deployment}" never dropped below the desired count '
+        "during the rollout"
+    )
+)
+def never_dropped(story: dict, deployment: str) -> None:
+    samples = story["watch"].stop()
+    assert samples, "no availability sample was recorded during the rollout"
+    drops = [(available, desired) for available, desired in samples if available < desired]
+    assert not drops, f"available replicas dropped below desired: {drops}"
+
+
+# --- validation ------------------------------------------------------------------------------------
+
+
+@then(
+    parsers.parse(
+        'these Deployments in "{namespace}" have all replicas available and their Services have '
+        "ready endpoints:"
+    )
+)
+def all_deployed(kube: Kube, target: Target, namespace: str, datatable: list[list[str]]) -> None:
+    for deployment, port in datatable[1:]:
+        waits.until(
+            probes.rollout_complete(kube, namespace, deployment),
+            timeout=target.timeouts.assertion,
+            what=f"Deployment {deployment}",
+        )
+        gitops_checks.expect_ready_endpoints(kube, namespace, deployment, int(port))
+
+
+@then("no Boutique pod is Pending or in CrashLoopBackOff")
+def no_bad_pods(kube: Kube, app_ns: str) -> None:
+    gitops_checks.expect_no_bad_pods(kube, app_ns)
