@@ -224,6 +224,10 @@ def _argv(component: str) -> list[str]:
             "--metrics-port",
             str(PORTS["argocd_repo_server_metrics"]),
             "--disable-tls",
+            # Lab-only: notice new gitops-repo commits within seconds (default 3m; on-prem, a GitLab
+            # webhook to Argo CD does that).
+            "--revision-cache-expiration",
+            f"{manager.SETTINGS['argocd']['revision_cache_seconds']}s",
         ]
     repo = ["--repo-server", f"127.0.0.1:{PORTS['argocd_repo_server']}", "--repo-server-plaintext"]
     if component == "argocd-application-controller":
@@ -267,6 +271,8 @@ def _start_all() -> None:
     if redis is None:
         raise ArgoCDError("redis-server is missing: apt-get install redis-server (./run setup does it)")
     env = _env()
+    # Started before the cluster last became ready (a recreated lab): start again on the new cluster.
+    cluster_since = (manager._read_stamp() or {}).get("ready_at", 0.0)
     processes.start(
         "redis",
         [
@@ -291,7 +297,7 @@ def _start_all() -> None:
         "argocd-server": PORTS["argocd_server"],
     }
     for component, port in ports.items():
-        processes.start(component, _argv(component), env, port, wait=90)
+        processes.start(component, _argv(component), env, port, wait=90, not_before=cluster_since)
 
 
 def login(argocd: ArgoCD, timeout: float = 30) -> str:

@@ -65,10 +65,22 @@ def port_open(port: int, timeout: float = 0.5) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def start(name: str, argv: list[str], env: dict[str, str], port: int, wait: float = 60) -> Proc:
-    """Start ``argv`` detached unless it already runs; wait until it listens on 127.0.0.1:``port``."""
+def _recorded(name: str) -> dict:
+    try:
+        return json.loads(_state(name).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def start(
+    name: str, argv: list[str], env: dict[str, str], port: int, wait: float = 60, not_before: float = 0.0
+) -> Proc:
+    """Start ``argv`` detached unless it already runs with the same arguments (and started after
+    ``not_before``, an epoch); wait until it listens on 127.0.0.1:``port``."""
     current = info(name)
-    if current.alive and port_open(port):
+    record = _recorded(name)
+    same = record.get("argv") == argv and record.get("started_at", 0) >= not_before
+    if current.alive and same and port_open(port):
         return current
     stop(name)
     if port_open(port):
@@ -85,7 +97,9 @@ def start(name: str, argv: list[str], env: dict[str, str], port: int, wait: floa
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    _state(name).write_text(json.dumps({"pid": proc.pid, "argv0": argv[0], "port": port}))
+    _state(name).write_text(
+        json.dumps({"pid": proc.pid, "argv0": argv[0], "argv": argv, "port": port, "started_at": time.time()})
+    )
     deadline = time.monotonic() + wait
     while not port_open(port):
         if proc.poll() is not None:
