@@ -62,7 +62,24 @@ class ArgoCDClient:
         return resp.json()
 
     def set_self_heal(self, name: str, enabled: bool) -> None:
-        patch = json.dumps({"spec": {"syncPolicy": {"automated": {"selfHeal": enabled}}}})
+        self._patch(name, {"spec": {"syncPolicy": {"automated": {"selfHeal": enabled}}}})
+
+    def set_automated(self, name: str, automated: dict | None) -> None:
+        """Suspend auto-sync (None) or restore a saved ``syncPolicy.automated``."""
+        self._patch(name, {"spec": {"syncPolicy": {"automated": automated}}})
+
+    def rollback(self, name: str, history_id: int) -> dict:
+        resp = self.session.post(
+            f"{self.url}/api/v1/applications/{name}/rollback",
+            json={"name": name, "id": history_id, "prune": True},
+            timeout=15,
+        )
+        if resp.status_code != 200:
+            raise AssertionError(f"rollback of {name} refused: {resp.status_code} {resp.text[:300]}")
+        return resp.json()
+
+    def _patch(self, name: str, body: dict) -> None:
+        patch = json.dumps(body)
         resp = self.session.patch(
             f"{self.url}/api/v1/applications/{name}",
             json={"name": name, "patch": patch, "patchType": "merge"},

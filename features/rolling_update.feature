@@ -32,3 +32,13 @@ Feature: Rolling update when an image tag changes in gitops-repo
     When that commit is reverted in gitops-repo
     Then the rollout of Deployment "frontend" finishes within 240 seconds with the previous image
     And the Application "online-boutique-dev" is Synced and Healthy within 60 seconds
+
+  @phase4 @rollout @chaos @destructive
+  Scenario: A rollback to the previous history entry runs with auto-sync suspended
+    Given a commit to gitops-repo changed the image tag of Deployment "frontend" and Argo CD deployed it
+    When auto-sync of the Application "online-boutique-dev" is suspended
+    And the Application "online-boutique-dev" is rolled back to its previous history entry
+    Then Deployment "frontend" runs its previous image again within 60 seconds
+    And the Application "online-boutique-dev" stays OutOfSync with gitops-repo for 20 seconds while auto-sync is suspended
+    When auto-sync of the Application "online-boutique-dev" is restored
+    Then the Application "online-boutique-dev" is Synced and Healthy within 120 seconds

@@ -337,3 +337,87 @@ def all_deployed(kube: Kube, target: Target, namespace: str, datatable: list[lis
 @then("no Boutique pod is Pending or in CrashLoopBackOff")
 def no_bad_pods(kube: Kube, app_ns: str) -> None:
     gitops_checks.expect_no_bad_pods(kube, app_ns)
+
+
+# --- rollback --------------------------------------------------------------------------------------
+
+
+@given(
+    parsers.parse(
+        'a commit to gitops-repo changed the image tag of Deployment "{deployment}" and Argo CD deployed it'
+    )
+)
+def deployed_new_tag(
+    kube: Kube,
+    argocd: ArgoCDClient,
+    gitops: gitops_repo.GitopsRepo,
+    target: Target,
+    app_ns: str,
+    run_id: str,
+    undo: UndoStack,
+    execution: Execution,
+    story: dict,
+    deployment: str,
+) -> None:
+    story.setdefault("app", "online-boutique-dev")
+    story["previous_image"] = kube.deployment(app_ns, deployment).spec.template.spec.containers[0].image
+    commit_new_tag(kube, argocd, gitops, target, app_ns, run_id, undo, execution, story, deployment)
+    gitops_checks.expect_sync_of(
+        argocd, story["app"], story["commit"], target.timeouts.rollout, automated=True
+    )
+    wait_synced_and_healthy(argocd, story["app"], target.timeouts.rollout, revision=story["commit"])
+
+
+@when(parsers.parse('auto-sync of the Application "{app}" is suspended'))
+def suspend_auto_sync(argocd: ArgoCDClient, undo: UndoStack, story: dict, app: str) -> None:
+    saved = argocd.application(app)["spec"]["syncPolicy"]["automated"]
+    undo.push(f"restore auto-sync of {app}", lambda: argocd.set_automated(app, saved))
+    story["automated"] = saved
+    argocd.set_automated(app, None)
+
+
+@when(parsers.parse('the Application "{app}" is rolled back to its previous history entry'))
+def roll_back(argocd: ArgoCDClient, app: str) -> None:
+    entries = argocd.application(app)["status"]["history"]
+    assert len(entries) >= 2, f"{app} has {len(entries)} history entries, a rollback needs 2"
+    argocd.rollback(app, entries[-2]["id"])
+
+
+@then(parsers.parse('Deployment "{deployment}" runs its previous image again within {seconds:d} seconds'))
+def previous_image(
+    kube: Kube, app_ns: str, execution: Execution, story: dict, deployment: str, seconds: int
+) -> None:
+    rollout = probes.rollout_complete(kube, app_ns, deployment)
+
+    def probe() -> waits.Check:
+        image = kube.deployment(app_ns, deployment).spec.template.spec.containers[0].image
+        if image != story["previous_image"]:
+            return waits.pending(f"{deployment} runs {image}")
+        return rollout()
+
+    execution.timing(
+        "rollback_seconds",
+        waits.until(
+            probe, timeout=seconds, interval=1, what=f"{deployment} back on its previous image"
+        ).seconds,
+    )
+
+
+@then(
+    parsers.parse(
+        'the Application "{app}" stays OutOfSync with gitops-repo for {seconds:d} seconds while '
+        "auto-sync is suspended"
+    )
+)
+def stays_out_of_sync(argocd: ArgoCDClient, app: str, seconds: int) -> None:
+    def probe() -> waits.Check:
+        status = argocd.refresh(app)["status"]["sync"]["status"]
+        return waits.succeeded(status) if status == "OutOfSync" else waits.failed(f"{app} is {status}")
+
+    waits.until(probe, timeout=30, interval=2, what=f"{app} OutOfSync after the rollback")
+    waits.consistently(probe, duration=seconds, interval=2, what=f"{app} stays OutOfSync")
+
+
+@when(parsers.parse('auto-sync of the Application "{app}" is restored'))
+def restore_auto_sync(argocd: ArgoCDClient, story: dict, app: str) -> None:
+    argocd.set_automated(app, story["automated"])
