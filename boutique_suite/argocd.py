@@ -121,6 +121,14 @@ def synced_and_healthy(client: ArgoCDClient, name: str, revision: str | None = N
             return waits.failed(f"{detail}; {'; '.join(conditions)}")
         if op.get("phase") in ("Failed", "Error") and op.get("syncResult", {}).get("revision") == rev:
             return waits.failed(f"{detail}; sync operation {op.get('phase')}: {op.get('message')}")
+        failed_resources = [
+            r.get("message", "")
+            for r in (op.get("syncResult") or {}).get("resources") or []
+            if r.get("status") == "SyncFailed"
+        ]
+        if failed_resources and op.get("retryCount", 0) >= 1:
+            # Argo CD retries an automated sync; the same apply error on a retry will not go away by waiting.
+            return waits.failed(f"{detail}; sync failed and is being retried: {op.get('message')}")
         if op.get("phase") in ("Running", "Terminating"):
             return waits.pending(f"{detail}; sync operation {op.get('phase')}")
         if health == "Degraded":

@@ -44,7 +44,8 @@ def publish_gitops_content(
             (tree / relative).write_text(text)
         for relative, edit in (edits or {}).items():
             path = tree / relative
-            path.write_text(edit(path.read_text()))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(edit(path.read_text() if path.exists() else ""))
         return gitserver.commit_tree(git, "gitops-repo", tree, message)
 
 
