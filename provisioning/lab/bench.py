@@ -1,4 +1,5 @@
-"""Lab timings, printed (never asserted): cold build per component, warm up, idempotent up, down.
+"""Lab timings, printed (never asserted): cold build per component, warm up, idempotent up, down, the lab
+with Argo CD, and the recovery latencies the last scenario run measured (reports/summary.json).
 
 Cold build times are the ones recorded when each cache entry was built (``manifest.json``); pass
 ``--rebuild`` to rebuild every component now (Go's build cache stays warm, so that measures a rebuild,
@@ -50,7 +51,26 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"up again while healthy (idempotent):     {again:.2f} s")
     print(f"down:                                    {', '.join(f'{d:.1f}' for d in downs[1:]) or '-'} s")
+
+    from provisioning.lab import argocd
+
+    with_argocd = _timed(argocd.ensure)
+    again = _timed(argocd.ensure)
+    print(f"Argo CD + git server + redis on the warm lab: {with_argocd:.1f} s (again: {again:.1f} s)")
+    _print_scenario_timings()
     return 0
+
+
+def _print_scenario_timings() -> None:
+    summary = build.HERE.parents[1] / "reports" / "summary.json"
+    if not summary.exists():
+        print("scenario timings: none yet (run ./run tests)")
+        return
+    data = json.loads(summary.read_text())
+    print(f"scenario timings of the last run ({data['finished']}, target {data['target']}):")
+    for entry in data["scenarios"].values():
+        for name, seconds in (entry.get("timings_seconds") or {}).items():
+            print(f"  {entry['scenario'][:70]:<70} {name:<28} {seconds:8.2f} s")
 
 
 if __name__ == "__main__":
