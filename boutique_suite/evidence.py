@@ -114,6 +114,26 @@ def attach_namespace(kube, namespace: str) -> None:  # type: ignore[no-untyped-d
         allure.attach(f"collecting evidence failed: {exc}", "evidence error", allure.attachment_type.TEXT)
 
 
+def attach_application(client, name: str) -> None:  # type: ignore[no-untyped-def]
+    """Argo CD's view of a failed scenario's Application: status, conditions, operation, history."""
+    try:
+        app = client.application(name)
+        status = app.get("status", {})
+        part = {k: status.get(k) for k in ("sync", "health", "conditions", "operationState", "history")}
+        allure.attach(json.dumps(part, indent=2), f"Argo CD {name} status", allure.attachment_type.JSON)
+        events = client.get(f"/api/v1/applications/{name}/events").get("items") or []
+        lines = [
+            f"{e.get('lastTimestamp')} {e.get('type')} {e.get('reason')}: {e.get('message')}" for e in events
+        ]
+        allure.attach(
+            "\n".join(lines) or "(no events)", f"Argo CD {name} events", allure.attachment_type.TEXT
+        )
+    except Exception as exc:  # evidence must never hide the real failure
+        allure.attach(
+            f"collecting Argo CD evidence failed: {exc}", "evidence error", allure.attachment_type.TEXT
+        )
+
+
 def write_summary(config: pytest.Config) -> Path | None:
     """reports/summary.json: per scenario outcome, execution mode and measured timings."""
     if not _SUMMARY:

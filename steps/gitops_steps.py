@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
+from kubernetes import client
 from pytest_bdd import given, parsers, then, when
 
-from boutique_suite import drift, gitops_checks, gitops_repo, probes, waits
+from boutique_suite import drift, evidence, gitops_checks, gitops_repo, manifests, probes, waits
 from boutique_suite.argocd import ArgoCDClient, wait_synced_and_healthy
 from boutique_suite.evidence import Execution
 from boutique_suite.kube import Kube
@@ -18,8 +19,10 @@ SYNCED_SELF_HEAL = 'the Application "{app}" is Synced and Healthy within {second
 
 
 @pytest.fixture
-def argocd(target: Target) -> ArgoCDClient:
-    return gitops_checks.argocd_client(target)
+def argocd(request: pytest.FixtureRequest, target: Target, story: dict) -> ArgoCDClient:
+    client = gitops_checks.argocd_client(target)
+    yield client
+    evidence.attach_application(client, story.get("app", "online-boutique-dev"))  # pass or fail: the evidence
 
 
 @pytest.fixture
@@ -421,3 +424,48 @@ def stays_out_of_sync(argocd: ArgoCDClient, app: str, seconds: int) -> None:
 @when(parsers.parse('auto-sync of the Application "{app}" is restored'))
 def restore_auto_sync(argocd: ArgoCDClient, story: dict, app: str) -> None:
     argocd.set_automated(app, story["automated"])
+
+
+# --- the overlays as built -------------------------------------------------------------------------
+
+
+@when(parsers.parse('kustomize builds "{overlay}" of gitops-repo'))
+def kustomize_build(story: dict, overlay: str) -> None:
+    story["objects"] = manifests.build(overlay)
+
+
+@then("every resource validates strictly against the schemas of the cluster's Kubernetes version")
+def schemas_valid(kube: Kube, story: dict) -> None:
+    version = client.VersionApi(kube.api).get_code()
+    manifests.expect_schemas_valid(story["objects"], f"{version.major}.{version.minor.rstrip('+')}")
+
+
+@then(parsers.parse("it has a Deployment and a Service for each of the {count:d} Online Boutique services"))
+def each_service(story: dict, count: int) -> None:
+    assert len(manifests.SERVICES) == count
+    manifests.expect_each_service(story["objects"])
+
+
+@then(parsers.parse('every namespaced resource is in the namespace "{namespace}"'))
+def in_namespace(story: dict, namespace: str) -> None:
+    manifests.expect_namespace(story["objects"], namespace)
+
+
+@then("every container runs as non-root, with a read-only root filesystem and CPU and memory limits")
+def hardened(story: dict) -> None:
+    manifests.expect_hardened_containers(story["objects"])
+
+
+@then("the service addresses and ports reach the containers from ConfigMaps")
+def addresses_from_configmaps(story: dict) -> None:
+    manifests.expect_addresses_from_configmaps(story["objects"])
+
+
+@then("no container sets a password, token or key as a literal env value")
+def no_literal_secrets(story: dict) -> None:
+    manifests.expect_no_literal_secrets(story["objects"])
+
+
+@then(parsers.parse('every Secret a Deployment refers to exists in the namespace "{namespace}"'))
+def secrets_exist(kube: Kube, story: dict, namespace: str) -> None:
+    manifests.expect_referenced_secrets_exist(kube, story["objects"], namespace)
