@@ -129,3 +129,15 @@ def expect_referenced_secrets_exist(kube: Kube, objects: list[dict], namespace: 
             auths = json.loads(base64.b64decode(secret.data[".dockerconfigjson"]))["auths"]
             assert auths, f"Secret {name} holds no registry credentials"
     return found
+
+
+def expect_lab_pull_secret(kube: Kube, namespace: str) -> None:
+    """Lab: the Secret Argo CD synced (as a SealedSecret, opened by the real controller) holds exactly the
+    pull credentials the lab sealed."""
+    from provisioning.lab import boutique
+
+    secret = kube.core.read_namespaced_secret("registry-credentials", namespace)
+    opened = json.loads(base64.b64decode(secret.data[".dockerconfigjson"]))
+    assert opened == json.loads(boutique._registry_dockerconfigjson()), (
+        "registry-credentials differs from what was sealed"
+    )

@@ -467,5 +467,7 @@ def no_literal_secrets(story: dict) -> None:
 
 
 @then(parsers.parse('every Secret a Deployment refers to exists in the namespace "{namespace}"'))
-def secrets_exist(kube: Kube, story: dict, namespace: str) -> None:
+def secrets_exist(kube: Kube, target: Target, story: dict, namespace: str) -> None:
     manifests.expect_referenced_secrets_exist(kube, story["objects"], namespace)
+    if target.is_lab:
+        manifests.expect_lab_pull_secret(kube, namespace)
