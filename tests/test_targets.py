@@ -45,7 +45,7 @@ def test_onprem_example_loads_with_all_hosts() -> None:
     [
         (lambda d: d["hosts"]["k8s-master"].update(ip="10.0.0.300"), "hosts.k8s-master.ip", "IPv4"),
         (
-            lambda d: d["slack"].update(token_env="xoxb-123-secret"),
+            lambda d: d["slack"].update(token_env="xoxb-fake"),
             "slack.token_env",
             "NAME of an environment",
         ),
