@@ -68,6 +68,10 @@ def _apply(objects: list[dict]) -> None:
     )
 
 
+def _apply_kustomization(path: str) -> None:
+    _kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=boutique-lab", "-k", path)
+
+
 def _admin_password_hash() -> str:
     """Generate the admin password once (0600 file) and keep its bcrypt hash beside it."""
     hash_file = HOME / "admin.password.bcrypt"
@@ -105,14 +109,7 @@ def _meta(name: str, labels: dict[str, str] | None = None) -> dict:
 
 def _configure(git: gitserver.GitServer) -> None:
     """CRDs, namespace, argocd-cm / -rbac-cm / -secret / -tls-certs-cm, gitops-repo's credentials."""
-    _kubectl(
-        "apply",
-        "--server-side",
-        "--force-conflicts",
-        "--field-manager=boutique-lab",
-        "-k",
-        str(build.bin_dir("argocd").parent / "crds"),
-    )
+    _apply_kustomization(str(build.bin_dir("argocd").parent / "crds"))
     secret_data = {
         "server.secretkey": _server_secret_key(),
         "admin.password": _admin_password_hash(),
@@ -354,11 +351,4 @@ def expose() -> None:
         "ports": [{"name": "https", "port": 443, "targetPort": port, "protocol": "TCP"}],
     }
     _apply([{"apiVersion": "v1", "kind": "Service", "metadata": _meta("argocd-server"), "spec": service}])
-    _kubectl(
-        "apply",
-        "--server-side",
-        "--force-conflicts",
-        "--field-manager=boutique-lab",
-        "-k",
-        str(GITOPS / "platform" / "config" / "argocd"),
-    )
+    _apply_kustomization(str(GITOPS / "platform" / "config" / "argocd"))
