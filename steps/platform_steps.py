@@ -1,0 +1,35 @@
+"""Phase 1: GitLab, the registry and its CA, app-repo / gitops-repo."""
+
+from __future__ import annotations
+
+import pytest
+from pytest_bdd import parsers, then, when
+
+from boutique_suite import evidence
+from boutique_suite.targets import Target
+
+NO_REGISTRY = "the lab has no OCI registry yet (issue #7): nothing to push to or to present a certificate"
+NO_APP_REPO = "app-repo's content (service sources, Dockerfiles, .gitlab-ci.yml) comes with issue #7"
+
+
+@when(parsers.parse('a small test image is pushed to "{image}" tagged with the run id'))
+def push_image(request: pytest.FixtureRequest, target: Target, image: str) -> None:
+    if target.is_lab:
+        evidence.skip_scenario(request, NO_REGISTRY)
+
+
+@then(parsers.parse('"{host}" presents a certificate issued by the registry CA the target file names'))
+def registry_certificate(request: pytest.FixtureRequest, target: Target, host: str) -> None:
+    if target.is_lab:
+        evidence.skip_scenario(request, NO_REGISTRY)
+
+
+@then(
+    parsers.parse(
+        '"app-repo" holds each service\'s source, its Dockerfile and a .gitlab-ci.yml, and no '
+        "Kubernetes manifests"
+    )
+)
+def app_repo_content(request: pytest.FixtureRequest, target: Target) -> None:
+    if target.is_lab:
+        evidence.skip_scenario(request, NO_APP_REPO)
