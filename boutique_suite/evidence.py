@@ -21,6 +21,7 @@ FAILED_KEY = pytest.StashKey[bool]()
 SCENARIO_KEY = pytest.StashKey[str]()
 SKIPPED_KEY = pytest.StashKey[bool]()
 REPORTS = targets.ROOT / "reports"
+ONPREM_PENDING = "step not implemented yet for on-prem targets (issues #5, #7)"
 _SUMMARY: dict[str, dict[str, object]] = {}
 
 

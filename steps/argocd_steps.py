@@ -27,20 +27,17 @@ def argocd_ns(target: Target) -> str:
 
 @then(parsers.parse('the IPAddressPool "{pool}" holds the address range the target file gives'))
 def pool_range(request: pytest.FixtureRequest, target: Target, pool: str) -> None:
-    if target.is_lab:
-        evidence.skip_scenario(request, NO_METALLB)
+    evidence.skip_scenario(request, NO_METALLB if target.is_lab else evidence.ONPREM_PENDING)
 
 
 @when("a test Service of type LoadBalancer is created")
 def loadbalancer_service(request: pytest.FixtureRequest, target: Target) -> None:
-    if target.is_lab:
-        evidence.skip_scenario(request, NO_METALLB)
+    evidence.skip_scenario(request, NO_METALLB if target.is_lab else evidence.ONPREM_PENDING)
 
 
 @then("the ingress-nginx controller has all replicas available")
 def ingress_nginx_available(request: pytest.FixtureRequest, target: Target) -> None:
-    if target.is_lab:
-        evidence.skip_scenario(request, NO_INGRESS_NGINX)
+    evidence.skip_scenario(request, NO_INGRESS_NGINX if target.is_lab else evidence.ONPREM_PENDING)
 
 
 @then("the Argo CD server, repo-server, application controller and redis are running")
