@@ -391,19 +391,27 @@ def _lab_processes() -> dict[int, str]:
     return found
 
 
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except OSError:
+        return True
+
+
 def _kill_leftovers() -> list[str]:
-    """Stop every lab process (TERM, then KILL after 10 s). Returns their names."""
-    procs = _lab_processes()
-    for pid in procs:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in _lab_processes()):
-        time.sleep(0.2)
-    for pid in _lab_processes():
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    return sorted(procs.values())
+    """Stop every lab process: TERM, wait up to 10 s for each PID to be gone, then KILL and wait again.
+    Returns their names."""
+    names: dict[int, str] = {}
+    for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        procs = _lab_processes()
+        names.update(procs)
+        for pid in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and not all(_gone(pid) for pid in procs):
+            time.sleep(0.1)
+    return sorted(set(names.values()))
 
 
 def down() -> list[str]:

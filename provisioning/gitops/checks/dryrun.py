@@ -18,6 +18,9 @@ FIELD_MANAGER = "boutique-gitops-check"
 
 def check(api: ApiClient, objects: list[dict], namespace: str) -> tuple[list[Finding], list[str]]:
     client = dynamic.DynamicClient(api)
+    # The client keeps API discovery in a temp file per server address; a recreated lab may lack CRDs
+    # the cached discovery still lists.
+    client.resources.invalidate_cache()
     findings, skipped = [], []
     for obj in objects:
         try:
