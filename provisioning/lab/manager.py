@@ -343,7 +343,7 @@ def _up() -> bool:
     if current.exists:
         # Half-started, or a component died: stop what is left and start again on the same etcd data.
         _kwokctl(bins, "stop", "cluster", timeout=60)
-        _kill_leftovers()
+        _kill_leftovers({c.pid: c.name for c in current.components if c.pid})
         check_ports_free()
         proc = _kwokctl(bins, "start", "cluster", "--wait", "60s", timeout=SETTINGS["timeouts"]["create"])
         if proc.returncode != 0:
@@ -398,12 +398,12 @@ def _gone(pid: int) -> bool:
         return True
 
 
-def _kill_leftovers() -> list[str]:
-    """Stop every lab process: TERM, wait up to 10 s for each PID to be gone, then KILL and wait again.
-    Returns their names."""
+def _kill_leftovers(known: dict[int, str] | None = None) -> list[str]:
+    """Stop every lab process (found by its binary's path, plus the ``known`` PIDs of the pid files):
+    TERM, wait up to 10 s for each PID to be gone, then KILL and wait again. Returns their names."""
     names: dict[int, str] = {}
     for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-        procs = _lab_processes()
+        procs = {**{pid: n for pid, n in (known or {}).items() if _alive(pid, n)}, **_lab_processes()}
         names.update(procs)
         for pid in procs:
             with contextlib.suppress(ProcessLookupError):
@@ -440,11 +440,12 @@ def _down_cluster() -> list[str]:
     CREATED_WITH.unlink(missing_ok=True)
     if not WORKDIR.exists():
         return _kill_leftovers()
-    running = [c.name for c in _components() if c.alive]
+    components = _components()
+    running = [c.name for c in components if c.alive]
     kwokctl = build.bin_dir("kwok") / "kwokctl"
     if kwokctl.exists():
         subprocess.run([str(kwokctl), "--name", NAME, "delete", "cluster"], capture_output=True, timeout=120)
-    _kill_leftovers()
+    _kill_leftovers({c.pid: c.name for c in components if c.pid})
     if WORKDIR.exists():
         shutil.rmtree(WORKDIR, ignore_errors=True)
     return running
