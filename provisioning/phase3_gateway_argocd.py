@@ -33,12 +33,12 @@ def check(target: Target) -> LayerState:
 def ensure(target: Target) -> LayerState:
     if not target.is_lab:
         return check(target)
-    from provisioning.lab import argocd
+    from provisioning.lab import argocd, kubectl
 
     try:
         lab = argocd.ensure()
         argocd.expose()
-    except argocd.ArgoCDError as exc:
+    except (argocd.ArgoCDError, kubectl.KubectlError) as exc:
         raise LayerUnavailable(f"layer 3 (gateway + Argo CD) could not start Argo CD: {exc}") from None
     state = check(target)
     return LayerState(PHASE, NAME, state.ready, f"{state.detail} at {lab.url}", state.components)

@@ -71,6 +71,6 @@ def ensure(target: Target) -> LayerState:
 
 
 def _namespace_exists(name: str) -> bool:
-    from provisioning.lab import argocd
+    from provisioning.lab import kubectl
 
-    return bool(argocd._kubectl("get", "namespace", name, "--ignore-not-found", "-o", "name").strip())
+    return bool(kubectl.run("get", "namespace", name, "--ignore-not-found", "-o", "name").strip())

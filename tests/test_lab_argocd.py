@@ -13,6 +13,7 @@ from boutique_suite.argocd import ArgoCDClient, synced_and_healthy
 from boutique_suite.gitops_repo import GitopsRepo
 from provisioning import LayerRunner
 from provisioning.lab import argocd as lab_argocd
+from provisioning.lab import kubectl
 
 pytestmark = pytest.mark.lab
 TIMEOUT = 120
@@ -42,7 +43,7 @@ def application(client: ArgoCDClient) -> Iterator:  # type: ignore[type-arg]
     made: list[str] = []
 
     def make(name: str, repo_url: str, path: str = "overlays/dev") -> str:
-        lab_argocd._apply(
+        kubectl.apply_objects(
             [
                 {
                     "apiVersion": "argoproj.io/v1alpha1",
@@ -69,10 +70,8 @@ def application(client: ArgoCDClient) -> Iterator:  # type: ignore[type-arg]
 
     yield make
     for name in made:
-        lab_argocd._kubectl(
-            "delete", "application", name, "-n", lab_argocd.NS, "--ignore-not-found", "--wait=false"
-        )
-    lab_argocd._kubectl("delete", "namespace", "suite-bad-input", "--ignore-not-found", "--wait=false")
+        kubectl.run("delete", "application", name, "-n", lab_argocd.NS, "--ignore-not-found", "--wait=false")
+    kubectl.run("delete", "namespace", "suite-bad-input", "--ignore-not-found", "--wait=false")
 
 
 def fails_fast(client: ArgoCDClient, app: str) -> str:
@@ -93,7 +92,7 @@ def test_wrong_repository_credentials(client: ArgoCDClient, application) -> None
     git = lab_argocd.gitserver.running()
     assert git is not None
     url = git.repo_url("app-repo")
-    lab_argocd._apply(
+    kubectl.apply_objects(
         [
             {
                 "apiVersion": "v1",
@@ -119,9 +118,7 @@ def test_wrong_repository_credentials(client: ArgoCDClient, application) -> None
         assert "ComparisonError" in message and "authentication" in message.lower(), message
         assert "not-the-token" not in message
     finally:
-        lab_argocd._kubectl(
-            "delete", "secret", "suite-wrong-credentials", "-n", lab_argocd.NS, "--ignore-not-found"
-        )
+        kubectl.run("delete", "secret", "suite-wrong-credentials", "-n", lab_argocd.NS, "--ignore-not-found")
 
 
 def test_invalid_manifest_committed(client: ArgoCDClient, application) -> None:  # type: ignore[no-untyped-def]

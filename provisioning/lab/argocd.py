@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
-import yaml
 
-from provisioning.lab import build, gitserver, manager, processes
+from provisioning.lab import build, gitserver, kubectl, manager, processes
 
 NS: str = manager.SETTINGS["argocd"]["namespace"]
 PORTS: dict[str, int] = manager.SETTINGS["platform_ports"]
@@ -46,30 +45,6 @@ class ArgoCD:
 
     def __repr__(self) -> str:  # never show the password
         return f"ArgoCD(url={self.url!r}, username={self.username!r})"
-
-
-def _kubectl(*args: str, stdin: str | None = None) -> str:
-    cmd = [str(build.bin_dir("kubernetes") / "kubectl"), "--kubeconfig", str(manager.KUBECONFIG), *args]
-    proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=120)
-    if proc.returncode != 0:
-        raise ArgoCDError(f"kubectl {' '.join(args[:2])}: {proc.stderr.strip()[:400]}")
-    return proc.stdout
-
-
-def _apply(objects: list[dict]) -> None:
-    _kubectl(
-        "apply",
-        "--server-side",
-        "--force-conflicts",
-        "--field-manager=boutique-lab",
-        "-f",
-        "-",
-        stdin=yaml.safe_dump_all(objects),
-    )
-
-
-def _apply_kustomization(path: str) -> None:
-    _kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=boutique-lab", "-k", path)
 
 
 def _admin_password_hash() -> str:
@@ -109,14 +84,14 @@ def _meta(name: str, labels: dict[str, str] | None = None) -> dict:
 
 def _configure(git: gitserver.GitServer) -> None:
     """CRDs, namespace, argocd-cm / -rbac-cm / -secret / -tls-certs-cm, gitops-repo's credentials."""
-    _apply_kustomization(str(build.bin_dir("argocd").parent / "crds"))
+    kubectl.apply("-k", str(build.bin_dir("argocd").parent / "crds"))
     secret_data = {
         "server.secretkey": _server_secret_key(),
         "admin.password": _admin_password_hash(),
         "admin.passwordMtime": "2026-01-01T00:00:00Z",
     }
     ca = Path(git.ca_file).read_text()
-    _apply(
+    kubectl.apply_objects(
         [
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}},
             {
@@ -350,5 +325,7 @@ def expose() -> None:
         "externalName": "localhost",
         "ports": [{"name": "https", "port": 443, "targetPort": port, "protocol": "TCP"}],
     }
-    _apply([{"apiVersion": "v1", "kind": "Service", "metadata": _meta("argocd-server"), "spec": service}])
-    _apply_kustomization(str(GITOPS / "platform" / "config" / "argocd"))
+    kubectl.apply_objects(
+        [{"apiVersion": "v1", "kind": "Service", "metadata": _meta("argocd-server"), "spec": service}]
+    )
+    kubectl.apply("-k", str(GITOPS / "platform" / "config" / "argocd"))

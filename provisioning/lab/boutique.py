@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from provisioning.lab import argocd, gitserver, processes
+from provisioning.lab import gitserver, kubectl, processes
 
 GITOPS = Path(__file__).resolve().parents[1] / "gitops"
 UPSTREAM_REPO = "https://gitlab.local/boutique/gitops-repo.git"
@@ -128,12 +128,12 @@ def manifests(git: gitserver.GitServer) -> list[dict]:
 
 
 def apply_applications(git: gitserver.GitServer) -> None:
-    argocd._apply(manifests(git))
+    kubectl.apply_objects(manifests(git))
 
 
 def publish_ingress_status(namespace: str) -> list[str]:
     """Set status.loadBalancer of every nginx-class Ingress in ``namespace``, as ingress-nginx would."""
-    listing = json.loads(argocd._kubectl("get", "ingress", "-n", namespace, "-o", "json"))
+    listing = json.loads(kubectl.run("get", "ingress", "-n", namespace, "-o", "json"))
     published = []
     for ing in listing.get("items", []):
         if ing["spec"].get("ingressClassName") != "nginx":
@@ -141,7 +141,7 @@ def publish_ingress_status(namespace: str) -> list[str]:
         if ing.get("status", {}).get("loadBalancer", {}).get("ingress"):
             continue
         patch = {"status": {"loadBalancer": {"ingress": [{"ip": LAB_INGRESS_ADDRESS}]}}}
-        argocd._kubectl(
+        kubectl.run(
             "patch",
             "ingress",
             ing["metadata"]["name"],

@@ -45,6 +45,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from provisioning.lab import ports
+
 if TYPE_CHECKING:  # cryptography is imported where keys are made, so clients need not have it
     from cryptography import x509
 
@@ -544,27 +546,9 @@ def _basic_auth(server: GitServer) -> str:
     return "Basic " + base64.b64encode(pair).decode()
 
 
-def _port_taken(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((HOST, port))
-            return False
-        except OSError:
-            return True
-
-
-def _port_owner(port: int) -> str:
-    """Best effort: which process listens on ``port`` (via ss), for the error message."""
-    if shutil.which("ss") is None:
-        return ""
-    out = subprocess.run(["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True).stdout
-    return f" by {out.split('users:')[1].strip()}" if "users:" in out else ""
-
-
 def _port_error(port: int) -> GitServerError:
     return GitServerError(
-        f"{HOST}:{port} (git server) is already in use{_port_owner(port)}: stop what holds it, "
+        f"{HOST}:{port} (git server) is already in use{ports.owner(port)}: stop what holds it, "
         "or start the git server on another port"
     )
 
@@ -595,7 +579,7 @@ def ensure(state: Path = STATE, port: int = PORT) -> GitServer:
 
 def _start(state: Path, port: int) -> GitServer:
     p = _paths(state)
-    if _port_taken(port):
+    if ports.taken(port):
         raise _port_error(port)
     _ensure_credentials(p["credentials"])
     _ensure_pki(state)
@@ -607,7 +591,7 @@ def _start(state: Path, port: int) -> GitServer:
     except subprocess.TimeoutExpired:
         raise GitServerError(f"git server launcher did not return in 30s (log: {p['log']})") from None
     if proc.returncode != 0:
-        if _port_taken(port):
+        if ports.taken(port):
             raise _port_error(port)
         raise GitServerError(f"git server did not start: {proc.stderr.strip()[-400:]} (log: {p['log']})")
     pid = int(proc.stdout.split()[-1])

@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import string
 import subprocess
 import time
@@ -25,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from provisioning.lab import build
+from provisioning.lab import build, ports
 
 HERE = Path(__file__).resolve().parent
 SETTINGS = tomllib.loads((HERE / "settings.toml").read_text())
@@ -202,39 +201,16 @@ def _render_config(bins: dict[str, Path]) -> Path:
     return RENDERED_CONFIG
 
 
-def _port_owner(port: int) -> str:
-    """Best effort: which process listens on ``port`` (via ss), for the error message."""
-    if shutil.which("ss") is None:
-        return ""
-    out = subprocess.run(["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True).stdout
-    return f" by {out.split('users:')[1].strip()}" if "users:" in out else ""
-
-
-def _port_taken(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-            return False
-        except OSError:
-            pass
-    # Bind can fail on connections of a just-stopped server lingering in TIME_WAIT, which do not stop
-    # the components (Go listens with SO_REUSEADDR): only a listener counts as taken.
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.settimeout(1)
-        return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
 def check_ports_free(wait: float = 10.0) -> None:
     """Raise LabError naming every taken port. Waits up to ``wait`` seconds: a component that was just
     stopped keeps its listener until the kernel has torn the process down."""
     deadline = time.monotonic() + wait
     while True:
-        busy = {name: port for name, port in SETTINGS["ports"].items() if _port_taken(port)}
+        busy = {name: port for name, port in SETTINGS["ports"].items() if ports.taken(port)}
         if not busy or time.monotonic() >= deadline:
             break
         time.sleep(0.25)
-    taken = [f"127.0.0.1:{port} ({name}) is already in use{_port_owner(port)}" for name, port in busy.items()]
+    taken = [f"127.0.0.1:{port} ({name}) is already in use{ports.owner(port)}" for name, port in busy.items()]
     if taken:
         raise LabError(
             "; ".join(taken) + ". Stop what holds it, or change [ports] in provisioning/lab/settings.toml"

@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 import requests
 import yaml
 
-from provisioning.lab import build, manager, processes
+from provisioning.lab import build, kubectl, manager, processes
 
 NS = "sealed-secrets"
 NAME = "sealed-secrets-controller"  # process, ServiceAccount, ClusterRole(Binding)
@@ -80,20 +80,6 @@ class Controller:
 # --- kubectl -----------------------------------------------------------------------------------
 
 
-def _kubectl(*args: str, stdin: str | None = None, timeout: float = 60) -> str:
-    cmd = [str(build.bin_dir("kubernetes") / "kubectl"), "--kubeconfig", str(manager.KUBECONFIG), *args]
-    proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout)
-    if proc.returncode != 0:
-        raise SealedSecretsError(f"kubectl {' '.join(args[:2])}: {proc.stderr.strip()[:400]}")
-    return proc.stdout
-
-
-def _apply(*args: str, stdin: str | None = None) -> None:
-    _kubectl(
-        "apply", "--server-side", "--force-conflicts", "--field-manager=boutique-lab", *args, stdin=stdin
-    )
-
-
 def _rbac() -> list[dict]:
     """The upstream chart's ServiceAccount, ClusterRole and binding (cluster-wide, status updates)."""
     rules = [
@@ -131,13 +117,13 @@ def _rbac() -> list[dict]:
 
 def _configure() -> None:
     """The CRD (from the module, cached with the binaries), the namespace and the controller's identity."""
-    _apply("-f", str(build.bin_dir(COMPONENT).parent / "crds"))
-    _apply("-f", "-", stdin=yaml.safe_dump_all(_rbac()))
-    _kubectl("wait", "--for=condition=Established", f"crd/{CRD}", "--timeout=30s", timeout=40)
+    kubectl.apply("-f", str(build.bin_dir(COMPONENT).parent / "crds"))
+    kubectl.apply_objects(_rbac())
+    kubectl.run("wait", "--for=condition=Established", f"crd/{CRD}", "--timeout=30s", timeout=40)
 
 
 def _key_exists() -> bool:
-    out = _kubectl("get", "secret", "-n", NS, "-l", f"{KEY_LABEL}=active", "-o", "name")
+    out = kubectl.run("get", "secret", "-n", NS, "-l", f"{KEY_LABEL}=active", "-o", "name")
     return bool(out.strip())
 
 
@@ -172,7 +158,7 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def _write_token() -> None:
-    token = _kubectl("create", "token", NAME, "-n", NS, f"--duration={TOKEN_SECONDS}s").strip()
+    token = kubectl.run("create", "token", NAME, "-n", NS, f"--duration={TOKEN_SECONDS}s").strip()
     _write_private(SA_DIR / "token", token)
 
 
