@@ -20,7 +20,6 @@ import argparse
 import base64
 import contextlib
 import datetime
-import fcntl
 import hmac
 import http.client
 import http.server
@@ -45,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from provisioning.lab import ports
+from provisioning.lab import locks, ports
 
 if TYPE_CHECKING:  # cryptography is imported where keys are made, so clients need not have it
     from cryptography import x509
@@ -553,16 +552,9 @@ def _port_error(port: int) -> GitServerError:
     )
 
 
-@contextlib.contextmanager
-def _exclusive(state: Path) -> Iterator[None]:
+def _exclusive(state: Path) -> contextlib.AbstractContextManager[None]:
     """One ensure/stop at a time per state directory, across processes."""
-    state.mkdir(parents=True, exist_ok=True)
-    with _paths(state)["lock"].open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    return locks.exclusive(_paths(state)["lock"])
 
 
 def ensure(state: Path = STATE, port: int = PORT) -> GitServer:

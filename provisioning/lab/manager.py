@@ -10,7 +10,6 @@ same PIDs are alive.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -20,11 +19,10 @@ import string
 import subprocess
 import time
 import tomllib
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from provisioning.lab import build, ports
+from provisioning.lab import build, locks, ports
 
 HERE = Path(__file__).resolve().parent
 SETTINGS = tomllib.loads((HERE / "settings.toml").read_text())
@@ -282,16 +280,8 @@ def _write_stamp(started: float) -> None:
     )
 
 
-@contextlib.contextmanager
-def _exclusive() -> Iterator[None]:
-    """One up/down at a time across processes (two pytest runs, a person's `up` beside CI)."""
-    KWOK_HOME.mkdir(parents=True, exist_ok=True)
-    with (KWOK_HOME / f"{NAME}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+def _exclusive() -> contextlib.AbstractContextManager[None]:
+    return locks.exclusive(KWOK_HOME / f"{NAME}.lock")
 
 
 def up() -> bool:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -29,7 +28,6 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -37,7 +35,7 @@ from urllib.parse import urlsplit
 import requests
 import yaml
 
-from provisioning.lab import build, kubectl, manager, processes
+from provisioning.lab import build, kubectl, locks, manager, processes
 
 NS = "sealed-secrets"
 NAME = "sealed-secrets-controller"  # process, ServiceAccount, ClusterRole(Binding)
@@ -256,16 +254,8 @@ def _wait_ready(timeout: float = 60) -> None:
     )
 
 
-@contextlib.contextmanager
-def _exclusive() -> Iterator[None]:
-    """One ensure/stop at a time across processes."""
-    HOME.mkdir(parents=True, exist_ok=True)
-    with (HOME / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+def _exclusive() -> contextlib.AbstractContextManager[None]:
+    return locks.exclusive(HOME / ".lock")
 
 
 def ensure() -> Controller:
