@@ -15,6 +15,7 @@ import yaml
 from prometheus_api_client import PrometheusConnect
 
 from boutique_suite import waits
+from boutique_suite.kube import Kube
 from boutique_suite.targets import Target
 
 
@@ -243,3 +244,51 @@ def expect_slack_credentials_outside_git(am: Alertmanager, repo_root: Path) -> l
             assert mode & 0o077 == 0, f"{path} is readable by others (mode {mode:o})"
         found.append(path)
     return sorted(set(found))
+
+
+def expect_deployments(kube: Kube, namespace: str, count: int) -> set[str]:
+    names = {d.metadata.name for d in kube.apps.list_namespaced_deployment(namespace).items}
+    assert len(names) == count, f"{namespace} has {len(names)} Deployments, expected {count}: {sorted(names)}"
+    return names
+
+
+def expect_request_series(prom: Prometheus, kube: Kube, namespace: str, timeout: float) -> None:
+    """kube_pod_container_resource_requests has a cpu and a memory series for every container of
+    every pod in ``namespace``."""
+    pods = kube.core.list_namespaced_pod(namespace).items
+    expected = {
+        f"{p.metadata.name}/{c.name}" for p in pods if p.status.phase == "Running" for c in p.spec.containers
+    }
+    assert expected, f"no running pod in {namespace}"
+
+    def probe() -> waits.Check:
+        missing = []
+        for resource in ("cpu", "memory"):
+            query = f'kube_pod_container_resource_requests{{namespace="{namespace}", resource="{resource}"}}'
+            seen = {f"{r['metric'].get('pod')}/{r['metric'].get('container')}" for r in prom.query(query)}
+            missing += [f"{resource} of {m}" for m in sorted(expected - seen)]
+        if missing:
+            return waits.pending(f"{len(missing)} request series missing: {', '.join(missing[:5])}")
+        return waits.succeeded(f"cpu and memory request series for {len(expected)} containers")
+
+    waits.until(probe, timeout=timeout, interval=2, what=f"request series for every container in {namespace}")
+
+
+def post_test_alert(am: Alertmanager, name: str, run_id: str, namespace: str) -> dict[str, str]:
+    labels = {"alertname": name, "severity": "warning", "namespace": namespace, "run_id": run_id}
+    am.post(labels, {"summary": f"Test alert of suite run {run_id}", "description": "Posted by the suite."})
+    return labels
+
+
+def expect_slack_message(
+    target: Target, channel: str, alarm: dict[str, Any], needles: tuple[str, ...], seconds: float
+) -> float:
+    """Wait for a message with every needle, sent after ``alarm['since']``, at most ``seconds`` after
+    ``alarm['fired_at']``; return that latency (the message's Slack timestamp minus fired_at)."""
+    from boutique_suite import slack
+
+    budget = seconds - (time.time() - alarm["fired_at"])
+    found = slack.wait_for_message(
+        slack.Channel.open(target, channel), alarm["since"], needles, max(budget, 1)
+    )
+    return float(found["message"]["ts"]) - alarm["fired_at"]

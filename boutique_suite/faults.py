@@ -180,3 +180,11 @@ def raise_requests(kube: Kube, node: str, resource: str, share: float) -> dict[s
     )
     kube.core.create_namespaced_pod(namespace, body)
     return {"namespace": namespace, "request": amount, "before": f"{requested / allocatable:.1%}"}
+
+
+def delete_pod_if_present(kube: Kube, namespace: str, name: str) -> None:
+    try:
+        kube.delete_pod(namespace, name)
+    except client.ApiException as exc:
+        if exc.status != 404:
+            raise

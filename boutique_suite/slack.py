@@ -42,9 +42,9 @@ class Channel:
     id: str
 
     @classmethod
-    def open(cls, target: Target) -> Channel:
+    def open(cls, target: Target, channel: str | None = None) -> Channel:
         client = WebClient(token=target.slack.token(), base_url=target.slack.api_url, timeout=10)
-        name = target.slack.channel.lstrip("#")
+        name = (channel or target.slack.channel).lstrip("#")
         try:
             for page in client.conversations_list(types="public_channel,private_channel", limit=200):
                 for channel in page["channels"]:

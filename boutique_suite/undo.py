@@ -17,6 +17,18 @@ class UndoStack:
     def push(self, description: str, revert: Callable[[], object]) -> None:
         self.steps.append((description, revert))
 
+    def revert_now(self, description: str) -> None:
+        """Run the revert pushed as ``description`` now (the scenario's own "remove the fault" step);
+        it is no longer run at the end. A failure propagates: the step fails."""
+        for index in range(len(self.steps) - 1, -1, -1):
+            if self.steps[index][0] == description:
+                _, revert = self.steps.pop(index)
+                revert()
+                self.done.append(description)
+                log.info("reverted: %s", description)
+                return
+        raise KeyError(f"no pending revert {description!r} (pending: {[d for d, _ in self.steps]})")
+
     def drain(self) -> list[str]:
         """Run every revert, newest first. Failures are collected, never stop the other reverts."""
         errors = []

@@ -18,7 +18,8 @@ Feature: Phase 6 - metrics, logs, dashboards and alerts
   @phase6 @nightly
   Scenario: Prometheus scrapes the Boutique's replicas and resource requests
     Then Prometheus has the target "kube-state-metrics" up
-    And Prometheus has available-replica series for all 11 Deployments in "boutique-dev" within 120 seconds
+    And every Prometheus target is up within 60 seconds
+    And Prometheus has available-replica series for all 12 Deployments in "boutique-dev" within 120 seconds
     And Prometheus has CPU and memory request series for every Boutique container
 
   @phase6 @nightly @onprem_only

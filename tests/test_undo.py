@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from boutique_suite.undo import UndoStack
 
 
@@ -37,3 +39,21 @@ def test_drain_twice_does_nothing_the_second_time() -> None:
     stack.drain()
     stack.drain()
     assert calls == [1]
+
+
+def test_revert_now_runs_one_revert_once() -> None:
+    order: list[str] = []
+    stack = UndoStack()
+    stack.push("cordon", lambda: order.append("uncordon"))
+    stack.push("stress", lambda: order.append("unstress"))
+    stack.revert_now("cordon")
+    assert order == ["uncordon"]
+    assert stack.drain() == []
+    assert order == ["uncordon", "unstress"]
+
+
+def test_revert_now_of_an_unknown_fault_names_the_pending_ones() -> None:
+    stack = UndoStack()
+    stack.push("cordon", lambda: None)
+    with pytest.raises(KeyError, match=r"no pending revert 'stress'.*cordon"):
+        stack.revert_now("stress")

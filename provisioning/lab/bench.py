@@ -57,6 +57,15 @@ def main(argv: list[str] | None = None) -> int:
     with_argocd = _timed(argocd.ensure)
     again = _timed(argocd.ensure)
     print(f"Argo CD + git server + redis on the warm lab: {with_argocd:.1f} s (again: {again:.1f} s)")
+    from provisioning.lab import monitoring
+
+    monitoring.stop()
+    with_monitoring = _timed(monitoring.ensure)
+    again = _timed(monitoring.ensure)
+    print(
+        "kube-state-metrics + Prometheus + Alertmanager + Slack receiver: "
+        f"{with_monitoring:.1f} s (again: {again:.1f} s)"
+    )
     _print_scenario_timings()
     return 0
 

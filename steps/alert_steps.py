@@ -1,0 +1,221 @@
+"""Phase 6 and the alert themes: Prometheus scrapes, alert rules, Alertmanager routing, Slack delivery."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from pytest_bdd import parsers, then, when
+
+from boutique_suite import alerting, faults, slack, waits
+from boutique_suite.evidence import Execution
+from boutique_suite.kube import Kube
+from boutique_suite.targets import ROOT, Target
+from boutique_suite.undo import UndoStack
+
+KWOK_CRASH = "the container's exits come from KWOK's crashloop stage (the lab has no kubelet)"
+KWOK_STRESS = "the stress pod's requests are real; KWOK runs it without a container"
+
+
+@pytest.fixture
+def prometheus(target: Target) -> alerting.Prometheus:
+    return alerting.connect(target)[0]
+
+
+@pytest.fixture
+def alertmanager(target: Target) -> alerting.Alertmanager:
+    return alerting.connect(target)[1]
+
+
+@pytest.fixture
+def alarm() -> dict:
+    """What the alert scenario injected and observed: the subject (pod or node), times, the alert."""
+    return {"since": time.time()}
+
+
+def wait(probe: waits.Probe, seconds: float, what: str) -> waits.Waited:
+    return waits.until(probe, timeout=seconds, interval=2, what=what)
+
+
+# --- rules -----------------------------------------------------------------------------------------
+
+
+@then("promtool accepts every rule file of the platform")
+def promtool_check() -> None:
+    alerting.expect_promtool_accepts_rules()
+
+
+@then("promtool's unit tests show each alert firing on its condition and staying quiet without it:")
+def promtool_unit_tests(datatable: list[list[str]]) -> None:
+    alerting.expect_unit_tests({row[0]: row[2] for row in datatable[1:]})
+
+
+# --- scrapes ---------------------------------------------------------------------------------------
+
+
+@then(parsers.parse('Prometheus has the target "{job}" up'))
+def target_up(prometheus: alerting.Prometheus, target: Target, job: str) -> None:
+    wait(alerting.target_up(prometheus, job), target.timeouts.assertion, f"Prometheus target {job} up")
+
+
+@then(parsers.parse("every Prometheus target is up within {seconds:d} seconds"))
+def all_targets_up(prometheus: alerting.Prometheus, seconds: int) -> None:
+    wait(alerting.all_targets_up(prometheus), seconds, "every Prometheus target up")
+
+
+@then(
+    parsers.parse(
+        'Prometheus has available-replica series for all {count:d} Deployments in "{namespace}" '
+        "within {seconds:d} seconds"
+    )
+)
+def replica_series(
+    prometheus: alerting.Prometheus, kube: Kube, count: int, namespace: str, seconds: int
+) -> None:
+    deployments = alerting.expect_deployments(kube, namespace, count)
+    query = f'kube_deployment_status_replicas_available{{namespace="{namespace}"}}'
+    wait(alerting.series_cover(prometheus, query, "deployment", deployments), seconds, query)
+
+
+@then("Prometheus has CPU and memory request series for every Boutique container")
+def request_series(prometheus: alerting.Prometheus, kube: Kube, target: Target) -> None:
+    alerting.expect_request_series(prometheus, kube, target.namespaces.dev, target.timeouts.assertion)
+
+
+# --- Alertmanager and Slack ------------------------------------------------------------------------
+
+
+@then(
+    parsers.parse(
+        'Alertmanager routes alerts of severity "{first}" and "{second}" to the receiver "{receiver}"'
+    )
+)
+def routes(
+    alertmanager: alerting.Alertmanager, target: Target, first: str, second: str, receiver: str
+) -> None:
+    for severity in (first, second):
+        alerting.expect_routes(
+            alertmanager, {"severity": severity, "namespace": target.namespaces.dev}, receiver
+        )
+
+
+@then("Alertmanager reads the Slack URL from a Secret, not from a file in git")
+def slack_credentials(alertmanager: alerting.Alertmanager) -> None:
+    alerting.expect_slack_credentials_outside_git(alertmanager, ROOT)
+
+
+@when(parsers.parse('a test alert "{name}" carrying the run id is posted to Alertmanager'))
+def post_test_alert(
+    alertmanager: alerting.Alertmanager, target: Target, undo: UndoStack, alarm: dict, run_id: str, name: str
+) -> None:
+    alarm.update(subject=run_id, fired_at=time.time())
+    labels = alerting.post_test_alert(alertmanager, name, run_id, target.namespaces.dev)
+    undo.push(f"resolve {name}", lambda: alertmanager.post(labels, {}, ends_in=0))
+
+
+@then(parsers.parse('a message with the run id appears in "{channel}" within {seconds:d} seconds'))
+def run_id_message(
+    target: Target, execution: Execution, alarm: dict, run_id: str, channel: str, seconds: int
+) -> None:
+    found = slack.wait_for_message(slack.Channel.open(target, channel), alarm["since"], (run_id,), seconds)
+    execution.timing("post_to_slack_seconds", found["seconds"])
+
+
+# --- injected faults -------------------------------------------------------------------------------
+
+
+@when(parsers.parse('a pod "{name}" that exits with code 1 on every start runs in "{namespace}"'))
+def crash_loop(
+    kube: Kube, target: Target, undo: UndoStack, execution: Execution, alarm: dict, name: str, namespace: str
+) -> None:
+    pod = faults.start_crash_loop(kube, namespace, name)
+    alarm.update(subject=pod, key="pod", fault=f"delete pod {pod}")
+    undo.push(alarm["fault"], lambda: faults.delete_pod_if_present(kube, namespace, pod))
+    if target.is_lab:
+        execution.simulated(KWOK_CRASH)
+
+
+@then(
+    parsers.parse(
+        'Prometheus sees the restart count of "{name}" rise above {count:d} within {seconds:d} seconds'
+    )
+)
+def restarts_seen(prometheus: alerting.Prometheus, alarm: dict, name: str, count: int, seconds: int) -> None:
+    query = f'max(kube_pod_container_status_restarts_total{{pod="{alarm["subject"]}"}})'
+    wait(alerting.value_above(prometheus, query, count), seconds, query)
+
+
+STRESS = 'stress pods raise the requested {resource} of "{node}" to {percent:d}% of its allocatable {unit}'
+
+
+@when(parsers.parse(STRESS))
+def stress(
+    kube: Kube,
+    target: Target,
+    undo: UndoStack,
+    execution: Execution,
+    alarm: dict,
+    resource: str,
+    node: str,
+    percent: int,
+    unit: str,
+) -> None:
+    made = faults.raise_requests(kube, node, resource.lower(), percent / 100)
+    alarm.update(subject=node, key="node", fault=f"delete {made['namespace']}", **made)
+    undo.push(alarm["fault"], lambda: kube.delete_namespace(made["namespace"]))
+    if target.is_lab:
+        execution.simulated(KWOK_STRESS)
+
+
+@then(
+    parsers.parse(
+        'Prometheus sees more than {percent:d}% of the allocatable {resource} of "{node}" requested '
+        "within {seconds:d} seconds"
+    )
+)
+def share_seen(prometheus: alerting.Prometheus, percent: int, resource: str, node: str, seconds: int) -> None:
+    query = alerting.requested_share(resource.lower(), node)
+    wait(alerting.value_above(prometheus, query, percent / 100), seconds, query)
+
+
+@then(parsers.parse('the alert "{alert}" fires for "{name}" within {seconds:d} seconds'))
+@then(parsers.parse('the alert "{alert}" fires for node "{name}" within {seconds:d} seconds'))
+def alert_fires(
+    prometheus: alerting.Prometheus, execution: Execution, alarm: dict, alert: str, name: str, seconds: int
+) -> None:
+    probe = alerting.alert_firing(prometheus, alert, {alarm["key"]: alarm["subject"]})
+    alarm["alert"] = wait(probe, seconds, f"{alert} firing").check.value
+    alarm["fired_at"] = time.time()
+    execution.timing("fault_to_alert_firing_seconds", alarm["fired_at"] - alarm["since"])
+
+
+FIRING_MESSAGE = (
+    'a message naming "{alert}" and "{name}" appears in "{channel}" within {seconds:d} seconds of the '
+    "alert firing"
+)
+
+
+@then(parsers.parse(FIRING_MESSAGE))
+def firing_message(
+    target: Target, execution: Execution, alarm: dict, alert: str, name: str, channel: str, seconds: int
+) -> None:
+    needles = ("FIRING", alert, alarm["subject"])
+    latency = alerting.expect_slack_message(target, channel, alarm, needles, seconds)
+    execution.timing("alert_firing_to_slack_seconds", latency)
+
+
+@when(parsers.parse('the pod "{name}" is deleted'))
+@when("the stress pods are deleted")
+def remove_fault(undo: UndoStack, alarm: dict) -> None:
+    alarm["removed_at"] = time.time()
+    undo.revert_now(alarm["fault"])
+
+
+@then(parsers.parse('a resolved message for "{alert}" appears in "{channel}" within {seconds:d} seconds'))
+def resolved_message(
+    target: Target, execution: Execution, alarm: dict, alert: str, channel: str, seconds: int
+) -> None:
+    after_revert = {**alarm, "since": alarm["removed_at"], "fired_at": alarm["removed_at"]}
+    needles = ("RESOLVED", alert, alarm["subject"])
+    latency = alerting.expect_slack_message(target, channel, after_revert, needles, seconds)
+    execution.timing("revert_to_resolved_message_seconds", latency)
