@@ -110,6 +110,23 @@ class Slack(Strict):
     webhook_url_env: EnvName | None = None
 
 
+class ArgoCDRepository(Strict):
+    """gitops-repo as Argo CD reads it (on-prem bootstrap): HTTPS URL, a read-only deploy token's user name,
+    and the environment variable that holds the token. The CA is gitlab.ca_file."""
+
+    url: Annotated[str, Field(pattern=r"^https://")]
+    username: str
+    password_env: EnvName
+
+    def password(self) -> str:
+        value = os.environ.get(self.password_env)
+        if not value:
+            raise TargetError(
+                f"argocd.repository.password_env: environment variable {self.password_env} is not set"
+            )
+        return value
+
+
 class ArgoCDAccess(Strict):
     """How the suite reaches Argo CD's API; the admin password comes from an env var or a 0600 file."""
 
@@ -118,6 +135,7 @@ class ArgoCDAccess(Strict):
     password_env: EnvName | None = None
     password_file: str | None = None
     namespace: Hostname = "argocd"
+    repository: ArgoCDRepository | None = None  # on-prem: what phase 3 gives Argo CD to read gitops-repo
 
     def password(self) -> str:
         if self.password_env:

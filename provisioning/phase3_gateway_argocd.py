@@ -5,7 +5,9 @@ lab apiserver, gitops-repo credentials over HTTPS with the platform CA, Argo CD'
 objects in the lab; real MetalLB controller (address management only, no speaker) with gitops-repo's pool
 on the lab target's loopback range, and ingress-nginx's Service (ingress-nginx itself cannot run). When
 MetalLB's controller cannot start, Argo CD is still provided: the MetalLB scenarios skip with the reason.
-onprem: the Argo CD bootstrap is not written yet (issue #5).
+onprem: Argo CD pinned (install.yaml from its Go module), its Ingress, gitops-repo's credentials and the
+root Application of the app-of-apps (provisioning/argocd_bootstrap.py); MetalLB, ingress-nginx and the
+rest come through the app-of-apps.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ def needs(target: Target) -> tuple[int, ...]:
 
 def check(target: Target) -> LayerState:
     if not target.is_lab:
-        raise not_provisioned(PHASE, NAME, "the Argo CD bootstrap on real hosts is not written yet (#5)")
+        return _check_onprem(target)
     from provisioning.lab import argocd, metallb
 
     procs = argocd.status()
@@ -39,9 +41,34 @@ def check(target: Target) -> LayerState:
     return LayerState(PHASE, NAME, not down, detail, components)
 
 
+def _check_onprem(target: Target) -> LayerState:
+    from provisioning import argocd_bootstrap
+
+    ns = target.argocd.namespace if target.argocd else "argocd"
+    try:
+        kubectl = argocd_bootstrap.kubectl_for(target)
+        for workload in argocd_bootstrap.WORKLOADS:
+            kubectl.run("rollout", "status", "-n", ns, workload, "--timeout=5s", timeout=30)
+    except argocd_bootstrap.BootstrapError as exc:
+        return LayerState(PHASE, NAME, False, str(exc))
+    return LayerState(PHASE, NAME, True, f"Argo CD {argocd_bootstrap.version()} rolled out in {ns}")
+
+
+def _ensure_onprem(target: Target) -> LayerState:
+    from provisioning import argocd_bootstrap
+
+    try:
+        changed = argocd_bootstrap.ensure(target)
+    except argocd_bootstrap.BootstrapError as exc:
+        raise not_provisioned(PHASE, NAME, f"Argo CD bootstrap: {exc}") from None
+    state = check(target)
+    detail = f"{state.detail}; changed: {', '.join(changed) if changed else 'nothing'}"
+    return LayerState(PHASE, NAME, state.ready, detail, state.components, changed=bool(changed))
+
+
 def ensure(target: Target) -> LayerState:
     if not target.is_lab:
-        return check(target)
+        return _ensure_onprem(target)
     from provisioning.lab import argocd, kubectl
 
     try:
