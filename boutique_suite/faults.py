@@ -5,6 +5,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+from kubernetes import client
+from kubernetes.utils import parse_quantity
+
 from boutique_suite.kube import Kube
 
 CPU_USAGE = "boutique.lab/cpu-usage-millicores"
@@ -96,3 +99,84 @@ def leave_interrupted_run(kube: Kube, node: str, run_id: str) -> dict[str, str]:
     namespace = earlier.create_namespace("suite")
     earlier.create_pod(namespace, "stress", node=node, cpu="500m")
     return {"node": node, "namespace": namespace, "pod": "stress"}
+
+
+# --- alert scenarios: a crash-looping pod, requests that leave a node short ------------------------
+
+LAB_FAULT = "boutique.lab/fault"  # on the lab a KWOK stage plays the kubelet's part (kwok/kwokctl.yaml.tmpl)
+PROBE_IMAGE = "registry.local/boutique/suite-probe:v1"
+RESTRICTED = client.V1SecurityContext(
+    run_as_non_root=True,
+    run_as_user=65532,
+    allow_privilege_escalation=False,
+    capabilities=client.V1Capabilities(drop=["ALL"]),
+    seccomp_profile=client.V1SeccompProfile(type="RuntimeDefault"),
+)
+
+
+def start_crash_loop(kube: Kube, namespace: str, name: str) -> str:
+    """A pod whose container exits with code 1 at every start; named ``<name>-<run id>`` so that the
+    alert and its Slack message carry the run's marker. Returns the pod's name."""
+    pod = f"{name}-{kube.run_id}".lower()
+    small = {"cpu": "10m", "memory": "16Mi"}
+    container = client.V1Container(
+        name=name,
+        image=PROBE_IMAGE,
+        command=["sh", "-c", "echo crash-probe exits 1; exit 1"],
+        resources=client.V1ResourceRequirements(requests=small, limits=small),
+        security_context=RESTRICTED,
+    )
+    body = client.V1Pod(
+        metadata=client.V1ObjectMeta(
+            name=pod, labels=kube.labels({"app": name}), annotations={LAB_FAULT: "crashloop"}
+        ),
+        spec=client.V1PodSpec(
+            containers=[container], restart_policy="Always", automount_service_account_token=False
+        ),
+    )
+    kube.core.create_namespaced_pod(namespace, body)
+    return pod
+
+
+RESOURCE_KEYS = {"cpu": "cpu", "memory": "memory"}
+
+
+def node_requests(kube: Kube, node: str, resource: str) -> tuple[float, float]:
+    """(requested by non-terminated pods, allocatable) of ``resource`` on ``node``, in cores or bytes."""
+    allocatable = float(parse_quantity(kube.node(node).status.allocatable[resource]))
+    pods = kube.core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={node}").items
+    requested = 0.0
+    for pod in pods:
+        if pod.status.phase not in ("Pending", "Running"):
+            continue
+        for c in pod.spec.containers:
+            requests = (c.resources.requests if c.resources else None) or {}
+            requested += float(parse_quantity(requests.get(resource, "0")))
+    return requested, allocatable
+
+
+def raise_requests(kube: Kube, node: str, resource: str, share: float) -> dict[str, str]:
+    """Pin a stress pod to ``node`` whose request brings the node's requested ``resource`` to ``share``
+    of its allocatable. Returns the stress pod's namespace (delete it to revert) and request."""
+    requested, allocatable = node_requests(kube, node, resource)
+    missing = share * allocatable - requested
+    if missing <= 0:
+        raise AssertionError(
+            f"{node} already has {requested / allocatable:.0%} of its {resource} requested (> {share:.0%})"
+        )
+    amount = f"{int(missing * 1000) + 1}m" if resource == "cpu" else str(int(missing) + 1)
+    other = {"memory": "16Mi"} if resource == "cpu" else {"cpu": "10m"}
+    resources = {resource: amount, **other}
+    namespace = kube.create_namespace("stress")
+    container = client.V1Container(
+        name="stress",
+        image=PROBE_IMAGE,
+        resources=client.V1ResourceRequirements(requests=resources, limits=resources),
+        security_context=RESTRICTED,
+    )
+    body = client.V1Pod(
+        metadata=client.V1ObjectMeta(name=f"stress-{resource}", labels=kube.labels({"app": "stress"})),
+        spec=client.V1PodSpec(containers=[container], node_name=node, automount_service_account_token=False),
+    )
+    kube.core.create_namespaced_pod(namespace, body)
+    return {"namespace": namespace, "request": amount, "before": f"{requested / allocatable:.1%}"}

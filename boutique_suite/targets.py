@@ -104,10 +104,46 @@ class Cluster(Strict):
         return Path(os.path.expanduser(self.kubeconfig))
 
 
+def _secret(section: str, env: str | None, file: str | None, what: str) -> str:
+    """The value of a secret named by ``*_env`` or ``*_file``; a clear TargetError when it is absent."""
+    if env:
+        value = os.environ.get(env)
+        if not value:
+            raise TargetError(f"{section}: environment variable {env} ({what}) is not set")
+        return value.strip()
+    if file:
+        path = Path(os.path.expanduser(file))
+        if not path.is_file():
+            raise TargetError(f"{section}: {path} ({what}) does not exist (for the lab: ./run lab up)")
+        return path.read_text().strip()
+    raise TargetError(f"{section}: name the {what} by an environment variable or a file")
+
+
 class Slack(Strict):
+    """The channel alerts go to and how the suite reads it: a bot token (scopes channels:read and
+    channels:history) for Slack's Web API at api_url; the lab's Slack-compatible receiver has its own."""
+
     channel: Annotated[str, Field(pattern=r"^#?[a-z0-9][a-z0-9._-]*$")]
-    token_env: EnvName
+    token_env: EnvName | None = None
+    token_file: str | None = None
     webhook_url_env: EnvName | None = None
+    api_url: Annotated[str, Field(pattern=r"^https?://.*/$")] = "https://slack.com/api/"
+
+    @model_validator(mode="after")
+    def _one_token(self) -> Slack:
+        if bool(self.token_env) == bool(self.token_file):
+            raise ValueError("set exactly one of token_env (a variable holding the bot token) or token_file")
+        return self
+
+    def token(self) -> str:
+        return _secret("slack", self.token_env, self.token_file, "Slack bot token")
+
+
+class Monitoring(Strict):
+    """Where the suite reaches Prometheus and Alertmanager (their HTTP APIs)."""
+
+    prometheus_url: Annotated[str, Field(pattern=r"^https?://")]
+    alertmanager_url: Annotated[str, Field(pattern=r"^https?://")]
 
 
 class ArgoCDRepository(Strict):
@@ -119,12 +155,7 @@ class ArgoCDRepository(Strict):
     password_env: EnvName
 
     def password(self) -> str:
-        value = os.environ.get(self.password_env)
-        if not value:
-            raise TargetError(
-                f"argocd.repository.password_env: environment variable {self.password_env} is not set"
-            )
-        return value
+        return _secret("argocd.repository", self.password_env, None, "gitops-repo token")
 
 
 class ArgoCDAccess(Strict):
@@ -138,17 +169,7 @@ class ArgoCDAccess(Strict):
     repository: ArgoCDRepository | None = None  # on-prem: what phase 3 gives Argo CD to read gitops-repo
 
     def password(self) -> str:
-        if self.password_env:
-            value = os.environ.get(self.password_env)
-            if not value:
-                raise TargetError(f"argocd.password_env: environment variable {self.password_env} is not set")
-            return value
-        if self.password_file:
-            path = Path(os.path.expanduser(self.password_file))
-            if not path.is_file():
-                raise TargetError(f"argocd.password_file: {path} does not exist (for the lab: ./run lab up)")
-            return path.read_text().strip()
-        raise TargetError("argocd: set password_env or password_file")
+        return _secret("argocd", self.password_env, self.password_file, "admin password")
 
 
 class Gateway(Strict):
@@ -200,6 +221,7 @@ class Target(Strict):
     slack: Slack
     argocd: ArgoCDAccess | None = None
     gateway: Gateway | None = None
+    monitoring: Monitoring | None = None
     namespaces: Namespaces = Namespaces()
     timeouts: Timeouts = Timeouts()
     source: Path | None = Field(None, exclude=True)

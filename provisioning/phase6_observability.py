@@ -1,29 +1,65 @@
 """Layer 6, observability.
 
 Prometheus, Loki + Promtail, Grafana dashboards, Alertmanager -> Slack.
-lab: real Prometheus, kube-state-metrics and Alertmanager with a Slack-compatible receiver on loopback.
+lab: real kube-state-metrics, Prometheus and Alertmanager as local processes, running the platform's own
+rules and Alertmanager config, and a Slack-compatible receiver on loopback (provisioning/lab/monitoring.py).
+There is no Prometheus Operator, node-exporter, Grafana or Loki in the lab.
+onprem: kube-prometheus-stack and Loki come through the app-of-apps (layer 3); this layer checks that
+the target's Prometheus and Alertmanager answer.
 """
 
 from __future__ import annotations
 
+import requests
+
 from boutique_suite.targets import Target
-from provisioning.layer import LayerState, not_provisioned
+from provisioning.layer import LayerState, LayerUnavailable
 
 PHASE = 6
 NAME = "observability"
-NOT_YET = {
-    "lab": "Prometheus, kube-state-metrics and Alertmanager are not started in the lab yet (issue #6)",
-    "onprem": "the observability stack is not provisioned yet (issue #6)",
-}
 
 
 def needs(target: Target) -> tuple[int, ...]:
     return (2,)
 
 
+def _ready(url: str) -> str | None:
+    """None when ``url``/-/ready answers 200, else why not."""
+    try:
+        resp = requests.get(f"{url}/-/ready", timeout=5)
+    except requests.RequestException as exc:
+        return f"{url} unreachable: {exc.__class__.__name__}"
+    return None if resp.status_code == 200 else f"{url}/-/ready answered {resp.status_code}"
+
+
 def check(target: Target) -> LayerState:
-    raise not_provisioned(PHASE, NAME, NOT_YET[target.kind])
+    if target.monitoring is None:
+        raise LayerUnavailable(
+            f"layer 6 (observability): target {target.name} has no monitoring section "
+            "(prometheus_url, alertmanager_url)"
+        )
+    urls = {
+        "prometheus": target.monitoring.prometheus_url,
+        "alertmanager": target.monitoring.alertmanager_url,
+    }
+    problems = [p for p in (_ready(u) for u in urls.values()) if p]
+    return LayerState(
+        PHASE, NAME, not problems, "; ".join(problems) or "Prometheus and Alertmanager ready", urls
+    )
 
 
 def ensure(target: Target) -> LayerState:
-    return check(target)
+    if not target.is_lab:
+        state = check(target)
+        if not state.ready:
+            raise LayerUnavailable(f"layer 6 (observability) not ready: {state.detail}")
+        return state
+    from provisioning.lab import monitoring
+
+    try:
+        started = monitoring.ensure(channel=target.slack.channel)
+    except monitoring.MonitoringError as exc:
+        raise LayerUnavailable(f"layer 6 (observability): {exc}") from None
+    detail = f"started or reloaded: {', '.join(started.changed)}" if started.changed else "already running"
+    components = {name: f"pid {pid}" for name, pid in started.pids.items()}
+    return LayerState(PHASE, NAME, True, detail, components, changed=bool(started.changed))

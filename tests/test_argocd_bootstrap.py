@@ -127,5 +127,8 @@ def test_missing_token_stops_before_any_change(
     argocd = target.argocd.model_copy(update={"namespace": unused})  # type: ignore[union-attr]
     with pytest.raises(bootstrap.BootstrapError) as err:
         bootstrap.ensure(target.model_copy(update={"argocd": argocd}))
-    assert str(err.value) == f"argocd.repository.password_env: environment variable {TOKEN_ENV} is not set"
+    assert (
+        str(err.value)
+        == f"argocd.repository: environment variable {TOKEN_ENV} (gitops-repo token) is not set"
+    )
     assert not kube.core.list_namespace(field_selector=f"metadata.name={unused}").items

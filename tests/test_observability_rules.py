@@ -47,14 +47,6 @@ def feature_table() -> dict[str, str]:
     return dict(rows)
 
 
-def unit_test_cases() -> list[dict]:
-    cases = []
-    for path in rules.unit_test_files():
-        for test in yaml.safe_load(path.read_text())["tests"]:
-            cases += test.get("alert_rule_test", [])
-    return cases
-
-
 def test_the_prometheusrule_is_named_and_selected_by_the_operator() -> None:
     [manifest] = rules.manifests()
     assert manifest["metadata"]["name"] == "boutique-alerts"
@@ -101,7 +93,7 @@ def test_every_alert_has_severity_summary_and_runbook_text(alert: rules.Alert) -
 
 @pytest.mark.parametrize("name", ALERT_NAMES)
 def test_every_alert_has_a_firing_and_a_quiet_unit_test(name: str) -> None:
-    cases = [c for c in unit_test_cases() if c["alertname"] == name]
+    cases = [c for c in rules.unit_test_cases() if c["alertname"] == name]
     assert any(c.get("exp_alerts") for c in cases), f"no promtool test shows {name} firing"
     assert any(not c.get("exp_alerts") for c in cases), f"no promtool test shows {name} staying quiet"
     severities = {a.labels["severity"] for a in ALERTS if a.name == name}

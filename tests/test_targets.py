@@ -61,6 +61,9 @@ def test_onprem_example_loads_with_all_hosts() -> None:
             "IPv4 range",
         ),
         (lambda d: d["gateway"].update(ingress_vip="192.168.10.50"), "gateway", "not in the pool"),
+        (lambda d: d["slack"].update(token_file="/tmp/t"), "slack", "exactly one of token_env"),
+        (lambda d: d["slack"].update(api_url="slack.com/api"), "slack.api_url", "should match"),
+        (lambda d: d["monitoring"].pop("alertmanager_url"), "monitoring.alertmanager_url", "missing"),
     ],
     ids=[
         "bad-ip",
@@ -73,6 +76,9 @@ def test_onprem_example_loads_with_all_hosts() -> None:
         "bad-bool",
         "backwards-pool-range",
         "vip-outside-pool",
+        "two-slack-tokens",
+        "slack-api-url",
+        "monitoring-without-alertmanager",
     ],
 )
 def test_each_bad_field_is_named(tmp_path: Path, mutate, field: str, expectation: str) -> None:  # type: ignore[no-untyped-def]
@@ -164,3 +170,22 @@ def test_pytest_refuses_bad_target_in_one_line_without_traceback(tmp_path: Path)
         f"ERROR: {path}: hosts.k8s-master.ip: expected an IPv4 address like 192.168.10.11, got 'not-an-ip'"
     ], proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_secret_named_but_absent_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    onprem = targets.load(str(EXAMPLE))
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    with pytest.raises(
+        targets.TargetError, match=r"^slack: environment variable SLACK_BOT_TOKEN .* not set$"
+    ):
+        onprem.slack.token()
+    lab = targets.Target.model_validate(
+        {
+            **yaml.safe_load((ROOT / "targets" / "lab.yaml").read_text()),
+            "slack": {"channel": "#x", "token_file": str(tmp_path / "absent.token")},
+        }
+    )
+    with pytest.raises(targets.TargetError, match=r"absent.token \(Slack bot token\) does not exist"):
+        lab.slack.token()
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-from-env")
+    assert onprem.slack.token() == "xoxb-from-env"

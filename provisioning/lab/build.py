@@ -24,6 +24,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 VERSIONS_FILE = HERE / "versions.toml"
@@ -45,6 +46,7 @@ class Component:
     ldflags: list[str] = field(default_factory=list)
     rename: dict[str, str] = field(default_factory=dict)  # binary name -> name in the cache
     extra_files: dict[str, str] = field(default_factory=dict)  # file in module -> name in the cache
+    go_sum: list[str] = field(default_factory=list)  # pinned go.sum lines (modules the sumdb lacks)
     # file in module -> [(exact text, replacement)], each text found exactly once, applied to a copy of
     # the module the wrapper replaces it with. Only for what upstream has no flag for (listen addresses).
     patches: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
@@ -58,7 +60,7 @@ class Component:
         return [self.rename.get(n, n) for n in names]
 
 
-def load_versions() -> dict[str, dict[str, str]]:
+def load_versions() -> dict[str, dict[str, Any]]:
     with VERSIONS_FILE.open("rb") as fh:
         return tomllib.load(fh)
 
@@ -135,6 +137,7 @@ def components() -> dict[str, Component]:
     kwok = v["kwok"]["version"]
     ms = v["metrics-server"]["version"]
     sealed = v["sealed-secrets"]["version"]
+    ksm = v["kube-state-metrics"]["version"]
     metallb = v["metallb"]["version"]
     frr_k8s = v["metallb"]["frr_k8s"]
     return {
@@ -216,6 +219,18 @@ def components() -> dict[str, Component]:
             rename={"controller": "sealed-secrets-controller"},
             ldflags=[f"-X main.VERSION={sealed}"],
             extra_files={"helm/sealed-secrets/crds": "crds"},
+        ),
+        "kube-state-metrics": Component(
+            name="kube-state-metrics",
+            version=ksm,
+            tools=["k8s.io/kube-state-metrics/v2"],
+            requires={"k8s.io/kube-state-metrics/v2": ksm},
+            rename={"v2": "kube-state-metrics"},
+            go_sum=v["kube-state-metrics"].get("go_sum", []),
+            ldflags=[
+                f"-X github.com/prometheus/common/version.Version={ksm.lstrip('v')}",
+                "-X github.com/prometheus/common/version.Branch=release",
+            ],
         ),
         "metallb": Component(
             name="metallb",
@@ -344,6 +359,8 @@ def build(component: Component, force: bool = False) -> Path:
         if replaces:
             lines += ["replace ("] + [f"\t{m} => {t}" for m, t in replaces.items()] + [")"]
         (work / "go.mod").write_text("\n".join(lines) + "\n")
+        if component.go_sum:
+            (work / "go.sum").write_text("\n".join(component.go_sum) + "\n")
         env = _go_env()
         get = ["go", "get"]
         get += [f"{m}@{v}" for m, v in component.requires.items()]

@@ -82,6 +82,31 @@ def unit_test_files(tests_dir: Path = TESTS_DIR) -> list[Path]:
     return sorted(tests_dir.glob("*.test.yaml"))
 
 
+def unit_test_cases(tests_dir: Path = TESTS_DIR) -> list[dict[str, Any]]:
+    """Every alert_rule_test case of every promtool test file."""
+    cases = []
+    for path in unit_test_files(tests_dir):
+        for test in yaml.safe_load(path.read_text())["tests"]:
+            cases += test.get("alert_rule_test", [])
+    return cases
+
+
+def coverage_problems(name: str, duration: str) -> list[str]:
+    """What is missing for alert ``name``: the rule with that ``for``, a firing and a quiet test case."""
+    rules_found = [a for a in alerts() if a.name == name]
+    if not rules_found:
+        return [f"{name}: no such alert rule"]
+    problems = [
+        f"{name}: `for` is {a.duration}, expected {duration}" for a in rules_found if a.duration != duration
+    ]
+    cases = [c for c in unit_test_cases() if c["alertname"] == name]
+    if not any(c.get("exp_alerts") for c in cases):
+        problems.append(f"{name}: no promtool test shows it firing")
+    if not any(not c.get("exp_alerts") for c in cases):
+        problems.append(f"{name}: no promtool test shows it staying quiet")
+    return problems
+
+
 def run_check(workdir: Path, rules_dir: Path = RULES_DIR) -> subprocess.CompletedProcess[str]:
     """promtool check rules on the extracted rule files (syntax, PromQL, templates)."""
     files = extract(workdir, rules_dir)

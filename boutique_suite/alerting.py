@@ -1,0 +1,245 @@
+"""Reading and waiting on Prometheus and Alertmanager through their HTTP APIs (the same on the lab and
+on-prem): scrape targets, query results, alert states, the live Alertmanager config, test alerts."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import requests
+import yaml
+from prometheus_api_client import PrometheusConnect
+
+from boutique_suite import waits
+from boutique_suite.targets import Target
+
+
+class MonitoringUnavailable(Exception):
+    """Prometheus or Alertmanager cannot be used; the message names the URL and the fix."""
+
+
+@dataclass
+class Prometheus:
+    url: str
+    api: PrometheusConnect = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.api = PrometheusConnect(url=self.url, disable_ssl=False)
+
+    def _get(self, path: str) -> Any:
+        try:
+            resp = requests.get(f"{self.url}{path}", timeout=10)
+        except requests.RequestException as exc:
+            raise MonitoringUnavailable(f"cannot reach Prometheus at {self.url}: {exc}") from None
+        resp.raise_for_status()
+        return resp.json()["data"]
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        return self.api.custom_query(query=promql)
+
+    def targets(self) -> list[dict[str, Any]]:
+        return self._get("/api/v1/targets?state=active")["activeTargets"]
+
+    def alerts(self) -> list[dict[str, Any]]:
+        return self._get("/api/v1/alerts")["alerts"]
+
+    def rule_names(self) -> set[str]:
+        return {r["name"] for g in self._get("/api/v1/rules")["groups"] for r in g["rules"]}
+
+
+@dataclass
+class Alertmanager:
+    url: str
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            resp = requests.request(method, f"{self.url}{path}", timeout=10, **kwargs)
+        except requests.RequestException as exc:
+            raise MonitoringUnavailable(f"cannot reach Alertmanager at {self.url}: {exc}") from None
+        if resp.status_code >= 300:
+            raise AssertionError(f"Alertmanager {method} {path}: {resp.status_code} {resp.text[:300]}")
+        return resp.json() if resp.content else None
+
+    def config(self) -> dict[str, Any]:
+        """The running config as Alertmanager reports it (secrets it knows of shown as <secret>)."""
+        return yaml.safe_load(self._request("GET", "/api/v2/status")["config"]["original"])
+
+    def alerts(self, alertname: str) -> list[dict[str, Any]]:
+        return self._request("GET", "/api/v2/alerts", params={"filter": f'alertname="{alertname}"'})
+
+    def post(self, labels: dict[str, str], annotations: dict[str, str], ends_in: float = 300) -> None:
+        """Post one alert as Prometheus does; ``ends_in`` <= 0 resolves it."""
+        ends = datetime.now(UTC) + timedelta(seconds=ends_in)
+        body = [{"labels": labels, "annotations": annotations, "endsAt": ends.isoformat()}]
+        self._request("POST", "/api/v2/alerts", json=body)
+
+
+def connect(target: Target) -> tuple[Prometheus, Alertmanager]:
+    if target.monitoring is None:
+        raise MonitoringUnavailable(f"target {target.name} has no monitoring section")
+    return Prometheus(target.monitoring.prometheus_url), Alertmanager(target.monitoring.alertmanager_url)
+
+
+# --- probes ------------------------------------------------------------------------------------
+
+
+def target_up(prom: Prometheus, job: str) -> waits.Probe:
+    def probe() -> waits.Check:
+        found = [t for t in prom.targets() if t["labels"].get("job") == job]
+        if not found:
+            return waits.failed(f"Prometheus has no scrape target of job {job!r}")
+        down = [
+            f"{t['scrapeUrl']}: {t['health']} {t.get('lastError', '')}" for t in found if t["health"] != "up"
+        ]
+        return waits.pending("; ".join(down)) if down else waits.succeeded(f"{len(found)} target(s) up")
+
+    return probe
+
+
+def all_targets_up(prom: Prometheus) -> waits.Probe:
+    def probe() -> waits.Check:
+        targets = prom.targets()
+        down = [
+            f"{t['labels'].get('job')} ({t['scrapeUrl']}): {t['health']} {t.get('lastError', '')}".strip()
+            for t in targets
+            if t["health"] != "up"
+        ]
+        if down:
+            return waits.pending("down: " + "; ".join(down))
+        return waits.succeeded(f"all {len(targets)} targets up", sorted(t["labels"]["job"] for t in targets))
+
+    return probe
+
+
+def series_cover(prom: Prometheus, promql: str, label: str, expected: set[str]) -> waits.Probe:
+    """Succeeds when ``promql`` returns a series for every value of ``label`` in ``expected``."""
+
+    def probe() -> waits.Check:
+        seen = {r["metric"].get(label, "") for r in prom.query(promql)}
+        missing = sorted(expected - seen)
+        if missing:
+            return waits.pending(f"{promql}: no series yet for {label} in {missing}")
+        return waits.succeeded(f"{len(expected)} {label}s have series", seen)
+
+    return probe
+
+
+def value_above(prom: Prometheus, promql: str, threshold: float) -> waits.Probe:
+    def probe() -> waits.Check:
+        values = [float(r["value"][1]) for r in prom.query(promql)]
+        if values and max(values) > threshold:
+            return waits.succeeded(f"{promql} = {max(values):.3f} > {threshold}", max(values))
+        return waits.pending(f"{promql} = {values or 'no data'} (want > {threshold})")
+
+    return probe
+
+
+def alert_firing(prom: Prometheus, alertname: str, labels: dict[str, str]) -> waits.Probe:
+    """Succeeds when Prometheus has ``alertname`` firing with labels matching ``labels`` (a value
+    ending in '*' matches by prefix); the value is the alert as Prometheus reports it."""
+
+    def matches(alert: dict[str, Any]) -> bool:
+        have = alert["labels"]
+        return have.get("alertname") == alertname and all(
+            have.get(k, "").startswith(v[:-1]) if v.endswith("*") else have.get(k) == v
+            for k, v in labels.items()
+        )
+
+    def probe() -> waits.Check:
+        mine = [a for a in prom.alerts() if matches(a)]
+        firing = [a for a in mine if a["state"] == "firing"]
+        if firing:
+            return waits.succeeded(f"{alertname} firing since {firing[0]['activeAt']}", firing[0])
+        if mine:
+            return waits.pending(f"{alertname} {mine[0]['state']} since {mine[0]['activeAt']}")
+        return waits.pending(f"{alertname} not active for {labels}")
+
+    return probe
+
+
+@dataclass
+class Fired:
+    """What an alert scenario measured: when the alert was seen firing, when Slack had the message."""
+
+    alertname: str
+    seen_firing_at: float = 0.0
+    alert: dict[str, Any] = field(default_factory=dict)
+    since: float = field(default_factory=time.time)
+
+
+# --- checks the scenarios make ---------------------------------------------------------------------
+
+
+def expect_promtool_accepts_rules() -> str:
+    from provisioning.observability import rules
+
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = rules.run_check(Path(tmp))
+    assert proc.returncode == 0, f"promtool check rules failed:\n{proc.stdout}{proc.stderr}"
+    return proc.stdout
+
+
+def expect_unit_tests(expected: dict[str, str]) -> str:
+    """Each alert (name -> ``for``) has its rule and firing + quiet unit tests, and promtool passes them."""
+    from provisioning.observability import rules
+
+    problems = [p for name, duration in expected.items() for p in rules.coverage_problems(name, duration)]
+    assert not problems, "; ".join(problems)
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = rules.run_unit_tests(Path(tmp))
+    assert proc.returncode == 0, f"promtool test rules failed:\n{proc.stdout}{proc.stderr}"
+    return proc.stdout
+
+
+def requested_share(resource: str, node: str) -> str:
+    """PromQL: the share of ``node``'s allocatable ``resource`` that Pending/Running pods request (the
+    BoutiqueNode*Shortage rules' expression, for one node)."""
+    unit = "core" if resource == "cpu" else "byte"
+    return (
+        f'sum(kube_pod_container_resource_requests{{resource="{resource}", unit="{unit}", node="{node}"}}'
+        ' and on (namespace, pod) (kube_pod_status_phase{phase=~"Pending|Running"} == 1))'
+        f' / sum(kube_node_status_allocatable{{resource="{resource}", unit="{unit}", node="{node}"}})'
+    )
+
+
+def expect_routes(am: Alertmanager, labels: dict[str, str], receiver: str) -> str:
+    """``amtool config routes test`` on the config Alertmanager is running now (not the file in git)."""
+    from provisioning.observability import alertmanager as am_config
+
+    with tempfile.TemporaryDirectory() as tmp:
+        live = Path(tmp) / "live.yml"
+        live.write_text(yaml.safe_dump(am.config()))
+        case = am_config.RouteCase("live", labels, [receiver])
+        proc = am_config.check_route(live, case)
+    assert proc.returncode == 0, (
+        f"{labels} is not routed to {receiver}: {proc.stdout.strip()} {proc.stderr.strip()}"
+    )
+    return proc.stdout.strip()
+
+
+def expect_slack_credentials_outside_git(am: Alertmanager, repo_root: Path) -> list[str]:
+    """Every Slack receiver of the running config reads its URL or token from a file that a Secret (or,
+    on the lab, a 0600 file) provides, outside the repository; none is written inline."""
+    from provisioning.observability import alertmanager as am_config
+
+    found = []
+    configs = am_config.slack_configs(am.config())
+    assert configs, "the running Alertmanager config has no Slack receiver"
+    for sc in configs:
+        inline = sc.get("api_url", "")
+        assert "hooks.slack.com" not in inline, "a Slack webhook URL is written inline in the config"
+        auth = (sc.get("http_config") or {}).get("authorization") or {}
+        assert auth.get("credentials", "<secret>") == "<secret>", "a bot token is written inline"
+        path = sc.get("api_url_file") or auth.get("credentials_file")
+        assert path, f"Slack receiver for {sc.get('channel')} names no api_url_file or credentials_file"
+        resolved = Path(path).resolve()
+        assert not resolved.is_relative_to(repo_root), f"{path} is inside the repository"
+        if resolved.exists():
+            mode = resolved.stat().st_mode & 0o777
+            assert mode & 0o077 == 0, f"{path} is readable by others (mode {mode:o})"
+        found.append(path)
+    return sorted(set(found))

@@ -1,0 +1,265 @@
+"""The lab's monitoring: real kube-state-metrics, Prometheus and Alertmanager, and the Slack-compatible
+receiver, as local processes on 127.0.0.1.
+
+- kube-state-metrics (built from the Go module proxy) reads the lab's API server with its kubeconfig.
+- Prometheus (Debian's) scrapes it, itself, Alertmanager, the lab's kube-apiserver and the platform's
+  Argo CD and Sealed Secrets metrics, and evaluates the platform's own rule file
+  (provisioning/observability/rules, extracted from the PrometheusRule).
+- Alertmanager (Debian's) runs the platform's own config (provisioning/observability/alertmanager),
+  rendered for a bot token posting to the lab receiver's chat.postMessage; gossip is off.
+- The receiver (provisioning/lab/slack.py) accepts a bot token generated per lab (0600 file).
+
+ensure() is idempotent: configs are rewritten only when they differ (then hot-reloaded), and processes
+that already run with the same arguments on the current cluster are left alone.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+import yaml
+
+from provisioning.lab import build, locks, manager, processes
+from provisioning.observability import alertmanager as am_config
+from provisioning.observability import rules
+
+HOME = processes.PLATFORM / "monitoring"
+SLACK_HOME = processes.PLATFORM / "slack"
+TOKEN_FILE = SLACK_HOME / "bot.token"
+PORTS: dict[str, int] = manager.SETTINGS["platform_ports"]
+CFG: dict[str, Any] = manager.SETTINGS["monitoring"]
+HOST = "127.0.0.1"
+ROOT = Path(__file__).resolve().parents[2]
+COMPONENTS = ("slack-receiver", "kube-state-metrics", "alertmanager", "prometheus")
+PROMETHEUS_BIN = "/usr/bin/prometheus"
+ALERTMANAGER_BIN = "/usr/bin/prometheus-alertmanager"
+
+
+class MonitoringError(Exception):
+    """The lab's monitoring cannot be started; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    prometheus_url: str
+    alertmanager_url: str
+    slack_api_url: str
+    pids: dict[str, int]
+    changed: list[str]  # components started or reloaded by this ensure
+
+
+def url(component: str) -> str:
+    return f"http://{HOST}:{PORTS[component]}"
+
+
+def slack_api_url() -> str:
+    return f"{url('slack')}/api/"
+
+
+def _scrape(job: str, port_key: str, **extra: Any) -> dict[str, Any]:
+    return {"job_name": job, "static_configs": [{"targets": [f"{HOST}:{PORTS[port_key]}"]}], **extra}
+
+
+def prometheus_config(rule_files: list[Path]) -> dict[str, Any]:
+    pki = manager.WORKDIR / "pki"
+    return {
+        "global": {
+            "scrape_interval": CFG["scrape_interval"],
+            "evaluation_interval": CFG["evaluation_interval"],
+            "external_labels": {"cluster": manager.NAME},
+        },
+        "rule_files": [str(p) for p in rule_files],
+        "alerting": {"alertmanagers": [{"static_configs": _scrape("", "alertmanager")["static_configs"]}]},
+        "scrape_configs": [
+            _scrape("prometheus", "prometheus"),
+            _scrape("alertmanager", "alertmanager"),
+            # honor_labels keeps kube-state-metrics' own namespace/pod labels (as kube-prometheus-stack does).
+            _scrape("kube-state-metrics", "kube_state_metrics", honor_labels=True),
+            {
+                "job_name": "apiserver",
+                "static_configs": [{"targets": [f"{HOST}:{manager.SETTINGS['ports']['kube_apiserver']}"]}],
+                "scheme": "https",
+                "tls_config": {
+                    "ca_file": str(pki / "ca.crt"),
+                    "cert_file": str(pki / "admin.crt"),
+                    "key_file": str(pki / "admin.key"),
+                },
+            },
+            _scrape("argocd-application-controller", "argocd_controller_metrics"),
+            _scrape("argocd-server", "argocd_server_metrics"),
+            _scrape("argocd-repo-server", "argocd_repo_server_metrics"),
+            _scrape("sealed-secrets", "sealed_secrets_metrics"),
+        ],
+    }
+
+
+def alertmanager_config(channel: str) -> dict[str, Any]:
+    """The platform's config with the lab's receiver and short grouping; only a token *file* in it."""
+    config = am_config.render(
+        bot_token_file=str(TOKEN_FILE),
+        api_url=f"{slack_api_url()}chat.postMessage",
+        channel=channel,
+        templates_glob=str(HOME / "alertmanager" / "*.tmpl"),
+    )
+    config["route"]["group_wait"] = CFG["group_wait"]
+    config["route"]["group_interval"] = CFG["group_interval"]
+    for route in config["route"].get("routes", []):
+        route.pop("group_wait", None)
+    return config
+
+
+def _write_if_changed(path: Path, text: str) -> bool:
+    if path.exists() and path.read_text() == text:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return True
+
+
+def _token() -> str:
+    if not TOKEN_FILE.exists():
+        SLACK_HOME.mkdir(parents=True, exist_ok=True)
+        TOKEN_FILE.touch(mode=0o600)
+        TOKEN_FILE.write_text(f"xoxb-lab-{secrets.token_hex(16)}\n")
+    return TOKEN_FILE.read_text().strip()
+
+
+def _argv() -> dict[str, list[str]]:
+    ksm = build.bin_dir("kube-state-metrics") / "kube-state-metrics"
+    return {
+        "slack-receiver": [
+            sys.executable,
+            "-m",
+            "provisioning.lab.slack",
+            "--port",
+            str(PORTS["slack"]),
+            "--token-file",
+            str(TOKEN_FILE),
+            *(arg for ch in CFG["slack_channels"] for arg in ("--channel", ch)),
+        ],
+        "kube-state-metrics": [
+            str(ksm),
+            f"--kubeconfig={manager.KUBECONFIG}",
+            f"--host={HOST}",
+            f"--port={PORTS['kube_state_metrics']}",
+            f"--telemetry-host={HOST}",
+            f"--telemetry-port={PORTS['kube_state_metrics_telemetry']}",
+        ],
+        "alertmanager": [
+            ALERTMANAGER_BIN,
+            f"--config.file={HOME / 'alertmanager' / 'alertmanager.yml'}",
+            f"--storage.path={HOME / 'alertmanager' / 'data'}",
+            f"--web.listen-address={HOST}:{PORTS['alertmanager']}",
+            f"--web.external-url={url('alertmanager')}",
+            "--cluster.listen-address=",  # a single instance: no gossip port
+        ],
+        "prometheus": [
+            PROMETHEUS_BIN,
+            f"--config.file={HOME / 'prometheus' / 'prometheus.yml'}",
+            f"--storage.tsdb.path={HOME / 'prometheus' / 'data'}",
+            "--storage.tsdb.retention.time=1d",
+            f"--web.listen-address={HOST}:{PORTS['prometheus']}",
+            f"--web.external-url={url('prometheus')}",
+            "--web.enable-lifecycle",  # POST /-/reload after a config change
+        ],
+    }
+
+
+def _write_configs(channel: str) -> set[str]:
+    """Write the configs; the names of the components whose config changed."""
+    changed = set()
+    rules_dir = HOME / "prometheus" / "rules"
+    before = {p.name: p.read_text() for p in rules_dir.glob("*.yaml")} if rules_dir.exists() else {}
+    written = rules.extract(rules_dir)
+    if {p.name: p.read_text() for p in written} != before:
+        changed.add("prometheus")
+    prom = yaml.safe_dump(prometheus_config(written), sort_keys=False)
+    if _write_if_changed(HOME / "prometheus" / "prometheus.yml", prom):
+        changed.add("prometheus")
+    am_dir = HOME / "alertmanager"
+    if _write_if_changed(am_dir / am_config.TEMPLATE.name, am_config.TEMPLATE.read_text()):
+        changed.add("alertmanager")
+    am = yaml.safe_dump(alertmanager_config(channel), sort_keys=False)
+    if _write_if_changed(am_dir / "alertmanager.yml", am):
+        changed.add("alertmanager")
+    return changed
+
+
+def _reload(component: str) -> None:
+    resp = requests.post(f"{url(component)}/-/reload", timeout=30)
+    if resp.status_code != 200:
+        detail = resp.text.strip()[:300]
+        raise MonitoringError(f"{component} refused its new config: {resp.status_code} {detail}")
+
+
+def _require_debian_binaries() -> None:
+    for binary, package in ((PROMETHEUS_BIN, "prometheus"), (ALERTMANAGER_BIN, "prometheus-alertmanager")):
+        if not Path(binary).exists():
+            raise MonitoringError(f"{binary} is missing: apt-get install {package} (./run setup does it)")
+
+
+def ensure(channel: str = "#boutique-alerts") -> Monitoring:
+    """Idempotent; the lab must be up (layer 2)."""
+    _require_debian_binaries()
+    try:
+        build.ensure_all(["kube-state-metrics"])
+    except build.BuildError as exc:
+        raise MonitoringError(str(exc)) from None
+    with locks.exclusive(processes.PLATFORM / "monitoring.lock"):
+        _token()
+        changed_configs = _write_configs(channel)
+        cluster_since = (manager._read_stamp() or {}).get("ready_at", 0.0)
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(HOME), "PYTHONPATH": str(ROOT)}
+        ports = {
+            "slack-receiver": PORTS["slack"],
+            "kube-state-metrics": PORTS["kube_state_metrics"],
+            "alertmanager": PORTS["alertmanager"],
+            "prometheus": PORTS["prometheus"],
+        }
+        changed = []
+        argv = _argv()
+        for name, port in ports.items():
+            before = processes.info(name).pid
+            try:
+                proc = processes.start(name, argv[name], env, port, wait=60, not_before=cluster_since)
+            except processes.ProcessError as exc:
+                raise MonitoringError(str(exc)) from None
+            if proc.pid != before:
+                changed.append(name)
+            elif name in changed_configs:
+                _reload(name)
+                changed.append(f"{name} (reloaded)")
+        _wait_ready()
+    return Monitoring(
+        prometheus_url=url("prometheus"),
+        alertmanager_url=url("alertmanager"),
+        slack_api_url=slack_api_url(),
+        pids={n: processes.info(n).pid or 0 for n in COMPONENTS},
+        changed=changed,
+    )
+
+
+def _wait_ready(timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    pending = {"prometheus": "/-/ready", "alertmanager": "/-/ready", "kube_state_metrics": "/healthz"}
+    while pending:
+        for component, path in list(pending.items()):
+            try:
+                if requests.get(f"{url(component)}{path}", timeout=2).status_code == 200:
+                    del pending[component]
+            except requests.RequestException:
+                pass
+        if pending and time.monotonic() > deadline:
+            raise MonitoringError(f"not ready within {timeout:g}s: {', '.join(pending)} (logs in {HOME})")
+        if pending:
+            time.sleep(0.5)
+
+
+def stop() -> list[str]:
+    return [name for name in COMPONENTS if processes.stop(name)]
