@@ -172,7 +172,8 @@ def expect_reconciled_after_restart(
 
 def drain(target: Target, kube: Kube, node: str, undo: UndoStack) -> float:
     """Cordon ``node`` (marked with the run, so an interrupted run is undone later) and drain it with the
-    real ``kubectl drain`` (evictions, respecting PodDisruptionBudgets); seconds the drain took."""
+    real ``kubectl drain`` (evictions, respecting PodDisruptionBudgets; pods of no controller are refused,
+    never forced); seconds the drain took."""
     from boutique_suite.cluster import kubectl
 
     undo.push(f"uncordon {node}", lambda: faults.uncordon(kube, node))
@@ -190,6 +191,52 @@ def drain(target: Target, kube: Kube, node: str, undo: UndoStack) -> float:
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 30)
     assert proc.returncode == 0, f"kubectl drain {node} failed: {proc.stderr.strip()[-600:]}"
     return time.monotonic() - started
+
+
+def drain_with_workload(
+    target: Target, kube: Kube, namespace: str, node: str, undo: UndoStack
+) -> tuple[list[str], float]:
+    """Drain ``node`` while pods of ``namespace`` run on it: (the pods it had, seconds the drain took)."""
+    on_node = spread_onto(kube, namespace, node, target.timeouts.rollout)
+    seconds = drain(target, kube, node, undo)
+    left = sorted(set(on_node) & set(_pods_on(kube, namespace, node)))
+    assert not left, f"pods still on {node} after the drain: {left}"
+    return on_node, seconds
+
+
+def _pods_on(kube: Kube, namespace: str, node: str) -> list[str]:
+    return sorted(
+        p.metadata.name
+        for p in kube.core.list_namespaced_pod(namespace).items
+        if p.spec.node_name == node and not p.metadata.deletion_timestamp
+    )
+
+
+def spread_onto(kube: Kube, namespace: str, node: str, timeout: float) -> list[str]:
+    """The pods of ``namespace`` on ``node``, so a drain of it has something to move. When none runs there
+    (an earlier drain left everything on the other worker; nothing rebalances by itself), the pods on the
+    other nodes are deleted once and their ReplicaSets' replacements spread by the scheduler."""
+    if on_node := _pods_on(kube, namespace, node):
+        return on_node
+    for pod in kube.core.list_namespaced_pod(namespace).items:
+        if not pod.metadata.deletion_timestamp:
+            kube.delete_pod(namespace, pod.metadata.name)
+
+    def probe() -> waits.Check:
+        for dep in kube.apps.list_namespaced_deployment(namespace).items:
+            rolled = probes.rollout_complete(kube, namespace, dep.metadata.name)()
+            if rolled.outcome is not waits.Outcome.SUCCEEDED:
+                return rolled
+        pods = _pods_on(kube, namespace, node)
+        return (
+            waits.succeeded(f"{len(pods)} pods on {node}", pods)
+            if pods
+            else waits.failed(f"the scheduler placed no pod of {namespace} on {node}")
+        )
+
+    return waits.until(
+        probe, timeout=timeout, interval=1, what=f"pods of {namespace} spread onto {node}"
+    ).check.value  # type: ignore[return-value]
 
 
 def all_on(kube: Kube, namespace: str, node: str) -> waits.Probe:

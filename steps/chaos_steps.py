@@ -79,10 +79,10 @@ def healthy_after_restart(
 
 @when(parsers.parse('worker "{node}" is cordoned and drained'))
 def drained(
-    kube: Kube, target: Target, execution: Execution, undo: UndoStack, story: dict, node: str
+    kube: Kube, target: Target, app_ns: str, execution: Execution, undo: UndoStack, story: dict, node: str
 ) -> None:
-    story["drain_started"] = time.monotonic()
-    execution.timing("drain_seconds", disruption.drain(target, kube, node, undo))
+    story["drained_pods"], seconds = disruption.drain_with_workload(target, kube, app_ns, node, undo)
+    story["drain_started"] = time.monotonic() - execution.timing("drain_seconds", seconds)
 
 
 @then(
