@@ -57,3 +57,28 @@ def test_only_argo_cds_own_processes_can_be_switched() -> None:
     for switch in (argocd.stop_component, argocd.start_component):
         with pytest.raises(argocd.ArgoCDError, match="unknown Argo CD component 'redis'"):
             switch("redis")
+
+
+class _FakeArgoCD:
+    """An Argo CD API whose Application is reconciled again at every read (as if a controller still ran)."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def application(self, name: str) -> dict:
+        self.reads += 1
+        return {"status": {"reconciledAt": f"2026-01-01T00:00:{self.reads:02d}Z"}}
+
+
+def test_controller_outage_restarts_it_even_when_the_fault_did_not_take(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(argocd, "stop_component", lambda name: calls.append(f"stop {name}") or True)
+    monkeypatch.setattr(argocd, "start_component", lambda name: calls.append(f"start {name}"))
+    undo = UndoStack()
+    with pytest.raises(AssertionError, match="another controller was running"):
+        disruption.stop_argocd_controller(LAB, None, _FakeArgoCD(), "app", 0, undo)  # type: ignore[arg-type]
+    assert calls == [f"stop {disruption.CONTROLLER}", f"start {disruption.CONTROLLER}"]
+    assert undo.drain() == []  # the scenario's teardown starts it again too (a running one is left alone)
+    assert calls[2:] == [f"start {disruption.CONTROLLER}"]
