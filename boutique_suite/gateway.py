@@ -46,7 +46,8 @@ def lab_metallb_missing(target: Target) -> str | None:
     proc = metallb.status()
     if proc.alive:
         return None
-    return f"MetalLB's controller is not running in the lab (phase 3 could not start it; log {proc.log})"
+    why = metallb.last_error() or f"see its log {proc.log}"
+    return f"MetalLB's controller is not running in the lab: {why}"
 
 
 def _custom(kube: Kube, plural: str) -> list[dict]:

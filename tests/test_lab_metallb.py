@@ -135,3 +135,20 @@ def test_source_patch_refuses_a_file_that_changed_under_it() -> None:
     for changed in ("MetricsPort: *metricsPort,", "MetricsPort: *port,\nMetricsPort: *port,"):
         with pytest.raises(build.BuildError, match=r"main\.go: expected 'MetricsPort: \*port,' once"):
             build.patched_source(changed, edits, "main.go")
+
+
+def test_a_controller_that_cannot_start_skips_the_scenarios_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def no_proxy(names: list[str], force: bool = False) -> None:
+        raise build.BuildError("cannot read https://proxy.example/…: (is the Go module proxy reachable?)")
+
+    monkeypatch.setattr(build, "ensure_all", no_proxy)
+    with pytest.raises(metallb.MetalLBError, match="module proxy reachable"):
+        metallb.ensure(GW.addresses)
+    dead = processes.Proc(metallb.NAME, None, False, metallb.PORT, tmp_path / "metallb-controller.log")
+    monkeypatch.setattr(metallb, "status", lambda: dead)
+    assert gateway.lab_metallb_missing(LAB) == (
+        "MetalLB's controller is not running in the lab: "
+        "cannot read https://proxy.example/…: (is the Go module proxy reachable?)"
+    )

@@ -157,9 +157,25 @@ def status() -> processes.Proc:
     return processes.info(NAME)
 
 
+_last_error: list[str] = []  # why the last ensure() in this process failed, for the scenarios' skip reason
+
+
+def last_error() -> str | None:
+    return _last_error[-1] if _last_error else None
+
+
 def ensure(addresses: list[str]) -> Controller:
     """Idempotent: CRDs, namespace, pool and advertisement applied (server-side, no change when equal), the
     controller running. A running controller of the same lab with the same arguments is left alone."""
+    _last_error.clear()
+    try:
+        return _ensure(addresses)
+    except MetalLBError as exc:
+        _last_error.append(str(exc))
+        raise
+
+
+def _ensure(addresses: list[str]) -> Controller:
     try:
         build.ensure_all([COMPONENT, "kubernetes"])
         manager.up()
