@@ -45,8 +45,31 @@ def _ipv4(value: str) -> str:
     return value
 
 
+def _address_range(value: str) -> str:
+    """MetalLB's forms of spec.addresses: a CIDR (192.168.10.0/24) or a range (first-last)."""
+    try:
+        ip_range(value)
+    except ValueError:
+        raise ValueError(
+            f"expected an IPv4 range like 192.168.10.200-192.168.10.220 or a CIDR, got {value!r}"
+        ) from None
+    return value
+
+
+def ip_range(value: str) -> tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]:
+    """(first, last) address of a range ``a-b`` or a CIDR; ValueError when it is neither."""
+    if "-" in value:
+        first, last = (ipaddress.IPv4Address(part.strip()) for part in value.split("-", 1))
+        if last < first:
+            raise ValueError(f"{value}: the last address comes before the first")
+        return first, last
+    net = ipaddress.IPv4Network(value, strict=True)
+    return net.network_address, net.broadcast_address
+
+
 EnvName = Annotated[str, AfterValidator(_env_name)]
 IPv4 = Annotated[str, AfterValidator(_ipv4)]
+AddressRange = Annotated[str, AfterValidator(_address_range)]
 Hostname = Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$")]
 
 
@@ -123,6 +146,18 @@ class Monitoring(Strict):
     alertmanager_url: Annotated[str, Field(pattern=r"^https?://")]
 
 
+class ArgoCDRepository(Strict):
+    """gitops-repo as Argo CD reads it (on-prem bootstrap): HTTPS URL, a read-only deploy token's user name,
+    and the environment variable that holds the token. The CA is gitlab.ca_file."""
+
+    url: Annotated[str, Field(pattern=r"^https://")]
+    username: str
+    password_env: EnvName
+
+    def password(self) -> str:
+        return _secret("argocd.repository", self.password_env, None, "gitops-repo token")
+
+
 class ArgoCDAccess(Strict):
     """How the suite reaches Argo CD's API; the admin password comes from an env var or a 0600 file."""
 
@@ -131,9 +166,31 @@ class ArgoCDAccess(Strict):
     password_env: EnvName | None = None
     password_file: str | None = None
     namespace: Hostname = "argocd"
+    repository: ArgoCDRepository | None = None  # on-prem: what phase 3 gives Argo CD to read gitops-repo
 
     def password(self) -> str:
         return _secret("argocd", self.password_env, self.password_file, "admin password")
+
+
+class Gateway(Strict):
+    """Phase 3: MetalLB's L2 pool (name and address ranges, as in gitops-repo's pool.yaml) and the ingress
+    VIP ingress-nginx's Service gets from it. The lab's ranges are loopback addresses: nothing answers."""
+
+    pool: Hostname = "boutique-pool"
+    addresses: list[AddressRange] = Field(min_length=1)
+    ingress_vip: IPv4
+
+    def contains(self, ip: str) -> bool:
+        address = ipaddress.IPv4Address(ip)
+        return any(first <= address <= last for first, last in map(ip_range, self.addresses))
+
+    @model_validator(mode="after")
+    def _vip_in_pool(self) -> Gateway:
+        if not self.contains(self.ingress_vip):
+            raise ValueError(
+                f"ingress_vip {self.ingress_vip} is not in the pool's addresses {self.addresses}"
+            )
+        return self
 
 
 class Namespaces(Strict):
@@ -163,6 +220,7 @@ class Target(Strict):
     cluster: Cluster
     slack: Slack
     argocd: ArgoCDAccess | None = None
+    gateway: Gateway | None = None
     monitoring: Monitoring | None = None
     namespaces: Namespaces = Namespaces()
     timeouts: Timeouts = Timeouts()
@@ -176,6 +234,10 @@ class Target(Strict):
                 raise ValueError(f"hosts: an onprem target needs {', '.join(missing)}")
             if self.gitlab is None:
                 raise ValueError("gitlab: an onprem target needs url, registry and token_env")
+        if self.kind == "lab" and self.gateway is not None:
+            outside = [r for r in self.gateway.addresses if not ip_range(r)[1].is_loopback]
+            if outside:
+                raise ValueError(f"gateway.addresses: the lab's pool must be loopback (127.x), not {outside}")
         return self
 
     @property

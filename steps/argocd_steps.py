@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from pytest_bdd import parsers, then, when
 
-from boutique_suite import evidence, gitops_checks
+from boutique_suite import evidence, gateway, gitops_checks
+from boutique_suite.evidence import Execution
 from boutique_suite.kube import Kube
 from boutique_suite.targets import Target
-
-NO_METALLB = (
-    "MetalLB's controller is not in the lab yet (issue #5 part 8): no LoadBalancer address is assigned"
-)
-NO_INGRESS_NGINX = "ingress-nginx cannot run in the lab (no containers, no data plane)"
 
 
 @pytest.fixture
@@ -21,23 +19,68 @@ def repository() -> dict:
 
 
 @pytest.fixture
+def loadbalancer() -> dict:
+    """What the gateway steps found: the Service's address, when it was created."""
+    return {}
+
+
+@pytest.fixture
 def argocd_ns(target: Target) -> str:
     return target.argocd.namespace if target.argocd else "argocd"
 
 
+# --- MetalLB and ingress-nginx's VIP --------------------------------------------------------------
+
+
 @then(parsers.parse('the IPAddressPool "{pool}" holds the address range the target file gives'))
-def pool_range(request: pytest.FixtureRequest, target: Target, pool: str) -> None:
-    evidence.skip_scenario(request, NO_METALLB if target.is_lab else evidence.ONPREM_PENDING)
+def pool_range(request: pytest.FixtureRequest, kube: Kube, target: Target, pool: str) -> None:
+    if missing := gateway.lab_metallb_missing(target):
+        evidence.skip_scenario(request, missing)
+    gateway.expect_pool_matches_target(kube, target, pool)
+
+
+@then(parsers.parse('an L2Advertisement announces "{pool}"'))
+def pool_advertised(kube: Kube, target: Target, execution: Execution, pool: str) -> None:
+    gateway.expect_advertised(kube, target, execution, pool)
 
 
 @when("a test Service of type LoadBalancer is created")
-def loadbalancer_service(request: pytest.FixtureRequest, target: Target) -> None:
-    evidence.skip_scenario(request, NO_METALLB if target.is_lab else evidence.ONPREM_PENDING)
+def loadbalancer_service(kube: Kube, target: Target, scenario_ns: str, loadbalancer: dict) -> None:
+    loadbalancer.update(
+        namespace=scenario_ns,
+        created=gateway.create_test_service(kube, scenario_ns, gateway.gateway_of(target).pool),
+    )
+
+
+@then(parsers.parse('it gets an external IP from "{pool}" within {seconds:d} seconds'))
+def gets_address(
+    kube: Kube, target: Target, execution: Execution, loadbalancer: dict, pool: str, seconds: int
+) -> None:
+    ns = loadbalancer["namespace"]
+    gateway.expect_address_from_pool(kube, target, ns, gateway.TEST_SERVICE, pool, seconds)
+    execution.timing("loadbalancer_address_seconds", time.monotonic() - loadbalancer["created"])
 
 
 @then("the ingress-nginx controller has all replicas available")
-def ingress_nginx_available(request: pytest.FixtureRequest, target: Target) -> None:
-    evidence.skip_scenario(request, NO_INGRESS_NGINX if target.is_lab else evidence.ONPREM_PENDING)
+def ingress_nginx_available(
+    request: pytest.FixtureRequest, kube: Kube, target: Target, execution: Execution
+) -> None:
+    if missing := gateway.lab_metallb_missing(target):
+        evidence.skip_scenario(request, missing)
+    gateway.expect_ingress_controller_available(kube, target, execution)
+
+
+@then(parsers.parse('the Service "{service}" has an external IP from "{pool}"'))
+def service_address(kube: Kube, target: Target, loadbalancer: dict, service: str, pool: str) -> None:
+    waited = gateway.expect_address_from_pool(
+        kube, target, gateway.INGRESS_NS, service, pool, target.timeouts.assertion
+    )
+    loadbalancer["ip"] = waited.check.value
+
+
+@then("that IP is the ingress VIP the target file expects")
+def ingress_vip(target: Target, loadbalancer: dict) -> None:
+    gateway.expect_ingress_vip(target, loadbalancer["ip"])
 
 
 @then("the Argo CD server, repo-server, application controller and redis are running")

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from pytest_bdd import given, parsers, then, when
 
-from boutique_suite import cluster, faults
+from boutique_suite import cluster, disruption, faults
+from boutique_suite.argocd import ArgoCDClient
+from boutique_suite.cluster import Workload
+from boutique_suite.evidence import Execution
 from boutique_suite.kube import Kube
 from boutique_suite.targets import Target
 from boutique_suite.undo import UndoStack
@@ -34,3 +39,75 @@ def new_scenario_starts(kube: Kube, leftovers: dict[str, str]) -> None:
 @then(parsers.parse('"{node}" is schedulable again and the stress pod is gone before any fault is injected'))
 def leftovers_gone(kube: Kube, target: Target, leftovers: dict[str, str], node: str) -> None:
     cluster.expect_leftovers_gone(kube, {**leftovers, "node": node}, timeout=target.timeouts.cleanup)
+
+
+# --- the Argo CD application controller stopped and started again ----------------------------------------
+
+
+@when(
+    parsers.parse(
+        "the Argo CD application controller is stopped for {seconds:d} seconds and then started again"
+    )
+)
+def controller_outage(
+    kube: Kube, target: Target, argocd: ArgoCDClient, app_ns: str, undo: UndoStack, story: dict, seconds: int
+) -> None:
+    story["availability"] = disruption.NamespaceAvailability(kube, app_ns).start()
+    undo.push("stop watching availability", story["availability"].stop)
+    story["outage"] = disruption.stop_argocd_controller(
+        target, kube, argocd, story.get("app", "online-boutique-dev"), seconds, undo
+    )
+
+
+@then("every Boutique Deployment kept all replicas available throughout")
+def kept_available(story: dict) -> None:
+    disruption.expect_never_dropped(story["availability"])
+
+
+@then(
+    parsers.parse('the Application "{app}" is Synced and Healthy within {seconds:d} seconds of the restart')
+)
+def healthy_after_restart(
+    argocd: ArgoCDClient, execution: Execution, story: dict, app: str, seconds: int
+) -> None:
+    took = disruption.expect_reconciled_after_restart(argocd, app, story["outage"], seconds)
+    execution.timing("controller_restart_recovery_seconds", took)
+
+
+# --- a worker drained and uncordoned ---------------------------------------------------------------------
+
+
+@when(parsers.parse('worker "{node}" is cordoned and drained'))
+def drained(
+    kube: Kube, target: Target, app_ns: str, execution: Execution, undo: UndoStack, story: dict, node: str
+) -> None:
+    story["drained_pods"], seconds = disruption.drain_with_workload(target, kube, app_ns, node, undo)
+    story["drain_started"] = time.monotonic() - execution.timing("drain_seconds", seconds)
+
+
+@then(
+    parsers.parse(
+        'every Boutique Deployment has all replicas available on "{node}" within {seconds:d} seconds'
+    )
+)
+def all_on_node(kube: Kube, app_ns: str, execution: Execution, story: dict, node: str, seconds: int) -> None:
+    disruption.expect_all_on(kube, app_ns, node, seconds)
+    execution.timing("rescheduled_seconds", time.monotonic() - story["drain_started"])
+
+
+@when(parsers.parse('worker "{node}" is uncordoned'))
+def uncordoned(kube: Kube, node: str) -> None:
+    faults.uncordon(kube, node)
+
+
+@then(
+    parsers.parse(
+        'a test Deployment with {replicas:d} replicas places pods on "{node}" within {seconds:d} seconds'
+    )
+)
+def places_pods_on(
+    kube: Kube, workload: Workload, execution: Execution, replicas: int, node: str, seconds: int
+) -> None:
+    cluster.create_test_deployment(kube, workload, replicas)
+    waited = disruption.expect_pods_on(kube, workload.namespace, workload.selector, node, seconds)
+    execution.timing("placed_on_uncordoned_seconds", waited.seconds)

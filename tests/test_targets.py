@@ -55,6 +55,12 @@ def test_onprem_example_loads_with_all_hosts() -> None:
         (lambda d: d["hosts"].pop("k8s-worker2"), "(top level)", "k8s-worker2"),
         (lambda d: d["timeouts"].update({"assert": -5}), "timeouts.assert", "greater than 0"),
         (lambda d: d.update(allow_destructive="maybe"), "allow_destructive", "boolean"),
+        (
+            lambda d: d["gateway"].update(addresses=["192.168.10.220-192.168.10.200"]),
+            "gateway.addresses.0",
+            "IPv4 range",
+        ),
+        (lambda d: d["gateway"].update(ingress_vip="192.168.10.50"), "gateway", "not in the pool"),
         (lambda d: d["slack"].update(token_file="/tmp/t"), "slack", "exactly one of token_env"),
         (lambda d: d["slack"].update(api_url="slack.com/api"), "slack.api_url", "should match"),
         (lambda d: d["monitoring"].pop("alertmanager_url"), "monitoring.alertmanager_url", "missing"),
@@ -68,6 +74,8 @@ def test_onprem_example_loads_with_all_hosts() -> None:
         "missing-host",
         "negative-timeout",
         "bad-bool",
+        "backwards-pool-range",
+        "vip-outside-pool",
         "two-slack-tokens",
         "slack-api-url",
         "monitoring-without-alertmanager",
@@ -83,6 +91,27 @@ def test_each_bad_field_is_named(tmp_path: Path, mutate, field: str, expectation
     assert len(lines) == 1, lines
     assert lines[0].startswith(f"{path}: {field}: "), lines[0]
     assert expectation in lines[0]
+
+
+def test_gateway_pool_and_vip() -> None:
+    lab = targets.load("lab")
+    assert lab.gateway is not None and lab.gateway.pool == "boutique-pool"
+    assert lab.gateway.contains(lab.gateway.ingress_vip) and lab.gateway.contains("127.0.10.220")
+    assert not lab.gateway.contains("127.0.10.221") and not lab.gateway.contains("192.168.10.200")
+    onprem = targets.load(str(EXAMPLE))
+    assert onprem.gateway is not None and onprem.gateway.contains("192.168.10.200")
+
+
+def test_lab_pool_outside_loopback_is_refused(tmp_path: Path) -> None:
+    data = yaml.safe_load((ROOT / "targets" / "lab.yaml").read_text())
+    data["gateway"].update(addresses=["192.168.10.0/24"], ingress_vip="192.168.10.200")
+    path = write(tmp_path, data)
+    with pytest.raises(targets.TargetError) as err:
+        targets.load(str(path))
+    assert str(err.value) == (
+        f"{path}: (top level): gateway.addresses: the lab's pool must be loopback (127.x), "
+        "not ['192.168.10.0/24']"
+    )
 
 
 def test_several_bad_fields_give_one_line_each(tmp_path: Path) -> None:

@@ -263,13 +263,21 @@ def _start_all() -> None:
         env,
         PORTS["redis"],
     )
-    ports = {
-        "argocd-repo-server": PORTS["argocd_repo_server"],
-        "argocd-application-controller": PORTS["argocd_controller_metrics"],
-        "argocd-server": PORTS["argocd_server"],
-    }
-    for component, port in ports.items():
-        processes.start(component, _argv(component), env, port, wait=90, not_before=cluster_since)
+    for component in LISTENS_ON:
+        _start(component, env, cluster_since)
+
+
+# The port each Argo CD process listens on once started (the controller: its metrics).
+LISTENS_ON = {
+    "argocd-repo-server": "argocd_repo_server",
+    "argocd-application-controller": "argocd_controller_metrics",
+    "argocd-server": "argocd_server",
+}
+
+
+def _start(component: str, env: dict[str, str], not_before: float) -> processes.Proc:
+    port = PORTS[LISTENS_ON[component]]
+    return processes.start(component, _argv(component), env, port, wait=90, not_before=not_before)
 
 
 def login(argocd: ArgoCD, timeout: float = 30) -> str:
@@ -329,3 +337,24 @@ def expose() -> None:
         [{"apiVersion": "v1", "kind": "Service", "metadata": _meta("argocd-server"), "spec": service}]
     )
     kubectl.apply("-k", str(GITOPS / "platform" / "config" / "argocd"))
+
+
+# --- one component at a time (faults the scenarios inject and revert) ---------------------------------
+
+
+def stop_component(component: str) -> bool:
+    """Stop one Argo CD process (TERM, then KILL); True when it was running. start_component undoes it."""
+    if component not in LISTENS_ON:
+        raise ArgoCDError(f"unknown Argo CD component {component!r}; known: {sorted(LISTENS_ON)}")
+    return processes.stop(component)
+
+
+def start_component(component: str) -> processes.Proc:
+    """Start one Argo CD process again with the arguments ensure() gives it; a running one is left alone."""
+    if component not in LISTENS_ON:
+        raise ArgoCDError(f"unknown Argo CD component {component!r}; known: {sorted(LISTENS_ON)}")
+    cluster_since = (manager._read_stamp() or {}).get("ready_at", 0.0)
+    try:
+        return _start(component, _env(), cluster_since)
+    except processes.ProcessError as exc:
+        raise ArgoCDError(str(exc)) from None

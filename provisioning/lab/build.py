@@ -47,6 +47,9 @@ class Component:
     rename: dict[str, str] = field(default_factory=dict)  # binary name -> name in the cache
     extra_files: dict[str, str] = field(default_factory=dict)  # file in module -> name in the cache
     go_sum: list[str] = field(default_factory=list)  # pinned go.sum lines (modules the sumdb lacks)
+    # file in module -> [(exact text, replacement)], each text found exactly once, applied to a copy of
+    # the module the wrapper replaces it with. Only for what upstream has no flag for (listen addresses).
+    patches: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
     @property
     def directory(self) -> Path:
@@ -109,6 +112,9 @@ def copied_replaces(module: str, version: str) -> dict[str, str]:
     }
 
 
+METALLB_LOOPBACK_METRICS = 'MetricsHost: "127.0.0.1", MetricsPort: *port,'
+
+
 def components() -> dict[str, Component]:
     v = load_versions()
     kube, staging = v["kubernetes"]["version"], v["kubernetes"]["staging"]
@@ -132,6 +138,8 @@ def components() -> dict[str, Component]:
     ms = v["metrics-server"]["version"]
     sealed = v["sealed-secrets"]["version"]
     ksm = v["kube-state-metrics"]["version"]
+    metallb = v["metallb"]["version"]
+    frr_k8s = v["metallb"]["frr_k8s"]
     return {
         "kubernetes": Component(
             name="kubernetes",
@@ -224,6 +232,22 @@ def components() -> dict[str, Component]:
                 "-X github.com/prometheus/common/version.Branch=release",
             ],
         ),
+        "metallb": Component(
+            name="metallb",
+            version=metallb,
+            tools=["go.universe.tf/metallb/controller"],
+            requires={"go.universe.tf/metallb": metallb},
+            # The version MetalLB's go.mod asks for is not served by the module proxy (see versions.toml).
+            replaces=lambda: {"github.com/metallb/frr-k8s": f"github.com/metallb/frr-k8s {frr_k8s}"},
+            rename={"controller": "metallb-controller"},
+            ldflags=[
+                f"-X go.universe.tf/metallb/internal/version.gitCommit=module-{metallb}",
+                f"-X go.universe.tf/metallb/internal/version.gitBranch={metallb}",
+            ],
+            extra_files={"config/crd/bases": "crds"},
+            # Its metrics listener has no host flag (all interfaces): the lab's stays on loopback.
+            patches={"controller/main.go": [("MetricsPort: *port,", METALLB_LOOPBACK_METRICS)]},
+        ),
     }
 
 
@@ -261,6 +285,48 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path) -> None:
     if proc.returncode != 0:
         tail = "\n".join(log.read_text().splitlines()[-15:])
         raise BuildError(f"`{' '.join(cmd[:3])} …` failed (exit {proc.returncode}); log {log}:\n{tail}")
+
+
+def _module_dir(module: str, cwd: Path, env: dict[str, str]) -> Path:
+    return Path(
+        subprocess.run(
+            ["go", "list", "-m", "-f", "{{.Dir}}", module],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
+
+
+def patched_source(original: str, edits: list[tuple[str, str]], where: str) -> str:
+    """``original`` with each exact text replaced; a text not found exactly once is a BuildError (the
+    pinned version changed under the patch: look at the file again)."""
+    for old, new in edits:
+        count = original.count(old)
+        if count != 1:
+            raise BuildError(f"patch for {where}: expected {old!r} once, found it {count} times")
+        original = original.replace(old, new)
+    return original
+
+
+def _patch_module(component: Component, work: Path, env: dict[str, str]) -> None:
+    """Copy the required module out of the module cache into the wrapper's ``patched/`` directory, apply
+    the component's patches there and point the wrapper module at it (a ``replace`` line). The module
+    cache stays pristine (go refuses overlays of files beneath it)."""
+    if not component.patches:
+        return
+    module = next(iter(component.requires))
+    copy = work / "patched"
+    shutil.copytree(_module_dir(module, work, env), copy)
+    for path in copy.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    for rel, edits in component.patches.items():
+        target = copy / rel
+        target.write_text(patched_source(target.read_text(), edits, f"{module}/{rel}"))
+    with (work / "go.mod").open("a") as mod:
+        mod.write(f"\nreplace {module} => ./patched\n")
 
 
 def _go_env() -> dict[str, str]:
@@ -301,23 +367,17 @@ def build(component: Component, force: bool = False) -> Path:
         _run(get, work, env, log)
         (work / "bin").mkdir()
         ldflags = " ".join(["-s", "-w", *component.ldflags])
+        _patch_module(component, work, env)
         for tool in component.tools:
             name = tool.rsplit("/", 1)[1]
             out = work / "bin" / component.rename.get(name, name)
             _run(["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(out), tool], work, env, log)
         for src, dst in component.extra_files.items():
-            module = next(iter(component.requires))
-            mod_dir = subprocess.run(
-                ["go", "list", "-m", "-f", "{{.Dir}}", module],
-                cwd=work,
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout.strip()
-            shutil.copytree(Path(mod_dir) / src, work / dst)
+            mod_dir = _module_dir(next(iter(component.requires)), work, env)
+            shutil.copytree(mod_dir / src, work / dst)
             for path in (work / dst).rglob("*"):
                 path.chmod(0o755 if path.is_dir() else 0o644)
+        shutil.rmtree(work / "patched", ignore_errors=True)  # the patched copy of the source is not kept
         sums = {n: sha256(work / "bin" / n) for n in component.binary_names()}
         (work / MANIFEST).write_text(
             json.dumps(

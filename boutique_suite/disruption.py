@@ -1,0 +1,286 @@
+"""Disruptions the platform must ride out: Argo CD's application controller stopped for a while, a worker
+drained. Each registers its revert on the scenario's UndoStack before it acts, and checks that it took
+effect; the watches and expectations say what "rode it out" means.
+"""
+
+from __future__ import annotations
+
+import datetime
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from boutique_suite import faults, probes, waits
+from boutique_suite.argocd import ArgoCDClient, synced_and_healthy
+from boutique_suite.kube import Kube
+from boutique_suite.targets import Target
+from boutique_suite.undo import UndoStack
+
+CONTROLLER = "argocd-application-controller"
+
+
+# --- availability of every Deployment of a namespace ----------------------------------------------------
+
+
+@dataclass
+class NamespaceAvailability:
+    """(deployment, available, desired) of every Deployment in ``namespace``: once at start, then at each
+    change (a watch), until stop(). Gaps in the watch are covered by re-listing when it reconnects."""
+
+    kube: Kube
+    namespace: str
+    samples: list[tuple[str, int, int]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def _record(self, dep) -> None:  # type: ignore[no-untyped-def]
+        desired = dep.spec.replicas if dep.spec.replicas is not None else 1
+        self.samples.append((dep.metadata.name, dep.status.available_replicas or 0, desired))
+
+    def _list(self) -> None:
+        for dep in self.kube.apps.list_namespaced_deployment(self.namespace).items:
+            self._record(dep)
+
+    def start(self) -> NamespaceAvailability:
+        self._list()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name=f"avail-{self.namespace}")
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._list()
+                for event in self.kube.watch_deployments(self.namespace, 5):
+                    self._record(event["object"])  # type: ignore[index]
+                    if self._stop.is_set():
+                        return
+            except Exception:  # a broken watch: list again and go on watching
+                time.sleep(0.5)
+
+    def stop(self) -> list[tuple[str, int, int]]:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._list()
+        return self.samples
+
+    def drops(self) -> list[tuple[str, int, int]]:
+        return [s for s in self.samples if s[1] < s[2]]
+
+
+def expect_never_dropped(watch: NamespaceAvailability) -> int:
+    samples = watch.stop()
+    assert samples, f"no availability sample of the Deployments in {watch.namespace} was taken"
+    drops = watch.drops()
+    assert not drops, f"available replicas dropped below desired (deployment, available, desired): {drops}"
+    return len(samples)
+
+
+# --- the Argo CD application controller stopped for a while ---------------------------------------------
+
+
+@dataclass
+class ControllerOutage:
+    seconds: float
+    stopped_epoch: float
+    restarted_epoch: float
+    restarted_at: float  # monotonic
+
+
+def _reconciled_at(client: ArgoCDClient, app: str) -> str | None:
+    return client.application(app).get("status", {}).get("reconciledAt")
+
+
+def _epoch(timestamp: str) -> float:
+    return datetime.datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+
+
+def _controller_switch(target: Target, kube: Kube) -> tuple[Callable[[], None], Callable[[], None]]:
+    """(stop, start) of the application controller: the lab's local process, or the StatefulSet on-prem."""
+    if target.is_lab:
+        from provisioning.lab import argocd as lab_argocd
+
+        def stop() -> None:
+            assert lab_argocd.stop_component(CONTROLLER), "the Argo CD application controller was not running"
+
+        def start() -> None:
+            lab_argocd.start_component(CONTROLLER)
+
+        return stop, start
+
+    ns = target.argocd.namespace if target.argocd else "argocd"
+    replicas = kube.apps.read_namespaced_stateful_set(CONTROLLER, ns).spec.replicas or 1
+
+    def scale(n: int) -> None:
+        kube.apps.patch_namespaced_stateful_set_scale(CONTROLLER, ns, {"spec": {"replicas": n}})
+
+    def stop_onprem() -> None:
+        scale(0)
+
+        def gone() -> waits.Check:
+            pods = kube.pods(ns, f"app.kubernetes.io/name={CONTROLLER}")
+            return waits.pending(f"{len(pods)} controller pods") if pods else waits.succeeded()
+
+        waits.until(gone, timeout=target.timeouts.cleanup, what=f"{CONTROLLER} pods gone")
+
+    return stop_onprem, lambda: scale(replicas)
+
+
+def stop_argocd_controller(
+    target: Target, kube: Kube, client: ArgoCDClient, app: str, seconds: float, undo: UndoStack
+) -> ControllerOutage:
+    """Stop the application controller, keep it stopped ``seconds``, start it again. Fails when the
+    Application was reconciled meanwhile (then the controller was not really stopped)."""
+    stop, start = _controller_switch(target, kube)
+    undo.push("start the Argo CD application controller", start)
+    stop()
+    stopped_epoch = time.time()
+    at_stop = _reconciled_at(client, app)
+    time.sleep(seconds)
+    at_end = _reconciled_at(client, app)
+    start()
+    restarted_epoch, restarted_at = time.time(), time.monotonic()
+    assert at_end == at_stop, (
+        f"Application {app} was reconciled at {at_end} while the controller was stopped (since "
+        f"{at_stop}): another controller was running"
+    )
+    return ControllerOutage(seconds, stopped_epoch, restarted_epoch, restarted_at)
+
+
+def expect_reconciled_after_restart(
+    client: ArgoCDClient, app: str, outage: ControllerOutage, seconds: float
+) -> float:
+    """Synced and Healthy as reconciled by the restarted controller; seconds since the restart."""
+    healthy = synced_and_healthy(client, app)
+
+    def probe() -> waits.Check:
+        at = _reconciled_at(client, app)
+        if at is None or _epoch(at) < int(outage.restarted_epoch):
+            return waits.pending(f"{app} last reconciled at {at}, before the restart")
+        return healthy()
+
+    remaining = seconds - (time.monotonic() - outage.restarted_at)
+    waits.until(probe, timeout=max(remaining, 1), interval=1, what=f"{app} reconciled after the restart")
+    return time.monotonic() - outage.restarted_at
+
+
+# --- a worker drained -----------------------------------------------------------------------------------
+
+
+def drain(target: Target, kube: Kube, node: str, undo: UndoStack) -> float:
+    """Cordon ``node`` (marked with the run, so an interrupted run is undone later) and drain it with the
+    real ``kubectl drain`` (evictions, respecting PodDisruptionBudgets; pods of no controller are refused,
+    never forced); seconds the drain took."""
+    from boutique_suite.cluster import kubectl
+
+    undo.push(f"uncordon {node}", lambda: faults.uncordon(kube, node))
+    faults.cordon(kube, node)
+    timeout = target.timeouts.rollout
+    cmd = [
+        *kubectl(target),
+        "drain",
+        node,
+        "--ignore-daemonsets",
+        "--delete-emptydir-data",
+        f"--timeout={timeout}s",
+    ]
+    started = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 30)
+    assert proc.returncode == 0, f"kubectl drain {node} failed: {proc.stderr.strip()[-600:]}"
+    return time.monotonic() - started
+
+
+def drain_with_workload(
+    target: Target, kube: Kube, namespace: str, node: str, undo: UndoStack
+) -> tuple[list[str], float]:
+    """Drain ``node`` while pods of ``namespace`` run on it: (the pods it had, seconds the drain took)."""
+    on_node = spread_onto(kube, namespace, node, target.timeouts.rollout)
+    seconds = drain(target, kube, node, undo)
+    left = sorted(set(on_node) & set(_pods_on(kube, namespace, node)))
+    assert not left, f"pods still on {node} after the drain: {left}"
+    return on_node, seconds
+
+
+def _pods_on(kube: Kube, namespace: str, node: str) -> list[str]:
+    return sorted(
+        p.metadata.name
+        for p in kube.core.list_namespaced_pod(namespace).items
+        if p.spec.node_name == node and not p.metadata.deletion_timestamp
+    )
+
+
+def spread_onto(kube: Kube, namespace: str, node: str, timeout: float) -> list[str]:
+    """The pods of ``namespace`` on ``node``, so a drain of it has something to move. When none runs there
+    (an earlier drain left everything on the other worker; nothing rebalances by itself), the pods on the
+    other nodes are deleted once and their ReplicaSets' replacements spread by the scheduler."""
+    if on_node := _pods_on(kube, namespace, node):
+        return on_node
+    for pod in kube.core.list_namespaced_pod(namespace).items:
+        if not pod.metadata.deletion_timestamp:
+            kube.delete_pod(namespace, pod.metadata.name)
+
+    def probe() -> waits.Check:
+        for dep in kube.apps.list_namespaced_deployment(namespace).items:
+            rolled = probes.rollout_complete(kube, namespace, dep.metadata.name)()
+            if rolled.outcome is not waits.Outcome.SUCCEEDED:
+                return rolled
+        pods = _pods_on(kube, namespace, node)
+        return (
+            waits.succeeded(f"{len(pods)} pods on {node}", pods)
+            if pods
+            else waits.failed(f"the scheduler placed no pod of {namespace} on {node}")
+        )
+
+    return waits.until(
+        probe, timeout=timeout, interval=1, what=f"pods of {namespace} spread onto {node}"
+    ).check.value  # type: ignore[return-value]
+
+
+def all_on(kube: Kube, namespace: str, node: str) -> waits.Probe:
+    """Every Deployment of ``namespace`` rolled out with all of its pods on ``node``."""
+
+    def probe() -> waits.Check:
+        deployments = kube.apps.list_namespaced_deployment(namespace).items
+        if not deployments:
+            return waits.failed(f"no Deployment in {namespace}")
+        for dep in deployments:
+            name = dep.metadata.name
+            rolled = probes.rollout_complete(kube, namespace, name)()
+            if rolled.outcome is not waits.Outcome.SUCCEEDED:
+                return rolled
+            selector = ",".join(f"{k}={v}" for k, v in (dep.spec.selector.match_labels or {}).items())
+            elsewhere = [
+                f"{p.metadata.name} on {p.spec.node_name}"
+                for p in kube.pods(namespace, selector)
+                if not p.metadata.deletion_timestamp and p.spec.node_name != node
+            ]
+            if elsewhere:
+                return waits.pending(f"{name}: {elsewhere}")
+        return waits.succeeded(f"{len(deployments)} Deployments available on {node}")
+
+    return probe
+
+
+def expect_all_on(kube: Kube, namespace: str, node: str, timeout: float) -> waits.Waited:
+    return waits.until(
+        all_on(kube, namespace, node),
+        timeout=timeout,
+        interval=1,
+        what=f"every Deployment of {namespace} on {node}",
+        wake=kube.watch_pods(namespace, "", int(timeout) + 1),
+    )
+
+
+def expect_pods_on(kube: Kube, namespace: str, selector: str, node: str, timeout: float) -> waits.Waited:
+    """At least one Running pod of ``selector`` on ``node``."""
+
+    def probe() -> waits.Check:
+        pods = kube.pods(namespace, selector)
+        placement = {p.metadata.name: (p.spec.node_name, p.status.phase) for p in pods}
+        on_node = [n for n, (where, phase) in placement.items() if where == node and phase == "Running"]
+        return waits.succeeded(str(on_node)) if on_node else waits.pending(f"placement {placement}")
+
+    return waits.until(probe, timeout=timeout, interval=0.5, what=f"a pod on {node}")

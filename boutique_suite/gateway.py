@@ -1,0 +1,164 @@
+"""Phase 3's gateway: MetalLB's pool and advertisement, LoadBalancer addresses, ingress-nginx's VIP.
+
+Read through the Kubernetes API, the same on the lab and on-prem. On the lab MetalLB's controller is a local
+process (provisioning/lab/metallb.py) without a speaker, and ingress-nginx exists only as its Service.
+"""
+
+from __future__ import annotations
+
+import time
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from boutique_suite import probes, waits
+from boutique_suite.evidence import Execution
+from boutique_suite.kube import Kube
+from boutique_suite.targets import Gateway, Target, ip_range
+
+METALLB_NS = "metallb-system"
+GROUP, VERSION = "metallb.io", "v1beta1"
+POOL_ANNOTATION = "metallb.io/address-pool"
+ALLOCATED_FROM = "metallb.io/ip-allocated-from-pool"
+INGRESS_NS, INGRESS_DEPLOYMENT = "ingress-nginx", "ingress-nginx-controller"
+TEST_SERVICE = "suite-loadbalancer"
+NO_SPEAKER = (
+    "no MetalLB speaker in the lab: the L2Advertisement is real, but nothing announces the pool's "
+    "addresses (no ARP, no traffic)"
+)
+INGRESS_STAND_IN = (
+    "ingress-nginx cannot run in the lab (no containers): only its Service exists, created as the chart "
+    "renders it from platform/values/ingress-nginx.yaml; the controller's replicas were not checked"
+)
+
+
+def gateway_of(target: Target) -> Gateway:
+    assert target.gateway is not None, f"target {target.name} has no gateway section (pool, addresses, VIP)"
+    return target.gateway
+
+
+def lab_metallb_missing(target: Target) -> str | None:
+    """On the lab: why MetalLB's controller cannot answer (None when it runs). On-prem: None."""
+    if not target.is_lab:
+        return None
+    from provisioning.lab import metallb
+
+    proc = metallb.status()
+    if proc.alive:
+        return None
+    why = metallb.last_error() or f"see its log {proc.log}"
+    return f"MetalLB's controller is not running in the lab: {why}"
+
+
+def _custom(kube: Kube, plural: str) -> list[dict]:
+    return kube.custom.list_namespaced_custom_object(GROUP, VERSION, METALLB_NS, plural)["items"]
+
+
+def _ranges(addresses: list[str]) -> list[tuple[str, str]]:
+    return sorted((str(a), str(b)) for a, b in map(ip_range, addresses))
+
+
+def expect_pool_matches_target(kube: Kube, target: Target, pool: str) -> dict:
+    """The IPAddressPool exists in metallb-system and covers exactly the target file's address ranges."""
+    gateway = gateway_of(target)
+    assert gateway.pool == pool, f"the target file's pool is {gateway.pool!r}, the scenario asks for {pool!r}"
+    try:
+        obj = kube.custom.get_namespaced_custom_object(GROUP, VERSION, METALLB_NS, "ipaddresspools", pool)
+    except ApiException as exc:
+        if exc.status == 404:
+            raise AssertionError(f"no IPAddressPool {pool} in namespace {METALLB_NS}") from None
+        raise
+    have = _ranges(obj["spec"].get("addresses") or [])
+    want = _ranges(gateway.addresses)
+    assert have == want, f"IPAddressPool {pool} holds {have}, the target file gives {want}"
+    return obj
+
+
+def expect_advertised(kube: Kube, target: Target, execution: Execution, pool: str) -> str:
+    """An L2Advertisement in metallb-system selects the pool (by name, or all pools when it names none)."""
+    found = []
+    for adv in _custom(kube, "l2advertisements"):
+        spec = adv.get("spec") or {}
+        pools = spec.get("ipAddressPools") or []
+        selects_all = not pools and not spec.get("ipAddressPoolSelectors")
+        if pool in pools or selects_all:
+            found.append(adv["metadata"]["name"])
+    assert found, f"no L2Advertisement in {METALLB_NS} announces {pool}"
+    if target.is_lab:
+        execution.simulated(NO_SPEAKER)
+    return found[0]
+
+
+def create_test_service(kube: Kube, namespace: str, pool: str) -> float:
+    """A LoadBalancer Service asking for ``pool`` (MetalLB's annotation); returns when it was created."""
+    body = client.V1Service(
+        metadata=client.V1ObjectMeta(
+            name=TEST_SERVICE,
+            labels=kube.labels({"app": TEST_SERVICE}),
+            annotations={POOL_ANNOTATION: pool},
+        ),
+        spec=client.V1ServiceSpec(
+            type="LoadBalancer",
+            selector={"app": TEST_SERVICE},
+            ports=[client.V1ServicePort(name="http", port=80, target_port=8080, protocol="TCP")],
+        ),
+    )
+    kube.core.create_namespaced_service(namespace, body)
+    return time.monotonic()
+
+
+def address_from_pool(kube: Kube, gateway: Gateway, namespace: str, service: str, pool: str) -> waits.Probe:
+    """Succeeds with the Service's external IP once MetalLB assigned one from ``pool`` (its annotation
+    says so and the address is in the target's ranges); an address outside the pool fails at once."""
+
+    def probe() -> waits.Check:
+        try:
+            svc = kube.core.read_namespaced_service(service, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return waits.pending(f"Service {namespace}/{service} does not exist (yet)")
+            raise
+        ingress = (
+            svc.status.load_balancer.ingress if svc.status and svc.status.load_balancer else None
+        ) or []
+        ips = [i.ip for i in ingress if i.ip]
+        if not ips:
+            return waits.pending(f"Service {namespace}/{service} has no external IP yet")
+        by = (svc.metadata.annotations or {}).get(ALLOCATED_FROM)
+        outside = [ip for ip in ips if not gateway.contains(ip)]
+        if outside:
+            return waits.failed(f"Service {namespace}/{service} got {outside}, outside {gateway.addresses}")
+        if by != pool:
+            return waits.pending(f"Service {namespace}/{service} has {ips}, allocated from {by!r}")
+        return waits.succeeded(f"Service {namespace}/{service}: {ips[0]} from {pool}", ips[0])
+
+    return probe
+
+
+def expect_address_from_pool(
+    kube: Kube, target: Target, namespace: str, service: str, pool: str, timeout: float
+) -> waits.Waited:
+    return waits.until(
+        address_from_pool(kube, gateway_of(target), namespace, service, pool),
+        timeout=timeout,
+        interval=0.25,
+        what=f"external IP of Service {namespace}/{service} from {pool}",
+    )
+
+
+def expect_ingress_controller_available(kube: Kube, target: Target, execution: Execution) -> None:
+    """On-prem: ingress-nginx's controller Deployment rolled out. Lab: its Service only (see above)."""
+    if target.is_lab:
+        kube.core.read_namespaced_service(INGRESS_DEPLOYMENT, INGRESS_NS)  # created by the lab's phase 3
+        execution.simulated(INGRESS_STAND_IN)
+        return
+    waits.until(
+        probes.rollout_complete(kube, INGRESS_NS, INGRESS_DEPLOYMENT),
+        timeout=target.timeouts.assertion,
+        what=f"Deployment {INGRESS_NS}/{INGRESS_DEPLOYMENT}",
+    )
+
+
+def expect_ingress_vip(target: Target, ip: str) -> None:
+    vip = gateway_of(target).ingress_vip
+    assert ip == vip, f"ingress-nginx's Service has {ip}, the target file expects the ingress VIP {vip}"

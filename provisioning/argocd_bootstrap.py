@@ -1,0 +1,230 @@
+"""Phase 3 on real hosts: a pinned Argo CD, its Ingress and gitops-repo's credentials, then the root
+Application of the app-of-apps (gitops bootstrap/). Everything else (MetalLB and its pool, ingress-nginx,
+monitoring, Sealed Secrets, the Online Boutique) comes through the app-of-apps, not from here.
+
+The install manifest is Argo CD's own ``manifests/install.yaml`` at the version pinned in
+provisioning/lab/versions.toml [argocd] (the lab runs the same version), read from the Argo CD Go module
+(``go mod download`` into the module cache), never fetched from the internet at run time. gitops-repo's
+token comes from the environment variable the target file names; it goes to kubectl on stdin only.
+
+Every apply is server-side, one field manager per group of objects (so one group never takes fields away
+from another), and reports which objects it changed (their resourceVersion): a second ensure changes none.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import yaml
+
+from boutique_suite.targets import Target, TargetError
+
+MODULE = "github.com/argoproj/argo-cd/v3"
+GITOPS = Path(__file__).resolve().parent / "gitops"
+FIELD_MANAGER = "boutique-suite"
+REPO_SECRET = "repo-gitops-repo"
+TLS_CERTS = "argocd-tls-certs-cm"
+UPSTREAM_NAMESPACE = "argocd"  # install.yaml's ClusterRoleBindings name this namespace
+WORKLOADS = (
+    "deployment/argocd-server",
+    "deployment/argocd-repo-server",
+    "deployment/argocd-redis",
+    "deployment/argocd-applicationset-controller",
+    "deployment/argocd-notifications-controller",
+    "deployment/argocd-dex-server",
+    "statefulset/argocd-application-controller",
+)
+
+
+class BootstrapError(Exception):
+    """The bootstrap cannot go on; the message names what is missing or what the cluster refused."""
+
+
+class Kubectl:
+    """kubectl with the target's kubeconfig and context."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.argv = argv
+
+    def run(self, *args: str, stdin: str | None = None, timeout: float = 300) -> str:
+        proc = subprocess.run(
+            [*self.argv, *args], input=stdin, capture_output=True, text=True, timeout=timeout
+        )
+        if proc.returncode != 0:
+            raise BootstrapError(f"kubectl {' '.join(args[:2])}: {proc.stderr.strip()[:600]}")
+        return proc.stdout
+
+
+def kubectl_for(target: Target) -> Kubectl:
+    from boutique_suite import cluster
+
+    try:
+        return Kubectl(cluster.kubectl(target))
+    except AssertionError as exc:
+        raise BootstrapError(str(exc)) from None
+
+
+def version() -> str:
+    from provisioning.lab import build
+
+    return build.load_versions()["argocd"]["version"]
+
+
+# --- what is applied ----------------------------------------------------------------------------------
+
+
+def install_manifest(pinned: str | None = None) -> list[dict]:
+    """Argo CD's manifests/install.yaml at the pinned version, from its Go module."""
+    from provisioning.gitops.checks import schema
+
+    try:
+        path = schema.module_dir(MODULE, pinned or version()) / "manifests" / "install.yaml"
+    except RuntimeError as exc:
+        raise BootstrapError(f"cannot read Argo CD's install manifest from its Go module: {exc}") from None
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def install_objects(namespace: str, pinned: str | None = None) -> list[dict]:
+    """install.yaml for ``namespace``: namespaced objects in it, the ClusterRoleBindings' subjects too."""
+    objects = install_manifest(pinned)
+    for obj in objects:
+        if obj["kind"] == "ClusterRoleBinding":
+            for subject in obj.get("subjects") or []:
+                if subject.get("namespace") == UPSTREAM_NAMESPACE:
+                    subject["namespace"] = namespace
+        elif obj["kind"] not in ("ClusterRole", "CustomResourceDefinition"):
+            obj["metadata"]["namespace"] = namespace
+    return objects
+
+
+def _b64(value: str) -> str:
+    return base64.b64encode(value.encode()).decode()
+
+
+def repository_objects(target: Target, namespace: str) -> list[dict]:
+    """gitops-repo's repository Secret (HTTPS + deploy token) and the platform CA for its host."""
+    argocd = target.argocd
+    if argocd is None or argocd.repository is None:
+        raise BootstrapError(f"{target.source}: argocd.repository (url, username, password_env) is missing")
+    repo = argocd.repository
+    try:
+        token = repo.password()
+    except TargetError as exc:
+        raise BootstrapError(str(exc)) from None
+    labels = {"app.kubernetes.io/part-of": "argocd", "argocd.argoproj.io/secret-type": "repository"}
+    data = {
+        "type": "git",
+        "name": "gitops-repo",
+        "url": repo.url,
+        "username": repo.username,
+        "password": token,
+    }
+    objects: list[dict] = [
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "Opaque",
+            "metadata": {"name": REPO_SECRET, "namespace": namespace, "labels": labels},
+            "data": {k: _b64(v) for k, v in data.items()},  # data, not stringData: equal input, no write
+        }
+    ]
+    ca_file = target.gitlab.ca_file if target.gitlab else None
+    if ca_file:
+        path = Path(ca_file).expanduser()
+        if not path.is_file():
+            raise BootstrapError(f"{target.source}: gitlab.ca_file: {path} does not exist")
+        host = urlsplit(repo.url).hostname or ""
+        objects.append(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {
+                    "name": TLS_CERTS,
+                    "namespace": namespace,
+                    "labels": {"app.kubernetes.io/part-of": "argocd"},
+                },
+                "data": {host: path.read_text()},
+            }
+        )
+    return objects
+
+
+def _kustomize(kubectl: Kubectl, directory: Path) -> list[dict]:
+    return [doc for doc in yaml.safe_load_all(kubectl.run("kustomize", str(directory))) if doc]
+
+
+def ingress_objects(kubectl: Kubectl, namespace: str) -> list[dict]:
+    """gitops-repo's Argo CD Ingress (platform/config/argocd), in Argo CD's namespace."""
+    objects = _kustomize(kubectl, GITOPS / "platform" / "config" / "argocd")
+    for obj in objects:
+        obj["metadata"]["namespace"] = namespace
+    return objects
+
+
+def bootstrap_objects(kubectl: Kubectl, target: Target, namespace: str) -> list[dict]:
+    """The root Application "platform" (gitops bootstrap/), reading the target's gitops-repo."""
+    assert target.argocd is not None and target.argocd.repository is not None
+    objects = _kustomize(kubectl, GITOPS / "bootstrap")
+    for obj in objects:
+        obj["metadata"]["namespace"] = namespace
+        if obj["kind"] == "Application":
+            obj["spec"]["source"]["repoURL"] = target.argocd.repository.url
+    return objects
+
+
+# --- applying -----------------------------------------------------------------------------------------
+
+
+def _key(obj: dict) -> str:
+    ns = obj["metadata"].get("namespace")
+    return f"{obj['kind']}/{ns + '/' if ns else ''}{obj['metadata']['name']}"
+
+
+def _versions(kubectl: Kubectl, objects: list[dict]) -> dict[str, str]:
+    out = kubectl.run("get", "--ignore-not-found", "-o", "json", "-f", "-", stdin=yaml.safe_dump_all(objects))
+    if not out.strip():
+        return {}
+    listing = json.loads(out)
+    items = listing.get("items", [listing]) if listing.get("kind", "").endswith("List") else [listing]
+    return {_key(item): item["metadata"]["resourceVersion"] for item in items}
+
+
+def apply(kubectl: Kubectl, objects: list[dict], group: str, dry_run: bool = False) -> list[str]:
+    """Server-side apply as field manager ``boutique-suite-<group>``; the objects it created or changed."""
+    args = ["apply", "--server-side", "--force-conflicts", f"--field-manager={FIELD_MANAGER}-{group}"]
+    if dry_run:
+        kubectl.run(*args, "--dry-run=server", "-f", "-", stdin=yaml.safe_dump_all(objects))
+        return []
+    before = _versions(kubectl, objects)
+    kubectl.run(*args, "-f", "-", stdin=yaml.safe_dump_all(objects))
+    after = _versions(kubectl, objects)
+    return sorted(key for key, rv in after.items() if before.get(key) != rv)
+
+
+def wait_ready(kubectl: Kubectl, namespace: str, timeout: int) -> None:
+    for workload in WORKLOADS:
+        kubectl.run(
+            "rollout", "status", "-n", namespace, workload, f"--timeout={timeout}s", timeout=timeout + 30
+        )
+
+
+def ensure(target: Target) -> list[str]:
+    """Idempotent bootstrap; returns the objects it created or changed (none on a second run)."""
+    if target.argocd is None:
+        raise BootstrapError(f"{target.source}: the target has no argocd section")
+    namespace = target.argocd.namespace
+    kubectl = kubectl_for(target)
+    repository = repository_objects(target, namespace)  # first: a missing token stops before any change
+    changed = apply(
+        kubectl, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}], "namespace"
+    )
+    changed += apply(kubectl, install_objects(namespace), "install")
+    changed += apply(kubectl, repository, "repository")
+    wait_ready(kubectl, namespace, target.timeouts.rollout)
+    changed += apply(kubectl, ingress_objects(kubectl, namespace), "ingress")
+    changed += apply(kubectl, bootstrap_objects(kubectl, target, namespace), "bootstrap")
+    return changed

@@ -1,0 +1,134 @@
+"""The on-prem Argo CD bootstrap (phase 3), tried against the lab's real kube-apiserver: the pinned install
+manifest from Argo CD's Go module passes a server-side dry run, and the applies that really run here (in a
+scratch namespace the lab's Argo CD does not watch) change nothing the second time."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from boutique_suite import runlabel, targets
+from boutique_suite.kube import Kube, connect
+from provisioning import argocd_bootstrap as bootstrap
+from provisioning.lab import build, manager
+
+pytestmark = pytest.mark.lab
+LAB = targets.load("lab")
+TOKEN_ENV = "SUITE_TEST_GITOPS_TOKEN"
+
+
+@pytest.fixture(scope="module")
+def kube() -> Kube:
+    manager.up()
+    return connect(LAB.cluster.kubeconfig_path, LAB.cluster.context, runlabel.new_run_id())
+
+
+@pytest.fixture(scope="module")
+def namespace(kube: Kube) -> Iterator[str]:
+    name = kube.create_namespace("suite-bootstrap")
+    yield name
+    kube.delete_namespace(name)
+
+
+@pytest.fixture
+def target(namespace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> targets.Target:
+    """The lab target as an on-prem one would look for the bootstrap: repository credentials by env name."""
+    ca = tmp_path / "platform-ca.crt"
+    ca.write_text("-----BEGIN CERTIFICATE-----\nnot-a-real-ca\n-----END CERTIFICATE-----\n")
+    monkeypatch.setenv(TOKEN_ENV, "token-from-the-environment")
+    assert LAB.argocd is not None
+    repository = targets.ArgoCDRepository(
+        url="https://gitlab.local/boutique/gitops-repo.git", username="argocd-gitops", password_env=TOKEN_ENV
+    )
+    gitlab = targets.GitLab(
+        url="https://gitlab.local", registry="registry.local", token_env="GITLAB_TOKEN", ca_file=str(ca)
+    )
+    argocd = LAB.argocd.model_copy(update={"namespace": namespace, "repository": repository})
+    return LAB.model_copy(update={"argocd": argocd, "gitlab": gitlab})
+
+
+@pytest.fixture(scope="module")
+def kubectl() -> bootstrap.Kubectl:
+    return bootstrap.kubectl_for(LAB)
+
+
+def test_install_manifest_is_argo_cds_own_at_the_pinned_version() -> None:
+    pinned = build.load_versions()["argocd"]["version"]
+    objects = bootstrap.install_manifest()
+    kinds = {o["kind"] for o in objects}
+    assert {"CustomResourceDefinition", "Deployment", "StatefulSet", "ClusterRoleBinding"} <= kinds
+    images = {
+        c["image"]
+        for o in objects
+        if o["kind"] in ("Deployment", "StatefulSet")
+        for c in o["spec"]["template"]["spec"].get("containers", [])
+    }
+    argocd_images = {i for i in images if "argoproj/argocd" in i}
+    assert argocd_images == {f"quay.io/argoproj/argocd:{pinned}"}, images
+
+
+def test_install_objects_move_into_the_namespace() -> None:
+    objects = bootstrap.install_objects("platform-argocd")
+    namespaced = [
+        o
+        for o in objects
+        if o["kind"] not in ("ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition")
+    ]
+    assert namespaced and all(o["metadata"]["namespace"] == "platform-argocd" for o in namespaced)
+    subjects = [s for o in objects if o["kind"] == "ClusterRoleBinding" for s in o["subjects"]]
+    assert subjects and all(s["namespace"] == "platform-argocd" for s in subjects)
+
+
+def test_rendered_install_passes_a_server_side_dry_run(kubectl: bootstrap.Kubectl, namespace: str) -> None:
+    objects = bootstrap.install_objects(namespace)
+    assert bootstrap.apply(kubectl, objects, "install", dry_run=True) == []
+    broken = copy.deepcopy(objects)
+    server = next(o for o in broken if o["kind"] == "Deployment" and o["metadata"]["name"] == "argocd-server")
+    server["spec"]["replicas"] = "two"
+    with pytest.raises(bootstrap.BootstrapError, match="replicas"):
+        bootstrap.apply(kubectl, broken, "install", dry_run=True)
+
+
+def test_credentials_ingress_and_root_application_apply_once(
+    kubectl: bootstrap.Kubectl, target: targets.Target, namespace: str
+) -> None:
+    groups = {
+        "repository": bootstrap.repository_objects(target, namespace),
+        "ingress": bootstrap.ingress_objects(kubectl, namespace),
+        "bootstrap": bootstrap.bootstrap_objects(kubectl, target, namespace),
+    }
+    first = [key for group, objects in groups.items() for key in bootstrap.apply(kubectl, objects, group)]
+    assert first == [
+        f"ConfigMap/{namespace}/argocd-tls-certs-cm",
+        f"Secret/{namespace}/repo-gitops-repo",
+        f"Ingress/{namespace}/argocd-server",
+        f"Application/{namespace}/platform",
+    ]
+    again = [key for group, objects in groups.items() for key in bootstrap.apply(kubectl, objects, group)]
+    assert again == []
+
+
+def test_root_application_reads_the_targets_gitops_repo(
+    kubectl: bootstrap.Kubectl, target: targets.Target
+) -> None:
+    (app,) = bootstrap.bootstrap_objects(kubectl, target, "argocd")
+    assert app["spec"]["source"]["repoURL"] == "https://gitlab.local/boutique/gitops-repo.git"
+    assert app["spec"]["source"]["path"] == "platform" and app["spec"]["syncPolicy"]["automated"]["selfHeal"]
+
+
+def test_missing_token_stops_before_any_change(
+    kube: Kube, target: targets.Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(TOKEN_ENV)
+    unused = f"suite-unused-{kube.run_id}".lower()
+    argocd = target.argocd.model_copy(update={"namespace": unused})  # type: ignore[union-attr]
+    with pytest.raises(bootstrap.BootstrapError) as err:
+        bootstrap.ensure(target.model_copy(update={"argocd": argocd}))
+    assert (
+        str(err.value)
+        == f"argocd.repository: environment variable {TOKEN_ENV} (gitops-repo token) is not set"
+    )
+    assert not kube.core.list_namespace(field_selector=f"metadata.name={unused}").items

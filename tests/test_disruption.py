@@ -1,0 +1,84 @@
+"""Faults of the chaos and self-heal scenarios on the lab: a drain that fails is still reverted, and never
+forces pods that belong to no controller; the application controller switch names what it knows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from boutique_suite import disruption, faults, runlabel, targets, waits
+from boutique_suite.kube import Kube, connect
+from boutique_suite.undo import UndoStack
+from provisioning.lab import argocd, manager
+
+pytestmark = pytest.mark.lab
+LAB = targets.load("lab")
+NODE = "k8s-worker2"
+
+
+@pytest.fixture(scope="module")
+def kube() -> Kube:
+    manager.up()
+    return connect(LAB.cluster.kubeconfig_path, LAB.cluster.context, runlabel.new_run_id())
+
+
+@pytest.fixture
+def namespace(kube: Kube) -> Iterator[str]:
+    name = kube.create_namespace("suite-disruption")
+    yield name
+    kube.delete_namespace(name)
+
+
+def test_failed_drain_is_reverted_and_forces_nothing(kube: Kube, namespace: str) -> None:
+    kube.create_pod(namespace, "bare", node=NODE, cpu="10m")  # no controller: drain refuses without --force
+    undo = UndoStack()
+    try:
+        with pytest.raises(AssertionError, match="declare no controller"):
+            disruption.drain(LAB, kube, NODE, undo)
+        node = kube.node(NODE)
+        assert node.spec.unschedulable and node.metadata.annotations[faults.FAULT_BY] == kube.run_id
+    finally:
+        assert undo.drain() == []
+    node = kube.node(NODE)
+    assert not node.spec.unschedulable and faults.FAULT_BY not in (node.metadata.annotations or {})
+    pod = kube.core.read_namespaced_pod("bare", namespace)
+    assert pod.metadata.deletion_timestamp is None and pod.spec.node_name == NODE
+
+
+def test_pods_on_probe_waits_for_a_running_pod_on_that_node(kube: Kube, namespace: str) -> None:
+    kube.create_pod(namespace, "placed", node="k8s-worker1", cpu="10m")
+    with pytest.raises(waits.WaitTimeout, match="placed"):
+        disruption.expect_pods_on(kube, namespace, "app=placed", NODE, timeout=2)
+    assert disruption.expect_pods_on(kube, namespace, "app=placed", "k8s-worker1", timeout=30).check.detail
+
+
+def test_only_argo_cds_own_processes_can_be_switched() -> None:
+    for switch in (argocd.stop_component, argocd.start_component):
+        with pytest.raises(argocd.ArgoCDError, match="unknown Argo CD component 'redis'"):
+            switch("redis")
+
+
+class _FakeArgoCD:
+    """An Argo CD API whose Application is reconciled again at every read (as if a controller still ran)."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def application(self, name: str) -> dict:
+        self.reads += 1
+        return {"status": {"reconciledAt": f"2026-01-01T00:00:{self.reads:02d}Z"}}
+
+
+def test_controller_outage_restarts_it_even_when_the_fault_did_not_take(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(argocd, "stop_component", lambda name: calls.append(f"stop {name}") or True)
+    monkeypatch.setattr(argocd, "start_component", lambda name: calls.append(f"start {name}"))
+    undo = UndoStack()
+    with pytest.raises(AssertionError, match="another controller was running"):
+        disruption.stop_argocd_controller(LAB, None, _FakeArgoCD(), "app", 0, undo)  # type: ignore[arg-type]
+    assert calls == [f"stop {disruption.CONTROLLER}", f"start {disruption.CONTROLLER}"]
+    assert undo.drain() == []  # the scenario's teardown starts it again too (a running one is left alone)
+    assert calls[2:] == [f"start {disruption.CONTROLLER}"]
