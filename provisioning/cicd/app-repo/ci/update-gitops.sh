@@ -134,12 +134,15 @@ for attempt in $(seq 1 "$PUSH_ATTEMPTS"); do
   fi
   changed=$(git diff --name-only)
   [ "$changed" = "$GITOPS_OVERLAY/kustomization.yaml" ] || die "the edit changed other files too: $changed"
-  git commit --quiet --file "$message"
+  git commit --quiet --all --file "$message"
   if net_git push --quiet origin "HEAD:refs/heads/${GITOPS_BRANCH}"; then
     say "pushed$images to $GITOPS_OVERLAY on $GITOPS_BRANCH (attempt $attempt)"
     say "GITOPS_COMMIT=$(git rev-parse HEAD)"
     echo "GITOPS_COMMIT=$(git rev-parse HEAD)" >"$start_dir/update-gitops.env" # dotenv report
     exit 0
+  fi
+  if grep -Eq 'hook declined|protected branch|denied|403' "$errors"; then
+    die "gitops-repo refused the push (protected branch or token without write access): $(git_problem)"
   fi
   if ! grep -Eq 'non-fast-forward|fetch first|\[rejected\]|\[remote rejected\]|failed to update ref|cannot lock ref' "$errors"; then
     die "push to $GITOPS_REPO_URL failed: $(git_problem)"
