@@ -171,6 +171,7 @@ def show_commit(git: gitserver.GitServer, repo: str, sha: str, path: str) -> dic
             "files": _git(work, "diff-tree", "--no-commit-id", "--name-only", "-r", sha, env=env).split(),
             "diff": _git(work, "show", "--format=", sha, env=env),
             "content": _git(work, "show", f"{sha}:{path}", env=env),
+            "parent_content": _git(work, "show", f"{parents[0]}:{path}", env=env) if parents else "",
         }
 
 
