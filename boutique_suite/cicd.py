@@ -169,7 +169,9 @@ def run_job(
         result = pipeline.run_job(git, work, job, variables, timeout=seconds + 30)
     trace.job, trace.job_ended = result, time.monotonic()
     allure.attach(
-        result.log, f"{job} job log (gitlab-ci-local {pipeline.GITLAB_CI_LOCAL_VERSION})", "text/plain"
+        result.log,
+        f"{job} job log (gitlab-ci-local {pipeline.GITLAB_CI_LOCAL_VERSION})",
+        allure.attachment_type.TEXT,
     )
     execution.timing(f"{job.replace('-', '_')}_job_seconds", result.seconds)
     tail = "\n".join(result.log.strip().splitlines()[-12:])
@@ -424,7 +426,9 @@ def attach_trace(argocd: ArgoCDClient, trace: Trace) -> dict[str, Any]:
         f"{rs['ready']}/{rs['replicas']} ready",
     ]
     allure.attach(
-        "\n".join(lines), "trace: app commit -> gitops commit -> Argo CD -> ReplicaSet", "text/plain"
+        "\n".join(lines),
+        "trace: app commit -> gitops commit -> Argo CD -> ReplicaSet",
+        allure.attachment_type.TEXT,
     )
     allure.attach(json.dumps(doc, indent=2, default=str), "trace.json", allure.attachment_type.JSON)
     allure.attach(str(gitops["diff"]), "gitops-repo commit diff", allure.attachment_type.TEXT)
