@@ -10,11 +10,13 @@ checkout or a log line). Build and push need a container engine and a registry, 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -196,31 +198,70 @@ def run_job(
 ) -> JobResult:
     """Run ``job`` of ``workdir``'s .gitlab-ci.yml with gitlab-ci-local's shell executor, as the runner
     would: the lab's gitops-repo URL, CA and bump user as variables, the token in the environment only."""
-    ensure_tools()
     values = {
         "GITOPS_REPO_URL": git.repo_url("gitops-repo"),
         "GITOPS_USER": BOT_USER,
         "PLATFORM_CA": str(git.ca_file),
         **(variables or {}),
     }
-    cmd = [str(GITLAB_CI_LOCAL), "--force-shell-executor", "--no-color", job]
-    for key, value in values.items():
+    env = {**(extra_env or {}), "GITOPS_TOKEN": git.token()}
+    result = run_pipeline(workdir, [job], values, timeout, env)
+    return JobResult(job, result.returncode, result.seconds, _redact(result.log, git.token()))
+
+
+def run_pipeline(
+    workdir: Path,
+    jobs: list[str] | None = None,
+    variables: dict[str, str] | None = None,
+    timeout: float = JOB_TIMEOUT,
+    extra_env: dict[str, str] | None = None,
+) -> JobResult:
+    """Run ``jobs`` (default: the whole pipeline, stage by stage) of ``workdir``'s .gitlab-ci.yml with the
+    shell executor; the lab's kustomize and the suite's Python tools are on PATH."""
+    ensure_tools()
+    cmd = [str(GITLAB_CI_LOCAL), "--force-shell-executor", "--no-color", *(jobs or [])]
+    for key, value in (variables or {}).items():
         cmd += ["--variable", f"{key}={value}"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_CONFIG", "GIT_SSL"))}
-    env["PATH"] = f"{kustomize_dir()}{os.pathsep}{env.get('PATH', '')}"
-    env.update(extra_env or {})
-    env["GITOPS_TOKEN"] = git.token()
     started = time.monotonic()
     try:
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=workdir)
+        proc = subprocess.run(
+            cmd, env=_env(variables, extra_env), capture_output=True, text=True, timeout=timeout, cwd=workdir
+        )
         code, out = proc.returncode, proc.stdout + proc.stderr
     except subprocess.TimeoutExpired as exc:
-        code, out = (
-            124,
-            f"{exc.stdout or ''}{exc.stderr or ''}\n(gitlab-ci-local: {job} killed after {timeout:g}s)",
-        )
+        code, out = 124, f"{exc.stdout or ''}{exc.stderr or ''}\n(gitlab-ci-local killed after {timeout:g}s)"
     log = _ANSI.sub("", out if isinstance(out, str) else out.decode(errors="replace"))
-    return JobResult(job, code, time.monotonic() - started, _redact(log, git.token()))
+    return JobResult(" ".join(jobs or ["pipeline"]), code, time.monotonic() - started, log)
+
+
+def list_jobs(
+    workdir: Path, variables: dict[str, str] | None = None, unset: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """{job: when} as gitlab-ci-local evaluates the rules for ``variables`` ("never": not in the pipeline)."""
+    ensure_tools()
+    cmd = [str(GITLAB_CI_LOCAL), "--list-json", "--no-color"]
+    for key, value in (variables or {}).items():
+        cmd += ["--variable", f"{key}={value}"]
+    for key in unset:
+        cmd += ["--unset-variable", key]
+    proc = subprocess.run(
+        cmd, env=_env(variables, None), capture_output=True, text=True, timeout=JOB_TIMEOUT, cwd=workdir
+    )
+    if proc.returncode != 0:
+        raise PipelineUnavailable(f"gitlab-ci-local --list-json: {(proc.stderr or proc.stdout)[-400:]}")
+    return {job["name"]: job["when"] for job in json.loads(proc.stdout[proc.stdout.index("[") :])}
+
+
+def _env(variables: dict[str, str] | None, extra: dict[str, str] | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_CONFIG", "GIT_SSL"))}
+    tools = [
+        str(kustomize_dir()),
+        str(Path(sys.executable).parent),
+    ]  # kustomize; yamllint, kubernetes-validate
+    env["PATH"] = os.pathsep.join([*tools, env.get("PATH", "")])
+    env["GCL_IGNORE_PREDEFINED_VARS"] = ",".join(variables or {})  # overriding CI_* on purpose, no warning
+    env.update(extra or {})
+    return env
 
 
 def _redact(text: str, secret: str) -> str:
