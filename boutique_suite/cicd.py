@@ -19,7 +19,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import allure
 import pytest
 import yaml
 from kubernetes import client
@@ -168,11 +167,7 @@ def run_job(
         work = pipeline.checkout(git, "app-repo", commit, Path(tmp) / "app")
         result = pipeline.run_job(git, work, job, variables, timeout=seconds + 30)
     trace.job, trace.job_ended = result, time.monotonic()
-    allure.attach(
-        result.log,
-        f"{job} job log (gitlab-ci-local {pipeline.GITLAB_CI_LOCAL_VERSION})",
-        allure.attachment_type.TEXT,
-    )
+    evidence.attach_text(f"{job} job log (gitlab-ci-local {pipeline.GITLAB_CI_LOCAL_VERSION})", result.log)
     execution.timing(f"{job.replace('-', '_')}_job_seconds", result.seconds)
     tail = "\n".join(result.log.strip().splitlines()[-12:])
     assert result.passed, f"job {job} failed with exit code {result.returncode}:\n{tail}"
@@ -200,6 +195,10 @@ def run_pipeline_job(
     assert trace.gitops_commit or job != "update-gitops", (
         f"the job named no gitops-repo commit:\n{result.log}"
     )
+    if job == "update-gitops" and target.is_lab:
+        # What gitops-repo's push webhook does on GitLab: Argo CD looks at the repository now rather than at
+        # its next poll. Only a refresh: the sync itself is still Argo CD's automated policy.
+        argocd.refresh(APPLICATION)
     return trace.gitops_commit
 
 
@@ -425,13 +424,9 @@ def attach_trace(argocd: ArgoCDClient, trace: Trace) -> dict[str, Any]:
         f"ReplicaSet         {rs['name']} (revision {rs['revision']}) image {rs['image']}, "
         f"{rs['ready']}/{rs['replicas']} ready",
     ]
-    allure.attach(
-        "\n".join(lines),
-        "trace: app commit -> gitops commit -> Argo CD -> ReplicaSet",
-        allure.attachment_type.TEXT,
-    )
-    allure.attach(json.dumps(doc, indent=2, default=str), "trace.json", allure.attachment_type.JSON)
-    allure.attach(str(gitops["diff"]), "gitops-repo commit diff", allure.attachment_type.TEXT)
+    evidence.attach_text("trace: app commit -> gitops commit -> Argo CD -> ReplicaSet", "\n".join(lines))
+    evidence.attach_json("trace.json", doc)
+    evidence.attach_text("gitops-repo commit diff", str(gitops["diff"]))
     return doc
 
 
