@@ -8,6 +8,7 @@ from __future__ import annotations
 import concurrent.futures
 import socket
 import stat
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -200,3 +201,42 @@ def test_concurrent_bumps_both_land(server: gitserver.GitServer, gitops_head: st
     final = images(str(pipeline.show_commit(server, "gitops-repo", head, OVERLAY)["content"]))
     assert final["registry.local/boutique/frontend"] == "aaaa1111"
     assert final["registry.local/boutique/cartservice"] == "bbbb2222"
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"GITOPS_REPO_URL": ""}, "GITOPS_REPO_URL is not set (the HTTPS URL of gitops-repo)"),
+        (
+            {"GITOPS_REPO_URL": "http://127.0.0.1:1/gitops-repo.git"},
+            "GITOPS_REPO_URL must be an https:// URL, got 'http://127.0.0.1:1/gitops-repo.git'",
+        ),
+        (
+            {"GITOPS_REPO_URL": "http://bot:secret@127.0.0.1:1/gitops-repo.git"},
+            "GITOPS_REPO_URL must not carry credentials; set GITOPS_TOKEN instead",
+        ),
+        (
+            {"GITOPS_REPO_URL": "https://bot:secret@127.0.0.1:1/gitops-repo.git"},
+            "GITOPS_REPO_URL must not carry credentials; set GITOPS_TOKEN instead",
+        ),
+        ({"GITOPS_TOKEN": ""}, "GITOPS_TOKEN is not set (the project access token of the bump job)"),
+        ({"APP_COMMIT": "fedcba9876"}, "IMAGE_TAG 0123abcd is not a prefix of APP_COMMIT fedcba9876"),
+        ({"SERVICES": "Frontend"}, "invalid service name 'Frontend' (lowercase letters, digits, '-')"),
+        ({"GITOPS_OVERLAY": "../etc"}, "GITOPS_OVERLAY must be a path inside gitops-repo, got '../etc'"),
+    ],
+)
+def test_bad_input_is_one_clear_line_before_any_network_call(env: dict[str, str], expected: str) -> None:
+    """The script alone, as a runner would start it: each bad variable is named, nothing is contacted."""
+    base = {
+        "PATH": f"{pipeline.kustomize_dir()}:/usr/bin:/bin",
+        "GITOPS_REPO_URL": "https://127.0.0.1:1/gitops-repo.git",
+        "GITOPS_TOKEN": "not-a-real-token",
+        "IMAGE_TAG": "0123abcd",
+        "APP_COMMIT": "0123abcd" * 5,
+        "SERVICES": "frontend",
+    }
+    script = pipeline.APP_REPO / "ci" / "update-gitops.sh"
+    proc = subprocess.run([str(script)], env={**base, **env}, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [f"update-gitops: ERROR: {expected}"]
+    assert "not-a-real-token" not in proc.stdout + proc.stderr

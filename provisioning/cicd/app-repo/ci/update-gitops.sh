@@ -39,12 +39,12 @@ GIT_TIMEOUT=${GIT_TIMEOUT:-60}
 
 # --- inputs -------------------------------------------------------------------------------------------
 [ -n "${GITOPS_REPO_URL:-}" ] || die "GITOPS_REPO_URL is not set (the HTTPS URL of gitops-repo)"
+case "$GITOPS_REPO_URL" in # credentials first, so that a URL holding one is never echoed
+  *@*) die "GITOPS_REPO_URL must not carry credentials; set GITOPS_TOKEN instead" ;;
+esac
 case "$GITOPS_REPO_URL" in
   https://*) ;;
   *) die "GITOPS_REPO_URL must be an https:// URL, got '$GITOPS_REPO_URL'" ;;
-esac
-case "$GITOPS_REPO_URL" in
-  *@*) die "GITOPS_REPO_URL must not carry credentials; set GITOPS_TOKEN instead" ;;
 esac
 [ -n "${GITOPS_TOKEN:-}" ] || die "GITOPS_TOKEN is not set (the project access token of the bump job)"
 [[ "$IMAGE_TAG" =~ ^[0-9a-f]{7,40}$ ]] ||
