@@ -84,6 +84,8 @@ def test_bump_makes_one_commit_that_names_the_app_commit(
     assert commit["parents"] == [gitops_head]
     assert commit["files"] == [OVERLAY]
     assert sha in str(commit["message"]) and "[skip ci]" in str(commit["message"])
+    assert f"app-repo: {server.repo_url('app-repo').removesuffix('.git')}" in str(commit["message"])
+    assert "gitlab.com" not in str(commit["message"]), "no placeholder URL of gitlab-ci-local"
     assert images(str(commit["content"]))["registry.local/boutique/frontend"] == "0123abcd"
     changed = [
         line for line in str(commit["diff"]).splitlines() if line[:1] in "+-" and line[:3] not in "+++---"

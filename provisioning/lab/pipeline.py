@@ -202,10 +202,11 @@ def run_job(
         "GITOPS_REPO_URL": git.repo_url("gitops-repo"),
         "GITOPS_USER": BOT_USER,
         "PLATFORM_CA": str(git.ca_file),
+        "CI_PROJECT_URL": git.repo_url("app-repo").removesuffix(".git"),  # not gitlab-ci-local's placeholder
         **(variables or {}),
     }
     env = {**(extra_env or {}), "GITOPS_TOKEN": git.token()}
-    result = run_pipeline(workdir, [job], values, timeout, env)
+    result = run_pipeline(workdir, [job], values, timeout, env, unset=("CI_PIPELINE_URL",))
     return JobResult(job, result.returncode, result.seconds, _redact(result.log, git.token()))
 
 
@@ -215,17 +216,26 @@ def run_pipeline(
     variables: dict[str, str] | None = None,
     timeout: float = JOB_TIMEOUT,
     extra_env: dict[str, str] | None = None,
+    unset: tuple[str, ...] = (),
 ) -> JobResult:
     """Run ``jobs`` (default: the whole pipeline, stage by stage) of ``workdir``'s .gitlab-ci.yml with the
-    shell executor; the lab's kustomize and the suite's Python tools are on PATH."""
+    shell executor; the lab's kustomize and the suite's Python tools are on PATH. ``unset``: predefined
+    variables the lab has no true value for (there is no pipeline page to link to)."""
     ensure_tools()
     cmd = [str(GITLAB_CI_LOCAL), "--force-shell-executor", "--no-color", *(jobs or [])]
     for key, value in (variables or {}).items():
         cmd += ["--variable", f"{key}={value}"]
+    for key in unset:
+        cmd += ["--unset-variable", key]
     started = time.monotonic()
     try:
         proc = subprocess.run(
-            cmd, env=_env(variables, extra_env), capture_output=True, text=True, timeout=timeout, cwd=workdir
+            cmd,
+            env=_env({**(variables or {}), **dict.fromkeys(unset, "")}, extra_env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=workdir,
         )
         code, out = proc.returncode, proc.stdout + proc.stderr
     except subprocess.TimeoutExpired as exc:
