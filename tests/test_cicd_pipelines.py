@@ -66,6 +66,13 @@ def test_a_push_to_main_runs_test_build_push_and_bump(app: Path) -> None:
     assert running(pipeline.list_jobs(app)) == ["build", "push", "test-dockerfiles", "update-gitops"]
 
 
+@pytest.mark.parametrize("branch", ["main", "feature-x"])
+def test_every_job_that_runs_has_the_jobs_it_needs(app: Path, branch: str) -> None:
+    """The bump needs push, push needs build: on every branch the chain is whole (or absent)."""
+    ok, output = pipeline.validate_needs(app, {"CI_COMMIT_BRANCH": branch})
+    assert ok and "All job dependencies are valid" in output, output
+
+
 def test_a_merge_request_only_tests(app: Path) -> None:
     jobs = pipeline.list_jobs(app, MR, unset=("CI_COMMIT_BRANCH",))
     assert running(jobs) == ["test-dockerfiles"]

@@ -262,6 +262,18 @@ def list_jobs(
     return {job["name"]: job["when"] for job in json.loads(proc.stdout[proc.stdout.index("[") :])}
 
 
+def validate_needs(workdir: Path, variables: dict[str, str] | None = None) -> tuple[bool, str]:
+    """gitlab-ci-local's check that every job that runs for ``variables`` has the jobs it ``needs``."""
+    ensure_tools()
+    cmd = [str(GITLAB_CI_LOCAL), "--validate-dependency-chain", "--no-color"]
+    for key, value in (variables or {}).items():
+        cmd += ["--variable", f"{key}={value}"]
+    proc = subprocess.run(
+        cmd, env=_env(variables, None), capture_output=True, text=True, timeout=JOB_TIMEOUT, cwd=workdir
+    )
+    return proc.returncode == 0, _ANSI.sub("", proc.stdout + proc.stderr)
+
+
 def _env(variables: dict[str, str] | None, extra: dict[str, str] | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_CONFIG", "GIT_SSL"))}
     tools = [
