@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
@@ -29,6 +29,10 @@ from boutique_suite.evidence import Execution
 from boutique_suite.kube import Kube
 from boutique_suite.targets import Target
 from boutique_suite.undo import UndoStack
+
+if TYPE_CHECKING:  # the lab's modules are imported where a lab target needs them
+    from provisioning.lab.gitserver import GitServer
+    from provisioning.lab.pipeline import JobResult
 
 IMAGE_PREFIX = "registry.local/boutique"
 DEV_OVERLAY = "overlays/dev/kustomization.yaml"
@@ -59,7 +63,7 @@ class Trace:
     service: str = ""
     app_commit: str = ""
     pushed_at: float = 0.0
-    job: Any = None  # provisioning.lab.pipeline.JobResult
+    job: JobResult | None = None
     job_ended: float = 0.0
     gitops_commit: str = ""
     scratch_repo: str = ""
@@ -73,7 +77,7 @@ class Trace:
         return self.app_commit[:8]
 
 
-def _lab_git(target: Target, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+def _lab_git(target: Target, request: pytest.FixtureRequest) -> GitServer:
     """The lab's git server; on-prem targets skip (GitLab's API comes with phase 1 of issue #7)."""
     if not target.is_lab:
         evidence.skip_scenario(request, evidence.ONPREM_PENDING)
@@ -391,6 +395,7 @@ def attach_trace(argocd: ArgoCDClient, trace: Trace) -> dict[str, Any]:
     assert entries, f"Argo CD's history of {APPLICATION} has no entry for {trace.gitops_commit[:8]}"
     gitops = trace.steps["gitops_commit"]
     rs = trace.steps["replicaset"]
+    assert trace.job is not None, "no pipeline job ran in this scenario"
     assert rs["image"].endswith(f":{trace.short_sha}"), f"the ReplicaSet runs {rs['image']}"
     doc = {
         "app-repo commit": {"sha": trace.app_commit, "service": trace.service, "tag": trace.short_sha},
