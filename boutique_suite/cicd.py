@@ -160,7 +160,7 @@ def run_job(
     job: str,
     seconds: int,
     variables: dict[str, str] | None = None,
-) -> Any:
+) -> JobResult:
     """Run ``job`` of app-repo's .gitlab-ci.yml at the scenario's app commit (gitlab-ci-local, shell
     executor) and require it to pass within ``seconds``; its log goes to the report."""
     from provisioning.lab import gitserver, pipeline
