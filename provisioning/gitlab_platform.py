@@ -19,11 +19,15 @@ from __future__ import annotations
 
 import datetime
 import logging
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import gitlab
 from gitlab.v4.objects import Group, Project
+
+from boutique_suite.targets import Target
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +78,38 @@ def connect(url: str, token: str, ca_file: str | None = None) -> gitlab.Gitlab:
     except (gitlab.GitlabError, OSError) as exc:
         raise GitLabUnavailable(f"cannot reach GitLab at {url}: {_short(exc)}") from None
     return gl
+
+
+RUNNER_TOKEN_FILE = Path.home() / ".config" / "boutique-suite" / "gitlab-runner-token"
+
+
+def from_target(target: Target) -> tuple[gitlab.Gitlab, Spec]:
+    """A logged-in client and the spec for an on-prem target: token from the variable the target names, the
+    platform CA from its ca_file (also stored as the PLATFORM_CA variable for the jobs)."""
+    assert target.gitlab is not None, f"target {target.name} has no gitlab section"
+    token = os.environ.get(target.gitlab.token_env, "")
+    if not token:
+        raise GitLabUnavailable(f"{target.gitlab.token_env} is not set (a GitLab token with the api scope)")
+    ca_file = target.gitlab.ca_file
+    ca_pem = None
+    if ca_file:
+        try:
+            ca_pem = Path(ca_file).read_text()
+        except OSError as exc:
+            raise GitLabUnavailable(f"gitlab.ca_file {ca_file}: {exc.strerror}") from None
+    return connect(target.gitlab.url, token, ca_file), Spec(platform_ca_pem=ca_pem)
+
+
+def keep_runner_token(report: Report, path: Path | None = None) -> Path | None:
+    """A runner token GitLab just showed, kept for the host's `gitlab-runner register` in a 0600 file."""
+    if not report.runner_token:
+        return None
+    path = path or RUNNER_TOKEN_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(report.runner_token + "\n")
+    return path
 
 
 def ensure(gl: gitlab.Gitlab, spec: Spec | None = None) -> Report:

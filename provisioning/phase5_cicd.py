@@ -20,7 +20,10 @@ if TYPE_CHECKING:
 
 PHASE = 5
 NAME = "CI/CD"
-ONPREM_NOT_YET = "GitLab pipelines are not provisioned yet: app-repo's CI variables and runner (issue #7)"
+ONPREM_NOT_YET = (
+    "following GitLab pipelines through its API is not written yet (issue #7); phase 1 provisions their "
+    "projects, tokens, variables and runner"
+)
 
 
 def needs(target: Target) -> tuple[int, ...]:

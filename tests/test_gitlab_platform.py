@@ -11,12 +11,15 @@ import logging
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
-from provisioning import gitlab_platform
+from boutique_suite import targets
+from provisioning import gitlab_platform, phase1_platform
+from provisioning.layer import LayerUnavailable
 
 TOKEN = "fake-admin-token"  # the fake GitLab's own admin token
 
@@ -247,3 +250,33 @@ def test_an_unreachable_gitlab_is_one_clear_error() -> None:
         gitlab_platform.GitLabUnavailable, match=rf"cannot reach GitLab at http://127.0.0.1:{port}"
     ):
         gitlab_platform.connect(f"http://127.0.0.1:{port}", TOKEN)
+
+
+def test_layer_1_on_prem_is_ready_once_the_runner_is_online(
+    fake: tuple[FakeGitLab, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state, url = fake
+    base = targets.load("onprem.example")
+    assert base.gitlab is not None
+    target = base.model_copy(update={"gitlab": base.gitlab.model_copy(update={"url": url, "ca_file": None})})
+    monkeypatch.setenv(base.gitlab.token_env, TOKEN)
+    monkeypatch.setattr(gitlab_platform, "RUNNER_TOKEN_FILE", tmp_path / "runner-token")
+    with pytest.raises(LayerUnavailable, match="no online runner tagged boutique for app-repo: register it"):
+        phase1_platform.ensure(target)
+    kept = tmp_path / "runner-token"
+    assert kept.stat().st_mode & 0o777 == 0o600 and kept.read_text().startswith("glrt-")
+    app = state.projects["boutique/app-repo"]["id"]
+    for runner in state.items("projects", app, "runners").values():
+        runner["status"] = "online"  # what the host's `gitlab-runner register` and its first contact do
+    state.mutations.clear()
+    layer = phase1_platform.ensure(target)
+    assert layer.ready and not layer.changed
+    assert state.mutations == []
+
+
+def test_layer_1_on_prem_without_a_token_says_which_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    target = targets.load("onprem.example")
+    assert target.gitlab is not None
+    monkeypatch.delenv(target.gitlab.token_env, raising=False)
+    with pytest.raises(LayerUnavailable, match=rf"{target.gitlab.token_env} is not set"):
+        phase1_platform.check(target)
