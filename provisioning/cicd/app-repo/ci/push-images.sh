@@ -4,7 +4,9 @@
 set -eu
 die() { echo "push-images: ERROR: $*" >&2; exit 1; }
 echo "${IMAGE_TAG:-}" | grep -Eq '^[0-9a-f]{7,40}$' || die "IMAGE_TAG must be a commit SHA, got '${IMAGE_TAG:-}'"
-[ -n "${REGISTRY_USER:-}" ] && [ -n "${REGISTRY_PASSWORD:-}" ] || die "REGISTRY_USER / REGISTRY_PASSWORD are not set"
+if [ -z "${REGISTRY_USER:-}" ] || [ -z "${REGISTRY_PASSWORD:-}" ]; then
+  die "REGISTRY_USER / REGISTRY_PASSWORD are not set"
+fi
 [ -r "${REGISTRY_CA_FILE:-}" ] || die "REGISTRY_CA_FILE (the registry CA certificate) is not readable"
 export SSL_CERT_FILE="$REGISTRY_CA_FILE"
 printf '%s' "$REGISTRY_PASSWORD" | crane auth login "${REGISTRY:-registry.local}" -u "$REGISTRY_USER" --password-stdin

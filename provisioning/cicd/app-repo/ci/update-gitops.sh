@@ -58,11 +58,12 @@ command -v kustomize >/dev/null || die "kustomize is not on PATH"
 if [ -z "$SERVICES" ]; then
   SERVICES=$("$(dirname "$0")/changed-services.sh")
 fi
-[ -n "$SERVICES" ] || {
+read -r -a services <<<"$SERVICES"
+[ "${#services[@]}" -gt 0 ] || {
   say "no service changed: nothing to deploy"
   exit 0
 }
-for svc in $SERVICES; do
+for svc in "${services[@]}"; do
   [[ "$svc" =~ ^[a-z0-9][a-z0-9-]*$ ]] || die "invalid service name '$svc' (lowercase letters, digits, '-')"
 done
 
@@ -104,31 +105,32 @@ net_git clone --quiet --single-branch --branch "$GITOPS_BRANCH" "$GITOPS_REPO_UR
 kustomization=$repo/$GITOPS_OVERLAY/kustomization.yaml
 [ -f "$kustomization" ] || die "gitops-repo has no $GITOPS_OVERLAY/kustomization.yaml"
 
-for svc in $SERVICES; do # bump only images the overlay deploys: `edit set image` would add a stray entry
+for svc in "${services[@]}"; do # bump only images the overlay deploys: `edit set image` would add a stray entry
   grep -Eq "^[[:space:]]*-?[[:space:]]*name:[[:space:]]*${IMAGE_PREFIX//./\\.}/${svc}[[:space:]]*$" "$kustomization" ||
     die "unknown service '$svc': $GITOPS_OVERLAY/kustomization.yaml has no image ${IMAGE_PREFIX}/${svc}"
 done
 
-images=""
-for svc in $SERVICES; do images="$images ${IMAGE_PREFIX}/${svc}:${IMAGE_TAG}"; done
+images=()
+for svc in "${services[@]}"; do images+=("${IMAGE_PREFIX}/${svc}:${IMAGE_TAG}"); done
+names=$(IFS=,; echo "${services[*]}")
 message=$work/message
 {
-  echo "Deploy $(echo $SERVICES | tr ' ' ','):${IMAGE_TAG} to ${GITOPS_OVERLAY}"
+  echo "Deploy ${names}:${IMAGE_TAG} to ${GITOPS_OVERLAY}"
   echo
   echo "app-repo commit: ${APP_COMMIT}"
   [ -z "${CI_PROJECT_URL:-}" ] || echo "app-repo: ${CI_PROJECT_URL}"
   [ -z "${CI_PIPELINE_URL:-}" ] || echo "pipeline: ${CI_PIPELINE_URL}"
   echo "images:"
-  for image in $images; do echo "  $image"; done
+  for image in "${images[@]}"; do echo "  $image"; done
   echo
   echo "[skip ci]"
 } >"$message"
 
 cd "$repo"
 for attempt in $(seq 1 "$PUSH_ATTEMPTS"); do
-  (cd "$GITOPS_OVERLAY" && kustomize edit set image $images) || die "kustomize edit set image failed"
+  (cd "$GITOPS_OVERLAY" && kustomize edit set image "${images[@]}") || die "kustomize edit set image failed"
   if git diff --quiet; then
-    say "$GITOPS_OVERLAY already deploys${images}: nothing to commit"
+    say "$GITOPS_OVERLAY already deploys ${images[*]}: nothing to commit"
     say "GITOPS_COMMIT=$(git rev-parse HEAD) (unchanged)"
     exit 0
   fi
@@ -136,7 +138,7 @@ for attempt in $(seq 1 "$PUSH_ATTEMPTS"); do
   [ "$changed" = "$GITOPS_OVERLAY/kustomization.yaml" ] || die "the edit changed other files too: $changed"
   git commit --quiet --all --file "$message"
   if net_git push --quiet origin "HEAD:refs/heads/${GITOPS_BRANCH}"; then
-    say "pushed$images to $GITOPS_OVERLAY on $GITOPS_BRANCH (attempt $attempt)"
+    say "pushed ${images[*]} to $GITOPS_OVERLAY on $GITOPS_BRANCH (attempt $attempt)"
     say "GITOPS_COMMIT=$(git rev-parse HEAD)"
     echo "GITOPS_COMMIT=$(git rev-parse HEAD)" >"$start_dir/update-gitops.env" # dotenv report
     exit 0
