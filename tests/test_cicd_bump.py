@@ -242,3 +242,25 @@ def test_bad_input_is_one_clear_line_before_any_network_call(env: dict[str, str]
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [f"update-gitops: ERROR: {expected}"]
     assert "not-a-real-token" not in proc.stdout + proc.stderr
+
+
+def test_a_late_pipeline_never_takes_a_service_back(
+    server: gitserver.GitServer, gitops_head: str, tmp_path: Path
+) -> None:
+    """Two app commits, the later one deployed first: the bump of the earlier one changes nothing."""
+    older = pipeline.commit_change(
+        server, "app-repo", {"src/frontend/CHANGELOG.md": lambda t: t + "a\n"}, "a"
+    )
+    newer = pipeline.commit_change(
+        server, "app-repo", {"src/frontend/CHANGELOG.md": lambda t: t + "b\n"}, "b"
+    )
+    first = bump(server, pipeline.checkout(server, "app-repo", newer, tmp_path / "newer"), "frontend", newer)
+    assert first.passed, first.log
+    head = gitserver.head(server, "gitops-repo")
+    late = bump(server, pipeline.checkout(server, "app-repo", older, tmp_path / "older"), "frontend", older)
+    assert late.passed, late.log
+    assert (
+        f"already deploys {newer[:8]}, a later app-repo commit than {older[:8]}: not going back" in late.log
+    )
+    assert gitserver.head(server, "gitops-repo") == head
+    pipeline.publish_app_repo(server)

@@ -3,7 +3,8 @@
 # `kustomize edit set image`, commit with a message that names the app-repo commit, and push. A push that
 # gitops-repo rejects because another pipeline pushed first is retried on the new head: fetch, reset,
 # apply the same edit again, commit, push. Nothing is ever force-pushed, so no update is lost: either
-# every bump lands or the job fails with a clear message. Tags already in place make no commit.
+# every bump lands or the job fails with a clear message. Tags already in place make no commit, and a
+# pipeline that finishes late never takes a service back to an older app-repo commit than the one deployed.
 #
 # Variables (GitLab CI/CD variables; the lab passes the same through gitlab-ci-local):
 #   SERVICES          services to bump, space-separated (default: ci/changed-services.sh)
@@ -110,35 +111,62 @@ for svc in "${services[@]}"; do # bump only images the overlay deploys: `edit se
     die "unknown service '$svc': $GITOPS_OVERLAY/kustomization.yaml has no image ${IMAGE_PREFIX}/${svc}"
 done
 
-images=()
-for svc in "${services[@]}"; do images+=("${IMAGE_PREFIX}/${svc}:${IMAGE_TAG}"); done
-names=$(IFS=,; echo "${services[*]}")
 message=$work/message
-{
-  echo "Deploy ${names}:${IMAGE_TAG} to ${GITOPS_OVERLAY}"
-  echo
-  echo "app-repo commit: ${APP_COMMIT}"
-  [ -z "${CI_PROJECT_URL:-}" ] || echo "app-repo: ${CI_PROJECT_URL}"
-  [ -z "${CI_PIPELINE_URL:-}" ] || echo "pipeline: ${CI_PIPELINE_URL}"
-  echo "images:"
-  for image in "${images[@]}"; do echo "  $image"; done
-  echo
-  echo "[skip ci]"
-} >"$message"
+
+write_message() { # the commit message for the images given
+  local image names
+  names=$(for image in "$@"; do image=${image%:*}; echo "${image##*/}"; done | paste -sd, -)
+  {
+    echo "Deploy ${names}:${IMAGE_TAG} to ${GITOPS_OVERLAY}"
+    echo
+    echo "app-repo commit: ${APP_COMMIT}"
+    [ -z "${CI_PROJECT_URL:-}" ] || echo "app-repo: ${CI_PROJECT_URL}"
+    [ -z "${CI_PIPELINE_URL:-}" ] || echo "pipeline: ${CI_PIPELINE_URL}"
+    echo "images:"
+    for image in "$@"; do echo "  $image"; done
+    echo
+    echo "[skip ci]"
+  } >"$message"
+}
+
+deployed_tag() { # the newTag the overlay sets for image $1
+  awk -v name="$1" '
+    $0 ~ "name: *" name " *$" { found = 1; next }
+    found && /newTag:/ { print $2; exit }
+    found && /^ *- / { exit }' "$kustomization"
+}
+
+newer_deployed() { # true when the overlay runs $1's image from an app-repo commit that descends from ours
+  local current
+  current=$(deployed_tag "${IMAGE_PREFIX}/$1")
+  [ -n "$current" ] && [ "$current" != "$IMAGE_TAG" ] || return 1
+  git -C "$start_dir" rev-parse --quiet --verify "${current}^{commit}" >/dev/null 2>&1 || return 1
+  git -C "$start_dir" merge-base --is-ancestor "$APP_COMMIT" "$current" 2>/dev/null || return 1
+  say "$1: $GITOPS_OVERLAY already deploys $current, a later app-repo commit than $IMAGE_TAG: not going back"
+}
 
 cd "$repo"
 for attempt in $(seq 1 "$PUSH_ATTEMPTS"); do
-  (cd "$GITOPS_OVERLAY" && kustomize edit set image "${images[@]}") || die "kustomize edit set image failed"
-  if git diff --quiet; then
-    say "$GITOPS_OVERLAY already deploys ${images[*]}: nothing to commit"
+  apply=()
+  for svc in "${services[@]}"; do # decided again on every attempt: a newer bump may have landed meanwhile
+    newer_deployed "$svc" || apply+=("${IMAGE_PREFIX}/${svc}:${IMAGE_TAG}")
+  done
+  if [ "${#apply[@]}" -eq 0 ]; then
     say "GITOPS_COMMIT=$(git rev-parse HEAD) (unchanged)"
     exit 0
   fi
+  (cd "$GITOPS_OVERLAY" && kustomize edit set image "${apply[@]}") || die "kustomize edit set image failed"
+  if git diff --quiet; then
+    say "$GITOPS_OVERLAY already deploys ${apply[*]}: nothing to commit"
+    say "GITOPS_COMMIT=$(git rev-parse HEAD) (unchanged)"
+    exit 0
+  fi
+  write_message "${apply[@]}"
   changed=$(git diff --name-only)
   [ "$changed" = "$GITOPS_OVERLAY/kustomization.yaml" ] || die "the edit changed other files too: $changed"
   git commit --quiet --all --file "$message"
   if net_git push --quiet origin "HEAD:refs/heads/${GITOPS_BRANCH}"; then
-    say "pushed ${images[*]} to $GITOPS_OVERLAY on $GITOPS_BRANCH (attempt $attempt)"
+    say "pushed ${apply[*]} to $GITOPS_OVERLAY on $GITOPS_BRANCH (attempt $attempt)"
     say "GITOPS_COMMIT=$(git rev-parse HEAD)"
     echo "GITOPS_COMMIT=$(git rev-parse HEAD)" >"$start_dir/update-gitops.env" # dotenv report
     exit 0
