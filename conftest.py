@@ -21,6 +21,7 @@ pytest_plugins = [
     "steps.chaos_steps",
     "steps.argocd_steps",
     "steps.gitops_steps",
+    "steps.cicd_steps",
     "steps.alert_steps",
 ]
 

@@ -81,6 +81,15 @@ def skip_scenario(request: pytest.FixtureRequest, reason: str) -> None:
     pytest.skip(reason)
 
 
+def attach_text(name: str, text: str) -> None:
+    """A plain-text attachment (a job log, a trace, a diff). Callers pass no secret: tokens stay in env."""
+    allure.attach(text or "(empty)", name, allure.attachment_type.TEXT)
+
+
+def attach_json(name: str, doc: object) -> None:
+    allure.attach(json.dumps(doc, indent=2, default=str), name, allure.attachment_type.JSON)
+
+
 def attach_namespace(kube, namespace: str) -> None:  # type: ignore[no-untyped-def]
     """Events, pod logs and object YAML of a namespace, for a failed scenario."""
     try:

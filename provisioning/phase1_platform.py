@@ -2,7 +2,9 @@
 
 lab: the smart-HTTPS git server on loopback (platform CA, token auth) hosting app-repo and gitops-repo;
 the OCI registry is not in the lab yet, so the registry scenarios skip with that reason.
-onprem: GitLab provisioning with python-gitlab is not written yet (issue #7).
+onprem: GitLab's groups, projects, protected branches, tokens, CI/CD variables and runner through
+python-gitlab (provisioning/gitlab_platform.py); the layer is ready when the runner is online. The hosts'
+side (GitLab, the registry, registering the runner, distributing the CA) is Ansible's (issue #5).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ def needs(target: Target) -> tuple[int, ...]:
 
 def check(target: Target) -> LayerState:
     if not target.is_lab:
-        raise not_provisioned(PHASE, NAME, "GitLab provisioning (python-gitlab) is not written yet (#7)")
+        return _gitlab(target, change=False)
     from provisioning.lab import gitserver
 
     current = gitserver.running()
@@ -31,7 +33,7 @@ def check(target: Target) -> LayerState:
 
 def ensure(target: Target) -> LayerState:
     if not target.is_lab:
-        return check(target)
+        return _gitlab(target, change=True)
     from provisioning.lab import argocd, boutique, gitserver
 
     try:
@@ -43,3 +45,20 @@ def ensure(target: Target) -> LayerState:
         raise LayerUnavailable(f"layer 1 (platform) could not start the lab git server: {exc}") from None
     detail = f"git server {git.url} with {', '.join(gitserver.REPOS)}; gitops-repo at {head[:8]}"
     return LayerState(PHASE, NAME, True, detail, {"git": git.url, "gitops-repo": head})
+
+
+def _gitlab(target: Target, change: bool) -> LayerState:
+    from provisioning import gitlab_platform
+
+    try:
+        gl, spec = gitlab_platform.from_target(target)
+        report = gitlab_platform.ensure(gl, spec) if change else gitlab_platform.Report()
+        online = gitlab_platform.runner_online(gl, spec)
+    except gitlab_platform.GitLabUnavailable as exc:
+        raise not_provisioned(PHASE, NAME, str(exc)) from None
+    kept = gitlab_platform.keep_runner_token(report)
+    if not online:
+        how = f"register it on the runner host with the token in {kept}" if kept else "is it registered?"
+        raise not_provisioned(PHASE, NAME, f"no online runner tagged {spec.runner_tag} for app-repo: {how}")
+    detail = f"GitLab {target.gitlab.url if target.gitlab else ''}: {len(report.changed)} changed"
+    return LayerState(PHASE, NAME, True, detail, {"gitlab": gl.url}, changed=bool(report.changed))

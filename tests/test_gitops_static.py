@@ -222,7 +222,7 @@ def test_policy_catches_a_pull_secret_that_is_not_sealed(content: Path) -> None:
 
 def test_policy_catches_a_missing_secret(content: Path) -> None:
     path = content / "overlays/dev/kustomization.yaml"
-    path.write_text(path.read_text().replace("  - registry-credentials.sealedsecret.yaml\n", ""))
+    path.write_text(path.read_text().replace("- registry-credentials.sealedsecret.yaml\n", ""))
     findings = overlay_policy(content, "dev")
     assert findings and {f.rule for f in findings} == {"reference"}
     assert (
@@ -290,7 +290,7 @@ def test_argocd_rules_catch_a_kind_the_project_does_not_permit(content: Path) ->
         "apiVersion: v1\nkind: ResourceQuota\nmetadata:\n  name: q\nspec:\n  hard:\n    pods: '50'\n"
     )
     path = content / "overlays/dev/kustomization.yaml"
-    path.write_text(path.read_text().replace("  - ingress.yaml\n", "  - ingress.yaml\n  - quota.yaml\n"))
+    path.write_text(path.read_text().replace("- ingress.yaml\n", "- ingress.yaml\n- quota.yaml\n"))
     assert [str(f) for f in argocd.check(content)] == [
         "Application/argocd/online-boutique-dev: [project] "
         "project boutique does not permit ResourceQuota (core)"

@@ -1,0 +1,487 @@
+"""CI/CD as the scenarios see it: app-repo commits, the pipeline's jobs (gitlab-ci-local on the lab), the
+gitops-repo commit the bump makes, Argo CD deploying it, and the trace from an app commit to the ReplicaSet
+that runs its image. Every commit a scenario makes to app-repo or gitops-repo is reverted (``undo``).
+
+Nothing here prints or attaches a token or a Secret's data.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import yaml
+from kubernetes import client
+
+from boutique_suite import evidence, gitops_repo, probes, waits
+from boutique_suite.argocd import ArgoCDClient, wait_synced_and_healthy
+from boutique_suite.evidence import Execution
+from boutique_suite.kube import Kube
+from boutique_suite.targets import Target
+from boutique_suite.undo import UndoStack
+
+if TYPE_CHECKING:  # the lab's modules are imported where a lab target needs them
+    from provisioning.lab.gitserver import GitServer
+    from provisioning.lab.pipeline import JobResult
+
+IMAGE_PREFIX = "registry.local/boutique"
+DEV_OVERLAY = "overlays/dev/kustomization.yaml"
+APPLICATION = "online-boutique-dev"
+CHECKER = (
+    Path(__file__).resolve().parents[1] / "provisioning" / "cicd" / "app-repo" / "ci" / "check_dockerfiles.py"
+)
+BUILT_SERVICES = (  # every Online Boutique service built from app-repo (redis-cart is redis' own image)
+    "adservice",
+    "cartservice",
+    "checkoutservice",
+    "currencyservice",
+    "emailservice",
+    "frontend",
+    "loadgenerator",
+    "paymentservice",
+    "productcatalogservice",
+    "recommendationservice",
+    "shippingservice",
+)
+NO_PULL = "no registry in the lab: KWOK pods run without pulling the image"
+
+
+@dataclass
+class Trace:
+    """What a CI/CD scenario did, step by step: the evidence of the report's trace."""
+
+    service: str = ""
+    app_commit: str = ""
+    pushed_at: float = 0.0
+    job: JobResult | None = None
+    job_ended: float = 0.0
+    gitops_commit: str = ""
+    scratch_repo: str = ""
+    scratch_base: str = ""
+    checked_path: str = ""
+    app_checkout: Path | None = None
+    steps: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def short_sha(self) -> str:
+        return self.app_commit[:8]
+
+
+def _lab_git(target: Target, request: pytest.FixtureRequest) -> GitServer:
+    """The lab's git server; on-prem targets skip (GitLab's API comes with phase 1 of issue #7)."""
+    if not target.is_lab:
+        evidence.skip_scenario(request, evidence.ONPREM_PENDING)
+    from provisioning.lab import gitserver
+
+    git = gitserver.running()
+    assert git is not None, "the lab git server is not running"
+    return git
+
+
+# --- app-repo ------------------------------------------------------------------------------------------
+
+
+def push_app_change(
+    request: pytest.FixtureRequest, target: Target, trace: Trace, path: str, run_id: str, undo: UndoStack
+) -> str:
+    """A commit to app-repo's main that changes ``path`` (src/<service>); app-repo is restored afterwards."""
+    from provisioning.lab import pipeline
+
+    git = _lab_git(target, request)
+    undo.push("restore app-repo", lambda: pipeline.publish_app_repo(git, "restore app-repo after a scenario"))
+    service = Path(path).name
+    note = f"{path}/CHANGELOG.md"
+    trace.service = service
+    trace.app_commit = pipeline.commit_change(
+        git, "app-repo", {note: lambda text: f"{text}- suite run {run_id}\n"}, f"{service}: run {run_id}"
+    )
+    trace.pushed_at = time.monotonic()
+    return trace.app_commit
+
+
+def app_repo_checkout(request: pytest.FixtureRequest, target: Target, trace: Trace, tmp: Path) -> Path:
+    """app-repo's head as the git server has it."""
+    from provisioning.lab import gitserver, pipeline
+
+    git = _lab_git(target, request)
+    trace.app_checkout = pipeline.checkout(git, "app-repo", gitserver.head(git, "app-repo"), tmp / "app-repo")
+    return trace.app_checkout
+
+
+# --- Dockerfiles -------------------------------------------------------------------------------------
+
+
+def _checker() -> ModuleType:
+    name = "boutique_check_dockerfiles"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, CHECKER)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses resolve annotations through sys.modules
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def expect_dockerfile_rule(checkout: Path, *rules: str) -> None:
+    """Every built service has src/<service>/Dockerfile in app-repo and it keeps ``rules``."""
+    checker = _checker()
+    have = checker.dockerfiles(checkout / "src")
+    missing = sorted(set(BUILT_SERVICES) - set(have))
+    assert not missing, f"app-repo has no Dockerfile for: {missing}"
+    problems = checker.check(checkout / "src", rules)
+    assert not problems, "\n".join(problems)
+
+
+# --- pipeline jobs -----------------------------------------------------------------------------------
+
+
+def restore_gitops(argocd: ArgoCDClient, timeout: float) -> None:
+    """gitops-repo back to the suite's content, and Argo CD synced to it."""
+    head = gitops_repo.GitopsRepo().restore()
+    argocd.refresh(APPLICATION)
+    wait_synced_and_healthy(argocd, APPLICATION, timeout, revision=head)
+
+
+def run_job(
+    request: pytest.FixtureRequest,
+    target: Target,
+    trace: Trace,
+    execution: Execution,
+    job: str,
+    seconds: int,
+    variables: dict[str, str] | None = None,
+) -> JobResult:
+    """Run ``job`` of app-repo's .gitlab-ci.yml at the scenario's app commit (gitlab-ci-local, shell
+    executor) and require it to pass within ``seconds``; its log goes to the report."""
+    from provisioning.lab import gitserver, pipeline
+
+    git = _lab_git(target, request)
+    commit = trace.app_commit or gitserver.head(git, "app-repo")
+    with tempfile.TemporaryDirectory(prefix="boutique-job-") as tmp:
+        work = pipeline.checkout(git, "app-repo", commit, Path(tmp) / "app")
+        result = pipeline.run_job(git, work, job, variables, timeout=seconds + 30)
+    trace.job, trace.job_ended = result, time.monotonic()
+    evidence.attach_text(f"{job} job log (gitlab-ci-local {pipeline.GITLAB_CI_LOCAL_VERSION})", result.log)
+    execution.timing(f"{job.replace('-', '_')}_job_seconds", result.seconds)
+    tail = "\n".join(result.log.strip().splitlines()[-12:])
+    assert result.passed, f"job {job} failed with exit code {result.returncode}:\n{tail}"
+    assert result.seconds <= seconds, f"job {job} took {result.seconds:.1f}s, more than {seconds}s"
+    return result
+
+
+def run_pipeline_job(
+    request: pytest.FixtureRequest,
+    target: Target,
+    trace: Trace,
+    execution: Execution,
+    argocd: ArgoCDClient,
+    undo: UndoStack,
+    job: str,
+    seconds: int,
+) -> str:
+    """``job`` at the pushed commit. The bump ("update-gitops") writes to the lab's gitops-repo, which is
+    restored afterwards with the Application synced back. Returns the gitops-repo commit the job names."""
+    skip_unrunnable_jobs(request, target, [job])
+    if job == "update-gitops":
+        undo.push("restore gitops-repo", lambda: restore_gitops(argocd, target.timeouts.rollout))
+    result = run_job(request, target, trace, execution, job, seconds)
+    trace.gitops_commit = result.gitops_commit or ""
+    assert trace.gitops_commit or job != "update-gitops", (
+        f"the job named no gitops-repo commit:\n{result.log}"
+    )
+    if job == "update-gitops" and target.is_lab:
+        # What gitops-repo's push webhook does on GitLab: Argo CD looks at the repository now rather than at
+        # its next poll. Only a refresh: the sync itself is still Argo CD's automated policy.
+        argocd.refresh(APPLICATION)
+    return trace.gitops_commit
+
+
+def skip_unrunnable_jobs(request: pytest.FixtureRequest, target: Target, jobs: list[str]) -> None:
+    """Jobs the target cannot run are skipped with the reason, never reported as passed."""
+    if not target.is_lab:
+        evidence.skip_scenario(request, evidence.ONPREM_PENDING)
+    from provisioning.lab import pipeline
+
+    reasons = pipeline.unrunnable_jobs()
+    skipped = [f'"{job}": {reasons[job]}' for job in jobs if job in reasons]
+    if skipped:
+        evidence.skip_scenario(request, "job cannot run on the lab: " + "; ".join(skipped))
+
+
+# --- the bump against a scratch copy -----------------------------------------------------------------
+
+
+def scratch_copy_of_gitops_repo(
+    request: pytest.FixtureRequest, target: Target, trace: Trace, run_id: str, undo: UndoStack
+) -> str:
+    """A new repository on the git server holding gitops-repo's history; deleted after the scenario."""
+    from provisioning.lab import gitserver
+
+    git = _lab_git(target, request)
+    name = f"scratch-gitops-{run_id}"
+    path = git.root / f"{name}.git"
+    undo.push(f"delete the scratch repository {name}", lambda: shutil.rmtree(path, ignore_errors=True))
+    gitserver._git(None, "clone", "--quiet", "--bare", str(git.root / "gitops-repo.git"), str(path))
+    gitserver._git(path, "config", "http.receivepack", "true")
+    trace.scratch_repo, trace.scratch_base = name, gitserver.head(git, name)
+    return name
+
+
+def bump_scratch_copy(
+    request: pytest.FixtureRequest,
+    target: Target,
+    trace: Trace,
+    execution: Execution,
+    run_id: str,
+    undo: UndoStack,
+    job: str,
+    service: str,
+    commit: str,
+) -> None:
+    git = _lab_git(target, request)
+    scratch = scratch_copy_of_gitops_repo(request, target, trace, run_id, undo)
+    variables = {
+        "SERVICES": service,
+        "APP_COMMIT": commit,
+        "IMAGE_TAG": commit[:8],
+        "GITOPS_REPO_URL": git.repo_url(scratch),
+    }
+    result = run_job(request, target, trace, execution, job, target.timeouts.apply + 300, variables)
+    trace.gitops_commit = result.gitops_commit or ""
+
+
+def expect_one_scratch_commit(
+    request: pytest.FixtureRequest, target: Target, trace: Trace, commit: str
+) -> None:
+    from provisioning.lab import gitserver, pipeline
+
+    git = _lab_git(target, request)
+    head = gitserver.head(git, trace.scratch_repo)
+    new = pipeline.commits_between(git, trace.scratch_repo, trace.scratch_base, head)
+    assert new == [trace.gitops_commit], (
+        f"new commits on the scratch copy: {new}, the job named {trace.gitops_commit}"
+    )
+    shown = pipeline.show_commit(git, trace.scratch_repo, head, DEV_OVERLAY)
+    assert commit in str(shown["message"]), f"the commit message does not name {commit}: {shown['message']!r}"
+    trace.steps["gitops_commit"] = shown
+
+
+def expect_image_tag_in_commit(
+    request: pytest.FixtureRequest,
+    target: Target,
+    trace: Trace,
+    path: str,
+    image: str,
+    tag: str,
+    repo: str = "",
+) -> dict[str, str]:
+    from provisioning.lab import pipeline
+
+    git = _lab_git(target, request)
+    shown = pipeline.show_commit(git, repo or trace.scratch_repo, trace.gitops_commit, path)
+    trace.steps["gitops_commit"], trace.checked_path, trace.steps["bumped_image"] = shown, path, image
+    tags = _image_tags(str(shown["content"]))
+    assert tags.get(image) == tag, f"{path} at {trace.gitops_commit[:8]} sets {image} to {tags.get(image)!r}"
+    return tags
+
+
+def expect_only_file_changed(trace: Trace) -> None:
+    """The commit touches only the checked file, and in it only the bumped image's tag (whatever layout the
+    file had: `kustomize edit` writes its own)."""
+    commit = trace.steps["gitops_commit"]
+    assert commit["files"] == [trace.checked_path], f"the commit changes {commit['files']}"
+    before, after = yaml.safe_load(str(commit["parent_content"])), yaml.safe_load(str(commit["content"]))
+    old_tags, new_tags = _image_tags(str(commit["parent_content"])), _image_tags(str(commit["content"]))
+    bumped = sorted(name for name, tag in new_tags.items() if old_tags.get(name) != tag)
+    assert bumped == [trace.steps["bumped_image"]], f"the commit changes the tags of {bumped}"
+    assert set(new_tags) == set(old_tags), f"images added or removed: {set(new_tags) ^ set(old_tags)}"
+    rest = {k: v for k, v in after.items() if k != "images"}
+    assert rest == {k: v for k, v in before.items() if k != "images"}, "the commit changes more than images"
+
+
+def _image_tags(kustomization: str) -> dict[str, str]:
+    return {i["name"]: str(i.get("newTag", "")) for i in yaml.safe_load(kustomization).get("images", [])}
+
+
+# --- the gitops commit, Argo CD and the rollout ------------------------------------------------------
+
+
+def expect_bump_commit(request: pytest.FixtureRequest, target: Target, trace: Trace) -> None:
+    """The bump's gitops-repo commit names the app commit and sets the service's image to its short SHA,
+    changing that one file only."""
+    image = f"{IMAGE_PREFIX}/{trace.service}"
+    expect_image_tag_in_commit(request, target, trace, DEV_OVERLAY, image, trace.short_sha, "gitops-repo")
+    message = str(trace.steps["gitops_commit"]["message"])
+    assert trace.app_commit in message, f"the gitops commit does not name {trace.app_commit}: {message!r}"
+    expect_only_file_changed(trace)
+
+
+def expect_running_image(
+    kube: Kube,
+    target: Target,
+    namespace: str,
+    deployment: str,
+    trace: Trace,
+    execution: Execution,
+    seconds: int,
+) -> dict[str, Any]:
+    """Deployment ``deployment`` runs the app commit's image, its rollout complete, within ``seconds`` of the
+    job's end; returns the ReplicaSet that runs it."""
+    if target.is_lab:
+        execution.simulated(NO_PULL)
+    image = f"{IMAGE_PREFIX}/{deployment}:{trace.short_sha}"
+    rollout = probes.rollout_complete(kube, namespace, deployment)
+
+    def probe() -> waits.Check:
+        running = kube.deployment(namespace, deployment).spec.template.spec.containers[0].image
+        return rollout() if running == image else waits.pending(f"{deployment} runs {running}, not {image}")
+
+    left = seconds - (time.monotonic() - trace.job_ended)
+    waits.until(
+        probe,
+        timeout=max(left, 1),
+        interval=1,
+        what=f"{deployment} running {image}",
+        wake=kube.watch_deployments(namespace, int(max(left, 1)) + 1),
+    )
+    execution.timing("pipeline_end_to_running_seconds", time.monotonic() - trace.job_ended)
+    execution.timing("app_commit_to_running_seconds", time.monotonic() - trace.pushed_at)
+    trace.steps["replicaset"] = _current_replicaset(kube, namespace, deployment, image)
+    return trace.steps["replicaset"]
+
+
+def _current_replicaset(kube: Kube, namespace: str, deployment: str, image: str) -> dict[str, Any]:
+    dep = kube.deployment(namespace, deployment)
+    revision = (dep.metadata.annotations or {}).get("deployment.kubernetes.io/revision")
+    selector = ",".join(f"{k}={v}" for k, v in (dep.spec.selector.match_labels or {}).items())
+    current = [
+        rs
+        for rs in kube.replica_sets(namespace, selector)
+        if (rs.metadata.annotations or {}).get("deployment.kubernetes.io/revision") == revision
+    ]
+    assert len(current) == 1, f"{deployment}: {len(current)} ReplicaSets at revision {revision}"
+    rs = current[0]
+    images = [c.image for c in rs.spec.template.spec.containers]
+    assert images[0] == image, f"ReplicaSet {rs.metadata.name} runs {images}"
+    pods = kube.pods(namespace, ",".join(f"{k}={v}" for k, v in rs.spec.selector.match_labels.items()))
+    return {
+        "name": rs.metadata.name,
+        "revision": revision,
+        "image": images[0],
+        "replicas": rs.status.replicas or 0,
+        "ready": rs.status.ready_replicas or 0,
+        "created": rs.metadata.creation_timestamp.isoformat() if rs.metadata.creation_timestamp else None,
+        "pods": sorted(p.metadata.name for p in pods if p.status and p.status.phase == "Running"),
+    }
+
+
+def attach_trace(argocd: ArgoCDClient, trace: Trace) -> dict[str, Any]:
+    """The whole trace in the report: app-repo commit -> gitops-repo commit -> Argo CD revision -> ReplicaSet,
+    each link checked against the next."""
+    app = argocd.application(APPLICATION)
+    entries = [
+        h for h in app.get("status", {}).get("history") or [] if h.get("revision") == trace.gitops_commit
+    ]
+    assert entries, f"Argo CD's history of {APPLICATION} has no entry for {trace.gitops_commit[:8]}"
+    gitops = trace.steps["gitops_commit"]
+    rs = trace.steps["replicaset"]
+    assert trace.job is not None, "no pipeline job ran in this scenario"
+    assert rs["image"].endswith(f":{trace.short_sha}"), f"the ReplicaSet runs {rs['image']}"
+    doc = {
+        "app-repo commit": {"sha": trace.app_commit, "service": trace.service, "tag": trace.short_sha},
+        "pipeline job": {
+            "job": trace.job.job,
+            "seconds": round(trace.job.seconds, 2),
+            "runner": "gitlab-ci-local (shell executor)",
+        },
+        "gitops-repo commit": {
+            "sha": trace.gitops_commit,
+            "parents": gitops["parents"],
+            "author": gitops["author"],
+            "message": gitops["message"],
+            "files": gitops["files"],
+        },
+        "Argo CD": {
+            "application": APPLICATION,
+            "history id": entries[-1].get("id"),
+            "revision": entries[-1].get("revision"),
+            "deployedAt": entries[-1].get("deployedAt"),
+            "initiatedBy": entries[-1].get("initiatedBy"),
+        },
+        "ReplicaSet": rs,
+    }
+    lines = [
+        f"app-repo commit    {trace.app_commit}  ({trace.service} changed)",
+        f"  -> {trace.job.job} job   {trace.job.seconds:.1f}s, gitlab-ci-local",
+        f"gitops-repo commit {trace.gitops_commit}  {str(gitops['message']).splitlines()[0]}",
+        f"  -> Argo CD {APPLICATION} history #{entries[-1].get('id')} revision {entries[-1].get('revision')} "
+        f"at {entries[-1].get('deployedAt')}",
+        f"ReplicaSet         {rs['name']} (revision {rs['revision']}) image {rs['image']}, "
+        f"{rs['ready']}/{rs['replicas']} ready",
+    ]
+    evidence.attach_text("trace: app commit -> gitops commit -> Argo CD -> ReplicaSet", "\n".join(lines))
+    evidence.attach_json("trace.json", doc)
+    evidence.attach_text("gitops-repo commit diff", str(gitops["diff"]))
+    return doc
+
+
+# --- imagePullSecrets ----------------------------------------------------------------------------------
+
+
+def expect_pull_secret_on_service_accounts(kube: Kube, namespace: str, secret: str) -> list[str]:
+    accounts = kube.core.list_namespaced_service_account(namespace).items
+    names = sorted(a.metadata.name for a in accounts)
+    assert "default" in names, f"no ServiceAccount default in {namespace}: {names}"
+    without = [
+        a.metadata.name for a in accounts if secret not in [s.name for s in a.image_pull_secrets or []]
+    ]
+    assert not without, f"ServiceAccounts in {namespace} without imagePullSecret {secret}: {without}"
+    return names
+
+
+def expect_dockerconfig_secret(kube: Kube, namespace: str, name: str, kind: str, registry: str) -> None:
+    secret = kube.core.read_namespaced_secret(name, namespace)
+    assert secret.type == kind, f"Secret {name} is of type {secret.type}"
+    config = json.loads(base64.b64decode((secret.data or {}).get(".dockerconfigjson", "") or b"{}"))
+    auths = config.get("auths") or {}
+    assert registry in auths, f"Secret {name} holds credentials for {sorted(auths)}, not {registry}"
+    assert auths[registry].get("auth") or auths[registry].get("password"), f"no credentials for {registry}"
+
+
+def expect_admission_adds_pull_secret(kube: Kube, namespace: str, account: str, secret: str) -> list[str]:
+    """A pod with ServiceAccount ``account`` and no imagePullSecrets of its own, created as a server-side
+    dry run: the real kube-apiserver's ServiceAccount admission fills in the account's pull secrets, and
+    nothing is stored."""
+    container = client.V1Container(
+        name="probe",
+        image=f"{IMAGE_PREFIX}/frontend:pull-secret-probe",
+        resources=client.V1ResourceRequirements(
+            requests={"cpu": "10m", "memory": "16Mi"}, limits={"cpu": "10m", "memory": "16Mi"}
+        ),
+        security_context=client.V1SecurityContext(
+            allow_privilege_escalation=False,
+            run_as_non_root=True,
+            run_as_user=1000,
+            read_only_root_filesystem=True,
+            capabilities=client.V1Capabilities(drop=["ALL"]),
+            seccomp_profile=client.V1SeccompProfile(type="RuntimeDefault"),
+        ),
+    )
+    pod = client.V1Pod(
+        metadata=client.V1ObjectMeta(generate_name="pull-secret-probe-", labels=kube.labels()),
+        spec=client.V1PodSpec(service_account_name=account, containers=[container]),
+    )
+    created = kube.core.create_namespaced_pod(namespace, pod, dry_run="All")
+    given = [s.name for s in created.spec.image_pull_secrets or []]
+    assert secret in given, f"a pod of ServiceAccount {account} was given imagePullSecrets {given}"
+    return given

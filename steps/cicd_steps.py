@@ -1,0 +1,197 @@
+"""Phase 5: Dockerfiles, the pipeline's jobs, the gitops bump, Argo CD deploying it, imagePullSecrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pytest_bdd import parsers, then, when
+
+from boutique_suite import cicd, evidence
+from boutique_suite.argocd import ArgoCDClient
+from boutique_suite.evidence import Execution
+from boutique_suite.kube import Kube
+from boutique_suite.targets import Target
+from boutique_suite.undo import UndoStack
+
+NO_REGISTRY = "the lab has no OCI registry: no image to look up"
+
+
+@pytest.fixture
+def trace() -> cicd.Trace:
+    return cicd.Trace()
+
+
+# --- Dockerfiles -------------------------------------------------------------------------------------
+
+
+@then("every service's Dockerfile in app-repo has a build stage and a separate final stage")
+def multi_stage(request: pytest.FixtureRequest, target: Target, trace: cicd.Trace, tmp_path: Path) -> None:
+    checkout = cicd.app_repo_checkout(request, target, trace, tmp_path)
+    cicd.expect_dockerfile_rule(checkout, "multi-stage", "pinned")
+
+
+@then("no final stage starts from a compiler or SDK image")
+def lean_final_stage(trace: cicd.Trace) -> None:
+    cicd.expect_dockerfile_rule(trace.app_checkout, "lean final stage")
+
+
+@then("every final stage runs as a non-root user")
+def non_root_final_stage(trace: cicd.Trace) -> None:
+    cicd.expect_dockerfile_rule(trace.app_checkout, "non-root")
+
+
+# --- the bump against a scratch copy of gitops-repo --------------------------------------------------
+
+
+@when(
+    parsers.parse(
+        'the "{job}" job runs for service "{service}" at commit "{commit}" '
+        "against a scratch copy of gitops-repo"
+    )
+)
+def bump_scratch_copy(
+    request: pytest.FixtureRequest,
+    target: Target,
+    trace: cicd.Trace,
+    execution: Execution,
+    run_id: str,
+    undo: UndoStack,
+    job: str,
+    service: str,
+    commit: str,
+) -> None:
+    cicd.bump_scratch_copy(request, target, trace, execution, run_id, undo, job, service, commit)
+
+
+@then(parsers.parse('the scratch gitops-repo gets one new commit that names app-repo commit "{commit}"'))
+def one_scratch_commit(
+    request: pytest.FixtureRequest, target: Target, trace: cicd.Trace, commit: str
+) -> None:
+    cicd.expect_one_scratch_commit(request, target, trace, commit)
+
+
+@then(parsers.parse('in that commit "{path}" sets image "{image}" to tag "{tag}"'))
+def image_tag_in_commit(
+    request: pytest.FixtureRequest, target: Target, trace: cicd.Trace, path: str, image: str, tag: str
+) -> None:
+    cicd.expect_image_tag_in_commit(request, target, trace, path, image, tag)
+
+
+@then("that commit changes no other file")
+def no_other_file(trace: cicd.Trace) -> None:
+    cicd.expect_only_file_changed(trace)
+
+
+# --- from an app-repo commit to the running ReplicaSet -----------------------------------------------
+
+
+@when(parsers.parse('a commit that changes "{path}" is pushed to app-repo\'s "{branch}" branch'))
+def push_app_change(
+    request: pytest.FixtureRequest,
+    target: Target,
+    trace: cicd.Trace,
+    run_id: str,
+    undo: UndoStack,
+    path: str,
+    branch: str,
+) -> None:
+    assert branch == "main", "the lab's app-repo pipeline runs for main"
+    cicd.push_app_change(request, target, trace, path, run_id, undo)
+
+
+@then(parsers.parse('its pipeline\'s "{job}" job succeeds within {seconds:d} seconds'))
+def job_succeeds(
+    request: pytest.FixtureRequest,
+    target: Target,
+    trace: cicd.Trace,
+    execution: Execution,
+    argocd: ArgoCDClient,
+    undo: UndoStack,
+    story: dict,
+    job: str,
+    seconds: int,
+) -> None:
+    story["commit"] = cicd.run_pipeline_job(request, target, trace, execution, argocd, undo, job, seconds)
+
+
+@then(parsers.parse('its pipeline\'s "{first}" and "{second}" jobs succeed within {seconds:d} seconds'))
+def jobs_succeed(
+    request: pytest.FixtureRequest,
+    target: Target,
+    trace: cicd.Trace,
+    execution: Execution,
+    first: str,
+    second: str,
+    seconds: int,
+) -> None:
+    cicd.skip_unrunnable_jobs(request, target, [first, second])
+    for job in (first, second):
+        cicd.run_job(request, target, trace, execution, job, seconds)
+
+
+@then(parsers.parse('the registry holds "{image}" tagged with that commit\'s short SHA'))
+def registry_holds(request: pytest.FixtureRequest, target: Target, image: str) -> None:
+    evidence.skip_scenario(request, NO_REGISTRY if target.is_lab else evidence.ONPREM_PENDING)
+
+
+@then(
+    parsers.parse(
+        "gitops-repo's dev overlay sets the {service} image to that commit's short SHA "
+        "in a commit that names it"
+    )
+)
+def bump_commit(request: pytest.FixtureRequest, target: Target, trace: cicd.Trace, service: str) -> None:
+    assert service == trace.service, f"the pushed commit changed {trace.service}, not {service}"
+    cicd.expect_bump_commit(request, target, trace)
+
+
+@then(
+    parsers.parse(
+        'Deployment "{deployment}" in "{namespace}" runs that image within {seconds:d} seconds of the '
+        "pipeline's end"
+    )
+)
+def runs_that_image(
+    kube: Kube,
+    target: Target,
+    trace: cicd.Trace,
+    execution: Execution,
+    deployment: str,
+    namespace: str,
+    seconds: int,
+) -> None:
+    cicd.expect_running_image(kube, target, namespace, deployment, trace, execution, seconds)
+
+
+@then("the trace from the app-repo commit to the running ReplicaSet is attached to the report")
+def trace_attached(argocd: ArgoCDClient, trace: cicd.Trace) -> None:
+    cicd.attach_trace(argocd, trace)
+
+
+# --- imagePullSecrets --------------------------------------------------------------------------------
+
+
+@then(
+    parsers.parse(
+        'every ServiceAccount in "{namespace}", including "default", lists the imagePullSecret "{secret}"'
+    )
+)
+def accounts_have_pull_secret(kube: Kube, story: dict, namespace: str, secret: str) -> None:
+    story["namespace"] = namespace
+    story["accounts"] = cicd.expect_pull_secret_on_service_accounts(kube, namespace, secret)
+
+
+@then(parsers.parse('"{name}" is a Secret of type "{kind}" for "{registry}"'))
+def dockerconfig_secret(kube: Kube, story: dict, name: str, kind: str, registry: str) -> None:
+    cicd.expect_dockerconfig_secret(kube, story["namespace"], name, kind, registry)
+
+
+@then(
+    parsers.parse(
+        'a pod created with one of those ServiceAccounts and no pull secret of its own is given "{secret}"'
+    )
+)
+def admission_adds_pull_secret(kube: Kube, story: dict, secret: str) -> None:
+    account = "frontend" if "frontend" in story["accounts"] else story["accounts"][0]
+    cicd.expect_admission_adds_pull_secret(kube, story["namespace"], account, secret)
