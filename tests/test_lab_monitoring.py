@@ -107,5 +107,7 @@ def test_missing_prometheus_binary_names_the_package(monkeypatch: pytest.MonkeyP
 
 
 def test_unreachable_prometheus_reads_clearly() -> None:
-    with pytest.raises(alerting.MonitoringUnavailable, match=r"cannot reach Prometheus at http://127\.0\.0\.1:9"):
+    with pytest.raises(
+        alerting.MonitoringUnavailable, match=r"cannot reach Prometheus at http://127\.0\.0\.1:9"
+    ):
         alerting.Prometheus("http://127.0.0.1:9").targets()
