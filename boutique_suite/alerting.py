@@ -292,3 +292,40 @@ def expect_slack_message(
         slack.Channel.open(target, channel), alarm["since"], needles, max(budget, 1)
     )
     return float(found["message"]["ts"]) - alarm["fired_at"]
+
+
+def all_deployments_available(kube: Kube, namespace: str) -> waits.Probe:
+    def probe() -> waits.Check:
+        deployments = kube.apps.list_namespaced_deployment(namespace).items
+        short = [
+            f"{d.metadata.name} {d.status.available_replicas or 0}/{d.spec.replicas}"
+            for d in deployments
+            if (d.status.available_replicas or 0) < (d.spec.replicas or 0)
+        ]
+        if not deployments:
+            return waits.failed(f"no Deployment in {namespace}")
+        if short:
+            return waits.pending("not all available: " + ", ".join(short))
+        return waits.succeeded(f"all {len(deployments)} Deployments available")
+
+    return probe
+
+
+def pods_unschedulable(kube: Kube, namespace: str, selector: str, reason: str) -> waits.Probe:
+    """Every pod is Pending and the scheduler's PodScheduled condition names ``reason``."""
+
+    def probe() -> waits.Check:
+        pods = kube.pods(namespace, selector)
+        if not pods:
+            return waits.pending(f"no pod for {selector} yet")
+        for pod in pods:
+            if pod.status.phase != "Pending":
+                return waits.failed(f"{pod.metadata.name} is {pod.status.phase}, expected Pending")
+            scheduled = next((c for c in pod.status.conditions or [] if c.type == "PodScheduled"), None)
+            if scheduled is None or reason not in (scheduled.message or ""):
+                return waits.pending(
+                    f"{pod.metadata.name}: PodScheduled says {scheduled and scheduled.message!r}"
+                )
+        return waits.succeeded(f"{len(pods)} pods Pending: {reason}")
+
+    return probe

@@ -188,3 +188,16 @@ def delete_pod_if_present(kube: Kube, namespace: str, name: str) -> None:
     except client.ApiException as exc:
         if exc.status != 404:
             raise
+
+
+def fill_workers(kube: Kube, nodes: list[str], resource: str, share: float) -> list[str]:
+    """raise_requests on every node in ``nodes``; the stress namespaces (delete them to revert)."""
+    made = []
+    try:
+        for node in nodes:
+            made.append(raise_requests(kube, node, resource, share)["namespace"])
+    except Exception:
+        for namespace in made:
+            kube.delete_namespace(namespace)
+        raise
+    return made

@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from pytest_bdd import parsers, then, when
+from pytest_bdd import given, parsers, then, when
 
-from boutique_suite import alerting, faults, slack, waits
+from boutique_suite import alerting, cluster, faults, slack, waits
+from boutique_suite.cluster import Workload
 from boutique_suite.evidence import Execution
 from boutique_suite.kube import Kube
 from boutique_suite.targets import ROOT, Target
@@ -219,3 +220,62 @@ def resolved_message(
     needles = ("RESOLVED", alert, alarm["subject"])
     latency = alerting.expect_slack_message(target, channel, after_revert, needles, seconds)
     execution.timing("revert_to_resolved_message_seconds", latency)
+
+
+# --- a CPU shortage across the workers -------------------------------------------------------------
+
+
+@given("every Boutique Deployment has all replicas available")
+@then("every Boutique Deployment still has all replicas available")
+def boutique_available(kube: Kube, target: Target) -> None:
+    probe = alerting.all_deployments_available(kube, target.namespaces.dev)
+    wait(probe, target.timeouts.rollout, "every Boutique Deployment available")
+
+
+@when(
+    parsers.parse(
+        "stress pods raise the requested CPU of both workers to {percent:d}% of their allocatable CPU"
+    )
+)
+def fill_both_workers(
+    kube: Kube, target: Target, undo: UndoStack, execution: Execution, alarm: dict, percent: int
+) -> None:
+    made = faults.fill_workers(kube, ["k8s-worker1", "k8s-worker2"], "cpu", percent / 100)
+    alarm["fault"] = f"delete {', '.join(made)}"
+    undo.push(alarm["fault"], lambda: [kube.delete_namespace(ns) for ns in made])
+    if target.is_lab:
+        execution.simulated(KWOK_STRESS)
+
+
+@when(
+    parsers.parse("a test Deployment of {replicas:d} replicas requesting {millicores:d}m CPU each is created")
+)
+def cpu_probe_deployment(kube: Kube, workload: Workload, alarm: dict, replicas: int, millicores: int) -> None:
+    cluster.create_test_deployment(kube, workload, replicas, cpu_millicores=millicores)
+    alarm.update(subject=workload.namespace, fired_at=time.time())
+
+
+@then(parsers.parse('its pods stay Pending with the reason "{reason}" for {seconds:d} seconds'))
+def stay_pending(kube: Kube, workload: Workload, reason: str, seconds: int) -> None:
+    probe = alerting.pods_unschedulable(kube, workload.namespace, f"app={workload.name}", reason)
+    wait(probe, 60, f"pods of {workload.name} Pending: {reason}")
+    waits.consistently(probe, duration=seconds, interval=5, what=f"pods of {workload.name} stay Pending")
+
+
+@then(parsers.parse('a message naming "{alert}" appears in "{channel}" within {seconds:d} seconds'))
+def message_naming(
+    target: Target, execution: Execution, alarm: dict, alert: str, channel: str, seconds: int
+) -> None:
+    latency = alerting.expect_slack_message(
+        target, channel, alarm, ("FIRING", alert, alarm["subject"]), seconds
+    )
+    execution.timing("pending_pods_to_slack_seconds", latency)
+
+
+@then(parsers.parse("the test Deployment has {replicas:d} available replicas within {seconds:d} seconds"))
+def deployment_available_after_revert(
+    kube: Kube, workload: Workload, execution: Execution, replicas: int, seconds: int
+) -> None:
+    execution.timing(
+        "scheduled_after_revert_seconds", cluster.expect_available(kube, workload, replicas, seconds)
+    )
