@@ -90,7 +90,10 @@ def connect(target: Target) -> tuple[Prometheus, Alertmanager]:
 
 def target_up(prom: Prometheus, job: str) -> waits.Probe:
     def probe() -> waits.Check:
-        found = [t for t in prom.targets() if t["labels"].get("job") == job]
+        targets = prom.targets()
+        found = [t for t in targets if t["labels"].get("job") == job]
+        if not targets:  # just started or reloaded: scrape pools not synced yet
+            return waits.pending("Prometheus lists no scrape target yet")
         if not found:
             return waits.failed(f"Prometheus has no scrape target of job {job!r}")
         down = [
