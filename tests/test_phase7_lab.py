@@ -101,3 +101,22 @@ def test_lab_ensure_twice_changes_nothing() -> None:
     assert not again.changed, again.detail
     assert again.components["sealed-secrets-controller"] == first.components["sealed-secrets-controller"]
     assert "metrics.k8s.io" in again.components
+
+
+def test_a_plain_secret_in_gitops_repo_is_caught(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import contextlib
+    import shutil
+
+    repo = tmp_path / "gitops-repo"
+    shutil.copytree(GITOPS, repo, ignore=shutil.ignore_patterns("checks", "*.py", "__pycache__"))
+    (repo / "overlays" / "dev" / "leak.yaml").write_text(
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: leak}\nstringData: {password: planted}\n"
+    )
+
+    @contextlib.contextmanager
+    def checkout(target: targets.Target):  # type: ignore[no-untyped-def]
+        yield repo, "planted copy"
+
+    monkeypatch.setattr(sealing, "gitops_checkout", checkout)
+    with pytest.raises(AssertionError, match=r"plain Secret manifests in \['overlays/dev/leak.yaml'\]"):
+        sealing.expect_only_sealed_secrets(targets.load("lab"))
