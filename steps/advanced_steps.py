@@ -20,8 +20,8 @@ HOLD_SYNCED_SECONDS = 20  # two of the lab's Argo CD reconciliations (10 s)
 
 
 @pytest.fixture
-def sealed() -> dict:
-    """What the Sealed Secrets scenario made: the SealedSecret, where it was applied, when."""
+def facts() -> dict:
+    """What the phase-7 steps made and found: the SealedSecret, where and when it was applied, the HPAs."""
     return {}
 
 
@@ -71,15 +71,15 @@ def only_sealed(target: Target) -> None:
     parsers.parse('a Secret holding the run id is sealed with kubeseal for "{namespace}" and applied there')
 )
 def seal_and_apply(
-    kube: Kube, target: Target, run_id: str, undo: UndoStack, sealed: dict, namespace: str
+    kube: Kube, target: Target, run_id: str, undo: UndoStack, facts: dict, namespace: str
 ) -> None:
     sealing.delete_leftovers(kube, namespace)
-    sealed["secret"] = secret = sealing.seal_run_id(target, namespace, f"suite-sealed-{run_id}", run_id)
+    facts["secret"] = secret = sealing.seal_run_id(target, namespace, f"suite-sealed-{run_id}", run_id)
     undo.push(
         f"delete SealedSecret {namespace}/{secret.name}", lambda: sealing.delete(kube, namespace, secret.name)
     )
     sealing.apply(kube, secret, namespace)
-    sealed["applied_at"] = time.monotonic()
+    facts["applied_at"] = time.monotonic()
 
 
 @then(
@@ -87,24 +87,22 @@ def seal_and_apply(
         'the controller creates that Secret in "{namespace}" with the same data within {seconds:d} seconds'
     )
 )
-def secret_opened(kube: Kube, execution: Execution, sealed: dict, namespace: str, seconds: int) -> None:
-    assert sealed["secret"].namespace == namespace, (
-        f"sealed for {sealed['secret'].namespace}, not {namespace}"
-    )
-    sealing.expect_opened(kube, sealed["secret"], seconds)
-    execution.timing("unseal_seconds", time.monotonic() - sealed["applied_at"])
+def secret_opened(kube: Kube, execution: Execution, facts: dict, namespace: str, seconds: int) -> None:
+    assert facts["secret"].namespace == namespace, f"sealed for {facts['secret'].namespace}, not {namespace}"
+    sealing.expect_opened(kube, facts["secret"], seconds)
+    execution.timing("unseal_seconds", time.monotonic() - facts["applied_at"])
 
 
 @when("the same SealedSecret is applied in another namespace")
-def apply_elsewhere(kube: Kube, scenario_ns: str, sealed: dict) -> None:
-    sealing.apply(kube, sealed["secret"], scenario_ns)  # scenario_ns and all in it go at the end
-    sealed["elsewhere"] = scenario_ns
+def apply_elsewhere(kube: Kube, scenario_ns: str, facts: dict) -> None:
+    sealing.apply(kube, facts["secret"], scenario_ns)  # scenario_ns and all in it go at the end
+    facts["elsewhere"] = scenario_ns
 
 
 @then("the controller refuses to unseal it there")
-def refused(kube: Kube, target: Target, sealed: dict) -> None:
+def refused(kube: Kube, target: Target, facts: dict) -> None:
     message = sealing.expect_refused(
-        kube, sealed["elsewhere"], sealed["secret"].name, target.timeouts.assertion
+        kube, facts["elsewhere"], facts["secret"].name, target.timeouts.assertion
     )
     evidence.attach_text("controller's refusal", message)
 
@@ -137,9 +135,9 @@ def locust_results(request: pytest.FixtureRequest, target: Target) -> None:
 
 
 @then(parsers.parse('these HorizontalPodAutoscalers exist in "{namespace}":'))
-def hpas_exist(kube: Kube, sealed: dict, namespace: str, datatable: list[list[str]]) -> None:
-    sealed["hpa_namespace"] = namespace
-    sealed["hpas"] = autoscaling.expect_hpas(kube, namespace, datatable[1:])
+def hpas_exist(kube: Kube, facts: dict, namespace: str, datatable: list[list[str]]) -> None:
+    facts["hpa_namespace"] = namespace
+    facts["hpas"] = autoscaling.expect_hpas(kube, namespace, datatable[1:])
 
 
 @then(
@@ -147,20 +145,20 @@ def hpas_exist(kube: Kube, sealed: dict, namespace: str, datatable: list[list[st
         "each of them reports ScalingActive with its current CPU utilisation within {seconds:d} seconds"
     )
 )
-def hpas_active(kube: Kube, target: Target, execution: Execution, sealed: dict, seconds: int) -> None:
+def hpas_active(kube: Kube, target: Target, execution: Execution, facts: dict, seconds: int) -> None:
     if target.is_lab:
         execution.simulated(KWOK_USAGE)
-    waited = autoscaling.expect_scaling_active(kube, sealed["hpa_namespace"], sealed["hpas"], seconds)
+    waited = autoscaling.expect_scaling_active(kube, facts["hpa_namespace"], facts["hpas"], seconds)
     evidence.attach_json("HPA status", waited.check.value)
     execution.timing("hpa_scaling_active_seconds", waited.seconds)
 
 
 @then("Argo CD ignores the replicas of those Deployments, so it does not fight the HPAs")
-def replicas_ignored(kube: Kube, argocd: ArgoCDClient, undo: UndoStack, story: dict, sealed: dict) -> None:
+def replicas_ignored(kube: Kube, argocd: ArgoCDClient, undo: UndoStack, story: dict, facts: dict) -> None:
     app = story.setdefault("app", "online-boutique-dev")
-    autoscaling.expect_replicas_ignored(argocd.application(app), sealed["hpas"])
+    autoscaling.expect_replicas_ignored(argocd.application(app), facts["hpas"])
     autoscaling.expect_replica_change_stays_synced(
-        kube, argocd, app, sealed["hpa_namespace"], sealed["hpas"][0], HOLD_SYNCED_SECONDS, undo
+        kube, argocd, app, facts["hpa_namespace"], facts["hpas"][0], HOLD_SYNCED_SECONDS, undo
     )
 
 
