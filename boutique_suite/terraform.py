@@ -45,7 +45,7 @@ def expect_formatted(root: Path = MODULES) -> None:
     for module in modules(root):
         proc = _terraform(module, "fmt", "-check", "-recursive", "-no-color")
         if proc.returncode != 0:
-            unformatted[str(module.relative_to(ROOT))] = proc.stdout.split() or proc.stderr.strip()[:200]
+            unformatted[str(module.relative_to(root))] = proc.stdout.split() or proc.stderr.strip()[:200]
     assert not unformatted, f"terraform fmt would change: {unformatted}"
 
 
@@ -55,5 +55,5 @@ def expect_valid(root: Path = MODULES) -> None:
         init = _terraform(module, "init", "-backend=false", "-input=false", "-no-color")
         proc = init if init.returncode != 0 else _terraform(module, "validate", "-no-color")
         if proc.returncode != 0:
-            invalid[str(module.relative_to(ROOT))] = (proc.stderr or proc.stdout).strip()[-400:]
+            invalid[str(module.relative_to(root))] = (proc.stderr or proc.stdout).strip()[-400:]
     assert not invalid, f"terraform validate failed: {invalid}"

@@ -120,3 +120,18 @@ def test_a_plain_secret_in_gitops_repo_is_caught(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(sealing, "gitops_checkout", checkout)
     with pytest.raises(AssertionError, match=r"plain Secret manifests in \['overlays/dev/leak.yaml'\]"):
         sealing.expect_only_sealed_secrets(targets.load("lab"))
+
+
+@pytest.mark.skipif(terraform.shutil.which("terraform") is None, reason="terraform is not on PATH")
+def test_terraform_checks_catch_unformatted_and_invalid_modules(tmp_path: Path) -> None:
+    (tmp_path / "ok").mkdir()
+    (tmp_path / "ok" / "main.tf").write_text('variable "region" {\n  type = string\n}\n')
+    terraform.expect_formatted(tmp_path)
+    terraform.expect_valid(tmp_path)
+    (tmp_path / "messy").mkdir()
+    (tmp_path / "messy" / "main.tf").write_text('variable "region" {\ntype = string\n}\n')
+    with pytest.raises(AssertionError, match=r"terraform fmt would change: \{'messy': \['main.tf'\]\}"):
+        terraform.expect_formatted(tmp_path)
+    (tmp_path / "messy" / "main.tf").write_text('variable "region" {\n  type = strin\n}\n')
+    with pytest.raises(AssertionError, match=r"terraform validate failed: \{'messy'"):
+        terraform.expect_valid(tmp_path)
