@@ -12,8 +12,8 @@ from boutique_suite.targets import ROOT
 
 MODULES = ROOT / "provisioning" / "terraform"
 NO_MODULES = (
-    "no Terraform module in the repository yet (provisioning/terraform/ holds no *.tf file), "
-    "so there is nothing for terraform fmt / validate to check"
+    "no Terraform module in the repository yet (provisioning/terraform/ holds no *.tf file) and "
+    "./run setup installs no terraform binary: nothing for terraform fmt / validate to check"
 )
 NO_BINARY = "terraform is not installed (./run setup does not install it): put terraform on PATH"
 
