@@ -23,6 +23,7 @@ pytest_plugins = [
     "steps.gitops_steps",
     "steps.cicd_steps",
     "steps.alert_steps",
+    "steps.advanced_steps",
 ]
 
 TARGET_KEY = pytest.StashKey[targets.Target]()

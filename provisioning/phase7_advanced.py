@@ -1,29 +1,140 @@
 """Layer 7, advanced.
 
 Terraform, Sealed Secrets, Locust load, HPA.
-lab: Sealed Secrets controller as a local process; real HPA controller over KWOK's simulated usage.
+lab: the real Sealed Secrets controller as a local process (provisioning/lab/sealedsecrets.py), kubeseal
+from the same build, and the HPA machinery of layer 2 (metrics-server serving metrics.k8s.io to the real
+HPA controller, over KWOK's simulated usage). Terraform and Locust are not in the lab: their scenarios
+skip with the reason.
+onprem: the sealed-secrets chart comes through the app-of-apps (layer 3); this layer checks that its
+controller Deployment is ready and that the metrics API is served.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import yaml
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from boutique_suite.kube import ClusterUnreachable, Kube, connect
 from boutique_suite.targets import Target
-from provisioning.layer import LayerState, not_provisioned
+from provisioning.layer import LayerState, LayerUnavailable
 
 PHASE = 7
 NAME = "advanced"
-NOT_YET = {
-    "lab": "Sealed Secrets, Locust and Terraform are not set up in the lab yet (issues #4, #6)",
-    "onprem": "Terraform, Sealed Secrets and load tests are not provisioned yet (issue #4)",
-}
+METRICS_APISERVICE = "v1beta1.metrics.k8s.io"
+GITOPS = Path(__file__).resolve().parent / "gitops" / "platform"
 
 
 def needs(target: Target) -> tuple[int, ...]:
+    # The HPAs and the namespace the scenarios seal for are the Online Boutique's, deployed by layer 4.
     return (4,)
 
 
+def controller_location() -> tuple[str, str]:
+    """(namespace, Deployment) of the Sealed Secrets controller as gitops-repo installs it on-prem:
+    the chart's Application destination and the values' fullnameOverride."""
+    app = yaml.safe_load((GITOPS / "apps" / "sealed-secrets.yaml").read_text())
+    values = yaml.safe_load((GITOPS / "values" / "sealed-secrets.yaml").read_text()) or {}
+    return app["spec"]["destination"]["namespace"], values.get("fullnameOverride", "sealed-secrets")
+
+
+def metrics_api_problem(kube: Kube) -> str | None:
+    """None when the aggregated metrics API (metrics-server) is Available, else why not."""
+    try:
+        svc = client.ApiregistrationV1Api(kube.api).read_api_service(METRICS_APISERVICE)
+    except ApiException as exc:
+        if exc.status == 404:
+            return f"APIService {METRICS_APISERVICE} does not exist (is metrics-server installed?)"
+        return f"APIService {METRICS_APISERVICE}: {exc.status} {exc.reason}"
+    available = next((c for c in svc.status.conditions or [] if c.type == "Available"), None)
+    if available is None or available.status != "True":
+        why = f"{available.reason}: {available.message}" if available else "no Available condition"
+        return f"metrics.k8s.io not served: APIService {METRICS_APISERVICE} {why}"
+    return None
+
+
+def controller_problem(kube: Kube, namespace: str, name: str) -> str | None:
+    """None when the controller Deployment has all its replicas ready, else why not."""
+    try:
+        dep = kube.deployment(namespace, name)
+    except ApiException as exc:
+        if exc.status == 404:
+            return f"Deployment {namespace}/{name} not found (sealed-secrets chart not synced?)"
+        return f"Deployment {namespace}/{name}: {exc.status} {exc.reason}"
+    want, ready = dep.spec.replicas or 1, dep.status.ready_replicas or 0
+    return None if ready >= want else f"Deployment {namespace}/{name}: {ready}/{want} replicas ready"
+
+
+def _kube(target: Target) -> Kube:
+    try:
+        return connect(target.cluster.kubeconfig_path, target.cluster.context, run_id="check")
+    except ClusterUnreachable as exc:
+        raise LayerUnavailable(f"layer 7 (advanced): {exc}") from None
+
+
 def check(target: Target) -> LayerState:
-    raise not_provisioned(PHASE, NAME, NOT_YET[target.kind])
+    kube = _kube(target)
+    components: dict[str, str] = {}
+    problems = []
+    if target.is_lab:
+        from provisioning.lab import processes, sealedsecrets
+
+        proc = processes.info(sealedsecrets.NAME)
+        if proc.alive:
+            components[sealedsecrets.NAME] = f"pid {proc.pid}, 127.0.0.1:{sealedsecrets.PORT}"
+        else:
+            problems.append(f"{sealedsecrets.NAME} is not running")
+    else:
+        namespace, name = controller_location()
+        if problem := controller_problem(kube, namespace, name):
+            problems.append(problem)
+        else:
+            components[name] = f"Deployment ready in {namespace}"
+    if problem := metrics_api_problem(kube):
+        problems.append(problem)
+    else:
+        components["metrics.k8s.io"] = f"APIService {METRICS_APISERVICE} Available"
+    detail = "; ".join(problems) or "Sealed Secrets controller running, metrics API served"
+    return LayerState(PHASE, NAME, not problems, detail, components)
 
 
 def ensure(target: Target) -> LayerState:
-    return check(target)
+    if not target.is_lab:
+        state = check(target)
+        if not state.ready:
+            raise LayerUnavailable(f"layer 7 (advanced) not ready: {state.detail}")
+        return state
+    from provisioning.lab import processes, sealedsecrets
+
+    before = processes.info(sealedsecrets.NAME).pid
+    try:
+        controller = sealedsecrets.ensure()
+    except sealedsecrets.SealedSecretsError as exc:
+        raise LayerUnavailable(f"layer 7 (advanced): Sealed Secrets: {exc}") from None
+    kubeseal = kubeseal_binary()
+    state = check(target)
+    if not state.ready:
+        raise LayerUnavailable(f"layer 7 (advanced) not ready: {state.detail}")
+    components = {
+        **state.components,
+        sealedsecrets.NAME: f"{controller.version}, pid {controller.pid}, {controller.url}",
+        "kubeseal": str(kubeseal),
+    }
+    changed = before != controller.pid
+    detail = f"{sealedsecrets.NAME} {'started' if changed else 'already running'}; metrics API served"
+    return LayerState(PHASE, NAME, True, detail, components, changed=changed)
+
+
+def kubeseal_binary() -> Path:
+    """The lab's kubeseal (built with the controller), or LayerUnavailable naming the fix."""
+    from provisioning.lab import build, sealedsecrets
+
+    path = build.bin_dir(sealedsecrets.COMPONENT) / "kubeseal"
+    if not path.is_file():
+        raise LayerUnavailable(
+            f"layer 7 (advanced): kubeseal is missing at {path}: run `./run setup` "
+            "(builds sealed-secrets into ~/.cache/boutique-lab)"
+        )
+    return path

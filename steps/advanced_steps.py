@@ -1,0 +1,178 @@
+"""Phase 7 and HPA under load: Terraform, Sealed Secrets, Locust, the Boutique's HPAs."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from pytest_bdd import given, parsers, then, when
+
+from boutique_suite import autoscaling, evidence, load, probes, sealing, terraform, waits
+from boutique_suite.argocd import ArgoCDClient
+from boutique_suite.evidence import Execution
+from boutique_suite.kube import Kube
+from boutique_suite.targets import Target
+from boutique_suite.undo import UndoStack
+from provisioning import LayerRunner
+
+KWOK_USAGE = "pod CPU usage is simulated by KWOK (the HPA controller and metrics-server are real)"
+HOLD_SYNCED_SECONDS = 20  # two of the lab's Argo CD reconciliations (10 s)
+
+
+@pytest.fixture
+def facts() -> dict:
+    """What the phase-7 steps made and found: the SealedSecret, where and when it was applied, the HPAs."""
+    return {}
+
+
+def skip_unless(request: pytest.FixtureRequest, reason: str | None) -> None:
+    if reason:
+        evidence.skip_scenario(request, reason)
+
+
+# --- Terraform -------------------------------------------------------------------------------------
+
+
+@then('"terraform fmt -check" reports no change in any Terraform module')
+def terraform_fmt(request: pytest.FixtureRequest) -> None:
+    skip_unless(request, terraform.unavailable())
+    terraform.expect_formatted()
+
+
+@then('"terraform validate" passes for every Terraform module')
+def terraform_validate(request: pytest.FixtureRequest) -> None:
+    skip_unless(request, terraform.unavailable())
+    terraform.expect_valid()
+
+
+@then('"terraform plan -detailed-exitcode" reports no changes for every Terraform module')
+def terraform_plan(request: pytest.FixtureRequest) -> None:
+    skip_unless(request, terraform.unavailable() or evidence.ONPREM_PENDING)
+
+
+# --- Sealed Secrets --------------------------------------------------------------------------------
+
+
+@then("the sealed-secrets controller is running")
+def controller_running(target: Target, layers: LayerRunner, execution: Execution) -> None:
+    sealing.expect_controller_running(target)
+    if 7 in layers.seconds:
+        execution.timing("layer7_ensure_seconds", layers.seconds[7])
+
+
+@then("gitops-repo holds no Secret manifests, only SealedSecrets")
+def only_sealed(target: Target) -> None:
+    evidence.attach_text(
+        "SealedSecrets in gitops-repo", "\n".join(sealing.expect_only_sealed_secrets(target))
+    )
+
+
+@when(
+    parsers.parse('a Secret holding the run id is sealed with kubeseal for "{namespace}" and applied there')
+)
+def seal_and_apply(
+    kube: Kube, target: Target, run_id: str, undo: UndoStack, facts: dict, namespace: str
+) -> None:
+    sealing.delete_leftovers(kube, namespace)
+    facts["secret"] = secret = sealing.seal_run_id(target, namespace, f"suite-sealed-{run_id}", run_id)
+    undo.push(
+        f"delete SealedSecret {namespace}/{secret.name}", lambda: sealing.delete(kube, namespace, secret.name)
+    )
+    sealing.apply(kube, secret, namespace)
+    facts["applied_at"] = time.monotonic()
+
+
+@then(
+    parsers.parse(
+        'the controller creates that Secret in "{namespace}" with the same data within {seconds:d} seconds'
+    )
+)
+def secret_opened(kube: Kube, execution: Execution, facts: dict, namespace: str, seconds: int) -> None:
+    assert facts["secret"].namespace == namespace, f"sealed for {facts['secret'].namespace}, not {namespace}"
+    sealing.expect_opened(kube, facts["secret"], seconds)
+    execution.timing("unseal_seconds", time.monotonic() - facts["applied_at"])
+
+
+@when("the same SealedSecret is applied in another namespace")
+def apply_elsewhere(kube: Kube, scenario_ns: str, facts: dict) -> None:
+    sealing.apply(kube, facts["secret"], scenario_ns)  # scenario_ns and all in it go at the end
+    facts["elsewhere"] = scenario_ns
+
+
+@then("the controller refuses to unseal it there")
+def refused(kube: Kube, target: Target, facts: dict) -> None:
+    message = sealing.expect_refused(
+        kube, facts["elsewhere"], facts["secret"].name, target.timeouts.assertion
+    )
+    evidence.attach_text("controller's refusal", message)
+
+
+# --- Locust (no storefront to load in the lab) -----------------------------------------------------
+
+
+LOCUST_RUN = (
+    "Locust runs {users:d} users spawning {rate:d} per second against the storefront for {seconds:d} seconds"
+)
+
+
+@when(parsers.parse(LOCUST_RUN))
+@when(parsers.parse("Locust starts {users:d} users spawning {rate:d} per second against the storefront"))
+@given(parsers.parse("Locust is running {users:d} users against the storefront"))
+@when(parsers.parse("the load runs for {seconds:d} seconds"))
+def locust_load(request: pytest.FixtureRequest, target: Target) -> None:
+    evidence.skip_scenario(request, load.unavailable(target))
+
+
+@then(parsers.parse("every shopper task ran at least once: {tasks}"))
+@then("fewer than 1% of Locust's requests failed")
+@then(parsers.parse("Locust sustains at least {rps:d} requests per second with fewer than 1% failures"))
+@then(parsers.parse("fewer than 1% of Locust's requests fail in the {seconds:d} seconds after that"))
+def locust_results(request: pytest.FixtureRequest, target: Target) -> None:
+    evidence.skip_scenario(request, load.unavailable(target))  # no Locust run to read results from
+
+
+# --- HPAs ------------------------------------------------------------------------------------------
+
+
+@then(parsers.parse('these HorizontalPodAutoscalers exist in "{namespace}":'))
+def hpas_exist(kube: Kube, facts: dict, namespace: str, datatable: list[list[str]]) -> None:
+    facts["hpa_namespace"] = namespace
+    facts["hpas"] = autoscaling.expect_hpas(kube, namespace, datatable[1:])
+
+
+@then(
+    parsers.parse(
+        "each of them reports ScalingActive with its current CPU utilisation within {seconds:d} seconds"
+    )
+)
+def hpas_active(kube: Kube, target: Target, execution: Execution, facts: dict, seconds: int) -> None:
+    if target.is_lab:
+        execution.simulated(KWOK_USAGE)
+    waited = autoscaling.expect_scaling_active(kube, facts["hpa_namespace"], facts["hpas"], seconds)
+    evidence.attach_json("HPA status", waited.check.value)
+    execution.timing("hpa_scaling_active_seconds", waited.seconds)
+
+
+@then("Argo CD ignores the replicas of those Deployments, so it does not fight the HPAs")
+def replicas_ignored(kube: Kube, argocd: ArgoCDClient, undo: UndoStack, story: dict, facts: dict) -> None:
+    app = story.setdefault("app", "online-boutique-dev")
+    autoscaling.expect_replicas_ignored(argocd.application(app), facts["hpas"])
+    autoscaling.expect_replica_change_stays_synced(
+        kube, argocd, app, facts["hpa_namespace"], facts["hpas"][0], HOLD_SYNCED_SECONDS, undo
+    )
+
+
+@given(parsers.re(r'the HPA of Deployment "(?P<deployment>[^"]+)" holds (?P<replicas>\d+) replicas?'))
+def hpa_holds(kube: Kube, target: Target, app_ns: str, deployment: str, replicas: str) -> None:
+    want = int(replicas)
+
+    def probe() -> waits.Check:
+        hpa = autoscaling.hpa_for(kube, app_ns, deployment)
+        detail = (
+            f"HPA {deployment}: current {hpa.status.current_replicas}, desired {hpa.status.desired_replicas}"
+        )
+        if hpa.status.current_replicas == want and hpa.status.desired_replicas == want:
+            return probes.rollout_complete(kube, app_ns, deployment)()
+        return waits.pending(detail)
+
+    waits.until(probe, timeout=target.timeouts.rollout, interval=2, what=f"HPA of {deployment} at {want}")
