@@ -8,7 +8,7 @@ import pytest
 from kubernetes import client
 from pytest_bdd import given, parsers, then, when
 
-from boutique_suite import drift, evidence, gitops_checks, gitops_repo, manifests, probes, waits
+from boutique_suite import drift, evidence, gitops_checks, gitops_repo, manifests, probes, rollout, waits
 from boutique_suite.argocd import ArgoCDClient, wait_synced_and_healthy
 from boutique_suite.evidence import Execution
 from boutique_suite.kube import Kube
@@ -471,3 +471,95 @@ def secrets_exist(kube: Kube, target: Target, story: dict, namespace: str) -> No
     manifests.expect_referenced_secrets_exist(kube, story["objects"], namespace)
     if target.is_lab:
         manifests.expect_lab_pull_secret(kube, namespace)
+
+
+# --- a tag that cannot be pulled ---------------------------------------------------------------------
+
+
+@when(parsers.parse('a commit to gitops-repo changes the image tag of Deployment "{deployment}" to "{tag}"'))
+def commit_unpullable_tag(
+    kube: Kube,
+    argocd: ArgoCDClient,
+    gitops: gitops_repo.GitopsRepo,
+    target: Target,
+    app_ns: str,
+    undo: UndoStack,
+    execution: Execution,
+    story: dict,
+    deployment: str,
+    tag: str,
+) -> None:
+    if target.is_lab:
+        execution.simulated(
+            f"the lab treats tag {tag!r} as absent from the registry (KWOK's pull-failure stage)"
+        )
+    app = story.get("app", "online-boutique-dev")
+    story["previous_image"] = kube.deployment(app_ns, deployment).spec.template.spec.containers[0].image
+    story["bad_image"] = f"registry.local/boutique/{deployment}:{tag}"
+    undo.push("restore gitops-repo", lambda: restore_gitops(gitops, argocd, app, target.timeouts.rollout))
+    edit = gitops_repo.set_image_tag(f"registry.local/boutique/{deployment}", tag)
+    story["commit"] = gitops.commit({"overlays/dev/kustomization.yaml": edit}, f"{deployment}: {tag}")
+    story["committed_at"] = time.monotonic()
+
+
+@then(
+    parsers.parse(
+        'a new pod of Deployment "{deployment}" reports ImagePullBackOff within {seconds:d} seconds'
+    )
+)
+def pull_backoff(
+    kube: Kube, app_ns: str, execution: Execution, story: dict, deployment: str, seconds: int
+) -> None:
+    probe = rollout.pod_cannot_pull(kube, app_ns, deployment, story["bad_image"])
+    waits.until(probe, timeout=seconds, interval=1, what=f"a {deployment} pod in ImagePullBackOff")
+    execution.timing("commit_to_image_pull_backoff_seconds", time.monotonic() - story["committed_at"])
+
+
+@then(parsers.parse('the old pods of Deployment "{deployment}" stay available'))
+def old_pods_stay(kube: Kube, app_ns: str, story: dict, deployment: str) -> None:
+    waits.consistently(
+        lambda: rollout.old_pods_available(kube, app_ns, deployment, story["bad_image"]),
+        duration=10,
+        interval=2,
+        what=f"old pods of {deployment} available",
+    )
+
+
+@then(
+    parsers.parse(
+        'the Application "{app}" is Degraded within {seconds:d} seconds, once the frontend\'s progress '
+        "deadline of {deadline:d} seconds has passed"
+    )
+)
+def app_degraded(
+    argocd: ArgoCDClient,
+    kube: Kube,
+    app_ns: str,
+    execution: Execution,
+    story: dict,
+    app: str,
+    seconds: int,
+    deadline: int,
+) -> None:
+    probe = rollout.degraded(argocd, kube, app, app_ns, "frontend")
+    waits.until(probe, timeout=seconds, interval=3, what=f"{app} Degraded")
+    execution.timing("commit_to_degraded_seconds", time.monotonic() - story["committed_at"])
+
+
+@when("that commit is reverted in gitops-repo")
+def revert_commit(gitops: gitops_repo.GitopsRepo, argocd: ArgoCDClient, story: dict) -> None:
+    story["commit"] = gitops.restore()
+    story["reverted_at"] = time.monotonic()
+    argocd.refresh(story.get("app", "online-boutique-dev"))
+
+
+@then(
+    parsers.parse(
+        'the rollout of Deployment "{deployment}" finishes within {seconds:d} seconds with the previous image'
+    )
+)
+def rolled_back(
+    kube: Kube, app_ns: str, execution: Execution, story: dict, deployment: str, seconds: int
+) -> None:
+    previous_image(kube, app_ns, execution, story, deployment, seconds)
+    execution.timing("revert_to_rolled_back_seconds", time.monotonic() - story["reverted_at"])

@@ -167,6 +167,11 @@ def _read_stamp() -> dict | None:
 # --- start / stop ------------------------------------------------------------------------------
 
 
+def unpullable_images() -> list[str]:
+    faults = SETTINGS["faults"]
+    return [f"registry.local/boutique/{name}:{faults['unpullable_tag']}" for name in faults["images"]]
+
+
 def _render_config(bins: dict[str, Path]) -> Path:
     template = string.Template((HERE / "kwok" / "kwokctl.yaml.tmpl").read_text())
     ports = SETTINGS["ports"]
@@ -193,6 +198,7 @@ def _render_config(bins: dict[str, Path]) -> Path:
         "metric_resolution": SETTINGS["controllers"]["metric_resolution"],
         "default_cpu_usage": SETTINGS["usage"]["default_cpu"],
         "default_memory_usage": SETTINGS["usage"]["default_memory"],
+        "unpullable_images": json.dumps(unpullable_images()),
     }
     RENDERED_CONFIG.parent.mkdir(parents=True, exist_ok=True)
     RENDERED_CONFIG.write_text(template.substitute(values))
