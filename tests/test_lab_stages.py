@@ -1,4 +1,4 @@
-"""The lab's on-demand KWOK stages that later scenarios trigger: a crash loop and node memory pressure."""
+"""The lab's on-demand KWOK stages: a crash loop, node memory pressure, an image pull failure."""
 
 from __future__ import annotations
 
@@ -84,3 +84,29 @@ def test_memory_pressure_on_demand_sets_and_clears_the_condition(kube: Kube) -> 
     finally:
         kube.core.patch_node(node, {"metadata": {"annotations": {FAULT: None}}})
     waits.until(pressure("False"), timeout=30, what=f"{node} MemoryPressure=False", interval=0.5)
+
+
+def test_an_unpullable_tag_waits_in_image_pull_backoff_and_other_tags_start(
+    kube: Kube, namespace: str
+) -> None:
+    from kubernetes import client
+
+    [bad] = [i for i in manager.unpullable_images() if "/frontend:" in i]
+    for name, image in (("stuck", bad), ("fine", bad.rsplit(":", 1)[0] + ":v1")):
+        container = client.V1Container(name=name, image=image)
+        body = client.V1Pod(
+            metadata=client.V1ObjectMeta(name=name, labels=kube.labels({"app": name})),
+            spec=client.V1PodSpec(containers=[container], node_name="k8s-worker1"),
+        )
+        kube.core.create_namespaced_pod(namespace, body)
+    waits.until(probes.pods_running_on(kube, namespace, "app=fine", 1), timeout=30, what="fine ready")
+
+    def backing_off() -> waits.Check:
+        pod = kube.core.read_namespaced_pod("stuck", namespace)
+        _, reason, ready = container_state(kube, namespace, "stuck").value or (0, None, True)
+        detail = f"phase {pod.status.phase}, waiting {reason}, ready {ready}"
+        ok = pod.status.phase == "Pending" and reason == "ImagePullBackOff" and not ready
+        return waits.succeeded(detail) if ok else waits.pending(detail)
+
+    waits.until(backing_off, timeout=30, what="ImagePullBackOff", interval=0.5)
+    waits.consistently(backing_off, duration=5, what="stays in ImagePullBackOff")
