@@ -58,3 +58,15 @@ def degraded(client: ArgoCDClient, kube: Kube, app: str, namespace: str, deploym
         return waits.pending(f"{app} health {health}; {deployment} Progressing reason {reason}")
 
     return probe
+
+
+def health_recovered(client: ArgoCDClient, app: str) -> waits.Probe:
+    """After a Degraded spell: pending until Argo CD has re-assessed the Application as Healthy (its health
+    lags the Deployment's status by one refresh)."""
+
+    def probe() -> waits.Check:
+        sync, health, revision = sync_and_health(client.refresh(app))
+        detail = f"{app}: sync {sync}, health {health}, revision {revision[:8]}"
+        return waits.succeeded(detail) if health == "Healthy" else waits.pending(detail)
+
+    return probe

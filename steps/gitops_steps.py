@@ -559,7 +559,15 @@ def revert_commit(gitops: gitops_repo.GitopsRepo, argocd: ArgoCDClient, story: d
     )
 )
 def rolled_back(
-    kube: Kube, app_ns: str, execution: Execution, story: dict, deployment: str, seconds: int
+    kube: Kube,
+    argocd: ArgoCDClient,
+    app_ns: str,
+    execution: Execution,
+    story: dict,
+    deployment: str,
+    seconds: int,
 ) -> None:
     previous_image(kube, app_ns, execution, story, deployment, seconds)
+    app = story.get("app", "online-boutique-dev")
+    waits.until(rollout.health_recovered(argocd, app), timeout=60, interval=2, what=f"{app} Healthy again")
     execution.timing("revert_to_rolled_back_seconds", time.monotonic() - story["reverted_at"])
