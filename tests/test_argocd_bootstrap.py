@@ -23,6 +23,11 @@ TOKEN_ENV = "SUITE_TEST_GITOPS_TOKEN"
 @pytest.fixture(scope="module")
 def kube() -> Kube:
     manager.up()
+    # A fresh lab has no Argo CD CRDs until layer 3 runs; the root Application needs them.
+    from provisioning.lab import kubectl as lab_kubectl
+
+    lab_kubectl.apply("-k", str(build.bin_dir("argocd").parent / "crds"))
+    lab_kubectl.run("wait", "--for=condition=Established", "crd/applications.argoproj.io", "--timeout=60s")
     return connect(LAB.cluster.kubeconfig_path, LAB.cluster.context, runlabel.new_run_id())
 
 
