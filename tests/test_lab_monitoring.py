@@ -91,7 +91,7 @@ def test_a_test_alert_travels_to_the_channel(running: monitoring.Monitoring) -> 
 
 def test_a_wrong_bot_token_reads_clearly(tmp_path: Path, running: monitoring.Monitoring) -> None:
     wrong = tmp_path / "wrong.token"
-    wrong.write_text("xoxb-wrong\n")
+    wrong.write_text("not-the-lab-token\n")
     lab = targets.load("lab")
     bad = lab.model_copy(update={"slack": lab.slack.model_copy(update={"token_file": str(wrong)})})
     with pytest.raises(slack.SlackUnavailable, match="invalid_auth: the bot token is wrong"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -187,5 +188,6 @@ def test_secret_named_but_absent_is_one_clear_line(tmp_path: Path, monkeypatch: 
     )
     with pytest.raises(targets.TargetError, match=r"absent.token \(Slack bot token\) does not exist"):
         lab.slack.token()
-    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-from-env")
-    assert onprem.slack.token() == "xoxb-from-env"
+    from_env = f"value-{time.time_ns()}"
+    monkeypatch.setenv("SLACK_BOT_TOKEN", from_env)
+    assert onprem.slack.token() == from_env
