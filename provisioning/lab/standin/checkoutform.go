@@ -51,22 +51,9 @@ func expiryProblems(monthText, yearText string, now time.Time) []string {
 	return problems
 }
 
-// validCard accepts 13–19 digits (spaces and dashes allowed) with a valid Luhn check digit.
+// validCard accepts 12–19 digits, spaces and dashes allowed. No Luhn check: upstream's own load
+// generator pays with 4432-8015-6152-6775, which fails it.
 func validCard(number string) bool {
 	digits := strings.NewReplacer(" ", "", "-", "").Replace(number)
-	if !digitsPattern.MatchString(digits) || len(digits) < 13 || len(digits) > 19 {
-		return false
-	}
-	sum := 0
-	for i := range len(digits) {
-		d := int(digits[len(digits)-1-i] - '0')
-		if i%2 == 1 {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-	}
-	return sum%10 == 0
+	return digitsPattern.MatchString(digits) && len(digits) >= 12 && len(digits) <= 19
 }
