@@ -388,7 +388,32 @@ def test_service_host_variables_win_over_dns(processes: Processes) -> None:
     assert get(browser(), resolved.url + "/").status_code == 200
 
 
-# gRPC, Redis and the fault switches
+def test_a_qualified_name_resolves_through_its_first_label(processes: Processes) -> None:
+    backend = processes.start("currencyservice")
+    env = {
+        "CURRENCY_SERVICE_ADDR": f"currencyservice.boutique-dev.svc.cluster.local:{backend.port}",
+        "CURRENCYSERVICE_SERVICE_HOST": "127.0.0.1",
+    }
+    frontend = processes.start("frontend", env)
+    assert get(browser(), frontend.url + "/").status_code == 200
+
+
+def test_extra_latency_slows_the_rpcs_but_not_the_probes(processes: Processes, binary: Path) -> None:
+    backend = processes.start("productcatalogservice", {"EXTRA_LATENCY": "400ms"})
+    started = time.monotonic()
+    assert probe(binary, "grpc", f"127.0.0.1:{backend.port}").returncode == 0
+    assert time.monotonic() - started < 0.4
+    env = {
+        "PRODUCT_CATALOG_SERVICE_ADDR": f"productcatalogservice:{backend.port}",
+        "PRODUCTCATALOGSERVICE_SERVICE_HOST": "127.0.0.1",
+    }
+    frontend = processes.start("frontend", env)
+    started = time.monotonic()
+    assert get(browser(), frontend.url + "/").status_code == 200
+    assert time.monotonic() - started >= 0.4
+
+
+# gRPC, Redis, probes and the fault switches
 
 
 def test_grpc_backends_answer_health_checks(processes: Processes, binary: Path) -> None:
@@ -437,6 +462,21 @@ def test_redis_answers_ping(processes: Processes, binary: Path) -> None:
         conn.sendall(b"PING\r\n")
         assert conn.recv(64) == b"+PONG\r\n"
     assert probe(binary, "redis", f"127.0.0.1:{redis.port}").stdout.strip() == "PONG"
+
+
+def test_http_probe_and_waiting_for_the_frontend(processes: Processes, binary: Path) -> None:
+    port = free_port()
+    url = f"http://frontend:{port}/_healthz"
+    env = {**os.environ, "FRONTEND_SERVICE_HOST": "127.0.0.1"}
+    down = subprocess.run([str(binary), "probe", "http", url], env=env, capture_output=True, timeout=10)
+    assert down.returncode == 1
+    waiting = subprocess.Popen([str(binary), "probe", "wait-http", url, "20"], env=env)
+    time.sleep(1.5)
+    assert waiting.poll() is None
+    processes.start("frontend", port=port)
+    assert waiting.wait(timeout=10) == 0
+    unready = processes.start("frontend", {"FAIL_READINESS": "1"})
+    assert probe(binary, "http", unready.url + "/_healthz").returncode == 1
 
 
 def test_crash_after_seconds_exits_1(processes: Processes) -> None:

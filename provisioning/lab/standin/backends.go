@@ -45,7 +45,8 @@ func rpcNameOf(match func(backend) bool) string {
 }
 
 // resolve turns "name:port" into "host:port" without cluster DNS: first the kubelet-injected
-// <NAME>_SERVICE_HOST of the Service, then the name itself (resolved by the system resolver).
+// <NAME>_SERVICE_HOST of the Service (NAME: the first label of the name), then the name itself
+// (left to the system resolver).
 func resolve(address string) (string, error) {
 	host, port, err := net.SplitHostPort(address)
 	if err != nil {
@@ -54,7 +55,8 @@ func resolve(address string) (string, error) {
 	if net.ParseIP(host) != nil {
 		return address, nil
 	}
-	variable := strings.ToUpper(strings.ReplaceAll(host, "-", "_")) + "_SERVICE_HOST"
+	service, _, _ := strings.Cut(host, ".")
+	variable := strings.ToUpper(strings.ReplaceAll(service, "-", "_")) + "_SERVICE_HOST"
 	if ip := os.Getenv(variable); ip != "" {
 		return net.JoinHostPort(ip, port), nil
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log"
 	"net"
 	"sync"
@@ -17,12 +18,14 @@ import (
 // upstream service name (a stand-in RPC: costs CPU and calls the role's own backends).
 type healthService struct {
 	healthpb.UnimplementedHealthServer
-	role     string
-	rpcName  string
-	cpuMS    int
-	mu       sync.Mutex
-	stopping bool
-	done     chan struct{}
+	role    string
+	rpcName string
+	cpuMS   int
+	// extraLatency delays each stand-in RPC (not kubelet's probes), like upstream's EXTRA_LATENCY.
+	extraLatency time.Duration
+	mu           sync.Mutex
+	stopping     bool
+	done         chan struct{}
 }
 
 func (h *healthService) status() healthpb.HealthCheckResponse_ServingStatus {
@@ -57,6 +60,7 @@ func (h *healthService) check(ctx context.Context, service string) (*healthpb.He
 	burnCPU(h.cpuMS)
 	current := h.status()
 	if service != "" && current == healthpb.HealthCheckResponse_SERVING {
+		time.Sleep(h.extraLatency)
 		if err := callBackends(ctx, grpcRoles[h.role].downstream...); err != nil {
 			return nil, status.Errorf(codes.Unavailable, "%s: backend failed: %v", h.role, err)
 		}
@@ -102,7 +106,17 @@ func runGRPC(ctx context.Context, role string) error {
 	if err != nil {
 		return err
 	}
-	health := &healthService{role: role, rpcName: rpcNameOf(func(b backend) bool { return b.role == role }), cpuMS: cpuPerRequest(role), done: make(chan struct{})}
+	latency, err := time.ParseDuration(envOr("EXTRA_LATENCY", "0s"))
+	if err != nil {
+		return fmt.Errorf("EXTRA_LATENCY: %w", err)
+	}
+	health := &healthService{
+		role:         role,
+		rpcName:      rpcNameOf(func(b backend) bool { return b.role == role }),
+		cpuMS:        cpuPerRequest(role),
+		extraLatency: latency,
+		done:         make(chan struct{}),
+	}
 	server := grpc.NewServer()
 	healthpb.RegisterHealthServer(server, health)
 	log.Printf("%s: gRPC health on %s (serving as %q and \"\")", role, listener.Addr(), health.rpcName)
