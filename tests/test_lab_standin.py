@@ -11,10 +11,12 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import tarfile
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -590,3 +592,44 @@ def test_the_image_archive_is_reproducible(binary: Path, tmp_path: Path) -> None
     first = images.image_archive(tags, tmp_path / "a.tar", binary).read_bytes()
     second = images.image_archive(tags, tmp_path / "b.tar", binary).read_bytes()
     assert first == second
+
+
+@pytest.fixture
+def containerd(tmp_path: Path) -> Iterator[str]:
+    """A throwaway containerd (own root, state and socket under tmp_path); stopped and removed after."""
+    if os.geteuid() != 0 or not shutil.which("containerd") or not shutil.which("ctr"):
+        pytest.skip("needs root and Debian's containerd package (containerd, ctr)")
+    base = Path(tempfile.mkdtemp(prefix="standin-ctrd-", dir="/tmp"))
+    socket_path = base / "containerd.sock"
+    config = base / "config.toml"
+    config.write_text(
+        f'version = 2\nroot = "{base}/root"\nstate = "{base}/state"\n'
+        'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
+        f'[grpc]\n  address = "{socket_path}"\n[metrics]\n  address = ""\n'
+    )
+    with (tmp_path / "containerd.log").open("wb") as log:
+        daemon = subprocess.Popen(["containerd", "--config", str(config)], stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 15
+        while not socket_path.exists() and daemon.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if not socket_path.exists():
+            pytest.skip(f"containerd did not start: {(tmp_path / 'containerd.log').read_text()[-400:]}")
+        yield str(socket_path)
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=10)
+        for mount in sorted(m.split()[1] for m in Path("/proc/mounts").read_text().splitlines()):
+            if mount.startswith(str(base)):
+                subprocess.run(["umount", mount], check=False)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_containerd_imports_the_image_archive(binary: Path, tmp_path: Path, containerd: str) -> None:
+    tags = images.boutique_tags("t1")
+    archive = images.image_archive(tags, tmp_path / "images.tar", binary)
+    ctr = ["ctr", "--address", containerd, "-n", "k8s.io", "images"]
+    imported = subprocess.run([*ctr, "import", str(archive)], capture_output=True, text=True, timeout=120)
+    assert imported.returncode == 0, imported.stderr
+    listed = subprocess.run([*ctr, "ls", "-q"], capture_output=True, text=True, timeout=30, check=True)
+    assert set(tags) <= set(listed.stdout.split())
