@@ -112,7 +112,8 @@ func callBackend(ctx context.Context, variable string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, backendTimeout())
 	defer cancel()
-	reply, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: rpcNameOf(func(b backend) bool { return b.variable == variable })})
+	request := &healthpb.HealthCheckRequest{Service: rpcNameOf(func(b backend) bool { return b.variable == variable })}
+	reply, err := healthpb.NewHealthClient(conn).Check(ctx, request)
 	if err != nil {
 		return fmt.Errorf("%s (%s): %w", variable, address, err)
 	}

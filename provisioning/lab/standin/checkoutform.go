@@ -33,7 +33,8 @@ func checkoutProblems(form url.Values, now time.Time) []string {
 	if card := field("credit_card_number"); card != "" && !validCard(card) {
 		problems = append(problems, "credit_card_number is not a valid card number")
 	}
-	problems = append(problems, expiryProblems(field("credit_card_expiration_month"), field("credit_card_expiration_year"), now)...)
+	month, year := field("credit_card_expiration_month"), field("credit_card_expiration_year")
+	problems = append(problems, expiryProblems(month, year, now)...)
 	if cvv := field("credit_card_cvv"); cvv != "" && (!digitsPattern.MatchString(cvv) || len(cvv) < 3 || len(cvv) > 4) {
 		problems = append(problems, "credit_card_cvv must be 3 or 4 digits")
 	}

@@ -24,9 +24,14 @@ const (
 // Backends each page calls, as the real frontend's handlers do. A failing one answers 500, except the
 // ad service: the real frontend only logs a failed ad.
 var (
-	homeBackends     = []string{"CURRENCY_SERVICE_ADDR", "PRODUCT_CATALOG_SERVICE_ADDR", "CART_SERVICE_ADDR"}
-	productBackends  = []string{"PRODUCT_CATALOG_SERVICE_ADDR", "CURRENCY_SERVICE_ADDR", "CART_SERVICE_ADDR", "RECOMMENDATION_SERVICE_ADDR"}
-	cartBackends     = []string{"CURRENCY_SERVICE_ADDR", "CART_SERVICE_ADDR", "RECOMMENDATION_SERVICE_ADDR", "SHIPPING_SERVICE_ADDR", "PRODUCT_CATALOG_SERVICE_ADDR"}
+	homeBackends    = []string{"CURRENCY_SERVICE_ADDR", "PRODUCT_CATALOG_SERVICE_ADDR", "CART_SERVICE_ADDR"}
+	productBackends = []string{
+		"PRODUCT_CATALOG_SERVICE_ADDR", "CURRENCY_SERVICE_ADDR", "CART_SERVICE_ADDR", "RECOMMENDATION_SERVICE_ADDR",
+	}
+	cartBackends = []string{
+		"CURRENCY_SERVICE_ADDR", "CART_SERVICE_ADDR", "RECOMMENDATION_SERVICE_ADDR", "SHIPPING_SERVICE_ADDR",
+		"PRODUCT_CATALOG_SERVICE_ADDR",
+	}
 	addBackends      = []string{"PRODUCT_CATALOG_SERVICE_ADDR", "CART_SERVICE_ADDR"}
 	emptyBackends    = []string{"CART_SERVICE_ADDR"}
 	checkoutBackends = []string{"CHECKOUT_SERVICE_ADDR", "RECOMMENDATION_SERVICE_ADDR", "CURRENCY_SERVICE_ADDR"}
@@ -167,7 +172,9 @@ func (fe *frontend) home(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	currency := currencyOf(r)
-	render(w, http.StatusOK, pageData{Currency: currency, Products: productRows(currency), CartSize: fe.carts.size(sessionOf(r))})
+	render(w, http.StatusOK, pageData{
+		Currency: currency, Products: productRows(currency), CartSize: fe.carts.size(sessionOf(r)),
+	})
 }
 
 func (fe *frontend) product(w http.ResponseWriter, r *http.Request) {
@@ -192,7 +199,9 @@ func (fe *frontend) viewCart(w http.ResponseWriter, r *http.Request) {
 	}
 	currency := currencyOf(r)
 	items, totalUSD := fe.carts.items(sessionOf(r))
-	render(w, http.StatusOK, pageData{Currency: currency, Items: cartRows(items, currency), Total: money(totalUSD, currency), CartSize: len(items)})
+	render(w, http.StatusOK, pageData{
+		Currency: currency, Items: cartRows(items, currency), Total: money(totalUSD, currency), CartSize: len(items),
+	})
 }
 
 func (fe *frontend) addToCart(w http.ResponseWriter, r *http.Request) {

@@ -49,7 +49,8 @@ func (h *healthService) Check(ctx context.Context, req *healthpb.HealthCheckRequ
 	if reply != nil {
 		state = reply.Status.String()
 	}
-	log.Printf("grpc Check service=%q code=%s status=%s took=%s", req.Service, code, state, time.Since(started).Round(time.Microsecond))
+	took := time.Since(started).Round(time.Microsecond)
+	log.Printf("grpc Check service=%q code=%s status=%s took=%s", req.Service, code, state, took)
 	return reply, err
 }
 

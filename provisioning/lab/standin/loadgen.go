@@ -93,7 +93,8 @@ func runWeighted(s *shopper, draw int) {
 			}
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			log.Printf("load: %s %s -> %d in %s", resp.Request.Method, resp.Request.URL.Path, resp.StatusCode, time.Since(started).Round(time.Millisecond))
+			took := time.Since(started).Round(time.Millisecond)
+			log.Printf("load: %s %s -> %d in %s", resp.Request.Method, resp.Request.URL.Path, resp.StatusCode, took)
 			return
 		}
 		draw -= task.weight

@@ -65,7 +65,8 @@ func (m *httpMetrics) text() string {
 	out.WriteString("# TYPE standin_http_requests_total counter\n")
 	var lines []string
 	for k, n := range m.requests {
-		lines = append(lines, fmt.Sprintf("standin_http_requests_total{route=%q,method=%q,code=\"%d\"} %d\n", k.route, k.method, k.code, n))
+		lines = append(lines, fmt.Sprintf("standin_http_requests_total{route=%q,method=%q,code=\"%d\"} %d\n",
+			k.route, k.method, k.code, n))
 	}
 	sort.Strings(lines)
 	out.WriteString(strings.Join(lines, ""))

@@ -64,7 +64,8 @@ func probeGRPC(ctx context.Context, address, service string) error {
 		return err
 	}
 	defer conn.Close()
-	reply, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: service}, grpc.WaitForReady(true))
+	request := &healthpb.HealthCheckRequest{Service: service}
+	reply, err := healthpb.NewHealthClient(conn).Check(ctx, request, grpc.WaitForReady(true))
 	if err != nil {
 		return err
 	}
