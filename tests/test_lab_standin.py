@@ -346,6 +346,21 @@ def test_a_stopped_backend_makes_the_page_500(shop: Shop) -> None:
     assert "PRODUCT_CATALOG_SERVICE_ADDR" in page.text
 
 
+def test_every_backend_of_a_page_is_called(shop: Shop) -> None:
+    session = browser()
+    get(session, shop.frontend.url + "/product/OLJCESPC7Z")
+    for role in (
+        "productcatalogservice",
+        "currencyservice",
+        "cartservice",
+        "recommendationservice",
+        "adservice",
+    ):
+        assert 'grpc Check service="hipstershop.' in shop.backends[role].output(), role
+    assert "redis PING" in shop.backends["redis-cart"].output()
+    assert "grpc Check" not in shop.backends["checkoutservice"].output()
+
+
 def test_a_stopped_ad_service_only_loses_the_ad(shop: Shop) -> None:
     shop.backends["adservice"].stop()
     assert get(browser(), shop.frontend.url + "/").status_code == 200

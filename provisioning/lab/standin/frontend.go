@@ -35,7 +35,7 @@ var (
 	addBackends      = []string{"PRODUCT_CATALOG_SERVICE_ADDR", "CART_SERVICE_ADDR"}
 	emptyBackends    = []string{"CART_SERVICE_ADDR"}
 	checkoutBackends = []string{"CHECKOUT_SERVICE_ADDR", "RECOMMENDATION_SERVICE_ADDR", "CURRENCY_SERVICE_ADDR"}
-	optionalBackends = []string{"AD_SERVICE_ADDR"}
+	adBackend        = "AD_SERVICE_ADDR"
 )
 
 type frontend struct {
@@ -152,15 +152,15 @@ func newID() string {
 	return hex.EncodeToString(b)
 }
 
-// backendsFailed calls the page's backends; on a failure it answers 500 and returns true.
-func backendsFailed(w http.ResponseWriter, r *http.Request, required []string) bool {
+// backendsFailed calls the page's backends; when a required one fails it answers 500 and returns true.
+func backendsFailed(w http.ResponseWriter, r *http.Request, required []string, optional ...string) bool {
 	if err := callBackends(r.Context(), required...); err != nil {
 		log.Printf("backend failed: %v", err)
 		renderError(w, http.StatusInternalServerError, []string{err.Error()})
 		return true
 	}
-	for _, optional := range optionalBackends {
-		if err := callBackend(r.Context(), optional); err != nil {
+	for _, variable := range optional {
+		if err := callBackend(r.Context(), variable); err != nil {
 			log.Printf("optional backend failed (page still served): %v", err)
 		}
 	}
@@ -168,7 +168,7 @@ func backendsFailed(w http.ResponseWriter, r *http.Request, required []string) b
 }
 
 func (fe *frontend) home(w http.ResponseWriter, r *http.Request) {
-	if backendsFailed(w, r, homeBackends) {
+	if backendsFailed(w, r, homeBackends, adBackend) {
 		return
 	}
 	currency := currencyOf(r)
@@ -183,7 +183,7 @@ func (fe *frontend) product(w http.ResponseWriter, r *http.Request) {
 		renderError(w, http.StatusNotFound, []string{"no product with id " + strconv.Quote(r.PathValue("id"))})
 		return
 	}
-	if backendsFailed(w, r, productBackends) {
+	if backendsFailed(w, r, productBackends, adBackend) {
 		return
 	}
 	currency := currencyOf(r)
