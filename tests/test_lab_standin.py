@@ -227,7 +227,7 @@ def test_cart_add_view_and_empty(shop: Shop) -> None:
     assert (added.status_code, added.headers["Location"]) == (302, "/cart")
     cart = get(session, shop.frontend.url + "/cart")
     assert cart.status_code == 200
-    assert "2 × Sunglasses" in cart.text
+    assert '2 × <a href="/product/OLJCESPC7Z">Sunglasses</a>' in cart.text
     emptied = post(session, shop.frontend.url + "/cart/empty", {})
     assert emptied.status_code == 302
     assert "Sunglasses" not in get(session, shop.frontend.url + "/cart").text

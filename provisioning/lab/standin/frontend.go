@@ -276,7 +276,7 @@ func (fe *frontend) checkout(w http.ResponseWriter, r *http.Request) {
 type productRow struct{ ID, Name, Price string }
 
 type cartRow struct {
-	Name     string
+	ID, Name string
 	Quantity int
 	Price    string
 }
@@ -300,7 +300,7 @@ func productRows(currency string) []productRow {
 func cartRows(items []cartItem, currency string) []cartRow {
 	rows := make([]cartRow, len(items))
 	for i, item := range items {
-		rows[i] = cartRow{item.product.name, item.quantity, money(item.product.priceUSD*float64(item.quantity), currency)}
+		rows[i] = cartRow{item.product.id, item.product.name, item.quantity, money(item.product.priceUSD*float64(item.quantity), currency)}
 	}
 	return rows
 }
@@ -311,7 +311,7 @@ var pages = template.Must(template.New("page").Parse(`<!doctype html>
 <p><a href="/">Home</a> · <a href="/cart">Cart ({{.CartSize}})</a> · currency {{.Currency}}</p>
 {{if .Problems}}<ul>{{range .Problems}}<li>{{.}}</li>{{end}}</ul>{{end}}
 {{if .Products}}<ul>{{range .Products}}<li><a href="/product/{{.ID}}">{{.Name}}</a> {{.Price}}</li>{{end}}</ul>{{end}}
-{{if .Items}}<ul>{{range .Items}}<li>{{.Quantity}} × {{.Name}} {{.Price}}</li>{{end}}</ul>{{end}}
+{{if .Items}}<ul>{{range .Items}}<li>{{.Quantity}} × <a href="/product/{{.ID}}">{{.Name}}</a> {{.Price}}</li>{{end}}</ul>{{end}}
 {{if .Total}}<p>Total: {{.Total}}</p>{{end}}
 {{if .OrderID}}<p>Your order is complete! Order id {{.OrderID}}</p>{{end}}
 </body></html>
