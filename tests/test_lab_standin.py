@@ -90,7 +90,13 @@ class Processes:
 
     def spawn(self, role: str, port: int, env: dict[str, str]) -> Standin:
         log = self.logs / f"{role}-{port}-{len(self.running)}.log"
-        full_env = {"PATH": os.environ["PATH"], "SERVICE": role, "LISTEN_HOST": "127.0.0.1", **env}
+        full_env = {
+            "PATH": os.environ["PATH"],
+            "SERVICE": role,
+            "LISTEN_HOST": "127.0.0.1",
+            "BACKEND_TIMEOUT_MS": "8000",  # a busy machine is not a failed backend
+            **env,
+        }
         full_env.setdefault("PORT", str(port))
         with log.open("wb") as out:
             proc = subprocess.Popen([str(self.binary)], env=full_env, stdout=out, stderr=subprocess.STDOUT)

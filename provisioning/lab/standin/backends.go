@@ -64,7 +64,7 @@ func resolve(address string) (string, error) {
 }
 
 func backendTimeout() time.Duration {
-	return time.Duration(envInt("BACKEND_TIMEOUT_MS", 1000)) * time.Millisecond
+	return time.Duration(envInt("BACKEND_TIMEOUT_MS", 2000)) * time.Millisecond
 }
 
 type clientPool struct {
