@@ -595,6 +595,21 @@ def test_the_build_is_cached_and_keyed_by_the_source(binary: Path, tmp_path: Pat
     assert images.source_hash(copy) != before
 
 
+def test_old_builds_and_their_archives_are_pruned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(images.build, "CACHE_ROOT", tmp_path)
+    (tmp_path / "images").mkdir()
+    for age, name in enumerate(("newest", "newer", "old")):
+        directory = tmp_path / f"standin-{name}"
+        directory.mkdir()
+        digest = hashlib.sha256(name.encode()).hexdigest()
+        (directory / "manifest.json").write_text(json.dumps({"sha256": {"standin": digest}}))
+        os.utime(directory, (time.time() - age * 60, time.time() - age * 60))
+        (tmp_path / "images" / f"standin-{digest[:12]}-tags.tar").write_bytes(b"")
+    images.prune_stale_builds(keep=2)
+    assert sorted(p.name for p in tmp_path.glob("standin-*")) == ["standin-newer", "standin-newest"]
+    assert len(list((tmp_path / "images").glob("*.tar"))) == 2
+
+
 def test_the_image_archive_is_a_docker_archive(binary: Path, tmp_path: Path) -> None:
     tags = images.boutique_tags("abc1234")
     assert len(tags) == 13

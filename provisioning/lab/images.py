@@ -127,8 +127,26 @@ def _build_into(directory: Path, reason: str) -> Path:
         work.rename(directory)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    prune_stale_builds()
     print(f"built the stand-in in {time.monotonic() - started:.0f}s", file=sys.stderr)
     return directory / "bin" / "standin"
+
+
+def prune_stale_builds(keep: int = 3) -> None:
+    """Remove all but the ``keep`` newest stand-in builds, and image archives of removed builds (other
+    checkouts of the source keep theirs unless more than ``keep`` versions were built since)."""
+    builds = sorted(build.CACHE_ROOT.glob("standin-*"), key=lambda p: p.stat().st_mtime, reverse=True)
+    kept_sums = set()
+    for directory in builds[:keep]:
+        try:
+            kept_sums.add(json.loads((directory / build.MANIFEST).read_text())["sha256"]["standin"][:12])
+        except (OSError, ValueError, KeyError):
+            continue
+    for directory in builds[keep:]:
+        shutil.rmtree(directory, ignore_errors=True)
+    for archive in (build.CACHE_ROOT / "images").glob("standin-*.tar"):
+        if archive.name.split("-")[1] not in kept_sums:
+            archive.unlink(missing_ok=True)
 
 
 def boutique_tags(tag: str) -> dict[str, str]:
