@@ -463,6 +463,10 @@ def test_grpc_backends_answer_health_checks(processes: Processes, binary: Path) 
     unknown = probe(binary, "grpc", address, "hipstershop.NoSuchService")
     assert unknown.returncode == 1
     assert "NotFound" in unknown.stderr
+    assert probe(binary, "grpc-watch", address).stdout.strip() == "SERVING"
+    assert (
+        probe(binary, "grpc-watch", address, "hipstershop.NoSuchService").stdout.strip() == "SERVICE_UNKNOWN"
+    )
 
 
 def port_is_free(port: int) -> bool:
