@@ -599,6 +599,23 @@ def test_the_build_is_cached_and_keyed_by_the_source(binary: Path, tmp_path: Pat
     assert images.source_hash(copy) != before
 
 
+def program_header_types(elf: bytes) -> list[int]:
+    assert elf[:5] == b"\x7fELF\x02", "not a 64-bit ELF file"
+    table, entry_size, count = (
+        int.from_bytes(elf[0x20:0x28], "little"),
+        int.from_bytes(elf[0x36:0x38], "little"),
+        int.from_bytes(elf[0x38:0x3A], "little"),
+    )
+    return [int.from_bytes(elf[table + i * entry_size :][:4], "little") for i in range(count)]
+
+
+def test_the_binary_is_static(binary: Path) -> None:
+    pt_interp, pt_dynamic = 3, 2
+    types = program_header_types(binary.read_bytes())
+    assert types
+    assert pt_interp not in types and pt_dynamic not in types
+
+
 def test_old_builds_and_their_archives_are_pruned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(images.build, "CACHE_ROOT", tmp_path)
     (tmp_path / "images").mkdir()
