@@ -368,6 +368,40 @@ def test_every_backend_of_a_page_is_called(shop: Shop) -> None:
     assert "grpc Check" not in shop.backends["checkoutservice"].output()
 
 
+def test_the_frontend_recovers_when_a_backend_comes_back(processes: Processes, shop: Shop) -> None:
+    session = browser()
+    catalog = shop.backends["productcatalogservice"]
+    catalog.stop()
+    assert get(session, shop.frontend.url + "/").status_code == 500
+    processes.start("productcatalogservice", shop.env, port=catalog.port)
+    deadline = time.monotonic() + 5
+    while get(session, shop.frontend.url + "/").status_code != 200:
+        assert time.monotonic() < deadline, "the frontend did not reconnect within 5 s"
+        time.sleep(0.2)
+
+
+def test_a_hung_backend_makes_the_page_500_after_the_timeout(processes: Processes) -> None:
+    backend = processes.start("currencyservice")
+    env = {
+        "CURRENCY_SERVICE_ADDR": f"currencyservice:{backend.port}",
+        "CURRENCYSERVICE_SERVICE_HOST": "127.0.0.1",
+        "BACKEND_TIMEOUT_MS": "500",
+    }
+    frontend = processes.start("frontend", env)
+    session = browser()
+    assert get(session, frontend.url + "/").status_code == 200
+    backend.proc.send_signal(signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        page = get(session, frontend.url + "/")
+        assert page.status_code == 500
+        assert "DeadlineExceeded" in page.text
+        assert 0.5 <= time.monotonic() - started < 5
+    finally:
+        backend.proc.send_signal(signal.SIGCONT)
+    assert get(session, frontend.url + "/").status_code == 200
+
+
 def test_a_stopped_ad_service_only_loses_the_ad(shop: Shop) -> None:
     shop.backends["adservice"].stop()
     assert get(browser(), shop.frontend.url + "/").status_code == 200
