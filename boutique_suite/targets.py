@@ -15,12 +15,15 @@ import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PositiveInt,
     ValidationError,
     model_validator,
 )
+
+from boutique_suite.touches import Touches
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS_DIR = ROOT / "targets"
@@ -209,6 +212,23 @@ class Timeouts(Strict):
     cleanup: PositiveInt = 60
 
 
+def _shorthand(value: object) -> object:
+    return {"mode": value} if isinstance(value, str) else value
+
+
+class Provision(Strict):
+    """How the target provides one thing steps touch: ``real``, or ``simulated`` / ``absent`` and why."""
+
+    mode: Literal["real", "simulated", "absent"]
+    why: str = ""
+
+    @model_validator(mode="after")
+    def _why_unless_real(self) -> Provision:
+        if self.mode != "real" and not self.why.strip():
+            raise ValueError(f"a {self.mode} entry needs why: the reason the report shows")
+        return self
+
+
 class Target(Strict):
     name: Hostname
     kind: Literal["lab", "onprem"]
@@ -224,6 +244,7 @@ class Target(Strict):
     monitoring: Monitoring | None = None
     namespaces: Namespaces = Namespaces()
     timeouts: Timeouts = Timeouts()
+    execution: dict[Touches, Annotated[Provision, BeforeValidator(_shorthand)]] = {}
     source: Path | None = Field(None, exclude=True)
 
     @model_validator(mode="after")
@@ -243,6 +264,12 @@ class Target(Strict):
     @property
     def is_lab(self) -> bool:
         return self.kind == "lab"
+
+    def provision(self, touched: Touches) -> Provision:
+        """What the target file says about ``touched``; a missing entry is absent (never real)."""
+        where = self.source.name if self.source else self.name
+        default = Provision(mode="absent", why=f"{where} does not say how it provides {touched}")
+        return self.execution.get(touched, default)
 
 
 def resolve(name_or_path: str) -> Path:
