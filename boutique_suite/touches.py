@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from enum import StrEnum
+from types import ModuleType
 from typing import TypeVar
 
 F = TypeVar("F", bound=Callable[..., object])
@@ -51,3 +52,21 @@ def touches(*what: Touches) -> Callable[[F], F]:
 def declared(func: Callable[..., object] | None) -> frozenset[Touches] | None:
     """The touches a binding declares; None when it declares nothing (unknown: never real)."""
     return getattr(func, "__touches__", None)
+
+
+def understated(binding: Callable[..., object]) -> frozenset[Touches]:
+    """What the domain functions a binding calls declare they touch and the binding does not: a binding
+    that claims ``control_plane`` while reading a node fact (``node_runtime``) would be reported real."""
+    names = getattr(binding, "__code__", None)
+    if names is None:
+        return NOTHING
+    scope = binding.__globals__  # type: ignore[attr-defined]
+    modules = [
+        m for m in scope.values() if isinstance(m, ModuleType) and m.__name__.startswith("boutique_suite")
+    ]
+    called = set()
+    for name in names.co_names:
+        for candidate in (scope.get(name), *(getattr(m, name, None) for m in modules)):
+            if (found := declared(candidate)) is not None and candidate is not binding:
+                called |= found
+    return frozenset(called - (declared(binding) or NOTHING))

@@ -68,12 +68,10 @@ def gets_address(
 
 @then("the ingress-nginx controller has all replicas available")
 @touches(Touches.control_plane, Touches.node_runtime)
-def ingress_nginx_available(
-    request: pytest.FixtureRequest, kube: Kube, target: Target, execution: Execution
-) -> None:
-    if missing := gateway.lab_metallb_missing(target):
+def ingress_nginx_available(request: pytest.FixtureRequest, kube: Kube, target: Target) -> None:
+    if missing := gateway.lab_metallb_missing(target) or gateway.ingress_controller_missing(target):
         evidence.skip_scenario(request, missing)
-    gateway.expect_ingress_controller_available(kube, target, execution)
+    gateway.expect_ingress_controller_available(kube, target)
 
 
 @then(parsers.parse('the Service "{service}" has an external IP from "{pool}"'))
