@@ -96,6 +96,7 @@ class GitLab(Strict):
     registry: Hostname
     token_env: EnvName
     ca_file: str | None = None
+    version: str | None = None  # the GitLab version the platform pins (what /api/v4/version must answer)
 
 
 class Cluster(Strict):
