@@ -8,7 +8,17 @@ import pytest
 from kubernetes import client
 from pytest_bdd import given, parsers, then, when
 
-from boutique_suite import drift, evidence, gitops_checks, gitops_repo, manifests, probes, rollout, waits
+from boutique_suite import (
+    drift,
+    evidence,
+    gitops_checks,
+    gitops_repo,
+    manifests,
+    probes,
+    rollout,
+    storefront,
+    waits,
+)
 from boutique_suite.argocd import ArgoCDClient, wait_synced_and_healthy
 from boutique_suite.evidence import Execution
 from boutique_suite.kube import Kube
@@ -618,3 +628,37 @@ def rolled_back(
     app = story.get("app", "online-boutique-dev")
     waits.until(rollout.health_recovered(argocd, app), timeout=60, interval=2, what=f"{app} Healthy again")
     execution.timing("revert_to_rolled_back_seconds", time.monotonic() - story["reverted_at"])
+
+
+@then(parsers.parse('the Ingress "{ingress}" for host "{host}" has the ingress VIP as its address'))
+@touches(Touches.control_plane, Touches.data_plane)
+def ingress_has_vip(kube: Kube, target: Target, app_ns: str, ingress: str, host: str) -> None:
+    storefront.expect_ingress_has_vip(kube, target, app_ns, ingress, host)
+
+
+@then(
+    parsers.parse(
+        '"{url}" answers through the VIP with HTTP {status:d} and the Online Boutique home page '
+        "within {seconds:d} seconds"
+    )
+)
+@touches(Touches.data_plane)
+def home_page(target: Target, execution: Execution, url: str, status: int, seconds: int) -> None:
+    execution.timing(
+        "home_page_seconds", storefront.expect_answers(target, url, status, "Online Boutique", seconds)
+    )
+
+
+@then(
+    parsers.re(r'"(?P<url>[^"]+)" answers through the VIP with HTTP (?P<status>\d+)$'),
+    converters={"status": int},
+)
+@touches(Touches.data_plane)
+def answers_status(target: Target, url: str, status: int) -> None:
+    storefront.expect_answers(target, url, status, "", target.timeouts.assertion)
+
+
+@then(parsers.parse('"{url}" answers through the VIP with "{text}"'))
+@touches(Touches.data_plane)
+def answers_text(target: Target, url: str, text: str) -> None:
+    storefront.expect_answers(target, url, 200, text, target.timeouts.assertion)

@@ -85,12 +85,6 @@ REVIEWED_UNBOUND: dict[str, tuple[str, ...]] = {
         'given a probe requests "http://boutique.local/" through the ingress VIP 5 times per second',
         "then at least 99.5% of the probe requests during the rollout got HTTP 200",
     ),
-    "The storefront is reachable from outside through the Ingress": (
-        'then the Ingress "frontend" for host "boutique.local" has the ingress VIP as its address',
-        'then "http://boutique.local/" answers through the VIP with HTTP 200 and the Online Boutique home page within 5 seconds',
-        'then "http://boutique.local/product/OLJCESPC7Z" answers through the VIP with HTTP 200',
-        'then "http://boutique.local/_healthz" answers through the VIP with "ok"',
-    ),
     "Every Grafana dashboard panel shows data": (
         "given the storefront has received requests in the last 5 minutes",
         'then every Prometheus panel of the dashboards "Online Boutique overview", "Online Boutique resources" and "Cluster nodes" returns data for the last 5 minutes',
