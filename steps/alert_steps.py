@@ -7,7 +7,7 @@ import time
 import pytest
 from pytest_bdd import given, parsers, then, when
 
-from boutique_suite import alerting, cluster, faults, slack, waits
+from boutique_suite import alerting, cluster, faults, monitoring_stack, slack, waits
 from boutique_suite.cluster import Workload
 from boutique_suite.evidence import Execution
 from boutique_suite.kube import Kube
@@ -15,6 +15,7 @@ from boutique_suite.targets import ROOT, Target
 from boutique_suite.touches import Touches, touches
 from boutique_suite.undo import UndoStack
 
+MONITORING_NS = "monitoring"
 KWOK_CRASH = "the container's exits come from KWOK's crashloop stage (the lab has no kubelet)"
 KWOK_STRESS = "the stress pod's requests are real; KWOK runs it without a container"
 
@@ -304,3 +305,31 @@ def deployment_available_after_revert(
     execution.timing(
         "scheduled_after_revert_seconds", cluster.expect_available(kube, workload, replicas, seconds)
     )
+
+
+@then(
+    parsers.parse(
+        'the Prometheus Operator, Prometheus, Alertmanager and kube-state-metrics are ready in "{namespace}"'
+    )
+)
+@touches(Touches.control_plane, Touches.node_runtime)
+def stack_ready(kube: Kube, namespace: str) -> None:
+    monitoring_stack.expect_stack_ready(kube, namespace)
+
+
+@then(parsers.parse("node-exporter runs on each of the {count:d} nodes"))
+@touches(Touches.node_runtime)
+def node_exporter(kube: Kube, count: int) -> None:
+    monitoring_stack.expect_daemonset_on_nodes(kube, MONITORING_NS, "node-exporter", count)
+
+
+@then(parsers.parse('Prometheus has loaded the PrometheusRule "{rule}"'))
+@touches(Touches.monitoring)
+def rule_loaded(prometheus: alerting.Prometheus, rule: str) -> None:
+    monitoring_stack.expect_rule_loaded(prometheus, rule)
+
+
+@then("the ServiceMonitor for ingress-nginx has all its targets up")
+@touches(Touches.monitoring)
+def ingress_service_monitor(prometheus: alerting.Prometheus) -> None:
+    monitoring_stack.expect_service_monitor_up(prometheus, "ingress-nginx")

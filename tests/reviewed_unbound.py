@@ -65,12 +65,6 @@ REVIEWED_UNBOUND: dict[str, tuple[str, ...]] = {
         'then containerd on every node has a hosts.toml for "registry.local" that names the registry CA',
         'then every node pulls "registry.local/boutique/suite-probe" with crictl without skipping TLS verification',
     ),
-    "The Prometheus Operator runs the monitoring stack": (
-        'then the Prometheus Operator, Prometheus, Alertmanager and kube-state-metrics are ready in "monitoring"',
-        "then node-exporter runs on each of the 3 nodes",
-        'then Prometheus has loaded the PrometheusRule "boutique-alerts"',
-        "then the ServiceMonitor for ingress-nginx has all its targets up",
-    ),
     "Promtail ships the Boutique's pod logs to Loki": (
         "then Promtail runs on each of the 3 nodes",
         'when a test pod in "boutique-dev" writes a log line holding the run id',
