@@ -19,6 +19,7 @@ from provisioning.layer import LayerUnavailable
 pytest_plugins = [
     "steps.common_steps",
     "steps.platform_steps",
+    "steps.host_steps",
     "steps.cluster_steps",
     "steps.chaos_steps",
     "steps.argocd_steps",

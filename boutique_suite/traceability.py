@@ -30,6 +30,7 @@ OUTPUT_FILE = REPORTS / "traceability.md"
 STEP_MODULES = (
     "steps.common_steps",
     "steps.platform_steps",
+    "steps.host_steps",
     "steps.cluster_steps",
     "steps.chaos_steps",
     "steps.argocd_steps",
