@@ -148,6 +148,12 @@ class Monitoring(Strict):
 
     prometheus_url: Annotated[str, Field(pattern=r"^https?://")]
     alertmanager_url: Annotated[str, Field(pattern=r"^https?://")]
+    grafana_url: Annotated[str, Field(pattern=r"^https?://")] | None = None
+    grafana_token_env: EnvName | None = None  # a Grafana service account token (Viewer)
+    loki_url: Annotated[str, Field(pattern=r"^https?://")] | None = None
+
+    def grafana_token(self) -> str:
+        return _secret("monitoring", self.grafana_token_env, None, "Grafana service account token")
 
 
 class ArgoCDRepository(Strict):

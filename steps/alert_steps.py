@@ -7,7 +7,7 @@ import time
 import pytest
 from pytest_bdd import given, parsers, then, when
 
-from boutique_suite import alerting, cluster, faults, monitoring_stack, slack, waits
+from boutique_suite import alerting, cluster, faults, grafana, logs, monitoring_stack, slack, waits
 from boutique_suite.cluster import Workload
 from boutique_suite.evidence import Execution
 from boutique_suite.kube import Kube
@@ -16,6 +16,7 @@ from boutique_suite.touches import Touches, touches
 from boutique_suite.undo import UndoStack
 
 MONITORING_NS = "monitoring"
+STOREFRONT_HOST = "boutique.local"
 KWOK_CRASH = "the container's exits come from KWOK's crashloop stage (the lab has no kubelet)"
 KWOK_STRESS = "the stress pod's requests are real; KWOK runs it without a container"
 
@@ -333,3 +334,64 @@ def rule_loaded(prometheus: alerting.Prometheus, rule: str) -> None:
 @touches(Touches.monitoring)
 def ingress_service_monitor(prometheus: alerting.Prometheus) -> None:
     monitoring_stack.expect_service_monitor_up(prometheus, "ingress-nginx")
+
+
+@then(parsers.parse("Promtail runs on each of the {count:d} nodes"))
+@touches(Touches.node_runtime)
+def promtail(kube: Kube, count: int) -> None:
+    monitoring_stack.expect_daemonset_on_nodes(kube, MONITORING_NS, "promtail", count)
+
+
+@when(parsers.parse('a test pod in "{namespace}" writes a log line holding the run id'))
+@touches(Touches.control_plane, Touches.node_runtime)
+def log_line(kube: Kube, undo: UndoStack, story: dict, namespace: str) -> None:
+    story.update(since=time.time(), line=logs.write_log_line(kube, namespace, undo))
+
+
+@then(parsers.parse('Loki returns that line for the namespace "{namespace}" within {seconds:d} seconds'))
+@touches(Touches.monitoring)
+def loki_line(target: Target, execution: Execution, story: dict, namespace: str, seconds: int) -> None:
+    execution.timing(
+        "log_to_loki_seconds",
+        logs.expect_line_in_loki(target, namespace, story["line"], seconds, story["since"]),
+    )
+
+
+@then(parsers.parse('Grafana\'s data sources "{first}" and "{second}" pass their health checks'))
+@touches(Touches.monitoring)
+def grafana_datasources(target: Target, first: str, second: str) -> None:
+    grafana.expect_datasources_healthy(grafana.connect(target), first, second)
+
+
+@then(
+    parsers.parse('Grafana has the dashboards "{first}", "{second}" and "{third}"'),
+    target_fixture="dashboards",
+)
+@touches(Touches.monitoring)
+def grafana_dashboards(target: Target, first: str, second: str, third: str) -> dict[str, str]:
+    return grafana.find_dashboards(grafana.connect(target), first, second, third)
+
+
+@then("Grafana marks those dashboards as provisioned from git")
+@touches(Touches.monitoring)
+def grafana_provisioned(target: Target, dashboards: dict[str, str]) -> None:
+    grafana.expect_provisioned(grafana.connect(target), dashboards)
+
+
+@given(parsers.parse("the storefront has received requests in the last {minutes:d} minutes"))
+@touches(Touches.monitoring, Touches.data_plane)
+def storefront_requests(prometheus: alerting.Prometheus, minutes: int) -> None:
+    grafana.expect_storefront_requests(prometheus, STOREFRONT_HOST, minutes * 60)
+
+
+@then(
+    parsers.parse(
+        'every Prometheus panel of the dashboards "{first}", "{second}" and "{third}" returns data for the '
+        "last {minutes:d} minutes"
+    )
+)
+@touches(Touches.monitoring)
+def panels_have_data(
+    target: Target, prometheus: alerting.Prometheus, first: str, second: str, third: str, minutes: int
+) -> None:
+    grafana.expect_panels_have_data(grafana.connect(target), prometheus, [first, second, third], minutes * 60)

@@ -39,23 +39,9 @@ REVIEWED_UNBOUND: dict[str, tuple[str, ...]] = {
     "containerd on every node trusts the private registry's CA": (
         'then every node pulls "registry.local/boutique/suite-probe" with crictl without skipping TLS verification',
     ),
-    "Promtail ships the Boutique's pod logs to Loki": (
-        "then Promtail runs on each of the 3 nodes",
-        'when a test pod in "boutique-dev" writes a log line holding the run id',
-        'then Loki returns that line for the namespace "boutique-dev" within 60 seconds',
-    ),
-    "Grafana provisions the platform dashboards and data sources": (
-        'then Grafana\'s data sources "Prometheus" and "Loki" pass their health checks',
-        'then Grafana has the dashboards "Online Boutique overview", "Online Boutique resources" and "Cluster nodes"',
-        "then Grafana marks those dashboards as provisioned from git",
-    ),
     "The storefront answers during a rolling update": (
         'given a probe requests "http://boutique.local/" through the ingress VIP 5 times per second',
         "then at least 99.5% of the probe requests during the rollout got HTTP 200",
-    ),
-    "Every Grafana dashboard panel shows data": (
-        "given the storefront has received requests in the last 5 minutes",
-        'then every Prometheus panel of the dashboards "Online Boutique overview", "Online Boutique resources" and "Cluster nodes" returns data for the last 5 minutes',
     ),
     "Locust generates shopper load that the platform sees": (
         'then Prometheus shows ingress-nginx requests for "boutique.local" within 20% of Locust\'s request rate',
