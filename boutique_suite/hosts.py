@@ -276,3 +276,16 @@ def expect_registry_trust(run: Run, hosts: list[PlanHost], registry: str) -> Non
         return None
 
     _each(hosts, check)
+
+
+def expect_nodes_pull(run: Run, hosts: list[PlanHost], image: str) -> None:
+    """crictl pulls ``image`` on every node through containerd (whose hosts.toml verifies TLS)."""
+
+    def check(host: PlanHost) -> str | None:
+        try:
+            run(host.target_name, f"sudo -n crictl pull {shlex.quote(image)}")
+        except AssertionError as exc:
+            return str(exc)
+        return None
+
+    _each(hosts, check)

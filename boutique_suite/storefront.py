@@ -3,7 +3,9 @@ that resolves boutique.local to the VIP would send it. Needs a data plane (on-pr
 
 from __future__ import annotations
 
+import threading
 import time
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import requests
@@ -59,3 +61,41 @@ def expect_answers(target: Target, url: str, status: int = 200, text: str = "", 
         answers(target, url, status, text), timeout=within, interval=0.5, what=f"{url} through the VIP"
     )
     return time.monotonic() - start
+
+
+@dataclass
+class Prober:
+    """Requests ``url`` through the VIP ``rate`` times per second in the background; records each status
+    (0 for an error) until stopped."""
+
+    target: Target
+    url: str
+    rate: int
+    statuses: list[int] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> Prober:
+        self._thread = threading.Thread(target=self._loop, name="storefront-probe", daemon=True)
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.wait(1 / self.rate):
+            try:
+                self.statuses.append(through_vip(self.target, self.url, timeout=2).status_code)
+            except requests.RequestException:
+                self.statuses.append(0)
+
+    def stop(self) -> list[int]:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+        return self.statuses
+
+
+def expect_share_ok(statuses: list[int], percent: float) -> float:
+    assert statuses, "the probe sent no request"
+    share = 100 * sum(s == 200 for s in statuses) / len(statuses)
+    assert share >= percent, f"{share:.2f}% of {len(statuses)} probe requests got HTTP 200, under {percent}%"
+    return share

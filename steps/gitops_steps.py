@@ -662,3 +662,20 @@ def answers_status(target: Target, url: str, status: int) -> None:
 @touches(Touches.data_plane)
 def answers_text(target: Target, url: str, text: str) -> None:
     storefront.expect_answers(target, url, 200, text, target.timeouts.assertion)
+
+
+@given(
+    parsers.parse('a probe requests "{url}" through the ingress VIP {rate:d} times per second'),
+    target_fixture="prober",
+)
+@touches(Touches.data_plane)
+def start_probe(target: Target, undo: UndoStack, url: str, rate: int) -> storefront.Prober:
+    prober = storefront.Prober(target, url, rate).start()
+    undo.push("stop the storefront probe", prober.stop)
+    return prober
+
+
+@then(parsers.parse("at least {percent:g}% of the probe requests during the rollout got HTTP 200"))
+@touches(Touches.data_plane)
+def probe_share(prober: storefront.Prober, percent: float) -> None:
+    storefront.expect_share_ok(prober.stop(), percent)

@@ -7,9 +7,12 @@ from pytest_bdd import given, parsers, then
 
 from boutique_suite import hosts
 from boutique_suite.evidence import Execution
+from boutique_suite.faults import PROBE_IMAGE
 from boutique_suite.hosts import PlanHost, Run
 from boutique_suite.targets import Target
 from boutique_suite.touches import Touches, touches
+
+PROBE_TAG = PROBE_IMAGE.rsplit(":", 1)[1]
 
 
 @pytest.fixture
@@ -109,3 +112,9 @@ def sysctls(on_host: Run, plan: list[PlanHost], first: str, second: str, value: 
 @touches(Touches.hosts)
 def containerd_trust(on_host: Run, target: Target, registry: str) -> None:
     hosts.expect_registry_trust(on_host, hosts.target_nodes(target), registry)
+
+
+@then(parsers.parse('every node pulls "{image}" with crictl without skipping TLS verification'))
+@touches(Touches.hosts, Touches.registry, Touches.node_runtime)
+def nodes_pull(on_host: Run, target: Target, image: str) -> None:
+    hosts.expect_nodes_pull(on_host, hosts.target_nodes(target), f"{image}:{PROBE_TAG}")

@@ -36,13 +36,6 @@ REVIEWED_UNBOUND: dict[str, tuple[str, ...]] = {
         'then the registry\'s catalog lists "boutique/suite-probe" with that tag',
         "then pulling that tag back returns the digest that was pushed",
     ),
-    "containerd on every node trusts the private registry's CA": (
-        'then every node pulls "registry.local/boutique/suite-probe" with crictl without skipping TLS verification',
-    ),
-    "The storefront answers during a rolling update": (
-        'given a probe requests "http://boutique.local/" through the ingress VIP 5 times per second',
-        "then at least 99.5% of the probe requests during the rollout got HTTP 200",
-    ),
     "Locust generates shopper load that the platform sees": (
         'then Prometheus shows ingress-nginx requests for "boutique.local" within 20% of Locust\'s request rate',
     ),

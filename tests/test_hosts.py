@@ -159,3 +159,13 @@ def test_containerd_must_name_an_existing_ca_and_never_skip_verification() -> No
         )
     with pytest.raises(AssertionError, match="exited 1"):
         hosts.expect_registry_trust(answers({"cat ": good, "test -s": None}), nodes, "registry.local")  # type: ignore[dict-item]
+
+
+def test_a_node_that_cannot_pull_is_named() -> None:
+    nodes = hosts.target_nodes(ONPREM)
+    pulls = {h.target_name: "Image is up to date\n" for h in nodes}
+    hosts.expect_nodes_pull(answers({"crictl pull": pulls}), nodes, "registry.local/boutique/suite-probe:v1")
+    with pytest.raises(AssertionError, match="k8s-worker2"):
+        hosts.expect_nodes_pull(
+            answers({"crictl pull": {**pulls, "k8s-worker2": None}}), nodes, "registry.local/x:v1"
+        )

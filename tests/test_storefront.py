@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -59,3 +60,23 @@ def test_the_ingress_must_carry_the_vip_from_the_target_file() -> None:
         storefront.expect_ingress_has_vip(
             _kube(["192.168.10.201"]), ONPREM, "boutique-dev", "frontend", "boutique.local"
         )
+
+
+def test_the_probe_records_every_answer_until_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    answers = iter([200, 200, 503] + [200] * 1000)
+    monkeypatch.setattr(storefront.requests, "get", lambda *a, **k: _Answer(next(answers), "ok"))
+    prober = storefront.Prober(ONPREM, "http://boutique.local/", 200).start()
+    deadline = time.monotonic() + 5
+    while len(prober.statuses) < 5 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    statuses = prober.stop()
+    assert statuses[:3] == [200, 200, 503]
+    assert len(prober.statuses) == len(statuses)
+
+
+def test_the_share_of_ok_answers_must_reach_the_threshold() -> None:
+    assert storefront.expect_share_ok([200] * 199 + [0], 99.5) == 99.5
+    with pytest.raises(AssertionError, match=r"99\.00% of 100"):
+        storefront.expect_share_ok([200] * 99 + [502], 99.5)
+    with pytest.raises(AssertionError, match="no request"):
+        storefront.expect_share_ok([], 99.5)
