@@ -97,6 +97,7 @@ class GitLab(Strict):
     token_env: EnvName
     ca_file: str | None = None
     version: str | None = None  # the GitLab version the platform pins (what /api/v4/version must answer)
+    registry_user: str | None = None  # the user of token_env's token, for the registry's login
 
 
 class Cluster(Strict):

@@ -5,18 +5,34 @@ from __future__ import annotations
 import pytest
 from pytest_bdd import parsers, then, when
 
-from boutique_suite import evidence, gitlab_checks, repos, tls
+from boutique_suite import evidence, gitlab_checks, registry, repos, tls
 from boutique_suite.evidence import Execution
 from boutique_suite.targets import Target
 from boutique_suite.touches import Touches, touches
+from boutique_suite.undo import UndoStack
 
-NO_REGISTRY_CLIENT = "pushing and pulling a test image is not written yet (needs an OCI client such as crane)"
 
-
-@when(parsers.parse('a small test image is pushed to "{image}" tagged with the run id'))
+@when(
+    parsers.parse('a small test image is pushed to "{image}" tagged with the run id'), target_fixture="pushed"
+)
 @touches(Touches.registry)
-def push_image(request: pytest.FixtureRequest, image: str) -> None:
-    evidence.skip_scenario(request, NO_REGISTRY_CLIENT)
+def push_image(target: Target, undo: UndoStack, run_id: str, image: str) -> dict:
+    client = registry.connect(target, image)
+    pushed = client.push(registry.test_image(run_id), run_id)
+    undo.push(f"delete {image}:{run_id}", lambda: client.delete(pushed))
+    return {"client": client, "tag": run_id, "digest": pushed}
+
+
+@then(parsers.parse('the registry\'s catalog lists "{repository}" with that tag'))
+@touches(Touches.registry)
+def tag_listed(pushed: dict, repository: str) -> None:
+    registry.expect_tag_listed(pushed["client"], repository, pushed["tag"])
+
+
+@then("pulling that tag back returns the digest that was pushed")
+@touches(Touches.registry)
+def pulled_back(pushed: dict) -> None:
+    registry.expect_pulls_back(pushed["client"], pushed["tag"], pushed["digest"])
 
 
 @then(

@@ -32,10 +32,6 @@ REVIEWED_UNBOUND: dict[str, tuple[str, ...]] = {
         "when Locust stops",
         'then the HPA scales Deployment "frontend" back in to 1 replica within 420 seconds',
     ),
-    "The container registry stores and serves an image": (
-        'then the registry\'s catalog lists "boutique/suite-probe" with that tag',
-        "then pulling that tag back returns the digest that was pushed",
-    ),
     "Locust generates shopper load that the platform sees": (
         'then Prometheus shows ingress-nginx requests for "boutique.local" within 20% of Locust\'s request rate',
     ),
