@@ -20,6 +20,7 @@ from urllib.parse import urljoin
 import requests
 
 from boutique_suite.targets import Target
+from boutique_suite.undo import UndoStack
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
@@ -186,3 +187,11 @@ def expect_pulls_back(registry: Registry, tag: str, pushed: str) -> None:
     header, body = registry.pull_manifest(tag)
     assert digest(body) == pushed, f"{registry.repository}:{tag} serves {digest(body)}, {pushed} was pushed"
     assert header in ("", pushed), f"the registry reports the digest {header}, {pushed} was pushed"
+
+
+def push_test_image(target: Target, image: str, tag: str, undo: UndoStack) -> dict:
+    """Push the test image as ``image:tag`` (deleted by ``undo``); returns its client, tag and digest."""
+    client = connect(target, image)
+    pushed = client.push(test_image(tag), tag)
+    undo.push(f"delete {image}:{tag}", lambda: client.delete(pushed))
+    return {"client": client, "tag": tag, "digest": pushed}

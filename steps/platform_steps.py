@@ -17,10 +17,7 @@ from boutique_suite.undo import UndoStack
 )
 @touches(Touches.registry)
 def push_image(target: Target, undo: UndoStack, run_id: str, image: str) -> dict:
-    client = registry.connect(target, image)
-    pushed = client.push(registry.test_image(run_id), run_id)
-    undo.push(f"delete {image}:{run_id}", lambda: client.delete(pushed))
-    return {"client": client, "tag": run_id, "digest": pushed}
+    return registry.push_test_image(target, image, run_id, undo)
 
 
 @then(parsers.parse('the registry\'s catalog lists "{repository}" with that tag'))
