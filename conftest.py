@@ -183,6 +183,8 @@ def pytest_bdd_before_step(request, feature, scenario, step, step_func) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_bdd_after_scenario(request: pytest.FixtureRequest, feature, scenario) -> None:  # type: ignore[no-untyped-def]
+    if request.node.stash.get(SKIPPED_KEY, False):
+        return  # a skipped scenario keeps its "skipped" label and reason
     run = request.node.stash.get(EXECUTION_KEY, None) or evidence.Execution()
     run.publish()
 
