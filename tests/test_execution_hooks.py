@@ -113,7 +113,9 @@ def summary(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> dict[
     pytester.makefile(".feature", planted=FEATURE)
     pytester.makepyfile(test_planted=STEPS)
     target = f"--target={root / 'targets' / 'lab.yaml'}"
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:allure_pytest", target)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-p", "no:allure_pytest", "--alluredir=allure-results", target
+    )
     result.assert_outcomes(passed=4, skipped=2)
     doc = json.loads((pytester.path / "reports" / "summary.json").read_text())
     return {entry["scenario"]: entry for entry in doc["scenarios"].values()}
@@ -134,3 +136,17 @@ def test_a_step_the_target_cannot_make_real_skips_with_the_targets_reason(summar
     unbound = summary["a step has no binding"]
     assert unbound["outcome"] == "skipped"
     assert unbound["reason"] == "step not implemented yet: Then a step nobody bound"
+
+
+def test_allure_shows_the_derived_label_and_the_reasons(
+    summary: dict[str, dict], pytester: pytest.Pytester
+) -> None:
+    results = [json.loads(p.read_text()) for p in (pytester.path / "allure-results").glob("*-result.json")]
+    labels = {r["name"]: {lab["name"]: lab["value"] for lab in r["labels"]} for r in results}
+    params = {r["name"]: {p["name"]: p["value"] for p in r.get("parameters", [])} for r in results}
+    assert labels["nine real steps and one on a KWOK node"]["execution"] == "simulated"
+    assert params["nine real steps and one on a KWOK node"]["execution"].startswith(
+        "simulated (node_runtime: KWOK"
+    )
+    assert labels["a Dockerfile lint"]["execution"] == "static"
+    assert labels["an image is pushed"]["execution"] == "skipped"
