@@ -14,8 +14,7 @@ from kubernetes import client
 from kubernetes.utils import parse_quantity
 
 from boutique_suite import probes, waits
-from boutique_suite.evidence import Execution
-from boutique_suite.faults import SimulatedCpuUsage
+from boutique_suite.faults import RealCpuLoad, SimulatedCpuUsage
 from boutique_suite.kube import Kube
 from boutique_suite.targets import Target
 from boutique_suite.touches import Touches, touches
@@ -250,11 +249,12 @@ def create_hpa(kube: Kube, workload: Workload, percent: int, minimum: int, maxim
     )
 
 
-def use_cpu(kube: Kube, workload: Workload, millicores: int, undo: UndoStack, execution: Execution) -> None:
-    execution.simulated("pod CPU usage is simulated by KWOK (annotation read by its ClusterResourceUsage)")
+def use_cpu(kube: Kube, workload: Workload, millicores: int, undo: UndoStack, real_nodes: bool) -> None:
+    """Real nodes: the pods burn real CPU. KWOK nodes: KWOK reports the usage the pods' annotation asks."""
     if workload.usage is None:
-        workload.usage = SimulatedCpuUsage(kube, workload.namespace, workload.selector, millicores).start()
-        undo.push(f"stop simulated CPU usage of {workload.name}", workload.usage.stop)
+        load = RealCpuLoad if real_nodes else SimulatedCpuUsage
+        workload.usage = load(kube, workload.namespace, workload.selector, millicores).start()
+        undo.push(f"stop the CPU load of {workload.name}", workload.usage.stop)
     else:
         workload.usage.set(millicores)
     workload.facts["usage_set_at"] = time.monotonic()

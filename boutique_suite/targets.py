@@ -273,6 +273,13 @@ class Target(Strict):
     def is_lab(self) -> bool:
         return self.kind == "lab"
 
+    def provides(self, touched: Touches) -> bool:
+        return self.provision(touched).mode == "real"
+
+    def downgrade(self, touched: Touches, why: str) -> None:
+        """The target turned out not to provide ``touched`` for real (the lab fell back to KWOK nodes)."""
+        self.execution[touched] = Provision(mode="simulated", why=why)
+
     def provision(self, touched: Touches) -> Provision:
         """What the target file says about ``touched``; a missing entry is absent (never real)."""
         where = self.source.name if self.source else self.name

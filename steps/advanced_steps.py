@@ -16,7 +16,6 @@ from boutique_suite.touches import Touches, touches
 from boutique_suite.undo import UndoStack
 from provisioning import LayerRunner
 
-KWOK_USAGE = "pod CPU usage is simulated by KWOK (the HPA controller and metrics-server are real)"
 HOLD_SYNCED_SECONDS = 20  # two of the lab's Argo CD reconciliations (10 s)
 
 
@@ -160,8 +159,6 @@ def hpas_exist(kube: Kube, facts: dict, namespace: str, datatable: list[list[str
 )
 @touches(Touches.control_plane, Touches.node_runtime)
 def hpas_active(kube: Kube, target: Target, execution: Execution, facts: dict, seconds: int) -> None:
-    if target.is_lab:
-        execution.simulated(KWOK_USAGE)
     waited = autoscaling.expect_scaling_active(kube, facts["hpa_namespace"], facts["hpas"], seconds)
     evidence.attach_json("HPA status", waited.check.value)
     execution.timing("hpa_scaling_active_seconds", waited.seconds)

@@ -17,8 +17,6 @@ from boutique_suite.undo import UndoStack
 
 MONITORING_NS = "monitoring"
 STOREFRONT_HOST = "boutique.local"
-KWOK_CRASH = "the container's exits come from KWOK's crashloop stage (the lab has no kubelet)"
-KWOK_STRESS = "the stress pod's requests are real; KWOK runs it without a container"
 
 
 @pytest.fixture
@@ -146,8 +144,6 @@ def crash_loop(
     pod = faults.start_crash_loop(kube, namespace, name)
     alarm.update(subject=pod, key="pod", fault=f"delete pod {pod}")
     undo.push(alarm["fault"], lambda: faults.delete_pod_if_present(kube, namespace, pod))
-    if target.is_lab:
-        execution.simulated(KWOK_CRASH)
 
 
 @then(
@@ -180,8 +176,6 @@ def stress(
     made = faults.raise_requests(kube, node, resource.lower(), percent / 100)
     alarm.update(subject=node, key="node", fault=f"delete {made['namespace']}", **made)
     undo.push(alarm["fault"], lambda: kube.delete_namespace(made["namespace"]))
-    if target.is_lab:
-        execution.simulated(KWOK_STRESS)
 
 
 @then(
@@ -266,8 +260,6 @@ def fill_both_workers(
     made = faults.fill_workers(kube, ["k8s-worker1", "k8s-worker2"], "cpu", percent / 100)
     alarm["fault"] = f"delete {', '.join(made)}"
     undo.push(alarm["fault"], lambda: [kube.delete_namespace(ns) for ns in made])
-    if target.is_lab:
-        execution.simulated(KWOK_STRESS)
 
 
 @when(
@@ -379,7 +371,7 @@ def grafana_provisioned(target: Target, dashboards: dict[str, str]) -> None:
 
 
 @given(parsers.parse("the storefront has received requests in the last {minutes:d} minutes"))
-@touches(Touches.monitoring, Touches.data_plane)
+@touches(Touches.monitoring, Touches.ingress)
 def storefront_requests(prometheus: alerting.Prometheus, minutes: int) -> None:
     grafana.expect_storefront_requests(prometheus, STOREFRONT_HOST, minutes * 60)
 

@@ -42,7 +42,7 @@ def pool_range(request: pytest.FixtureRequest, kube: Kube, target: Target, pool:
 
 
 @then(parsers.parse('an L2Advertisement announces "{pool}"'))
-@touches(Touches.control_plane, Touches.data_plane)
+@touches(Touches.control_plane, Touches.ingress)
 def pool_advertised(kube: Kube, target: Target, execution: Execution, pool: str) -> None:
     gateway.expect_advertised(kube, target, execution, pool)
 
@@ -96,7 +96,7 @@ def argocd_running(target: Target, kube: Kube) -> None:
 
 
 @then(parsers.parse('the Ingress "{ingress}" sends host "{host}" to the Service "{service}"'))
-@touches(Touches.control_plane, Touches.data_plane)
+@touches(Touches.control_plane, Touches.ingress)
 def ingress_routes(kube: Kube, argocd_ns: str, ingress: str, host: str, service: str) -> None:
     gitops_checks.expect_ingress_routes(kube, argocd_ns, ingress, host, service)
 

@@ -135,7 +135,6 @@ def replaced(kube: Kube, workload: Workload, execution: Execution, replicas: int
 )
 @touches(Touches.node_runtime)
 def top_nodes(target: Target, execution: Execution, count: int, seconds: int) -> None:
-    execution.simulated("node usage is simulated by KWOK")
     cluster.expect_top(target, "nodes", None, count, seconds)
 
 
@@ -163,10 +162,8 @@ def hpa_on_it(kube: Kube, workload: Workload, percent: int, minimum: int, maximu
 
 @when(parsers.parse("each of its pods uses {millicores:d}m CPU"))
 @touches(Touches.node_runtime)
-def pods_use_cpu(
-    kube: Kube, workload: Workload, undo: UndoStack, execution: Execution, millicores: int
-) -> None:
-    cluster.use_cpu(kube, workload, millicores, undo, execution)
+def pods_use_cpu(kube: Kube, target: Target, workload: Workload, undo: UndoStack, millicores: int) -> None:
+    cluster.use_cpu(kube, workload, millicores, undo, real_nodes=target.provides(Touches.node_runtime))
 
 
 @then(parsers.parse("the HPA scales it out to at least {replicas:d} replicas within {seconds:d} seconds"))

@@ -631,7 +631,7 @@ def rolled_back(
 
 
 @then(parsers.parse('the Ingress "{ingress}" for host "{host}" has the ingress VIP as its address'))
-@touches(Touches.control_plane, Touches.data_plane)
+@touches(Touches.control_plane, Touches.ingress)
 def ingress_has_vip(kube: Kube, target: Target, app_ns: str, ingress: str, host: str) -> None:
     storefront.expect_ingress_has_vip(kube, target, app_ns, ingress, host)
 
@@ -642,7 +642,7 @@ def ingress_has_vip(kube: Kube, target: Target, app_ns: str, ingress: str, host:
         "within {seconds:d} seconds"
     )
 )
-@touches(Touches.data_plane)
+@touches(Touches.ingress)
 def home_page(target: Target, execution: Execution, url: str, status: int, seconds: int) -> None:
     execution.timing(
         "home_page_seconds", storefront.expect_answers(target, url, status, "Online Boutique", seconds)
@@ -653,13 +653,13 @@ def home_page(target: Target, execution: Execution, url: str, status: int, secon
     parsers.re(r'"(?P<url>[^"]+)" answers through the VIP with HTTP (?P<status>\d+)$'),
     converters={"status": int},
 )
-@touches(Touches.data_plane)
+@touches(Touches.ingress)
 def answers_status(target: Target, url: str, status: int) -> None:
     storefront.expect_answers(target, url, status, "", target.timeouts.assertion)
 
 
 @then(parsers.parse('"{url}" answers through the VIP with "{text}"'))
-@touches(Touches.data_plane)
+@touches(Touches.ingress)
 def answers_text(target: Target, url: str, text: str) -> None:
     storefront.expect_answers(target, url, 200, text, target.timeouts.assertion)
 
@@ -668,7 +668,7 @@ def answers_text(target: Target, url: str, text: str) -> None:
     parsers.parse('a probe requests "{url}" through the ingress VIP {rate:d} times per second'),
     target_fixture="prober",
 )
-@touches(Touches.data_plane)
+@touches(Touches.ingress)
 def start_probe(target: Target, undo: UndoStack, url: str, rate: int) -> storefront.Prober:
     prober = storefront.Prober(target, url, rate).start()
     undo.push("stop the storefront probe", prober.stop)
@@ -676,6 +676,6 @@ def start_probe(target: Target, undo: UndoStack, url: str, rate: int) -> storefr
 
 
 @then(parsers.parse("at least {percent:g}% of the probe requests during the rollout got HTTP 200"))
-@touches(Touches.data_plane)
+@touches(Touches.ingress)
 def probe_share(prober: storefront.Prober, percent: float) -> None:
     storefront.expect_share_ok(prober.stop(), percent)
