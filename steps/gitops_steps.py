@@ -13,6 +13,7 @@ from boutique_suite import (
     evidence,
     gitops_checks,
     gitops_repo,
+    images,
     manifests,
     probes,
     rollout,
@@ -256,8 +257,9 @@ def commit_new_tag(
     story: dict,
     deployment: str,
 ) -> None:
+    images.ensure_pullable(target, f"registry.local/boutique/{deployment}:rollout-{run_id}")
     if target.is_lab:
-        execution.simulated("no registry in the lab: KWOK pods run without pulling the image")
+        execution.simulated(images.LAB_PUBLISHED)
     app = story.get("app", "online-boutique-dev")
     undo.push("restore gitops-repo", lambda: restore_gitops(gitops, argocd, app, target.timeouts.rollout))
     story["watch"] = drift.AvailabilityWatch(kube, app_ns, deployment).start()
@@ -541,10 +543,6 @@ def commit_unpullable_tag(
     deployment: str,
     tag: str,
 ) -> None:
-    if target.is_lab:
-        execution.simulated(
-            f"the lab treats tag {tag!r} as absent from the registry (KWOK's pull-failure stage)"
-        )
     app = story.get("app", "online-boutique-dev")
     story["previous_image"] = kube.deployment(app_ns, deployment).spec.template.spec.containers[0].image
     story["bad_image"] = f"registry.local/boutique/{deployment}:{tag}"

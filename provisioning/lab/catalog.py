@@ -34,3 +34,16 @@ def wanted() -> dict[str, str]:
     tags[PROBE_IMAGE] = "pause"
     tags[images.PAUSE_IMAGE] = "pause"
     return tags
+
+
+def publish(image: str) -> None:
+    """Make ``registry.local/boutique/<service>:<tag>`` pullable on the lab's nodes: the stand-in of that
+    service under a new tag (what the pipeline's build and push give on-prem)."""
+    from provisioning.lab import manager, nodes
+
+    repository = image.rsplit(":", 1)[0]
+    source = next((known for known in wanted() if known.rsplit(":", 1)[0] == repository), None)
+    if source is None:
+        raise ValueError(f"the lab's catalog has no image of {repository}")
+    if manager.node_runtime() is not None and manager.node_runtime().kind == "real":
+        nodes.tag_image(manager.NET, source, image)

@@ -574,3 +574,11 @@ def ensure(
 
 def process_names(net: hosts.Network) -> list[str]:
     return [f"node-{h.name}-{d}" for h in net.hosts for d in ("containerd", "kubelet", "kube-proxy")]
+
+
+def tag_image(net: hosts.Network, source: str, target: str) -> None:
+    """Make ``target`` name the image ``source`` names, on every node (the lab's stand-in for a push)."""
+    for host in net.hosts:
+        proc = ctr(host.name, "images", "tag", "--force", source, target)
+        if proc.returncode != 0:
+            raise NodeError(f"{host.name}: tagging {source} as {target} failed: {proc.stderr.strip()[:300]}")
