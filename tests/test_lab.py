@@ -79,7 +79,7 @@ def test_status_command_shows_components_pids_ports_and_kubeconfig(lab: manager.
     assert str(manager.KUBECONFIG) in proc.stdout
     for comp in lab.components:
         assert f"pid {comp.pid}" in proc.stdout
-        assert f"127.0.0.1:{comp.port}" in proc.stdout
+        assert comp.address in proc.stdout
 
 
 def test_a_component_that_dies_is_reported_and_restarted(lab: manager.Status) -> None:

@@ -18,8 +18,7 @@ def _print_status(st: manager.Status) -> None:
     if runtime:
         print(f"  nodes: {runtime.reason}")
     for c in st.components:
-        address = f"127.0.0.1:{c.port}" if not c.name.startswith("node-") else c.name.split("-", 1)[1]
-        _row(c.name, c.pid, address, c.alive)
+        _row(c.name, c.pid, c.address, c.alive)
     for name in processes.recorded():
         if name.startswith("node-"):
             continue

@@ -66,6 +66,11 @@ class Component:
     pid: int | None
     alive: bool
     port: int
+    host: str = "127.0.0.1"
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}" if self.port else self.host
 
 
 @dataclass
@@ -150,9 +155,10 @@ def _components() -> list[Component]:
         result.append(Component(name, pid, _alive(pid, name), ports[PORT_OF[name]]))
     runtime = node_runtime()
     if runtime and runtime.kind == "real":
-        for name in nodes.process_names(NET):
-            proc = processes.info(name)
-            result.append(Component(name, proc.pid, proc.alive, 0))
+        for host in NET.hosts:
+            for name in nodes.process_names(host):
+                proc = processes.info(name)
+                result.append(Component(name, proc.pid, proc.alive, 0, host.address))
     return result
 
 

@@ -20,6 +20,7 @@ import shutil
 import signal
 import subprocess
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -76,7 +77,9 @@ def _client_cert(pki: Path, out: Path, common_name: str, organization: str | Non
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    ca_cert = x509.load_pem_x509_certificate((pki / "ca.crt").read_bytes())
+    with warnings.catch_warnings():  # kwokctl's CA has a serial number cryptography warns about
+        warnings.simplefilter("ignore")
+        ca_cert = x509.load_pem_x509_certificate((pki / "ca.crt").read_bytes())
     ca_key = serialization.load_pem_private_key((pki / "ca.key").read_bytes(), password=None)
     key = ec.generate_private_key(ec.SECP256R1())
     attrs = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
@@ -572,8 +575,8 @@ def ensure(
         start_kube_proxy(net, name, pki, server)
 
 
-def process_names(net: hosts.Network) -> list[str]:
-    return [f"node-{h.name}-{d}" for h in net.hosts for d in ("containerd", "kubelet", "kube-proxy")]
+def process_names(host: hosts.Host) -> list[str]:
+    return [f"node-{host.name}-{daemon}" for daemon in ("containerd", "kubelet", "kube-proxy")]
 
 
 def tag_image(net: hosts.Network, source: str, target: str) -> None:
