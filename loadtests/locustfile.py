@@ -33,7 +33,8 @@ __all__ = ["CURRENCIES", "PRODUCTS", "SESSION_COOKIE", "BoutiqueShopper", "StepL
 
 ORDER_PLACED = "order"  # upstream's page says "Your order is complete!" and shows the order's id
 
-# The shopper tasks (as the Gherkin names them) and the requests each one makes.
+# The shopper tasks (as the Gherkin names them) and the requests each one makes, as "METHOD name"
+# (Locust's request name is the route: "/product/{id}" for every product).
 TASK_REQUESTS: dict[str, tuple[str, ...]] = {
     "home": ("GET /",),
     "set currency": ("POST /setCurrency",),
@@ -151,7 +152,7 @@ class BoutiqueShopper(FastHttpUser):
 
     @task(1)
     def index(self) -> None:
-        with self.client.get("/", name="GET /", catch_response=True) as response:
+        with self.client.get("/", name="/", catch_response=True) as response:
             self._record(response, expect_page(response))
 
     @task(2)
@@ -159,7 +160,7 @@ class BoutiqueShopper(FastHttpUser):
         currency = random.choice(CURRENCIES)
         with self.client.post(
             "/setCurrency",
-            name="POST /setCurrency",
+            name="/setCurrency",
             data={"currency_code": currency},
             allow_redirects=False,
             catch_response=True,
@@ -174,7 +175,7 @@ class BoutiqueShopper(FastHttpUser):
     @task(10)
     def browse_product(self) -> str:
         product = random.choice(PRODUCTS)
-        path, name = f"/product/{product}", "GET /product/{id}"
+        path, name = f"/product/{product}", "/product/{id}"
         with self.client.get(path, name=name, catch_response=True) as response:
             self._record(response, expect_page(response, product))
         return product
@@ -184,7 +185,7 @@ class BoutiqueShopper(FastHttpUser):
         product = self.browse_product()
         with self.client.post(
             "/cart",
-            name="POST /cart",
+            name="/cart",
             data={"product_id": product, "quantity": str(random.randint(1, 10))},
             allow_redirects=False,
             catch_response=True,
@@ -196,7 +197,7 @@ class BoutiqueShopper(FastHttpUser):
 
     @task(3)
     def view_cart(self) -> None:
-        with self.client.get("/cart", name="GET /cart", catch_response=True) as response:
+        with self.client.get("/cart", name="/cart", catch_response=True) as response:
             # the cart lives in the session: what this shopper added must be listed
             self._record(response, expect_page(response, *sorted(self.in_cart)))
 
@@ -204,7 +205,7 @@ class BoutiqueShopper(FastHttpUser):
     def checkout(self) -> None:
         self.add_to_cart()
         with self.client.post(
-            "/cart/checkout", name="POST /cart/checkout", data=checkout_form(), catch_response=True
+            "/cart/checkout", name="/cart/checkout", data=checkout_form(), catch_response=True
         ) as response:
             problem = expect_page(response)
             if problem is None and ORDER_PLACED not in response.text.lower():

@@ -14,6 +14,7 @@ import contextlib
 import datetime
 import html
 import re
+import sys
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -93,6 +94,8 @@ class Storefront:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    wbufsize = 64 * 1024  # headers and body leave in one write (flushed after each request) ...
+    disable_nagle_algorithm = True  # ... and at once: no 40 ms delayed-ACK stalls on keep-alive
     server: FrontendServer
     routes: ClassVar[dict[str, str]] = {
         "GET /_healthz": "healthz",
@@ -234,6 +237,11 @@ class FrontendServer(ThreadingHTTPServer):
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         super().__init__((host, port), Handler)
         self.shop = Storefront()
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A shopper hanging up (Locust stopping its users) is normal here; anything else is printed."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
     @property
     def url(self) -> str:
