@@ -45,7 +45,7 @@ def checkout_problems(form: dict[str, str], today: datetime.date | None = None) 
         return problems
     if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", form["email"]):
         problems.append("email is not an address")
-    if not re.fullmatch(r"\d{13,19}", re.sub(r"[ -]", "", form["credit_card_number"])):
+    if not valid_card(form["credit_card_number"]):
         problems.append("credit_card_number is not a card number")
     if not re.fullmatch(r"\d{3,4}", form["credit_card_cvv"]):
         problems.append("credit_card_cvv is not 3 or 4 digits")
@@ -58,6 +58,15 @@ def checkout_problems(form: dict[str, str], today: datetime.date | None = None) 
     elif (year, month) < (today.year, today.month):
         problems.append("the card has expired")
     return problems
+
+
+def valid_card(number: str) -> bool:
+    """13–19 digits (spaces and dashes allowed) with a valid Luhn check digit."""
+    digits = re.sub(r"[ -]", "", number)
+    if not re.fullmatch(r"\d{13,19}", digits):
+        return False
+    doubled = [int(d) * 2 - 9 if int(d) > 4 else int(d) * 2 for d in digits[-2::-2]]
+    return (sum(int(d) for d in digits[-1::-2]) + sum(doubled)) % 10 == 0
 
 
 def _page(title: str, body: str) -> bytes:
@@ -192,7 +201,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def view_cart(self) -> None:
         cart = self.server.shop.cart(self.session)
-        items = "".join(f'<li><a href="/product/{p}">{p}</a> x {q}</li>' for p, q in sorted(cart.items()))
+        items = "".join(
+            f'<li><a href="/product/{p}">SKU #{p}</a> x {q}</li>' for p, q in sorted(cart.items())
+        )
         self._send(200, _page("Cart", f"<ul>{items}</ul>" if cart else "<p>Your shopping cart is empty!</p>"))
 
     def add_to_cart(self) -> None:

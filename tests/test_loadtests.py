@@ -3,12 +3,13 @@ codes, redirects, cookies, form validation), a clean run against a correct front
 reported by name, the per-second series and the step load, and ``locust -f`` at a terminal.
 
 Two frontends: the reference server (loadtests/reference_frontend.py, always) and the lab's stand-in
-(provisioning/lab/standin, built with Go when its source is in the checkout; BOUTIQUE_STANDIN_SRC points
-at another copy of the source)."""
+(provisioning/lab/images.py builds it when it is in the checkout; BOUTIQUE_STANDIN_SRC names another copy
+of its source to build instead)."""
 
 from __future__ import annotations
 
 import datetime
+import importlib.util
 import os
 import shutil
 import socket
@@ -22,13 +23,13 @@ import pytest
 import requests
 
 from loadtests import locustfile
-from loadtests.catalog import CURRENCY_COOKIE, PRODUCTS, SESSION_COOKIE
+from loadtests.catalog import CURRENCY_COOKIE, PRODUCTS, SESSION_COOKIE, page_lists
 from loadtests.locustfile import ENDPOINTS, TASK_REQUESTS, StepLoadShape
-from loadtests.reference_frontend import FrontendServer, checkout_problems
+from loadtests.reference_frontend import FrontendServer, checkout_problems, valid_card
 from loadtests.runner import LoadResult, percentile, run_load, start_load
 
 ROOT = Path(__file__).resolve().parents[1]
-STANDIN_SOURCE = Path(os.environ.get("BOUTIQUE_STANDIN_SRC") or ROOT / "provisioning" / "lab" / "standin")
+STANDIN_OVERRIDE = os.environ.get("BOUTIQUE_STANDIN_SRC", "")  # another copy of the stand-in's source
 LOCUST = Path(sys.executable).with_name("locust")
 FAST = (0.0, 0.02)  # seconds between a shopper's tasks: hundreds of requests in a few seconds
 PRODUCT = PRODUCTS[3]
@@ -84,11 +85,29 @@ def reference(reference_server: FrontendServer) -> Iterator[FrontendServer]:
 
 
 def standin_unavailable() -> str | None:
-    if not (STANDIN_SOURCE / "main.go").is_file():
-        return f"the stand-in's source is not in this checkout ({STANDIN_SOURCE} has no main.go)"
+    if STANDIN_OVERRIDE:
+        return None if (Path(STANDIN_OVERRIDE) / "main.go").is_file() else f"no main.go in {STANDIN_OVERRIDE}"
+    if importlib.util.find_spec("provisioning.lab.images") is None:
+        return "the lab's stand-in is not in this checkout (no provisioning/lab/images.py to build it)"
     if shutil.which("go") is None:
         return "no Go toolchain on PATH to build the stand-in"
     return None
+
+
+def build_standin(tmp: Path) -> Path:
+    """The stand-in binary: the lab's cached build, or a build of BOUTIQUE_STANDIN_SRC into ``tmp``."""
+    if not STANDIN_OVERRIDE:
+        from provisioning.lab import images
+
+        return images.build_standin()
+    binary = tmp / "standin"
+    env = {**os.environ, "GOFLAGS": "-mod=mod", "CGO_ENABLED": "0"}
+    command = ["go", "build", "-o", str(binary), "."]
+    build = subprocess.run(
+        command, cwd=STANDIN_OVERRIDE, capture_output=True, text=True, timeout=900, env=env
+    )
+    assert build.returncode == 0, f"go build of the stand-in failed:\n{build.stderr[-2000:]}"
+    return binary
 
 
 @pytest.fixture(scope="module")
@@ -97,16 +116,7 @@ def standin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     reason = standin_unavailable()
     if reason:
         pytest.skip(reason)
-    binary = tmp_path_factory.mktemp("standin") / "standin"
-    build = subprocess.run(
-        ["go", "build", "-o", str(binary), "."],
-        cwd=STANDIN_SOURCE,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env={**os.environ, "GOFLAGS": "-mod=mod"},
-    )
-    assert build.returncode == 0, f"go build of the stand-in failed:\n{build.stderr[-2000:]}"
+    binary = build_standin(tmp_path_factory.mktemp("standin"))
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.endswith("_ADDR")}
     env.update(SERVICE="frontend", PORT=str(port), LISTEN_HOST="127.0.0.1")
@@ -151,6 +161,12 @@ def shopper(url: str) -> requests.Session:
     return session
 
 
+def in_cart(session: requests.Session, url: str, product: str) -> bool:
+    cart = session.get(f"{url}/cart", timeout=5)
+    assert cart.status_code == 200, f"GET /cart answered {cart.status_code}"
+    return page_lists(cart.text, product)
+
+
 def post(session: requests.Session, url: str, path: str, form: dict[str, str]) -> requests.Response:
     return session.post(f"{url}{path}", data=form, allow_redirects=False, timeout=5)
 
@@ -186,18 +202,17 @@ def test_set_currency_redirects_and_sets_the_currency_cookie(frontend: str) -> N
 
 def test_add_to_cart_redirects_to_the_cart_which_lists_the_product(frontend: str) -> None:
     session = shopper(frontend)
-    assert PRODUCT not in session.get(f"{frontend}/cart", timeout=5).text
+    assert not in_cart(session, frontend, PRODUCT)
     response = post(session, frontend, "/cart", {"product_id": PRODUCT, "quantity": "2"})
     assert response.status_code == 302
     assert response.headers["Location"].endswith("/cart")
-    cart = session.get(f"{frontend}/cart", timeout=5)
-    assert cart.status_code == 200 and PRODUCT in cart.text
+    assert in_cart(session, frontend, PRODUCT)
 
 
 def test_the_cart_belongs_to_one_session(frontend: str) -> None:
     buyer, other = shopper(frontend), shopper(frontend)
     post(buyer, frontend, "/cart", {"product_id": PRODUCT, "quantity": "1"})
-    assert PRODUCT not in other.get(f"{frontend}/cart", timeout=5).text
+    assert in_cart(buyer, frontend, PRODUCT) and not in_cart(other, frontend, PRODUCT)
 
 
 @pytest.mark.parametrize("quantity", ["0", "11", "many"])
@@ -205,14 +220,15 @@ def test_add_to_cart_refuses_a_quantity_outside_1_to_10(frontend: str, quantity:
     session = shopper(frontend)
     response = post(session, frontend, "/cart", {"product_id": PRODUCT, "quantity": quantity})
     assert 400 <= response.status_code < 500, f"quantity {quantity!r}: {response.status_code}"
-    assert PRODUCT not in session.get(f"{frontend}/cart", timeout=5).text
+    assert not in_cart(session, frontend, PRODUCT)
 
 
 def test_empty_cart_redirects_and_empties_it(frontend: str) -> None:
     session = shopper(frontend)
     post(session, frontend, "/cart", {"product_id": PRODUCT, "quantity": "1"})
+    assert in_cart(session, frontend, PRODUCT)
     assert post(session, frontend, "/cart/empty", {}).status_code == 302
-    assert PRODUCT not in session.get(f"{frontend}/cart", timeout=5).text
+    assert not in_cart(session, frontend, PRODUCT)
 
 
 def test_logout_redirects(frontend: str) -> None:
@@ -225,7 +241,7 @@ def test_checkout_with_the_shoppers_form_places_the_order_and_empties_the_cart(f
     post(session, frontend, "/cart", {"product_id": PRODUCT, "quantity": "1"})
     response = post(session, frontend, "/cart/checkout", locustfile.checkout_form())
     assert response.status_code == 200 and locustfile.ORDER_PLACED in response.text.lower()
-    assert PRODUCT not in session.get(f"{frontend}/cart", timeout=5).text
+    assert not in_cart(session, frontend, PRODUCT)
 
 
 @pytest.mark.parametrize(
@@ -280,7 +296,7 @@ def test_a_frontend_that_loses_the_session_fails_view_cart(reference: FrontendSe
     reference.shop.forget_sessions = True  # no session cookie: every request is a new, empty cart
     result = run_load(reference.url, users=3, spawn_rate=3, duration_s=2, wait_s=FAST)
     assert {failure.name for failure in result.errors} == {"GET /cart"}, result.describe_failures()
-    assert all("the page lacks" in failure.error for failure in result.errors)
+    assert all("the cart lacks" in failure.error for failure in result.errors)
 
 
 def test_a_checkout_page_without_an_order_is_a_failure(reference: FrontendServer) -> None:
@@ -338,6 +354,18 @@ def test_result_as_dict_is_plain_data(reference: FrontendServer) -> None:
     data = json.loads(json.dumps(result.as_dict()))
     assert data["requests"] == result.requests and data["endpoints"].keys() == result.endpoints.keys()
     assert len(data["series"]) == len(result.series)
+
+
+def test_a_cart_page_may_list_a_product_by_id_or_by_name() -> None:
+    assert page_lists("<li>SKU #LS4PSXUNUM</li>", "LS4PSXUNUM")
+    assert page_lists("<li>1 × Salt &amp; Pepper Shakers</li>", "LS4PSXUNUM")
+    assert page_lists("<li>1 × Tank Top</li>", "66VCHSJNUP")
+    assert not page_lists("<li>1 × Tank Top</li>", "LS4PSXUNUM")
+
+
+def test_card_numbers_need_a_valid_luhn_digit() -> None:
+    assert valid_card("4432-8015-6152-0454") and valid_card("4111 1111 1111 1111")
+    assert not valid_card("4432-8015-6152-0455") and not valid_card("4432")
 
 
 def test_percentile_is_nearest_rank() -> None:
