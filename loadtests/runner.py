@@ -24,6 +24,7 @@ import io
 import math
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -32,7 +33,7 @@ from locust import LoadTestShape, User, between
 from locust.env import Environment
 from locust.runners import STATE_STOPPED, LocalRunner
 
-from loadtests.locustfile import BoutiqueShopper, StepLoadShape
+from loadtests.locustfile import TASK_REQUESTS, BoutiqueShopper, StepLoadShape
 
 __all__ = [
     "EndpointStats",
@@ -144,6 +145,14 @@ class LoadResult:
         for sample in self.samples_between(start, end):
             counts.update(sample.failures_by_endpoint)
         return dict(counts)
+
+    def tasks_not_run(self, tasks: Iterable[str]) -> list[str]:
+        """Which of the shopper ``tasks`` ("home", "checkout", …: TASK_REQUESTS) never sent their own
+        request (the last one each task makes)."""
+        unknown = [t for t in tasks if t not in TASK_REQUESTS]
+        if unknown:
+            raise KeyError(f"unknown shopper tasks {unknown}; known: {list(TASK_REQUESTS)}")
+        return [t for t in tasks if self.endpoints.get(TASK_REQUESTS[t][-1]) is None]
 
     def describe_failures(self, limit: int = 10) -> str:
         """One line per kind of failure, the most frequent first (for assertion messages)."""

@@ -26,7 +26,7 @@ from loadtests import locustfile
 from loadtests.catalog import CURRENCY_COOKIE, PRODUCTS, SESSION_COOKIE, page_lists
 from loadtests.locustfile import ENDPOINTS, TASK_REQUESTS, StepLoadShape
 from loadtests.reference_frontend import FrontendServer, checkout_problems, valid_card
-from loadtests.runner import LoadResult, percentile, run_load, start_load
+from loadtests.runner import EndpointStats, LoadResult, percentile, run_load, start_load
 
 ROOT = Path(__file__).resolve().parents[1]
 STANDIN_OVERRIDE = os.environ.get("BOUTIQUE_STANDIN_SRC", "")  # another copy of the stand-in's source
@@ -269,6 +269,15 @@ def test_the_shoppers_run_every_task_without_a_failure_against_a_correct_fronten
     assert set(result.endpoints) == set(ENDPOINTS)
     assert all(result.endpoints[name].requests > 0 for name in ENDPOINTS)
     assert result.requests == sum(e.requests for e in result.endpoints.values()) and result.rps > 0
+    assert result.tasks_not_run(TASK_REQUESTS) == []
+
+
+def test_a_task_that_never_ran_is_named() -> None:
+    home = EndpointStats("GET /", 3, 0, 1.0, 1, 2, 3, 1.5, 3)
+    result = LoadResult("http://x", 0.0, 3.0, 3, 0, {"GET /": home}, [], [])
+    assert result.tasks_not_run(["home", "checkout"]) == ["checkout"]
+    with pytest.raises(KeyError, match="unknown shopper tasks"):
+        result.tasks_not_run(["dance"])
 
 
 @pytest.mark.parametrize(
