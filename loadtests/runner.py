@@ -228,8 +228,9 @@ class SeriesRecorder:
             gevent.sleep(max(0.0, next_at - (time.monotonic() - self._start)))
             self.take_sample()
 
-    def take_sample(self) -> None:
-        """Close the current window (also the last, partial one when the run stops)."""
+    def take_sample(self, users: int | None = None) -> None:
+        """Close the current window (also the last, partial one when the run stops); ``users`` overrides
+        the runner's count (which is 0 once the run has stopped)."""
         bucket, self._bucket = self._bucket, _SecondBucket()
         end = time.monotonic() - self._start
         width = max(end - self._last, 1e-9)
@@ -239,7 +240,7 @@ class SeriesRecorder:
                 start_s=round(self._last, 3),
                 end_s=round(end, 3),
                 at=self._started_at + end,
-                users=runner.user_count if runner else 0,
+                users=users if users is not None else runner.user_count if runner else 0,
                 requests=len(bucket.response_times),
                 failures=sum(bucket.failures.values()),
                 rps=len(bucket.response_times) / width,
@@ -249,12 +250,13 @@ class SeriesRecorder:
         )
         self._last = end
 
-    def stop(self) -> None:
+    def stop(self, users: int | None = None) -> None:
+        """Stop sampling; requests since the last sample go into a last, partial one."""
         if self._greenlet is not None:
             self._greenlet.kill(block=True)
             self._greenlet = None
-        if (time.monotonic() - self._start) - self._last > 0.05:
-            self.take_sample()
+        if self._bucket.response_times or (time.monotonic() - self._start) - self._last > 0.05:
+            self.take_sample(users)
 
 
 def shopper_class(wait_s: tuple[float, float] | None, base: type[User] = BoutiqueShopper) -> type[User]:
@@ -314,10 +316,10 @@ class LoadRun:
     def stop(self) -> LoadResult:
         """Stop every shopper and return the result (again on later calls)."""
         if self.result is None:
-            ended_at = time.time()
-            self.recorder.stop()  # the last, partial second still sees the users running
-            self.runner.quit()
-            self.result = self._collect(ended_at, running=False)
+            users_running = self.runner.user_count
+            self.runner.quit()  # requests that finish while the users stop still land in the last sample
+            self.recorder.stop(users=users_running)
+            self.result = self._collect(time.time(), running=False)
         return self.result
 
     def __enter__(self) -> LoadRun:

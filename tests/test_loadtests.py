@@ -324,7 +324,7 @@ def test_an_unreachable_frontend_is_a_failure_of_every_request() -> None:
 
 
 def test_the_series_has_one_sample_a_second_that_adds_up_to_the_totals(reference: FrontendServer) -> None:
-    result = run_load(reference.url, users=3, spawn_rate=3, duration_s=3, wait_s=FAST)
+    result = run_load(reference.url, users=3, spawn_rate=30, duration_s=3, wait_s=FAST)
     full = [s for s in result.series if s.end_s - s.start_s > 0.5]
     assert len(full) == 3 and all(0.9 < s.end_s - s.start_s < 1.5 for s in full)
     assert all(s.users == 3 and s.requests > 0 and s.p95_ms is not None for s in full)
@@ -337,18 +337,19 @@ def test_the_series_has_one_sample_a_second_that_adds_up_to_the_totals(reference
 def test_failures_are_placed_in_the_seconds_they_happened(reference: FrontendServer) -> None:
     """What a scenario needs for "no request failed during scale-out": failures within a time window."""
     with start_load(reference.url, users=3, spawn_rate=3, wait_s=FAST) as load:
-        load.wait(1.5)
+        load.wait(2)
         broken_from = time.time()
         reference.shop.faults["GET /product/{id}"] = 500
         load.wait(1.5)
         reference.shop.faults.clear()
         broken_until = time.time()
-        load.wait(2)
+        load.wait(2.5)
         so_far = load.snapshot()
     result = load.stop()
     assert so_far.running and not result.running
-    assert result.failures_between(result.started_at, broken_from - 1.01) == 0
-    assert result.failures_between(broken_until + 1.01, result.ended_at) == 0
+    before = [s for s in result.series if s.at < broken_from]
+    after = [s for s in result.series if s.started_at > broken_until + 0.2]  # answers already on the way
+    assert before and after and sum(s.failures for s in before + after) == 0
     assert result.failures_between(broken_from, broken_until) == result.failures > 0
     assert result.failed_endpoints_between(broken_from, broken_until) == {
         "GET /product/{id}": result.failures
@@ -398,12 +399,12 @@ def test_the_step_shape_adds_users_each_step_and_ends_at_max_seconds() -> None:
 
 
 def test_a_run_with_the_step_shape_climbs_in_steps_and_ends_by_itself(reference: FrontendServer) -> None:
-    shape = StepLoadShape(step_users=2, step_seconds=1, spawn_rate=20, max_seconds=3)
+    shape = StepLoadShape(step_users=2, step_seconds=2, spawn_rate=20, max_seconds=6)
     started = time.monotonic()
-    result = run_load(reference.url, users=0, spawn_rate=0, duration_s=30, shape=shape, wait_s=FAST)
-    assert time.monotonic() - started < 6, "the shape did not end the run"
-    users = [s.users for s in result.series if s.end_s - s.start_s > 0.5]
-    assert users[:3] == [2, 4, 6], users
+    result = run_load(reference.url, users=0, spawn_rate=0, duration_s=60, shape=shape, wait_s=FAST)
+    assert time.monotonic() - started < 10, "the shape did not end the run"
+    users_at = {round(sample.end_s): sample.users for sample in result.series}
+    assert [users_at[1], users_at[3], users_at[5]] == [2, 4, 6], users_at  # mid-step: a second from changes
     assert result.peak_users == 6 and result.failures == 0, summary(result)
 
 
