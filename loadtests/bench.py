@@ -15,20 +15,19 @@ import argparse
 import csv
 import os
 import resource
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from loadtests.runner import run_load  # first: Locust patches the standard library before ssl loads
+import locust  # noqa: F401  (before anything loads ssl: Locust patches the standard library with gevent)
 
-ROOT = Path(__file__).resolve().parents[1]
+from loadtests import reference_frontend
+from loadtests.runner import run_load
+
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 
 
@@ -83,29 +82,6 @@ def with_server_cpu(measure: Callable[[], Measurement], server_pid: int | None) 
     return replace(measurement, server_cpu_seconds=after - before)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_reference_frontend() -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    command = [sys.executable, "-m", "loadtests.reference_frontend", "--port", str(port)]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_healthz", timeout=1) as response:
-                if response.status == 200:
-                    return process, url
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit(f"the reference frontend did not start on {url}")
-
-
 def plain_locust(host: str, users: int, seconds: int) -> Measurement:
     """``locust --headless`` in a child process; its totals from the CSV it writes."""
     env = {**os.environ, "BOUTIQUE_WAIT_MIN": "0", "BOUTIQUE_WAIT_MAX": "0"}
@@ -142,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", help="a running frontend (default: start the reference frontend)")
     parser.add_argument("--rounds", type=int, default=2, help="alternate the two runs this many times")
     args = parser.parse_args(argv)
-    server, host = (None, args.host) if args.host else start_reference_frontend()
+    server, host = (None, args.host) if args.host else reference_frontend.start_process()
     server_pid = server.pid if server else None
     try:
         print(f"{args.users} users, no wait, {args.seconds} s per run, against {host}")

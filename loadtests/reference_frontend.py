@@ -14,10 +14,12 @@ import contextlib
 import datetime
 import html
 import re
+import subprocess
 import sys
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import ClassVar
 from urllib.parse import parse_qs
 
@@ -266,6 +268,18 @@ class FrontendServer(ThreadingHTTPServer):
     def stop(self) -> None:
         self.shutdown()
         self.server_close()
+
+
+def start_process() -> tuple[subprocess.Popen[str], str]:
+    """The reference frontend in a process of its own, on a port it picks; the process and its URL."""
+    command = [sys.executable, "-m", "loadtests.reference_frontend", "--port", "0"]
+    root = Path(__file__).resolve().parents[1]
+    process = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, text=True)
+    url = process.stdout.readline().strip() if process.stdout else ""
+    if not url.startswith("http://"):
+        process.kill()
+        raise RuntimeError(f"the reference frontend did not start (exit code {process.wait()})")
+    return process, url  # it printed its URL after binding: it accepts connections already
 
 
 def main(argv: list[str] | None = None) -> int:

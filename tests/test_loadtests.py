@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from loadtests import locustfile
+from loadtests import locustfile, reference_frontend
 from loadtests.catalog import CURRENCY_COOKIE, PRODUCTS, SESSION_COOKIE, page_lists
 from loadtests.locustfile import ENDPOINTS, TASK_REQUESTS, StepLoadShape
 from loadtests.reference_frontend import FrontendServer, checkout_problems, valid_card
@@ -55,7 +55,7 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout_s: float = 
     pytest.fail(f"{url}/_healthz did not answer 200 within {timeout_s} s")
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
+def stop(process: subprocess.Popen) -> None:
     process.terminate()
     try:
         process.wait(timeout=10)
@@ -140,12 +140,8 @@ def frontend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="module")
 def reference_process() -> Iterator[str]:
     """The reference frontend in a process of its own (for the `locust` command line)."""
-    port = free_port()
-    command = [sys.executable, "-m", "loadtests.reference_frontend", "--port", str(port)]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    process, url = reference_frontend.start_process()
     try:
-        wait_healthy(url, process)
         yield url
     finally:
         stop(process)
