@@ -281,6 +281,7 @@ class LoadRun:
         sample_interval_s: float = 1.0,
     ) -> None:
         self.host = host
+        self.result: LoadResult | None = None
         self.environment = Environment(
             user_classes=[shopper_class(wait_s, user_class)], host=host, shape_class=shape
         )
@@ -292,7 +293,6 @@ class LoadRun:
             self.runner.start_shape()
         else:
             self.runner.start(users, spawn_rate)
-        self.result: LoadResult | None = None
 
     @property
     def finished(self) -> bool:
