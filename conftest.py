@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import sys
 
+# Locust monkey-patches the standard library with gevent when imported; that must happen before anything
+# imports ssl (kubernetes, requests), else Locust's runs inside pytest die in a RecursionError in ssl.
+import locust  # noqa: F401  (first import on purpose: loadtests.runner runs Locust in-process)
 import pytest
 
 from boutique_suite import evidence, faults, runlabel, targets, traceability

@@ -1,0 +1,397 @@
+"""Run the shopper journey with Locust as a library and return what happened, per endpoint and per second.
+
+Scenarios either run a fixed load and wait for the result::
+
+    result = run_load("http://boutique.local", users=10, spawn_rate=2, duration_s=60)
+    assert result.failure_ratio < 0.01, result.describe_failures()
+
+or start it in the background and stop it later, reading the per-second series in between::
+
+    load = start_load("http://boutique.local", users=50, spawn_rate=5)
+    ...                                   # wait for the HPA; load.snapshot() is the result so far
+    result = load.stop()
+    assert result.failures_between(scale_out_started, scale_out_done) == 0
+
+Importing this module imports Locust, which monkey-patches the standard library with gevent: inside pytest,
+the root conftest.py imports locust first for that reason. Blocking steps (time.sleep, HTTP, subprocess)
+then yield to the shoppers, so the load keeps running while a scenario waits.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import gevent
+from locust import LoadTestShape, User, between
+from locust.env import Environment
+from locust.runners import STATE_STOPPED, LocalRunner
+
+from loadtests.locustfile import TASK_REQUESTS, BoutiqueShopper, StepLoadShape
+
+__all__ = [
+    "EndpointStats",
+    "Failure",
+    "LoadResult",
+    "LoadRun",
+    "Sample",
+    "StepLoadShape",
+    "run_load",
+    "start_load",
+]
+
+
+@dataclass(frozen=True)
+class EndpointStats:
+    """One request name ("GET /cart") over the whole run; latencies in milliseconds."""
+
+    name: str
+    requests: int
+    failures: int
+    rps: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    average_ms: float
+    max_ms: float
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One kind of failed request: which endpoint, what went wrong, how often and when (epoch seconds)."""
+
+    name: str
+    error: str
+    occurrences: int
+    first_seen: float
+    last_seen: float
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.error} (x{self.occurrences})"
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One second of the run: the window (start_s, end_s] since the run started, ``at`` its end in epoch
+    seconds (to line up with Kubernetes and Prometheus timestamps), users running at its end, requests and
+    failures completed in it, and the p95 latency of those requests (None when there were none)."""
+
+    start_s: float
+    end_s: float
+    at: float
+    users: int
+    requests: int
+    failures: int
+    rps: float
+    p95_ms: float | None
+    failures_by_endpoint: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def started_at(self) -> float:
+        return self.at - (self.end_s - self.start_s)
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What a load run did. Times: ``started_at`` / ``ended_at`` in epoch seconds; the series has one
+    Sample per second. ``running`` is True for a snapshot of a run that has not stopped yet."""
+
+    host: str
+    started_at: float
+    ended_at: float
+    requests: int
+    failures: int
+    endpoints: dict[str, EndpointStats]
+    errors: list[Failure]
+    series: list[Sample]
+    running: bool = False
+
+    @property
+    def duration_s(self) -> float:
+        return self.ended_at - self.started_at
+
+    @property
+    def rps(self) -> float:
+        """Requests per second over the whole run (ramp-up included)."""
+        return self.requests / self.duration_s if self.duration_s > 0 else 0.0
+
+    @property
+    def failure_ratio(self) -> float:
+        return self.failures / self.requests if self.requests else 0.0
+
+    @property
+    def peak_users(self) -> int:
+        return max((sample.users for sample in self.series), default=0)
+
+    def samples_between(self, start: float, end: float) -> list[Sample]:
+        """The samples whose one-second window overlaps [start, end] (epoch seconds): a window that only
+        touches the interval counts, so a failure near either edge is never missed."""
+        return [s for s in self.series if s.at >= start and s.started_at <= end]
+
+    def requests_between(self, start: float, end: float) -> int:
+        return sum(sample.requests for sample in self.samples_between(start, end))
+
+    def failures_between(self, start: float, end: float) -> int:
+        return sum(sample.failures for sample in self.samples_between(start, end))
+
+    def failed_endpoints_between(self, start: float, end: float) -> dict[str, int]:
+        counts: Counter[str] = Counter()
+        for sample in self.samples_between(start, end):
+            counts.update(sample.failures_by_endpoint)
+        return dict(counts)
+
+    def tasks_not_run(self, tasks: Iterable[str]) -> list[str]:
+        """Which of the shopper ``tasks`` ("home", "checkout", …: TASK_REQUESTS) never sent their own
+        request (the last one each task makes)."""
+        unknown = [t for t in tasks if t not in TASK_REQUESTS]
+        if unknown:
+            raise KeyError(f"unknown shopper tasks {unknown}; known: {list(TASK_REQUESTS)}")
+        return [t for t in tasks if self.endpoints.get(TASK_REQUESTS[t][-1]) is None]
+
+    def describe_failures(self, limit: int = 10) -> str:
+        """One line per kind of failure, the most frequent first (for assertion messages)."""
+        if not self.failures:
+            return f"no failed request out of {self.requests}"
+        worst = sorted(self.errors, key=lambda f: -f.occurrences)[:limit]
+        lines = [f"{self.failures} of {self.requests} requests failed:", *(f"  {f}" for f in worst)]
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data (JSON-serialisable) for the report."""
+        data = asdict(self)
+        data.update(duration_s=self.duration_s, rps=self.rps, failure_ratio=self.failure_ratio)
+        return data
+
+    def series_csv(self) -> str:
+        """The per-second series as CSV (time, users, RPS, p95, failures) for charts."""
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["at", "elapsed_s", "users", "requests", "rps", "p95_ms", "failures"])
+        for s in self.series:
+            p95 = "" if s.p95_ms is None else f"{s.p95_ms:.1f}"
+            writer.writerow(
+                [f"{s.at:.3f}", f"{s.end_s:.1f}", s.users, s.requests, f"{s.rps:.2f}", p95, s.failures]
+            )
+        return out.getvalue()
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    """Nearest-rank percentile (fraction 0.95 for p95); None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+class _SecondBucket:
+    """Requests completed since the last sample."""
+
+    def __init__(self) -> None:
+        self.response_times: list[float] = []
+        self.failures: Counter[str] = Counter()
+
+
+class SeriesRecorder:
+    """Listens to every request and turns them into one Sample per ``interval_s``."""
+
+    def __init__(self, environment: Environment, interval_s: float = 1.0) -> None:
+        self.environment = environment
+        self.interval_s = interval_s
+        self.samples: list[Sample] = []
+        self._bucket = _SecondBucket()
+        self._start = time.monotonic()
+        self._started_at = time.time()
+        self._last = 0.0
+        self._greenlet: gevent.Greenlet | None = None
+        environment.events.request.add_listener(self._on_request)
+
+    def _on_request(
+        self, request_type: str, name: str, response_time: float, exception: Any = None, **_: Any
+    ):
+        self._bucket.response_times.append(response_time)
+        if exception is not None:
+            self._bucket.failures[f"{request_type} {name}"] += 1
+
+    def start(self) -> None:
+        self._start, self._started_at = time.monotonic(), time.time()
+        self._greenlet = gevent.spawn(self._sample_every_interval)
+
+    def _sample_every_interval(self) -> None:
+        while True:
+            next_at = self._last + self.interval_s
+            gevent.sleep(max(0.0, next_at - (time.monotonic() - self._start)))
+            self.take_sample()
+
+    def take_sample(self, users: int | None = None) -> None:
+        """Close the current window (also the last, partial one when the run stops); ``users`` overrides
+        the runner's count (which is 0 once the run has stopped)."""
+        bucket, self._bucket = self._bucket, _SecondBucket()
+        end = time.monotonic() - self._start
+        width = max(end - self._last, 1e-9)
+        runner = self.environment.runner
+        self.samples.append(
+            Sample(
+                start_s=round(self._last, 3),
+                end_s=round(end, 3),
+                at=self._started_at + end,
+                users=users if users is not None else runner.user_count if runner else 0,
+                requests=len(bucket.response_times),
+                failures=sum(bucket.failures.values()),
+                rps=len(bucket.response_times) / width,
+                p95_ms=percentile(bucket.response_times, 0.95),
+                failures_by_endpoint=dict(bucket.failures),
+            )
+        )
+        self._last = end
+
+    def stop(self, users: int | None = None) -> None:
+        """Stop sampling; requests since the last sample go into a last, partial one."""
+        if self._greenlet is not None:
+            self._greenlet.kill(block=True)
+            self._greenlet = None
+        if self._bucket.response_times or (time.monotonic() - self._start) - self._last > 0.05:
+            self.take_sample(users)
+
+
+def shopper_class(wait_s: tuple[float, float] | None, base: type[User] = BoutiqueShopper) -> type[User]:
+    """The user class to run: ``base`` itself, or a subclass waiting ``wait_s`` (min, max) between tasks."""
+    if wait_s is None:
+        return base
+    low, high = wait_s
+    return type(base.__name__, (base,), {"wait_time": between(low, high), "__module__": base.__module__})
+
+
+class LoadRun:
+    """A load run in progress (in this process, on gevent). Stop it with :meth:`stop` or a ``with`` block."""
+
+    def __init__(
+        self,
+        host: str,
+        users: int,
+        spawn_rate: float,
+        shape: LoadTestShape | None = None,
+        wait_s: tuple[float, float] | None = None,
+        user_class: type[User] = BoutiqueShopper,
+        sample_interval_s: float = 1.0,
+    ) -> None:
+        self.host = host
+        self.result: LoadResult | None = None
+        self.environment = Environment(
+            user_classes=[shopper_class(wait_s, user_class)], host=host, shape_class=shape
+        )
+        self.runner: LocalRunner = self.environment.create_local_runner()
+        self.recorder = SeriesRecorder(self.environment, sample_interval_s)
+        self.started_at = time.time()
+        self.recorder.start()
+        if shape is not None:
+            self.runner.start_shape()
+        else:
+            self.runner.start(users, spawn_rate)
+
+    @property
+    def finished(self) -> bool:
+        """True once stopped, or once the shape ended the test by itself."""
+        return self.result is not None or (
+            self.environment.shape_class is not None
+            and self.runner.shape_greenlet is None
+            and self.runner.state == STATE_STOPPED
+        )
+
+    def wait(self, seconds: float) -> None:
+        """Let the load run for ``seconds`` (less if a shape ends it first)."""
+        deadline = time.monotonic() + seconds
+        while not self.finished and (remaining := deadline - time.monotonic()) > 0:
+            gevent.sleep(min(0.1, remaining))
+
+    def snapshot(self) -> LoadResult:
+        """The result so far (the series up to the last full second); the run goes on."""
+        return self.result or self._collect(time.time(), running=True)
+
+    def stop(self) -> LoadResult:
+        """Stop every shopper and return the result (again on later calls)."""
+        if self.result is None:
+            users_running = self.runner.user_count
+            self.runner.quit()  # requests that finish while the users stop still land in the last sample
+            self.recorder.stop(users=users_running)
+            self.result = self._collect(time.time(), running=False)
+        return self.result
+
+    def __enter__(self) -> LoadRun:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def _collect(self, ended_at: float, running: bool) -> LoadResult:
+        stats = self.environment.stats
+        duration = max(ended_at - self.started_at, 1e-9)
+        endpoints = {
+            f"{entry.method} {entry.name}": EndpointStats(
+                name=f"{entry.method} {entry.name}",
+                requests=entry.num_requests,
+                failures=entry.num_failures,
+                rps=entry.num_requests / duration,
+                p50_ms=entry.get_response_time_percentile(0.50),
+                p95_ms=entry.get_response_time_percentile(0.95),
+                p99_ms=entry.get_response_time_percentile(0.99),
+                average_ms=entry.avg_response_time,
+                max_ms=entry.max_response_time,
+            )
+            for entry in stats.entries.values()
+        }
+        errors = [
+            Failure(
+                name=f"{error.method} {error.name}",
+                error=error.to_name().split(": ", 1)[-1],
+                occurrences=error.occurrences,
+                first_seen=error.first_seen or 0.0,
+                last_seen=error.last_seen or 0.0,
+            )
+            for error in stats.errors.values()
+        ]
+        return LoadResult(
+            host=self.host,
+            started_at=self.started_at,
+            ended_at=ended_at,
+            requests=stats.total.num_requests,
+            failures=stats.total.num_failures,
+            endpoints=endpoints,
+            errors=errors,
+            series=list(self.recorder.samples),
+            running=running,
+        )
+
+
+def start_load(
+    host: str,
+    users: int = 10,
+    spawn_rate: float = 2,
+    shape: LoadTestShape | None = None,
+    wait_s: tuple[float, float] | None = None,
+    user_class: type[User] = BoutiqueShopper,
+) -> LoadRun:
+    """Start ``users`` shoppers (``spawn_rate`` per second) against ``host`` in the background, or follow
+    ``shape`` (a StepLoadShape, say: then users and spawn_rate are not used). ``wait_s`` overrides the
+    shoppers' wait between tasks (min, max seconds; (0, 0) for as fast as possible)."""
+    return LoadRun(host, users, spawn_rate, shape=shape, wait_s=wait_s, user_class=user_class)
+
+
+def run_load(
+    host: str,
+    users: int,
+    spawn_rate: float,
+    duration_s: float,
+    shape: LoadTestShape | None = None,
+    wait_s: tuple[float, float] | None = None,
+    user_class: type[User] = BoutiqueShopper,
+) -> LoadResult:
+    """Run the load for ``duration_s`` seconds (or until ``shape`` ends it) and return the result."""
+    with start_load(host, users, spawn_rate, shape=shape, wait_s=wait_s, user_class=user_class) as load:
+        load.wait(duration_s)
+    return load.stop()
