@@ -110,7 +110,7 @@ def expect_pod_cidrs_within(kube: Kube, network: str) -> None:
 # --- storage -------------------------------------------------------------------------------------
 
 
-@touches(Touches.node_runtime)
+@touches(Touches.storage)
 def expect_one_default_storage_class(kube: Kube) -> str:
     defaults = kube.default_storage_classes()
     assert len(defaults) == 1, f"expected exactly one default StorageClass, found {defaults}"

@@ -23,6 +23,8 @@ class Touches(StrEnum):
     """Traffic reaching the application inside the cluster: pods, Services, load generation, real usage."""
     ingress = "ingress"
     """Traffic from outside: the ingress controller, the LoadBalancer VIP announced by MetalLB's speaker."""
+    storage = "storage"
+    """Volume provisioning: the default StorageClass and the provisioner behind it."""
     git = "git"
     ci = "ci"
     """Pipeline jobs of .gitlab-ci.yml run by a CI runner."""

@@ -61,13 +61,13 @@ def pod_cidrs(kube: Kube, network: str) -> None:
 
 
 @then("exactly one StorageClass is marked as the default")
-@touches(Touches.node_runtime)
+@touches(Touches.storage)
 def one_default_storage_class(kube: Kube) -> None:
     cluster.expect_one_default_storage_class(kube)
 
 
 @then("a PersistentVolumeClaim created without a storageClassName is given that StorageClass")
-@touches(Touches.control_plane)
+@touches(Touches.control_plane, Touches.storage)
 def claim_gets_default(kube: Kube, scenario_ns: str) -> None:
     cluster.expect_pvc_gets_default_class(kube, scenario_ns)
 

@@ -106,9 +106,24 @@ def test_a_non_real_entry_needs_its_reason(tmp_path: Path) -> None:
 def test_the_lab_provides_for_real_what_it_runs_and_says_why_for_the_rest() -> None:
     modes = {touch: LAB.provision(touch).mode for touch in Touches if touch is not Touches.file_only}
     real = {t for t, m in modes.items() if m == "real"}
-    assert real == {Touches.control_plane, Touches.git, Touches.argocd, Touches.monitoring}
-    assert modes[Touches.slack] == modes[Touches.node_runtime] == modes[Touches.data_plane] == "simulated"
-    assert modes[Touches.registry] == modes[Touches.gitlab] == "absent"
+    assert real == {
+        Touches.control_plane,
+        Touches.node_runtime,
+        Touches.data_plane,
+        Touches.git,
+        Touches.argocd,
+        Touches.monitoring,
+    }
+    assert modes[Touches.slack] == modes[Touches.ci] == modes[Touches.storage] == "simulated"
+    assert modes[Touches.registry] == modes[Touches.gitlab] == modes[Touches.ingress] == "absent"
+
+
+def lab_on_kwok() -> targets.Target:
+    """The lab as layer 2 leaves it when this machine cannot run real nodes."""
+    lab = targets.load("lab")
+    for touched in (Touches.node_runtime, Touches.data_plane):
+        lab.downgrade(touched, "KWOK nodes: real nodes are not possible here (no root)")
+    return lab
 
 
 def test_the_onprem_example_provides_everything_for_real() -> None:
@@ -118,20 +133,24 @@ def test_the_onprem_example_provides_everything_for_real() -> None:
 # --- the overstatements found in review, with the real bindings and the lab target ---------------------
 
 
-def test_node_facts_the_lab_seeds_are_not_reported_real_on_the_lab() -> None:
+def test_node_facts_are_real_from_kubelets_and_never_real_from_kwok_records() -> None:
     steps = of("node_label_and_taint", "workers_schedulable", "worker_capacity", "pod_cidrs")
-    execution = run(LAB.execution, *steps)
-    assert execution.mode == "simulated"
-    assert "seeded by the lab" in execution.label
+    assert run(LAB.execution, *steps).label == "real"  # the lab's kubelets and controller-manager
+    on_kwok = run(lab_on_kwok().execution, *steps)
+    assert on_kwok.mode == "simulated"
+    assert "KWOK nodes" in on_kwok.label
     assert run(ONPREM.execution, *steps).label == "real"
 
 
 def test_the_default_storage_class_the_lab_seeds_is_not_reported_real() -> None:
-    assert run(LAB.execution, *of("one_default_storage_class", "claim_gets_default")).mode == "simulated"
+    execution = run(LAB.execution, *of("one_default_storage_class", "claim_gets_default"))
+    assert execution.mode == "simulated"
+    assert "no local-path provisioner" in execution.label
 
 
-def test_the_argocd_ingress_read_through_the_api_is_not_reported_real() -> None:
-    assert run(LAB.execution, *of("argocd_running", "ingress_routes", "api_and_login")).mode == "simulated"
+def test_the_argocd_ingress_read_through_the_api_skips_on_the_lab() -> None:
+    skipped = Execution(provided=LAB.execution).step("ingress routes", declared(BINDINGS["ingress_routes"]))
+    assert skipped == [LAB.provision(Touches.ingress).why]
 
 
 def test_a_message_to_the_local_slack_receiver_is_not_reported_real() -> None:

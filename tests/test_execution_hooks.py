@@ -33,9 +33,9 @@ def pytest_sessionfinish(session):
 
 FEATURE = """
 Feature: planted
-  Scenario: nine real steps and one on a KWOK node
+  Scenario: nine real steps and one on the local Slack receiver
     Given the control plane is read 9 times
-    Then a node fact is read
+    Then a message is read from the Slack channel
 
   Scenario: a Dockerfile lint
     Then a Dockerfile is linted
@@ -68,9 +68,9 @@ def control_plane(n):
     pass
 
 
-@then("a node fact is read")
-@touches(Touches.node_runtime)
-def node_fact():
+@then("a message is read from the Slack channel")
+@touches(Touches.slack)
+def slack_message():
     pass
 
 
@@ -122,9 +122,9 @@ def summary(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> dict[
 
 
 def test_the_planted_scenarios_get_the_labels_their_steps_earn(summary: dict[str, dict]) -> None:
-    node = summary["nine real steps and one on a KWOK node"]
+    node = summary["nine real steps and one on the local Slack receiver"]
     assert (node["outcome"], node["execution"]) == ("passed", "simulated")
-    assert node["label"].startswith("simulated (node_runtime: KWOK nodes")
+    assert node["label"].startswith("simulated (slack: a local Slack-compatible receiver")
     assert summary["a Dockerfile lint"]["label"] == "static"
     assert summary["nothing is checked"]["label"] == "simulated (no step checked anything)"
     assert summary["a step downgrades itself"]["label"] == "simulated (planted: usage is simulated)"
@@ -144,11 +144,11 @@ def test_allure_shows_the_derived_label_and_the_reasons(
     results = [json.loads(p.read_text()) for p in (pytester.path / "allure-results").glob("*-result.json")]
     labels = {r["name"]: {lab["name"]: lab["value"] for lab in r["labels"]} for r in results}
     params = {r["name"]: {p["name"]: p["value"] for p in r.get("parameters", [])} for r in results}
-    assert labels["nine real steps and one on a KWOK node"]["execution"] == "simulated"
+    assert labels["nine real steps and one on the local Slack receiver"]["execution"] == "simulated"
     assert (
-        params["nine real steps and one on a KWOK node"]["execution"]
+        params["nine real steps and one on the local Slack receiver"]["execution"]
         .strip("'")
-        .startswith("simulated (node_runtime: KWOK")
+        .startswith("simulated (slack: a local Slack")
     )
     assert labels["a Dockerfile lint"]["execution"] == "static"
     assert labels["an image is pushed"]["execution"] == "skipped"

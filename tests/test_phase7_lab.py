@@ -72,8 +72,8 @@ def test_the_repository_has_no_terraform_module_yet() -> None:
     assert terraform.unavailable() == terraform.NO_MODULES
 
 
-def test_locust_skips_on_the_lab_for_lack_of_a_data_plane() -> None:
-    assert "no data plane" in load.unavailable(targets.load("lab"))
+def test_locust_steps_skip_with_the_reason_they_are_not_wired_yet() -> None:
+    assert "not wired" in load.unavailable(targets.load("lab"))
 
 
 def test_dev_application_ignores_the_replicas_of_the_hpa_deployments() -> None:
