@@ -103,7 +103,7 @@ def leave_interrupted_run(kube: Kube, node: str, run_id: str) -> dict[str, str]:
 
 # --- alert scenarios: a crash-looping pod, requests that leave a node short ------------------------
 
-LAB_FAULT = "boutique.lab/fault"  # on the lab a KWOK stage plays the kubelet's part (kwok/kwokctl.yaml.tmpl)
+LAB_FAULT = "boutique.lab/fault"  # on KWOK nodes a stage plays the kubelet's part (kwok/kwokctl.yaml.tmpl)
 PROBE_IMAGE = "registry.local/boutique/suite-probe:v1"
 RESTRICTED = client.V1SecurityContext(
     run_as_non_root=True,
@@ -122,7 +122,9 @@ def start_crash_loop(kube: Kube, namespace: str, name: str) -> str:
     container = client.V1Container(
         name=name,
         image=PROBE_IMAGE,
-        command=["sh", "-c", "echo crash-probe exits 1; exit 1"],
+        # The probe image (the lab's stand-in; the same image pushed to the on-prem registry) exits 1 at
+        # start when told so: no shell needed, and a real kubelet sees a real exit.
+        env=[client.V1EnvVar(name="CRASH_AFTER_SECONDS", value="0")],
         resources=client.V1ResourceRequirements(requests=small, limits=small),
         security_context=RESTRICTED,
     )

@@ -15,7 +15,7 @@ import pytest
 
 from boutique_suite import targets
 from provisioning import phase2_cluster
-from provisioning.lab import gitserver, manager, processes
+from provisioning.lab import gitserver, manager, nodes, processes
 
 pytestmark = pytest.mark.lab
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,6 +136,7 @@ def test_down_leaves_no_process_and_up_restores(lab: manager.Status) -> None:
     assert processes.recorded() == []
     assert gitserver.running() is None
     assert not manager.status().exists
+    assert nodes.leftovers(manager.NET) == []  # no namespace, veth, bridge, iptables chain, mount or cgroup
     assert manager.down() == []  # down twice is fine
 
     assert manager.up() is True

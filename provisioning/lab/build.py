@@ -66,8 +66,8 @@ def load_versions() -> dict[str, dict[str, Any]]:
 
 
 def bin_dir(name: str) -> Path:
-    """Where the cached binaries of component ``name`` (a section of versions.toml) live."""
-    return CACHE_ROOT / f"{name}-{load_versions()[name]['version']}" / "bin"
+    """Where the cached binaries of component ``name`` live."""
+    return components()[name].directory / "bin"
 
 
 def go_proxy() -> str:
@@ -149,6 +149,15 @@ def components() -> dict[str, Component]:
                 f"k8s.io/kubernetes/cmd/{c}"
                 for c in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
             ],
+            requires={"k8s.io/kubernetes": kube},
+            replaces=lambda: {m: f"{m} {staging}" for m in kubernetes_staging_modules(kube)},
+            ldflags=kube_ldflags,
+        ),
+        # The node side of the same wrapper module: each lab host runs a real kubelet and kube-proxy.
+        "kubernetes-node": Component(
+            name="kubernetes-node",
+            version=kube,
+            tools=[f"k8s.io/kubernetes/cmd/{c}" for c in ("kubelet", "kube-proxy")],
             requires={"k8s.io/kubernetes": kube},
             replaces=lambda: {m: f"{m} {staging}" for m in kubernetes_staging_modules(kube)},
             ldflags=kube_ldflags,

@@ -22,7 +22,7 @@ import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from provisioning.lab import build, locks, ports
+from provisioning.lab import build, hosts, locks, nodes, ports
 
 HERE = Path(__file__).resolve().parent
 SETTINGS = tomllib.loads((HERE / "settings.toml").read_text())
@@ -35,6 +35,9 @@ STAMP = KWOK_HOME / f"{NAME}.ready.json"
 CREATED_WITH = KWOK_HOME / f"{NAME}.config.sha256"  # digest of the config the running lab was created from
 RENDERED_CONFIG = build.CACHE_ROOT / f"kwokctl-{NAME}.yaml"
 CLUSTER_COMPONENTS = ("kubernetes", "etcd", "kwok", "metrics-server")  # sections of versions.toml
+NODE_COMPONENTS = ("kubernetes-node",)
+RUNTIME_FILE = KWOK_HOME / f"{NAME}.nodes.json"  # which nodes the running lab has, and why
+NET = hosts.network(SETTINGS)
 COMPONENTS = (
     "etcd",
     "kube-apiserver",
@@ -78,6 +81,41 @@ class Status:
         return asdict(self)
 
 
+# --- which nodes ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NodeRuntime:
+    kind: str  # "real": kubelets + containerd in network namespaces; "kwok": simulated nodes
+    reason: str
+
+
+def choose_node_runtime() -> NodeRuntime:
+    """Real nodes unless the settings or BOUTIQUE_LAB_NODES ask for KWOK, or this machine cannot run them."""
+    wanted = os.environ.get("BOUTIQUE_LAB_NODES") or SETTINGS["nodes"]["runtime"]
+    if wanted not in ("real", "kwok"):
+        raise LabError(
+            f"BOUTIQUE_LAB_NODES / settings.toml nodes.runtime: expected real or kwok, got {wanted!r}"
+        )
+    if wanted == "kwok":
+        return NodeRuntime("kwok", "KWOK nodes chosen (BOUTIQUE_LAB_NODES or settings.toml [nodes] runtime)")
+    why = hosts.unavailable_reason()
+    if why is None and (missing := nodes.missing_tools()):
+        why = "missing " + ", ".join(missing)
+    if why:
+        return NodeRuntime("kwok", f"KWOK nodes: real nodes are not possible here ({why})")
+    return NodeRuntime("real", "real nodes: kubelet + containerd + runc in a network namespace per host")
+
+
+def node_runtime() -> NodeRuntime | None:
+    """The nodes of the lab as it was started, or None when no lab was started."""
+    try:
+        data = json.loads(RUNTIME_FILE.read_text())
+        return NodeRuntime(data["kind"], data["reason"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 # --- state -------------------------------------------------------------------------------------
 
 
@@ -103,11 +141,18 @@ def _alive(pid: int | None, component: str) -> bool:
 
 
 def _components() -> list[Component]:
+    from provisioning.lab import processes
+
     ports = SETTINGS["ports"]
     result = []
     for name in COMPONENTS:
         pid = _pid(name)
         result.append(Component(name, pid, _alive(pid, name), ports[PORT_OF[name]]))
+    runtime = node_runtime()
+    if runtime and runtime.kind == "real":
+        for name in nodes.process_names(NET):
+            proc = processes.info(name)
+            result.append(Component(name, proc.pid, proc.alive, SETTINGS["nodes"]["kubelet_port"]))
     return result
 
 
@@ -199,6 +244,10 @@ def _render_config(bins: dict[str, Path]) -> Path:
         "default_cpu_usage": SETTINGS["usage"]["default_cpu"],
         "default_memory_usage": SETTINGS["usage"]["default_memory"],
         "unpullable_images": json.dumps(unpullable_images()),
+        "gateway": NET.gateway,
+        "service_cidr": str(NET.service_cidr),
+        "cluster_cidr": str(NET.cluster_cidr),
+        "pki_dir": WORKDIR / "pki",
     }
     RENDERED_CONFIG.parent.mkdir(parents=True, exist_ok=True)
     RENDERED_CONFIG.write_text(template.substitute(values))
@@ -240,8 +289,9 @@ def _kubectl(bins: dict[str, Path], *args: str, timeout: float = 60) -> str:
     return proc.stdout
 
 
-def _seed_and_wait(bins: dict[str, Path]) -> None:
-    seed = HERE / "seed"
+def _seed_and_wait(bins: dict[str, Path], runtime: NodeRuntime) -> None:
+    # Real nodes register themselves; the KWOK fallback gets the on-prem topology as seeded Node objects.
+    seed = HERE / "seed" / "platform.yaml" if runtime.kind == "real" else HERE / "seed"
     deadline = time.monotonic() + 30
     while True:  # the apiserver may still be installing its built-in RBAC right after start
         try:
@@ -259,6 +309,8 @@ def _seed_and_wait(bins: dict[str, Path]) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(1)
+    if runtime.kind == "real":
+        _ensure_real_nodes(bins)
     _kubectl(
         bins,
         "wait",
@@ -268,6 +320,24 @@ def _seed_and_wait(bins: dict[str, Path]) -> None:
         f"--timeout={SETTINGS['timeouts']['nodes_ready']}s",
         timeout=SETTINGS["timeouts"]["nodes_ready"] + 10,
     )
+
+
+def _ensure_real_nodes(bins: dict[str, Path]) -> None:
+    from provisioning.lab import images
+
+    server = f"https://{NET.gateway}:{SETTINGS['ports']['kube_apiserver']}"
+    try:
+        nodes.ensure(
+            NET,
+            WORKDIR / "pki",
+            server,
+            images.ensure_archives(),
+            lambda *args: _kubectl(bins, *args),
+            SETTINGS["nodes"],
+            timeout=SETTINGS["timeouts"]["nodes_ready"],
+        )
+    except (nodes.NodeError, hosts.HostError) as exc:
+        raise LabError(str(exc)) from None
 
 
 def _write_stamp(started: float) -> None:
@@ -297,12 +367,14 @@ def up() -> bool:
 
 
 def _up() -> bool:
+    runtime = choose_node_runtime()
+    wanted = list(CLUSTER_COMPONENTS) + (list(NODE_COMPONENTS) if runtime.kind == "real" else [])
     try:
-        bins = build.ensure_all(list(CLUSTER_COMPONENTS))
+        bins = build.ensure_all(wanted)
     except build.BuildError as exc:
         raise LabError(str(exc)) from None
     config = _render_config(bins)
-    digest = hashlib.sha256(config.read_bytes()).hexdigest()
+    digest = hashlib.sha256(config.read_bytes() + runtime.kind.encode()).hexdigest()
     created_with = CREATED_WITH.read_text().strip() if CREATED_WITH.exists() else None
     current = status()
     if current.healthy and created_with == digest:
@@ -310,8 +382,15 @@ def _up() -> bool:
     started = time.monotonic()
     STAMP.unlink(missing_ok=True)
     if current.exists and created_with != digest:
-        _down()  # settings, versions or stages changed since this lab was created: start it anew
+        _down()  # settings, versions, stages or nodes changed since this lab was created: start it anew
         current = status()
+    if runtime.kind == "real":
+        try:
+            hosts.ensure(NET, SETTINGS["ports"]["kube_apiserver"])
+        except hosts.HostError as exc:
+            raise LabError(str(exc)) from None
+    RUNTIME_FILE.parent.mkdir(parents=True, exist_ok=True)
+    RUNTIME_FILE.write_text(json.dumps(asdict(runtime)))
     if current.exists:
         # Half-started, or a component died: stop what is left and start again on the same etcd data.
         _kwokctl(bins, "stop", "cluster", timeout=60)
@@ -342,7 +421,7 @@ def _up() -> bool:
             _down()
             raise LabError("kwokctl create cluster failed: " + " | ".join(log))
         CREATED_WITH.write_text(digest)
-    _seed_and_wait(bins)
+    _seed_and_wait(bins, runtime)
     _write_stamp(started)
     return True
 
@@ -393,8 +472,17 @@ def down() -> list[str]:
 
 
 def _down() -> list[str]:
+    stopped_nodes = _down_nodes()
     stopped_platform = _stop_platform()
-    return stopped_platform + _down_cluster()
+    return stopped_nodes + stopped_platform + _down_cluster()
+
+
+def _down_nodes() -> list[str]:
+    """Real nodes go first (pods, daemons, mounts, cgroups, namespaces), while the API server still runs."""
+    RUNTIME_FILE.unlink(missing_ok=True)
+    if os.geteuid() != 0 or hosts.missing_tools():
+        return []
+    return [item for item in nodes.down(NET) if item.startswith("node-")]
 
 
 def _stop_platform() -> list[str]:

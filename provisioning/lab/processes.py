@@ -4,12 +4,14 @@ PID, tell whether it still runs, stop it. One directory per process under ``PLAT
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,17 +75,27 @@ def _recorded(name: str) -> dict:
 
 
 def start(
-    name: str, argv: list[str], env: dict[str, str], port: int, wait: float = 60, not_before: float = 0.0
+    name: str,
+    argv: list[str],
+    env: dict[str, str],
+    port: int | None,
+    wait: float = 60,
+    not_before: float = 0.0,
+    ready: Callable[[], bool] | None = None,
 ) -> Proc:
     """Start ``argv`` detached unless it already runs with the same arguments (and started after
-    ``not_before``, an epoch); wait until it listens on 127.0.0.1:``port``."""
+    ``not_before``, an epoch); wait until it listens on 127.0.0.1:``port`` (or until ``ready()``)."""
+    if ready is None:
+        if port is None:
+            raise ValueError(f"{name}: give a port or a readiness check")
+        ready = functools.partial(port_open, port)
     current = info(name)
     record = _recorded(name)
     same = record.get("argv") == argv and record.get("started_at", 0) >= not_before
-    if current.alive and same and port_open(port):
+    if current.alive and same and ready():
         return current
     stop(name)
-    if port_open(port):
+    if port is not None and port_open(port):
         raise ProcessError(f"{name}: 127.0.0.1:{port} is already in use by another process")
     log = log_path(name)
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -101,13 +113,14 @@ def start(
         json.dumps({"pid": proc.pid, "argv0": argv[0], "argv": argv, "port": port, "started_at": time.time()})
     )
     deadline = time.monotonic() + wait
-    while not port_open(port):
+    while not ready():
         if proc.poll() is not None:
             tail = " | ".join(log.read_text(errors="replace").strip().splitlines()[-3:])
             raise ProcessError(f"{name} exited with {proc.returncode} during start (log {log}): {tail}")
         if time.monotonic() > deadline:
             stop(name)
-            raise ProcessError(f"{name} did not listen on 127.0.0.1:{port} within {wait:g}s (log {log})")
+            what = f"listen on 127.0.0.1:{port}" if port is not None else "become ready"
+            raise ProcessError(f"{name} did not {what} within {wait:g}s (log {log})")
         time.sleep(0.2)
     return info(name)
 

@@ -1,0 +1,570 @@
+"""Real nodes: containerd + runc + CNI + kubelet + kube-proxy on each of the lab's hosts.
+
+Every host (provisioning/lab/hosts.py) runs its own containerd (own root, state and socket, CNI bridge
+``cni0`` with host-local addresses from the pod range the controller-manager gave the node), a kubelet
+(cgroupfs driver under ``/boutique-lab-<host>`` in every cgroup v1 controller) and kube-proxy (iptables mode)
+in its network namespace. Images come from archives imported into each containerd
+(provisioning/lab/images.py).
+
+``down`` removes what the nodes made, in order: pods' containers through containerd, the daemons, every
+mount under the nodes' directories, the pods' network namespaces, the cgroups, then the hosts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from provisioning.lab import build, hosts, processes
+
+KUBELET_CONFIG_API = "kubelet.config.k8s.io/v1beta1"
+RUN_ROOT = Path("/run/boutique-lab")
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+CNI_BIN = Path("/usr/lib/cni")
+CONTAINERD = "containerd"
+
+
+class NodeError(Exception):
+    """A real node could not be started; the message names the node and its log."""
+
+
+def _home() -> Path:
+    return processes.PLATFORM.parent / "boutique-lab-nodes"
+
+
+def node_dir(name: str) -> Path:
+    return _home() / name
+
+
+def state_dir(name: str) -> Path:
+    return RUN_ROOT / name
+
+
+def socket_path(name: str) -> Path:
+    return state_dir(name) / "containerd.sock"
+
+
+def cgroup_parent(name: str) -> str:
+    return f"boutique-lab-{name}"
+
+
+def missing_tools() -> list[str]:
+    needed = {CONTAINERD: "containerd", "runc": "runc", "ctr": "containerd", "conntrack": "conntrack"}
+    missing = [f"{tool} (Debian: {pkg})" for tool, pkg in needed.items() if shutil.which(tool) is None]
+    if not (CNI_BIN / "bridge").exists():
+        missing.append(f"{CNI_BIN}/bridge (Debian: containernetworking-plugins)")
+    return missing
+
+
+# --- credentials -------------------------------------------------------------------------------
+
+
+def _client_cert(pki: Path, out: Path, common_name: str, organization: str | None) -> None:
+    """A client certificate for ``common_name`` signed by the cluster's CA (what kubeadm's join gives)."""
+    if out.with_suffix(".crt").exists() and out.with_suffix(".key").exists():
+        return
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    ca_cert = x509.load_pem_x509_certificate((pki / "ca.crt").read_bytes())
+    ca_key = serialization.load_pem_private_key((pki / "ca.key").read_bytes(), password=None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    if organization:
+        attrs.insert(0, x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name(attrs))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=365))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    key_file = out.with_suffix(".key")
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    key_file.chmod(0o600)
+    out.with_suffix(".crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def _kubeconfig(path: Path, server: str, ca: Path, cert: Path, user: str) -> None:
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "lab", "cluster": {"server": server, "certificate-authority": str(ca)}}],
+        "users": [
+            {
+                "name": user,
+                "user": {
+                    "client-certificate": str(cert.with_suffix(".crt")),
+                    "client-key": str(cert.with_suffix(".key")),
+                },
+            }
+        ],
+        "contexts": [{"name": "lab", "context": {"cluster": "lab", "user": user}}],
+        "current-context": "lab",
+    }
+    path.write_text(json.dumps(config, indent=2))
+
+
+# --- cgroups -----------------------------------------------------------------------------------
+
+
+def _controllers() -> list[Path]:
+    return [
+        p
+        for p in sorted(CGROUP_ROOT.iterdir())
+        if p.is_dir() and not p.is_symlink() and (p / "cgroup.procs").exists()
+    ]
+
+
+def ensure_cgroups(name: str) -> None:
+    """The kubelet's cgroupRoot must exist in every v1 controller; a new cpuset starts empty."""
+    for controller in _controllers():
+        path = controller / cgroup_parent(name)
+        path.mkdir(exist_ok=True)
+        if controller.name == "cpuset":
+            for knob in ("cpuset.cpus", "cpuset.mems"):
+                if not (path / knob).read_text().strip():
+                    (path / knob).write_text((controller / knob).read_text())
+
+
+def remove_cgroups(name: str) -> list[str]:
+    """Kill what is left inside the node's cgroups, then remove them deepest first."""
+    removed = []
+    for controller in _controllers():
+        top = controller / cgroup_parent(name)
+        if not top.exists():
+            continue
+        dirs = sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True)
+        for cgroup in [*dirs, top]:
+            for _ in range(50):
+                pids = _pids_in(cgroup)
+                for pid in pids:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                with contextlib.suppress(OSError):
+                    cgroup.rmdir()
+                if not cgroup.exists():
+                    break
+                time.sleep(0.1)
+        removed.append(str(top))
+    return removed
+
+
+def _pids_in(cgroup: Path) -> list[int]:
+    with contextlib.suppress(OSError):
+        return [int(p) for p in (cgroup / "cgroup.procs").read_text().split()]
+    return []
+
+
+# --- containerd --------------------------------------------------------------------------------
+
+
+def containerd_config(name: str, sandbox_image: str) -> str:
+    d, s = node_dir(name), state_dir(name)
+    return f"""version = 2
+root = "{d / "containerd"}"
+state = "{s / "containerd"}"
+[grpc]
+  address = "{socket_path(name)}"
+[ttrpc]
+  address = "{s / "containerd-ttrpc.sock"}"
+[debug]
+  address = "{s / "containerd-debug.sock"}"
+[metrics]
+  address = ""
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "{sandbox_image}"
+  disable_apparmor = true
+  # runc cannot lower oom_score_adj in this machine's sandbox ("failed to update /proc/self/oom_score_adj
+  # (-998): Permission denied"): without this every pod sandbox fails to start.
+  restrict_oom_score_adj = true
+  enable_selinux = false
+  stream_server_address = "127.0.0.1"
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "{CNI_BIN}"
+    conf_dir = "{d / "cni" / "net.d"}"
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "{d / "certs.d"}"
+"""
+
+
+def ctr(name: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["ctr", "--address", str(socket_path(name)), "--namespace", "k8s.io", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _containerd_ready(name: str) -> bool:
+    return socket_path(name).exists() and ctr(name, "version", timeout=5).returncode == 0
+
+
+def start_containerd(net: hosts.Network, name: str, sandbox_image: str) -> processes.Proc:
+    d = node_dir(name)
+    for sub in ("containerd", "cni/net.d", "certs.d", "logs"):
+        (d / sub).mkdir(parents=True, exist_ok=True)
+    state_dir(name).mkdir(parents=True, exist_ok=True)
+    config = d / "containerd.toml"
+    config.write_text(containerd_config(name, sandbox_image))
+    argv = [*net.host(name).enter(), shutil.which(CONTAINERD) or CONTAINERD, "--config", str(config)]
+    return _start(f"node-{name}-containerd", argv, ready=lambda: _containerd_ready(name))
+
+
+def import_images(name: str, archives: Iterable[Path]) -> None:
+    for archive in archives:
+        proc = ctr(name, "images", "import", "--no-unpack", str(archive), timeout=300)
+        if proc.returncode != 0:
+            raise NodeError(f"{name}: importing {archive.name} failed: {proc.stderr.strip()[:300]}")
+
+
+def write_cni(name: str, pod_cidr: str) -> bool:
+    """The node's bridge network with addresses from its pod range. True when it changed."""
+    conf = node_dir(name) / "cni" / "net.d" / "10-boutique-lab.conflist"
+    body = json.dumps(
+        {
+            "cniVersion": "0.4.0",
+            "name": "boutique-lab",
+            "plugins": [
+                {
+                    "type": "bridge",
+                    "bridge": "cni0",
+                    "isGateway": True,
+                    "ipMasq": False,
+                    "hairpinMode": True,
+                    "ipam": {
+                        "type": "host-local",
+                        "ranges": [[{"subnet": pod_cidr}]],
+                        "routes": [{"dst": "0.0.0.0/0"}],
+                        "dataDir": str(node_dir(name) / "cni" / "ipam"),
+                    },
+                },
+                {"type": "portmap", "capabilities": {"portMappings": True}},
+            ],
+        },
+        indent=2,
+    )
+    if conf.exists() and conf.read_text() == body:
+        return False
+    conf.write_text(body)
+    return True
+
+
+# --- kubelet and kube-proxy --------------------------------------------------------------------
+
+
+def kubelet_config(net: hosts.Network, name: str, ca: Path, port: int) -> dict:
+    host = net.host(name)
+    return {
+        "apiVersion": KUBELET_CONFIG_API,
+        "kind": "KubeletConfiguration",
+        "address": host.address,
+        "port": port,
+        "readOnlyPort": 0,
+        "healthzBindAddress": "127.0.0.1",
+        "authentication": {
+            "anonymous": {"enabled": False},
+            "webhook": {"enabled": True},
+            "x509": {"clientCAFile": str(ca)},
+        },
+        "authorization": {"mode": "Webhook"},
+        "cgroupDriver": "cgroupfs",
+        "cgroupRoot": f"/{cgroup_parent(name)}",
+        "failCgroupV1": False,
+        "failSwapOn": False,
+        "resolvConf": "",
+        "containerRuntimeEndpoint": f"unix://{socket_path(name)}",
+        "clusterDomain": "cluster.local",
+        "serializeImagePulls": False,
+        "registerNode": True,
+        # This machine's disk stats are unreadable to cAdvisor ("cannot find filesystem info for device"):
+        # evict on memory only.
+        "evictionHard": {"memory.available": "100Mi"},
+        "localStorageCapacityIsolation": False,
+        "imageGCHighThresholdPercent": 100,
+        "imageGCLowThresholdPercent": 99,
+        "nodeStatusUpdateFrequency": "5s",
+        "shutdownGracePeriod": "0s",
+    }
+
+
+def _start(name: str, argv: list[str], ready, wait: float = 60) -> processes.Proc:
+    try:
+        return processes.start(name, argv, dict(os.environ), port=None, wait=wait, ready=ready)
+    except processes.ProcessError as exc:
+        raise NodeError(str(exc)) from None
+
+
+def start_kubelet(net: hosts.Network, name: str, pki: Path, server: str, port: int) -> processes.Proc:
+    d = node_dir(name)
+    _client_cert(pki, d / "pki" / "kubelet-client", f"system:node:{name}", "system:nodes")
+    _kubeconfig(d / "kubelet.kubeconfig", server, pki / "ca.crt", d / "pki" / "kubelet-client", name)
+    config = d / "kubelet.yaml"
+    config.write_text(json.dumps(kubelet_config(net, name, pki / "ca.crt", port), indent=2))
+    ensure_cgroups(name)
+    kubelet = build.bin_dir("kubernetes-node") / "kubelet"
+    argv = [
+        *net.host(name).enter(),
+        str(kubelet),
+        f"--config={config}",
+        f"--kubeconfig={d / 'kubelet.kubeconfig'}",
+        f"--root-dir={d / 'kubelet'}",
+        f"--cert-dir={d / 'pki'}",
+        f"--hostname-override={name}",
+        f"--node-ip={net.host(name).address}",
+        "--v=1",
+    ]
+    if name == "k8s-master":
+        argv.append("--register-with-taints=node-role.kubernetes.io/control-plane=:NoSchedule")
+    return _start(f"node-{name}-kubelet", argv, ready=lambda: _kubelet_healthy(net, name))
+
+
+def _kubelet_healthy(net: hosts.Network, name: str) -> bool:
+    probe = subprocess.run(
+        [*net.host(name).enter(), "sh", "-c", "exec 3<>/dev/tcp/127.0.0.1/10248"],
+        capture_output=True,
+        timeout=5,
+    )
+    return probe.returncode == 0
+
+
+def start_kube_proxy(net: hosts.Network, name: str, pki: Path, server: str) -> processes.Proc:
+    d = node_dir(name)
+    _client_cert(pki, d / "pki" / "kube-proxy", "system:kube-proxy", None)
+    _kubeconfig(d / "kube-proxy.kubeconfig", server, pki / "ca.crt", d / "pki" / "kube-proxy", "kube-proxy")
+    host = net.host(name)
+    config = {
+        "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+        "kind": "KubeProxyConfiguration",
+        "clientConnection": {"kubeconfig": str(d / "kube-proxy.kubeconfig")},
+        "hostnameOverride": name,
+        "bindAddress": host.address,
+        "healthzBindAddress": f"{host.address}:10256",
+        "metricsBindAddress": f"{host.address}:10249",
+        "mode": "iptables",
+        "clusterCIDR": str(net.cluster_cidr),
+        # Pods reach a Service whose endpoint sits on their own bridge without br_netfilter: SNAT makes the
+        # reply come back through the node's stack.
+        "iptables": {"masqueradeAll": True, "localhostNodePorts": False},
+        "conntrack": {"maxPerCore": 0},
+        "nodePortAddresses": [f"{host.address}/32"],
+    }
+    path = d / "kube-proxy.yaml"
+    path.write_text(json.dumps(config, indent=2))
+    proxy = build.bin_dir("kubernetes-node") / "kube-proxy"
+    argv = [*host.enter(), str(proxy), f"--config={path}", "--v=1"]
+    return _start(f"node-{name}-kube-proxy", argv, ready=lambda: _listening(host, 10256))
+
+
+def _listening(host: hosts.Host, port: int) -> bool:
+    probe = subprocess.run(
+        [*host.enter(), "sh", "-c", f"exec 3<>/dev/tcp/{host.address}/{port}"], capture_output=True, timeout=5
+    )
+    return probe.returncode == 0
+
+
+# --- teardown ----------------------------------------------------------------------------------
+
+
+def _sandbox_netns(name: str) -> list[Path]:
+    """The network namespaces containerd made for this node's pods (read from the sandboxes' specs)."""
+    listed = ctr(name, "containers", "list", "--quiet", "labels.io.cri-containerd.kind==sandbox")
+    paths = []
+    for cid in listed.stdout.split():
+        info = ctr(name, "containers", "info", cid)
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            spec = json.loads(info.stdout)["Spec"]
+            for ns in spec["linux"]["namespaces"]:
+                if ns.get("type") == "network" and ns.get("path"):
+                    paths.append(Path(ns["path"]))
+    return paths
+
+
+def _kill_tasks(name: str) -> None:
+    tasks = ctr(name, "tasks", "list", "--quiet")
+    for tid in tasks.stdout.split():
+        ctr(name, "tasks", "kill", "--signal", "SIGKILL", tid, timeout=10)
+    deadline = time.monotonic() + 10
+    for tid in tasks.stdout.split():
+        while ctr(name, "tasks", "delete", tid, timeout=10).returncode != 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+
+def _kill_shims(name: str) -> None:
+    marker = str(state_dir(name)).encode()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            cmdline = (proc / "cmdline").read_bytes()
+            if b"containerd-shim" in cmdline and marker in cmdline:
+                os.kill(int(proc.name), signal.SIGKILL)
+
+
+def unmount_under(*roots: Path) -> list[str]:
+    """Lazily unmount every mount point below ``roots`` (kubelet's bind mounts, overlay rootfs, netns)."""
+    targets = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = line.split()[4].replace("\\040", " ")
+        if any(point == str(r) or point.startswith(f"{r}/") for r in roots):
+            targets.append(point)
+    for point in sorted(targets, key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True, timeout=30)
+    return targets
+
+
+def stop_node(name: str) -> list[str]:
+    """Stop one node and remove everything it made but its host. Returns what was stopped or removed."""
+    done = []
+    for daemon in ("kube-proxy", "kubelet"):
+        if processes.stop(f"node-{name}-{daemon}"):
+            done.append(f"node-{name}-{daemon}")
+    netns: list[Path] = []
+    if _containerd_ready(name):
+        netns = _sandbox_netns(name)
+        _kill_tasks(name)
+    if processes.stop(f"node-{name}-containerd"):
+        done.append(f"node-{name}-containerd")
+    _kill_shims(name)
+    done += [f"mount {m}" for m in unmount_under(node_dir(name), state_dir(name), *netns)]
+    for path in netns:
+        with contextlib.suppress(OSError):
+            path.unlink()
+    done += [f"cgroup {c}" for c in remove_cgroups(name)]
+    shutil.rmtree(state_dir(name), ignore_errors=True)
+    shutil.rmtree(node_dir(name), ignore_errors=True)
+    return done
+
+
+def down(net: hosts.Network) -> list[str]:
+    done = []
+    for host in net.hosts:
+        done += stop_node(host.name)
+    return done + hosts.remove(net)
+
+
+def leftovers(net: hosts.Network) -> list[str]:
+    """Anything of the real nodes still on this machine: processes, mounts, cgroups, dirs, network."""
+    found = []
+    for host in net.hosts:
+        name = host.name
+        found += [f"process {p}" for p in _node_processes(name)]
+        found += [
+            f"cgroup {c}/{cgroup_parent(name)}" for c in _controllers() if (c / cgroup_parent(name)).exists()
+        ]
+        for d in (node_dir(name), state_dir(name)):
+            if d.exists():
+                found.append(f"dir {d}")
+    mounts = Path("/proc/self/mountinfo").read_text()
+    for root in (_home(), RUN_ROOT):
+        if f" {root}/" in mounts:
+            found.append(f"mounts under {root}")
+    return found + hosts.leftovers(net)
+
+
+def _node_processes(name: str) -> list[str]:
+    markers = [str(node_dir(name)).encode(), str(state_dir(name)).encode()]
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            cmdline = (proc / "cmdline").read_bytes()
+            if any(m in cmdline for m in markers):
+                argv0 = cmdline.split(b"\0", 1)[0].decode(errors="replace")
+                found.append(f"{proc.name} {argv0}")
+    return found
+
+
+# --- the whole data plane ----------------------------------------------------------------------
+
+ROLE_LABELS = {
+    "k8s-master": {
+        "node-role.kubernetes.io/control-plane": "",
+        "node.kubernetes.io/exclude-from-external-load-balancers": "",
+    },
+    "k8s-worker1": {"node-role.kubernetes.io/worker": ""},
+    "k8s-worker2": {"node-role.kubernetes.io/worker": ""},
+}
+
+
+def _import_once(name: str, archives: list[Path]) -> None:
+    stamp = node_dir(name) / "images.sha256"
+    digests = "\n".join(f"{build.sha256(a)} {a.name}" for a in archives)
+    if stamp.exists() and stamp.read_text() == digests:
+        return
+    import_images(name, archives)
+    stamp.write_text(digests)
+
+
+def pod_cidrs(kubectl: Callable[..., str], names: list[str]) -> dict[str, str]:
+    listed = json.loads(kubectl("get", "nodes", "-o", "json"))
+    found = {n["metadata"]["name"]: n.get("spec", {}).get("podCIDR") for n in listed["items"]}
+    return {name: found[name] for name in names if found.get(name)}
+
+
+def ensure(
+    net: hosts.Network,
+    pki: Path,
+    server: str,
+    archives: list[Path],
+    kubectl: Callable[..., str],
+    settings: dict,
+    timeout: float,
+) -> None:
+    """Start every node's containerd, kubelet and kube-proxy (each left alone when it already runs),
+    give each node its bridge network once the controller-manager has given it a pod range."""
+    names = [h.name for h in net.hosts]
+    for name in names:
+        start_containerd(net, name, settings["sandbox_image"])
+        _import_once(name, archives)
+    for name in names:
+        start_kubelet(net, name, pki, server, settings["kubelet_port"])
+    deadline = time.monotonic() + timeout
+    while len(cidrs := pod_cidrs(kubectl, names)) < len(names):
+        if time.monotonic() > deadline:
+            missing = sorted(set(names) - set(cidrs))
+            raise NodeError(
+                f"no pod range for {', '.join(missing)} after {timeout:g}s (kubelet logs under "
+                f"{processes.PLATFORM / 'logs'})"
+            )
+        time.sleep(0.5)
+    for name, cidr in cidrs.items():
+        write_cni(name, cidr)
+    hosts.ensure_pod_routes(net, cidrs)
+    for name, labels in ROLE_LABELS.items():
+        kubectl("label", "node", name, "--overwrite", *(f"{k}={v}" for k, v in labels.items()))
+    for name in names:
+        start_kube_proxy(net, name, pki, server)
+
+
+def process_names(net: hosts.Network) -> list[str]:
+    return [f"node-{h.name}-{d}" for h in net.hosts for d in ("containerd", "kubelet", "kube-proxy")]

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"crypto/sha256"
+	"runtime"
+	"syscall"
+	"time"
+)
+
+const rusageThread = 1 // RUSAGE_THREAD
+
+// burnCPU hashes until this thread has used ms milliseconds of CPU, so each request costs real CPU
+// that cgroups and metrics-server see. Wall time is capped in case the thread is starved.
+func burnCPU(ms int) {
+	if ms <= 0 {
+		return
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	want := time.Duration(ms) * time.Millisecond
+	start := threadCPU()
+	deadline := time.Now().Add(50*want + time.Second)
+	sum := sha256.Sum256([]byte("stand-in"))
+	for threadCPU()-start < want && time.Now().Before(deadline) {
+		for range 200 {
+			sum = sha256.Sum256(sum[:])
+		}
+	}
+}
+
+func threadCPU() time.Duration {
+	var usage syscall.Rusage
+	if err := syscall.Getrusage(rusageThread, &usage); err != nil {
+		return 0
+	}
+	return time.Duration(usage.Utime.Nano() + usage.Stime.Nano())
+}
+
+func cpuPerRequest(role string) int {
+	fallback := 2
+	if role == "frontend" {
+		fallback = 5
+	}
+	return envInt("CPU_MS_PER_REQUEST", fallback)
+}

@@ -1,0 +1,134 @@
+"""The lab's hosts and real nodes: settings, collisions, the daemons' configuration, and (marker ``lab``)
+three kubelets with a containerd runtime whose facts come from the kubelets and the controller-manager."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import subprocess
+import tomllib
+
+import pytest
+
+from provisioning.lab import build, hosts, manager, nodes
+
+
+def test_every_host_has_its_own_address_inside_the_lab_subnet() -> None:
+    net = hosts.network()
+    addresses = [ipaddress.IPv4Address(h.address) for h in net.hosts]
+    assert len(set(addresses)) == len(addresses) == 3
+    assert all(a in net.subnet for a in addresses)
+    assert ipaddress.IPv4Address(net.gateway) not in addresses
+    assert not net.subnet.overlaps(net.cluster_cidr) and not net.subnet.overlaps(net.service_cidr)
+    assert all(len(h.veth) <= 15 for h in net.hosts)  # Linux interface names
+
+
+def test_a_subnet_that_collides_with_a_route_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    net = hosts.network()
+    theirs = str(ipaddress.IPv4Network(f"{net.subnet.network_address}/16", strict=False))
+    monkeypatch.setattr(hosts, "_routes", lambda: [{"dst": theirs, "dev": "eth9", "protocol": "kernel"}])
+    with pytest.raises(hosts.HostError) as err:
+        hosts.check_collisions(net)
+    message = str(err.value)
+    assert "hosts.subnet" in message and theirs in message and "eth9" in message
+    assert "settings.toml" in message
+
+
+def test_a_bad_subnet_names_the_field() -> None:
+    settings = tomllib.loads((manager.HERE / "settings.toml").read_text())
+    settings["hosts"]["subnet"] = "10.300.0.0/24"
+    with pytest.raises(hosts.HostError, match=r"hosts\.subnet"):
+        hosts.network(settings)
+
+
+def test_our_own_pod_routes_are_not_a_collision(monkeypatch: pytest.MonkeyPatch) -> None:
+    net = hosts.network()
+    worker = net.host("k8s-worker1")
+    ours = [{"dst": "10.244.1.0/24", "gateway": worker.address, "dev": net.bridge}]
+    monkeypatch.setattr(hosts, "_routes", lambda: ours)
+    hosts.check_collisions(net)
+
+
+def test_containerd_config_is_per_node_and_restricts_oom_score_adj() -> None:
+    config = tomllib.loads(nodes.containerd_config("k8s-worker1", "registry.local/lab/pause:3.10"))
+    cri = config["plugins"]["io.containerd.grpc.v1.cri"]
+    assert cri["restrict_oom_score_adj"] is True  # else: "can't get final child's PID from pipe: EOF"
+    assert cri["sandbox_image"] == "registry.local/lab/pause:3.10"
+    assert config["grpc"]["address"] == str(nodes.socket_path("k8s-worker1"))
+    assert "k8s-worker1" in config["root"] and "k8s-worker1" in config["state"]
+    assert cri["containerd"]["runtimes"]["runc"]["options"]["SystemdCgroup"] is False
+    assert cri["registry"]["config_path"].endswith("k8s-worker1/certs.d")
+
+
+def test_kubelet_config_listens_on_its_host_only_with_cgroupfs_under_its_own_root(tmp_path) -> None:
+    net = hosts.network()
+    config = nodes.kubelet_config(net, "k8s-worker2", tmp_path / "ca.crt", 10250)
+    assert config["address"] == net.host("k8s-worker2").address
+    assert config["cgroupDriver"] == "cgroupfs" and config["failCgroupV1"] is False
+    assert config["cgroupRoot"] == "/boutique-lab-k8s-worker2"
+    assert config["authentication"]["anonymous"]["enabled"] is False
+    assert config["readOnlyPort"] == 0
+
+
+def test_kwok_is_chosen_only_when_asked_or_when_real_nodes_are_impossible(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BOUTIQUE_LAB_NODES", "kwok")
+    assert manager.choose_node_runtime().kind == "kwok"
+    monkeypatch.setenv("BOUTIQUE_LAB_NODES", "real")
+    monkeypatch.setattr(hosts, "unavailable_reason", lambda: "real nodes need root")
+    chosen = manager.choose_node_runtime()
+    assert chosen.kind == "kwok" and "real nodes need root" in chosen.reason
+    monkeypatch.setenv("BOUTIQUE_LAB_NODES", "vm")
+    with pytest.raises(manager.LabError, match="expected real or kwok"):
+        manager.choose_node_runtime()
+
+
+# --- on the running lab ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def lab_nodes() -> dict[str, dict]:
+    manager.up()
+    runtime = manager.node_runtime()
+    if runtime is None or runtime.kind != "real":
+        pytest.skip(f"the lab runs KWOK nodes: {runtime.reason if runtime else 'not started'}")
+    kubectl = build.bin_dir("kubernetes") / "kubectl"
+    out = subprocess.run(
+        [str(kubectl), "--kubeconfig", str(manager.KUBECONFIG), "get", "nodes", "-o", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return {n["metadata"]["name"]: n for n in json.loads(out)["items"]}
+
+
+@pytest.mark.lab
+def test_three_kubelet_nodes_with_a_containerd_runtime(lab_nodes: dict[str, dict]) -> None:
+    assert sorted(lab_nodes) == ["k8s-master", "k8s-worker1", "k8s-worker2"]
+    version = build.load_versions()["kubernetes"]["version"]
+    net = hosts.network()
+    for name, node in lab_nodes.items():
+        info = node["status"]["nodeInfo"]
+        assert info["containerRuntimeVersion"].startswith("containerd://"), name
+        assert info["kubeletVersion"] == version, name
+        assert "kwok.x-k8s.io/node" not in node["metadata"].get("annotations", {}), name
+        internal = [a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP"]
+        assert internal == [net.host(name).address]
+
+
+@pytest.mark.lab
+def test_pod_ranges_come_from_the_controller_manager_one_per_node(lab_nodes: dict[str, dict]) -> None:
+    net = hosts.network()
+    ranges = [ipaddress.IPv4Network(n["spec"]["podCIDR"]) for n in lab_nodes.values()]
+    assert len(set(ranges)) == 3
+    assert all(r.subnet_of(net.cluster_cidr) and r.prefixlen == 24 for r in ranges)
+
+
+@pytest.mark.lab
+def test_the_control_plane_node_keeps_its_taint(lab_nodes: dict[str, dict]) -> None:
+    taints = {(t["key"], t["effect"]) for t in lab_nodes["k8s-master"]["spec"].get("taints", [])}
+    assert ("node-role.kubernetes.io/control-plane", "NoSchedule") in taints
+    for worker in ("k8s-worker1", "k8s-worker2"):
+        assert not [t for t in lab_nodes[worker]["spec"].get("taints", []) if t["effect"] == "NoSchedule"]
+        assert "node-role.kubernetes.io/worker" in lab_nodes[worker]["metadata"]["labels"]
