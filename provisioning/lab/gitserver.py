@@ -99,6 +99,11 @@ def _paths(state: Path) -> dict[str, Path]:
     }
 
 
+def pki_dir(state: Path = STATE) -> Path:
+    """Where the lab's platform CA (``ca.crt``, ``ca.key``) lives; the registry's certificate uses it too."""
+    return _paths(state)["ca_crt"].parent
+
+
 def _read_credentials(path: Path) -> dict[str, str]:
     try:
         data = json.loads(path.read_text())

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from provisioning.lab import locks
+
 if TYPE_CHECKING:  # cryptography is imported where keys are made, so clients need not have it
     from cryptography import x509
 
@@ -49,10 +51,14 @@ def write_private(path: Path, data: bytes, mode: int = 0o600) -> None:
 
 
 def ensure_ca(directory: Path, crt_name: str = "ca.crt", key_name: str = "ca.key") -> CA:
-    """The platform CA in ``directory``, made when its certificate or key is missing."""
+    """The platform CA in ``directory``, made when its certificate or key is missing. Made under a lock
+    beside the directory: the git server and the registry may ask for it at the same time."""
     ca = CA(directory / crt_name, directory / key_name)
-    if not (ca.crt.exists() and ca.key.exists()):
-        write_ca(ca)
+    if ca.crt.exists() and ca.key.exists():
+        return ca
+    with locks.exclusive(directory.parent / f".{directory.name}.lock"):
+        if not (ca.crt.exists() and ca.key.exists()):
+            write_ca(ca)
     return ca
 
 
