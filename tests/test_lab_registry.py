@@ -107,11 +107,13 @@ def test_hosts_toml_points_registry_local_at_the_ip_with_the_ca(tmp_path: Path) 
     ca = tmp_path / "ca.crt"
     text = registry.containerd_hosts_toml("https://10.77.0.1:5000", ca)
     assert text == (
-        'server = "https://registry.local"\n\n'
+        'server = "https://10.77.0.1:5000"\n'
+        'capabilities = ["pull", "resolve"]\n'
+        f'ca = "{ca}"\n\n'
         '[host."https://10.77.0.1:5000"]\n'
         '  capabilities = ["pull", "resolve"]\n'
         f'  ca = "{ca}"\n'
-    )
+    ), "the mirror only: no fallback to https://registry.local, which no DNS resolves in the lab"
     assert "skip_verify" not in text
     path = registry.write_certs_d(tmp_path / "certs.d", "https://10.77.0.1:5000", ca)
     assert path == tmp_path / "certs.d" / "registry.local" / "hosts.toml" and path.read_text() == text
@@ -233,6 +235,7 @@ def test_containerd_pulls_through_hosts_toml_and_a_missing_tag_is_not_found(
     )
     assert missing.returncode != 0
     assert "registry.local/boutique/cartservice:nope: not found" in missing.stderr, missing.stderr
+    assert "no such host" not in missing.stderr, "containerd must not fall back to resolving registry.local"
 
     other_ca = pki.ensure_ca(root / "other-ca")
     untrusted = root / "untrusted.d"

@@ -9,7 +9,8 @@ pull from GitLab's registry.
 - A small client over the registry HTTP API (push, tag, list, delete, exists), always verifying TLS with the
   platform CA.
 - ``containerd_hosts_toml`` / ``write_certs_d``: containerd's ``certs.d/registry.local/hosts.toml`` that
-  resolves ``registry.local/...`` at the registry's IP and port and trusts the CA.
+  resolves ``registry.local/...`` at the registry's IP and port only (no fallback to DNS) and trusts the
+  CA.
 
     python -m provisioning.lab.registry up [--host H] [--port P] | down
 """
@@ -308,15 +309,20 @@ def image_config(layers: list[bytes], entrypoint: list[str] | None = None, arch:
 
 def containerd_hosts_toml(mirror_url: str, ca: Path) -> str:
     """``certs.d/registry.local/hosts.toml``: containerd resolves and pulls ``registry.local/...`` at
-    ``mirror_url`` (https://<ip>:<port>, no DNS), verifying its certificate with ``ca``."""
+    ``mirror_url`` (https://<ip>:<port>, no DNS), verifying its certificate with ``ca``.
+
+    The mirror is both the ``[host]`` and the ``server``: with ``server = "https://registry.local"``
+    containerd falls back to that name after a 404 from the mirror, and with no DNS for it a missing tag
+    fails as "lookup registry.local: no such host" instead of "<ref>: not found" (the pull-failure scenario
+    needs the latter). containerd 1.6 rejects a hosts.toml without a ``[host]`` table ("invalid `host`
+    tree"), so the server alone is not enough either. The top-level ``ca`` is the server's trust."""
     parts = urlsplit(mirror_url)
     if parts.scheme != "https" or not parts.port:
         raise ValueError(f"mirror URL must be https://<ip>:<port>, got {mirror_url!r}")
-    return (
-        f'server = "https://{NAME}"\n\n'
-        f'[host."{mirror_url.rstrip("/")}"]\n'
-        '  capabilities = ["pull", "resolve"]\n'
-        f"  ca = {json.dumps(str(ca))}\n"
+    mirror = mirror_url.rstrip("/")
+    trust = f'capabilities = ["pull", "resolve"]\nca = {json.dumps(str(ca))}\n'
+    return f"server = {json.dumps(mirror)}\n{trust}\n[host.{json.dumps(mirror)}]\n" + "".join(
+        f"  {line}\n" for line in trust.splitlines()
     )
 
 
