@@ -121,6 +121,27 @@ def test_hosts_toml_points_registry_local_at_the_ip_with_the_ca(tmp_path: Path) 
         registry.containerd_hosts_toml("http://10.77.0.1:5000", ca)
 
 
+def test_other_address_new_port_and_taken_port(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not loopback's first address (the lab's registry listens on its bridge gateway): readiness is its
+    own TLS check. A new port restarts it with a new config; a port held by another process is an error."""
+    monkeypatch.setattr(processes, "PLATFORM", tmp_path / "platform")  # its own records: apart from `reg`
+    state, ca_dir = tmp_path / "registry", tmp_path / "pki"
+    try:
+        first = registry.ensure("127.0.0.2", free_port(), state=state, ca_dir=ca_dir)
+        assert registry.answers(first)
+        assert pki.subject_alt_names(state / "tls" / "registry.crt") == {"registry.local", "127.0.0.2"}
+        moved = registry.ensure("127.0.0.2", free_port(), state=state, ca_dir=ca_dir)
+        assert moved.pid != first.pid and registry.answers(moved) and not registry.answers(first, timeout=1)
+        with socket.socket() as holder:
+            holder.bind(("127.0.0.1", 0))
+            holder.listen(1)
+            with pytest.raises(registry.RegistryError, match="already in use"):
+                registry.ensure("127.0.0.1", holder.getsockname()[1], state=state, ca_dir=ca_dir)
+    finally:
+        registry.stop(state)
+    assert not processes.info(registry.PROCESS).alive
+
+
 # --- a real pull by a throwaway containerd ------------------------------------------------------------
 
 
