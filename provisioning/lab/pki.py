@@ -74,14 +74,14 @@ def ensure_server_cert(
     return cert
 
 
-def write_ca(ca: CA) -> None:
+def write_ca(ca: CA, common_name: str = CA_NAME) -> None:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, CA_NAME)])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
@@ -135,18 +135,37 @@ def write_server_cert(ca: CA, out: ServerCert, names: list[str], ips: list[str],
     write_private(out.crt, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
 
 
-def server_cert_usable(cert: ServerCert, ca: CA) -> bool:
-    """Present, issued by the current CA, and valid for at least another ``MIN_VALIDITY``."""
-    if not (cert.crt.exists() and cert.key.exists() and ca.crt.exists()):
+def server_cert_usable(cert: ServerCert, ca: CA, min_validity: datetime.timedelta | None = None) -> bool:
+    """Present, issued by the current CA, and valid for at least another ``min_validity``
+    (default ``MIN_VALIDITY``)."""
+    if not (cert.key.exists() and ca.crt.exists()):
         return False
     from cryptography import x509
 
     try:
-        loaded = x509.load_pem_x509_certificate(cert.crt.read_bytes())
-        loaded.verify_directly_issued_by(x509.load_pem_x509_certificate(ca.crt.read_bytes()))
-    except (ValueError, TypeError, x509.InvalidSignature):
+        issuer = x509.load_pem_x509_certificate(ca.crt.read_bytes())
+    except ValueError:
         return False
-    return loaded.not_valid_after_utc - datetime.datetime.now(datetime.UTC) > MIN_VALIDITY
+    return cert_valid_for(cert.crt, min_validity, issuer)
+
+
+def cert_valid_for(
+    crt: Path, min_validity: datetime.timedelta | None = None, issuer: x509.Certificate | None = None
+) -> bool:
+    """``crt`` is readable, signed by ``issuer`` when given, and valid for another ``min_validity``."""
+    if not crt.exists():
+        return False
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+
+    try:
+        loaded = x509.load_pem_x509_certificate(crt.read_bytes())
+        if issuer is not None:
+            loaded.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):  # not x509.InvalidSignature: it does not exist
+        return False
+    remaining = loaded.not_valid_after_utc - datetime.datetime.now(datetime.UTC)
+    return remaining > (MIN_VALIDITY if min_validity is None else min_validity)
 
 
 def subject_alt_names(crt: Path) -> set[str]:
