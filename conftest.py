@@ -7,16 +7,21 @@ target cannot provide still shows in the Allure report as skipped, with the reas
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
-from boutique_suite import evidence, faults, runlabel, targets
+from boutique_suite import evidence, faults, runlabel, targets, traceability
 from boutique_suite.kube import ClusterUnreachable, Kube, connect
+from boutique_suite.touches import declared
 from boutique_suite.undo import UndoStack
 from provisioning import LayerRunner
 from provisioning.layer import LayerUnavailable
 
 pytest_plugins = [
     "steps.common_steps",
+    "steps.platform_steps",
+    "steps.host_steps",
     "steps.cluster_steps",
     "steps.chaos_steps",
     "steps.argocd_steps",
@@ -117,6 +122,7 @@ def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature, scenario
     item = request.node
     item.stash[SCENARIO_KEY] = scenario.name
     target: targets.Target = request.config.stash[TARGET_KEY]
+    item.stash[EXECUTION_KEY] = evidence.Execution(provided=target.execution)
     evidence.label_target(target)
     phase = next((int(m.name[5:]) for m in item.iter_markers() if m.name[:5] == "phase"), None)
     reason = None
@@ -151,24 +157,41 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> objec
     if report.failed:
         item.stash[evidence.FAILED_KEY] = True
     name = item.stash.get(SCENARIO_KEY, None)
-    if name is not None and report.when == "call" and not item.stash.get(SKIPPED_KEY, False):
+    if name is None or item.stash.get(SKIPPED_KEY, False):
+        return
+    if report.skipped:
+        item.stash[SKIPPED_KEY] = True
+        evidence.record_skip(item.nodeid, name, evidence.skip_reason(report))
+    elif report.when == "call":
         run = item.stash.get(EXECUTION_KEY, None) or evidence.Execution()
         run.record(item.nodeid, name, report.outcome)
 
 
 @pytest.fixture
 def execution(request: pytest.FixtureRequest) -> evidence.Execution:
-    """How the scenario ran: real, or on simulation (steps say which part was simulated)."""
-    run = evidence.Execution()
-    request.node.stash[EXECUTION_KEY] = run
-    return run
+    """How the scenario runs: derived from its steps' touches; steps may downgrade it with simulated()."""
+    return request.node.stash.setdefault(EXECUTION_KEY, evidence.Execution())
+
+
+def pytest_bdd_before_step(request, feature, scenario, step, step_func) -> None:  # type: ignore[no-untyped-def]
+    """Record what the step touches; a step touching what the target lacks skips with the reason."""
+    run = request.node.stash.setdefault(EXECUTION_KEY, evidence.Execution())
+    absent = run.step(f"{step.keyword} {step.name}", declared(step_func))
+    if absent:
+        evidence.skip_scenario(request, "; ".join(absent))
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_bdd_after_scenario(request: pytest.FixtureRequest, feature, scenario) -> None:  # type: ignore[no-untyped-def]
+    if request.node.stash.get(SKIPPED_KEY, False):
+        return  # a skipped scenario keeps its "skipped" label and reason
     run = request.node.stash.get(EXECUTION_KEY, None) or evidence.Execution()
     run.publish()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    evidence.write_summary(session.config)
+    if evidence.write_summary(session.config):
+        try:
+            traceability.publish()
+        except Exception as exc:  # the table must never hide the run's own outcome
+            print(f"traceability table not written: {exc}", file=sys.stderr)

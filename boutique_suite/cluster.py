@@ -14,10 +14,10 @@ from kubernetes import client
 from kubernetes.utils import parse_quantity
 
 from boutique_suite import probes, waits
-from boutique_suite.evidence import Execution
-from boutique_suite.faults import SimulatedCpuUsage
+from boutique_suite.faults import RealCpuLoad, SimulatedCpuUsage
 from boutique_suite.kube import Kube
 from boutique_suite.targets import Target
+from boutique_suite.touches import Touches, touches
 from boutique_suite.undo import UndoStack
 
 TEST_APP = "suite-probe"
@@ -42,11 +42,13 @@ class Workload:
 # --- nodes ---------------------------------------------------------------------------------------
 
 
+@touches(Touches.node_runtime)
 def expect_nodes_ready(kube: Kube, names: list[str], timeout: float) -> None:
     for name in names:
         waits.until(probes.node_ready(kube, name), timeout=timeout, what=f"node {name} Ready")
 
 
+@touches(Touches.node_runtime)
 def expect_label_and_taint(kube: Kube, node: str, label: str, taint: str) -> None:
     n = kube.node(node)
     assert label in (n.metadata.labels or {}), f"node {node} lacks label {label}: {n.metadata.labels}"
@@ -55,6 +57,7 @@ def expect_label_and_taint(kube: Kube, node: str, label: str, taint: str) -> Non
     assert (key, effect) in taints, f"node {node} lacks taint {taint}: {taints}"
 
 
+@touches(Touches.node_runtime)
 def expect_schedulable_workers(kube: Kube, nodes: list[str], label: str) -> None:
     for node in nodes:
         n = kube.node(node)
@@ -64,6 +67,7 @@ def expect_schedulable_workers(kube: Kube, nodes: list[str], label: str) -> None
         assert not n.spec.unschedulable, f"node {node} is cordoned"
 
 
+@touches(Touches.node_runtime)
 def expect_capacity(
     kube: Kube, nodes: list[str], cpus: int, memory_gib: int, tolerance: int, pods: int
 ) -> None:
@@ -85,11 +89,13 @@ def expect_api_answers(kube: Kube, path: str, answer: str) -> None:
     assert body.strip() == answer, f"GET {path} answered {body!r}, expected {answer!r}"
 
 
+@touches(Touches.node_runtime)
 def expect_no_condition(kube: Kube, condition: str) -> None:
     bad = [n.metadata.name for n in kube.nodes() if probes.node_condition(n, condition) == "True"]
     assert not bad, f"nodes with {condition}=True: {bad}"
 
 
+@touches(Touches.node_runtime)
 def expect_pod_cidrs_within(kube: Kube, network: str) -> None:
     net = ipaddress.ip_network(network)
     seen: dict[str, str] = {}
@@ -104,6 +110,7 @@ def expect_pod_cidrs_within(kube: Kube, network: str) -> None:
 # --- storage -------------------------------------------------------------------------------------
 
 
+@touches(Touches.node_runtime)
 def expect_one_default_storage_class(kube: Kube) -> str:
     defaults = kube.default_storage_classes()
     assert len(defaults) == 1, f"expected exactly one default StorageClass, found {defaults}"
@@ -216,6 +223,7 @@ def _top(target: Target, *args: str) -> dict[str, tuple[str, str]]:
     return rows
 
 
+@touches(Touches.node_runtime)
 def expect_top(
     target: Target,
     what: str,
@@ -241,11 +249,12 @@ def create_hpa(kube: Kube, workload: Workload, percent: int, minimum: int, maxim
     )
 
 
-def use_cpu(kube: Kube, workload: Workload, millicores: int, undo: UndoStack, execution: Execution) -> None:
-    execution.simulated("pod CPU usage is simulated by KWOK (annotation read by its ClusterResourceUsage)")
+def use_cpu(kube: Kube, workload: Workload, millicores: int, undo: UndoStack, real_nodes: bool) -> None:
+    """Real nodes: the pods burn real CPU. KWOK nodes: KWOK reports the usage the pods' annotation asks."""
     if workload.usage is None:
-        workload.usage = SimulatedCpuUsage(kube, workload.namespace, workload.selector, millicores).start()
-        undo.push(f"stop simulated CPU usage of {workload.name}", workload.usage.stop)
+        load = RealCpuLoad if real_nodes else SimulatedCpuUsage
+        workload.usage = load(kube, workload.namespace, workload.selector, millicores).start()
+        undo.push(f"stop the CPU load of {workload.name}", workload.usage.stop)
     else:
         workload.usage.set(millicores)
     workload.facts["usage_set_at"] = time.monotonic()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,8 @@ import yaml
 from kubernetes.client.exceptions import ApiException
 
 from boutique_suite import targets
+from boutique_suite.targets import Provision
+from boutique_suite.touches import Touches
 
 FAILED_KEY = pytest.StashKey[bool]()
 SCENARIO_KEY = pytest.StashKey[str]()
@@ -27,14 +30,57 @@ _SUMMARY: dict[str, dict[str, object]] = {}
 
 @dataclass
 class Execution:
-    """real: every assertion exercised the real component; simulated: some input came from simulation."""
+    """How a scenario ran, derived from what its steps touched and what the target provides.
 
+    ``real``: every step touched only what the target provides for real; ``static``: the steps only read
+    files; ``simulated``: something was simulated, undeclared, or nothing was checked (``reasons`` says
+    which). Steps may still downgrade the scenario at run time with ``simulated(why)``.
+    """
+
+    provided: Mapping[Touches, Provision] = field(default_factory=dict)
     simulated_parts: list[str] = field(default_factory=list)
+    steps: list[tuple[str, frozenset[Touches] | None]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+
+    def step(self, text: str, touched: frozenset[Touches] | None) -> list[str]:
+        """Record a step; returns the reasons it cannot run here (touches the target does not provide)."""
+        self.steps.append((text, touched))
+        return [self._provision(t).why for t in sorted(touched or ()) if self._provision(t).mode == "absent"]
+
+    def _provision(self, touched: Touches) -> Provision:
+        if touched is Touches.file_only:
+            return Provision(mode="real")
+        return self.provided.get(touched) or Provision(
+            mode="absent", why=f"the target does not provide {touched}"
+        )
+
+    @property
+    def touched(self) -> frozenset[Touches]:
+        return frozenset(t for _, ts in self.steps for t in ts or ())
+
+    @property
+    def reasons(self) -> list[str]:
+        found = list(self.simulated_parts)
+        for text, touched in self.steps:
+            if touched is None:
+                found.append(f"step {text!r} does not declare what it touches")
+        for t in sorted(self.touched):
+            provision = self._provision(t)
+            if provision.mode != "real":
+                found.append(f"{t}: {provision.why}")
+        if self.steps and not self.touched and all(ts is not None for _, ts in self.steps):
+            found.append("no step checked anything")
+        return list(dict.fromkeys(found))
 
     @property
     def mode(self) -> str:
-        return "simulated" if self.simulated_parts else "real"
+        if self.reasons:
+            return "simulated"
+        return "static" if self.touched == {Touches.file_only} else "real"
+
+    @property
+    def label(self) -> str:
+        return f"simulated ({'; '.join(self.reasons)})" if self.reasons else self.mode
 
     def simulated(self, what: str) -> None:
         if what not in self.simulated_parts:
@@ -48,15 +94,18 @@ class Execution:
     def publish(self) -> None:
         allure.dynamic.label("execution", self.mode)
         allure.dynamic.tag(f"execution:{self.mode}")
-        if self.simulated_parts:
-            allure.dynamic.description("Ran on simulation: " + "; ".join(self.simulated_parts))
+        allure.dynamic.parameter("execution", self.label)
+        if self.reasons:
+            allure.dynamic.description("Not real: " + "; ".join(self.reasons))
 
     def record(self, nodeid: str, name: str, outcome: str) -> None:
         _SUMMARY[nodeid] = {
             "scenario": name,
             "outcome": outcome,
             "execution": self.mode,
-            "simulated": self.simulated_parts,
+            "label": self.label,
+            "simulated": self.reasons,
+            "touches": sorted(self.touched),
             "timings_seconds": self.timings,
         }
 
@@ -70,6 +119,10 @@ def label_target(target: targets.Target) -> None:
 def mark_skipped(nodeid: str, name: str, reason: str) -> None:
     allure.dynamic.label("execution", "skipped")
     allure.dynamic.tag("execution:skipped")
+    record_skip(nodeid, name, reason)
+
+
+def record_skip(nodeid: str, name: str, reason: str) -> None:
     _SUMMARY[nodeid] = {"scenario": name, "outcome": "skipped", "execution": "skipped", "reason": reason}
 
 
@@ -79,6 +132,11 @@ def skip_scenario(request: pytest.FixtureRequest, reason: str) -> None:
     mark_skipped(item.nodeid, item.stash.get(SCENARIO_KEY, item.name), reason)
     item.stash[SKIPPED_KEY] = True
     pytest.skip(reason)
+
+
+def skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    return str(longrepr[2]).removeprefix("Skipped: ") if isinstance(longrepr, tuple) else str(longrepr)
 
 
 def attach_text(name: str, text: str) -> None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass, field
 
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 from kubernetes.utils import parse_quantity
 
-from boutique_suite.kube import Kube
+from boutique_suite.kube import ADMIN_PORT, Kube
 
 CPU_USAGE = "boutique.lab/cpu-usage-millicores"
 
@@ -61,6 +63,31 @@ class SimulatedCpuUsage:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.kube.annotate_pods(self.namespace, self.selector, {CPU_USAGE: None})
+
+
+class RealCpuLoad(SimulatedCpuUsage):
+    """Every running pod matching ``selector`` burns ``millicores`` of real CPU: the probe image's admin
+    port, reached through the API server's pod proxy, sets its load. What a real kubelet, cAdvisor and
+    metrics-server then report is real."""
+
+    def _apply(self) -> None:
+        for pod in self.kube.pods(self.namespace, self.selector):
+            if pod.status.phase == "Running" and pod.status.pod_ip and not pod.metadata.deletion_timestamp:
+                self._burn(pod.metadata.name, self.millicores)
+
+    def _burn(self, pod: str, millicores: int) -> None:
+        self.kube.core.connect_post_namespaced_pod_proxy_with_path(
+            f"{pod}:{ADMIN_PORT}", self.namespace, "burn", _headers={"X-Burn-Millicores": str(millicores)}
+        )
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        for pod in self.kube.pods(self.namespace, self.selector):
+            if pod.status.phase == "Running" and not pod.metadata.deletion_timestamp:
+                with contextlib.suppress(ApiException):
+                    self._burn(pod.metadata.name, 0)
 
 
 FAULT_BY = "boutique.suite/fault-by-run"

@@ -15,6 +15,7 @@ from boutique_suite import probes, waits
 from boutique_suite.evidence import Execution
 from boutique_suite.kube import Kube
 from boutique_suite.targets import Gateway, Target, ip_range
+from boutique_suite.touches import Touches, touches
 
 METALLB_NS = "metallb-system"
 GROUP, VERSION = "metallb.io", "v1beta1"
@@ -26,9 +27,9 @@ NO_SPEAKER = (
     "no MetalLB speaker in the lab: the L2Advertisement is real, but nothing announces the pool's "
     "addresses (no ARP, no traffic)"
 )
-INGRESS_STAND_IN = (
-    "ingress-nginx cannot run in the lab (no containers): only its Service exists, created as the chart "
-    "renders it from platform/values/ingress-nginx.yaml; the controller's replicas were not checked"
+INGRESS_NOT_IN_LAB = (
+    "ingress-nginx's controller cannot run in the lab (no containers): only its Service exists, which the "
+    "lab creates itself from platform/values/ingress-nginx.yaml, so there are no replicas to check"
 )
 
 
@@ -146,12 +147,14 @@ def expect_address_from_pool(
     )
 
 
-def expect_ingress_controller_available(kube: Kube, target: Target, execution: Execution) -> None:
-    """On-prem: ingress-nginx's controller Deployment rolled out. Lab: its Service only (see above)."""
-    if target.is_lab:
-        kube.core.read_namespaced_service(INGRESS_DEPLOYMENT, INGRESS_NS)  # created by the lab's phase 3
-        execution.simulated(INGRESS_STAND_IN)
-        return
+def ingress_controller_missing(target: Target) -> str | None:
+    """Why the target cannot show ingress-nginx's controller (None when it can)."""
+    return INGRESS_NOT_IN_LAB if target.is_lab else None
+
+
+@touches(Touches.node_runtime)
+def expect_ingress_controller_available(kube: Kube, target: Target) -> None:
+    """ingress-nginx's controller Deployment rolled out (callers skip where ingress_controller_missing)."""
     waits.until(
         probes.rollout_complete(kube, INGRESS_NS, INGRESS_DEPLOYMENT),
         timeout=target.timeouts.assertion,

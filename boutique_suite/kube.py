@@ -18,6 +18,8 @@ from kubernetes.config.config_exception import ConfigException
 
 from boutique_suite import runlabel
 
+ADMIN_PORT = 9099  # the probe image's admin listener (POST /burn?millicores=N)
+
 
 class ClusterUnreachable(Exception):
     """The target's Kubernetes API cannot be used; the message says what to fix."""
@@ -142,6 +144,9 @@ class Kube:
         container = client.V1Container(
             name=name,
             image="registry.local/boutique/suite-probe:v1",
+            # The probe image burns the CPU a fault asks for, set through its admin port (faults.CpuLoad).
+            env=[client.V1EnvVar(name="ADMIN_PORT", value=str(ADMIN_PORT))],
+            ports=[client.V1ContainerPort(name="admin", container_port=ADMIN_PORT)],
             resources=client.V1ResourceRequirements(
                 requests={"cpu": cpu_request, "memory": memory_request},
                 limits={"cpu": cpu_request, "memory": memory_request},

@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -72,31 +71,15 @@ def expect_controller_running(target: Target) -> dict[str, str]:
 
 @contextmanager
 def gitops_checkout(target: Target) -> Iterator[tuple[Path, str]]:
-    """(directory, description) of gitops-repo's content: on the lab a clone of the git server's main;
-    on-prem this repository's provisioning/gitops (what gitops-repo is filled from)."""
-    if not target.is_lab:
-        from provisioning.gitops import ROOT
+    """(directory, description) of gitops-repo's main, cloned over HTTPS from the target's git server (the
+    lab's, or GitLab on-prem)."""
+    from boutique_suite import repos
 
-        yield ROOT, f"{ROOT} (the content gitops-repo is filled from)"
-        return
-    from provisioning.lab import gitserver
-
-    server = gitserver.running()
-    assert server is not None, "the lab git server is not running"
-    with tempfile.TemporaryDirectory(prefix="gitops-repo-") as tmp:
-        work = Path(tmp) / "gitops-repo"
-        proc = subprocess.run(
-            ["git", "clone", "--quiet", "--depth=1", server.repo_url("gitops-repo"), str(work)],
-            env=gitserver.client_env(server),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert proc.returncode == 0, f"cloning gitops-repo failed: {proc.stderr.strip()[-300:]}"
+    with repos.clone(target, "gitops-repo") as work:
         head = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=work, capture_output=True, text=True
         ).stdout.strip()
-        yield work, f"gitops-repo at {head} on the lab git server"
+        yield work, f"gitops-repo at {head} on {'the lab git server' if target.is_lab else 'GitLab'}"
 
 
 def expect_only_sealed_secrets(target: Target) -> list[str]:

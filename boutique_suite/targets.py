@@ -15,12 +15,15 @@ import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PositiveInt,
     ValidationError,
     model_validator,
 )
+
+from boutique_suite.touches import Touches
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS_DIR = ROOT / "targets"
@@ -93,6 +96,8 @@ class GitLab(Strict):
     registry: Hostname
     token_env: EnvName
     ca_file: str | None = None
+    version: str | None = None  # the GitLab version the platform pins (what /api/v4/version must answer)
+    registry_user: str | None = None  # the user of token_env's token, for the registry's login
 
 
 class Cluster(Strict):
@@ -144,6 +149,12 @@ class Monitoring(Strict):
 
     prometheus_url: Annotated[str, Field(pattern=r"^https?://")]
     alertmanager_url: Annotated[str, Field(pattern=r"^https?://")]
+    grafana_url: Annotated[str, Field(pattern=r"^https?://")] | None = None
+    grafana_token_env: EnvName | None = None  # a Grafana service account token (Viewer)
+    loki_url: Annotated[str, Field(pattern=r"^https?://")] | None = None
+
+    def grafana_token(self) -> str:
+        return _secret("monitoring", self.grafana_token_env, None, "Grafana service account token")
 
 
 class ArgoCDRepository(Strict):
@@ -209,6 +220,23 @@ class Timeouts(Strict):
     cleanup: PositiveInt = 60
 
 
+def _shorthand(value: object) -> object:
+    return {"mode": value} if isinstance(value, str) else value
+
+
+class Provision(Strict):
+    """How the target provides one thing steps touch: ``real``, or ``simulated`` / ``absent`` and why."""
+
+    mode: Literal["real", "simulated", "absent"]
+    why: str = ""
+
+    @model_validator(mode="after")
+    def _why_unless_real(self) -> Provision:
+        if self.mode != "real" and not self.why.strip():
+            raise ValueError(f"a {self.mode} entry needs why: the reason the report shows")
+        return self
+
+
 class Target(Strict):
     name: Hostname
     kind: Literal["lab", "onprem"]
@@ -224,6 +252,7 @@ class Target(Strict):
     monitoring: Monitoring | None = None
     namespaces: Namespaces = Namespaces()
     timeouts: Timeouts = Timeouts()
+    execution: dict[Touches, Annotated[Provision, BeforeValidator(_shorthand)]] = {}
     source: Path | None = Field(None, exclude=True)
 
     @model_validator(mode="after")
@@ -243,6 +272,19 @@ class Target(Strict):
     @property
     def is_lab(self) -> bool:
         return self.kind == "lab"
+
+    def provides(self, touched: Touches) -> bool:
+        return self.provision(touched).mode == "real"
+
+    def downgrade(self, touched: Touches, why: str) -> None:
+        """The target turned out not to provide ``touched`` for real (the lab fell back to KWOK nodes)."""
+        self.execution[touched] = Provision(mode="simulated", why=why)
+
+    def provision(self, touched: Touches) -> Provision:
+        """What the target file says about ``touched``; a missing entry is absent (never real)."""
+        where = self.source.name if self.source else self.name
+        default = Provision(mode="absent", why=f"{where} does not say how it provides {touched}")
+        return self.execution.get(touched, default)
 
 
 def resolve(name_or_path: str) -> Path:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from boutique_suite.kube import ClusterUnreachable, connect
 from boutique_suite.probes import node_condition
 from boutique_suite.targets import Target
+from boutique_suite.touches import Touches
 from provisioning.lab import manager
 from provisioning.layer import LayerState, LayerUnavailable, not_provisioned
 
@@ -51,6 +52,10 @@ def ensure(target: Target) -> LayerState:
             started = manager.up()
         except manager.LabError as exc:
             raise LayerUnavailable(f"layer 2 (cluster) could not start the lab: {exc}") from None
+        runtime = manager.node_runtime()
+        if runtime is not None and runtime.kind != "real":
+            for touched in (Touches.node_runtime, Touches.data_plane):
+                target.downgrade(touched, runtime.reason)
         state = check(target)
         if not state.ready:
             raise LayerUnavailable(f"layer 2 (cluster) lab started but not ready: {state.detail}")

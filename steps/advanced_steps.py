@@ -12,10 +12,10 @@ from boutique_suite.argocd import ArgoCDClient
 from boutique_suite.evidence import Execution
 from boutique_suite.kube import Kube
 from boutique_suite.targets import Target
+from boutique_suite.touches import Touches, touches
 from boutique_suite.undo import UndoStack
 from provisioning import LayerRunner
 
-KWOK_USAGE = "pod CPU usage is simulated by KWOK (the HPA controller and metrics-server are real)"
 HOLD_SYNCED_SECONDS = 20  # two of the lab's Argo CD reconciliations (10 s)
 
 
@@ -34,18 +34,21 @@ def skip_unless(request: pytest.FixtureRequest, reason: str | None) -> None:
 
 
 @then('"terraform fmt -check" reports no change in any Terraform module')
+@touches(Touches.file_only)
 def terraform_fmt(request: pytest.FixtureRequest) -> None:
     skip_unless(request, terraform.unavailable())
     terraform.expect_formatted()
 
 
 @then('"terraform validate" passes for every Terraform module')
+@touches(Touches.file_only)
 def terraform_validate(request: pytest.FixtureRequest) -> None:
     skip_unless(request, terraform.unavailable())
     terraform.expect_valid()
 
 
 @then('"terraform plan -detailed-exitcode" reports no changes for every Terraform module')
+@touches(Touches.control_plane)
 def terraform_plan(request: pytest.FixtureRequest) -> None:
     skip_unless(request, terraform.unavailable() or evidence.ONPREM_PENDING)
 
@@ -54,6 +57,7 @@ def terraform_plan(request: pytest.FixtureRequest) -> None:
 
 
 @then("the sealed-secrets controller is running")
+@touches(Touches.control_plane)
 def controller_running(target: Target, layers: LayerRunner, execution: Execution) -> None:
     sealing.expect_controller_running(target)
     if 7 in layers.seconds:
@@ -61,6 +65,7 @@ def controller_running(target: Target, layers: LayerRunner, execution: Execution
 
 
 @then("gitops-repo holds no Secret manifests, only SealedSecrets")
+@touches(Touches.git)
 def only_sealed(target: Target) -> None:
     evidence.attach_text(
         "SealedSecrets in gitops-repo", "\n".join(sealing.expect_only_sealed_secrets(target))
@@ -70,6 +75,7 @@ def only_sealed(target: Target) -> None:
 @when(
     parsers.parse('a Secret holding the run id is sealed with kubeseal for "{namespace}" and applied there')
 )
+@touches(Touches.control_plane)
 def seal_and_apply(
     kube: Kube, target: Target, run_id: str, undo: UndoStack, facts: dict, namespace: str
 ) -> None:
@@ -87,6 +93,7 @@ def seal_and_apply(
         'the controller creates that Secret in "{namespace}" with the same data within {seconds:d} seconds'
     )
 )
+@touches(Touches.control_plane)
 def secret_opened(kube: Kube, execution: Execution, facts: dict, namespace: str, seconds: int) -> None:
     assert facts["secret"].namespace == namespace, f"sealed for {facts['secret'].namespace}, not {namespace}"
     sealing.expect_opened(kube, facts["secret"], seconds)
@@ -94,12 +101,14 @@ def secret_opened(kube: Kube, execution: Execution, facts: dict, namespace: str,
 
 
 @when("the same SealedSecret is applied in another namespace")
+@touches(Touches.control_plane)
 def apply_elsewhere(kube: Kube, scenario_ns: str, facts: dict) -> None:
     sealing.apply(kube, facts["secret"], scenario_ns)  # scenario_ns and all in it go at the end
     facts["elsewhere"] = scenario_ns
 
 
 @then("the controller refuses to unseal it there")
+@touches(Touches.control_plane)
 def refused(kube: Kube, target: Target, facts: dict) -> None:
     message = sealing.expect_refused(
         kube, facts["elsewhere"], facts["secret"].name, target.timeouts.assertion
@@ -119,6 +128,7 @@ LOCUST_RUN = (
 @when(parsers.parse("Locust starts {users:d} users spawning {rate:d} per second against the storefront"))
 @given(parsers.parse("Locust is running {users:d} users against the storefront"))
 @when(parsers.parse("the load runs for {seconds:d} seconds"))
+@touches(Touches.data_plane)
 def locust_load(request: pytest.FixtureRequest, target: Target) -> None:
     evidence.skip_scenario(request, load.unavailable(target))
 
@@ -127,6 +137,7 @@ def locust_load(request: pytest.FixtureRequest, target: Target) -> None:
 @then("fewer than 1% of Locust's requests failed")
 @then(parsers.parse("Locust sustains at least {rps:d} requests per second with fewer than 1% failures"))
 @then(parsers.parse("fewer than 1% of Locust's requests fail in the {seconds:d} seconds after that"))
+@touches(Touches.data_plane)
 def locust_results(request: pytest.FixtureRequest, target: Target) -> None:
     evidence.skip_scenario(request, load.unavailable(target))  # no Locust run to read results from
 
@@ -135,6 +146,7 @@ def locust_results(request: pytest.FixtureRequest, target: Target) -> None:
 
 
 @then(parsers.parse('these HorizontalPodAutoscalers exist in "{namespace}":'))
+@touches(Touches.control_plane)
 def hpas_exist(kube: Kube, facts: dict, namespace: str, datatable: list[list[str]]) -> None:
     facts["hpa_namespace"] = namespace
     facts["hpas"] = autoscaling.expect_hpas(kube, namespace, datatable[1:])
@@ -145,15 +157,15 @@ def hpas_exist(kube: Kube, facts: dict, namespace: str, datatable: list[list[str
         "each of them reports ScalingActive with its current CPU utilisation within {seconds:d} seconds"
     )
 )
+@touches(Touches.control_plane, Touches.node_runtime)
 def hpas_active(kube: Kube, target: Target, execution: Execution, facts: dict, seconds: int) -> None:
-    if target.is_lab:
-        execution.simulated(KWOK_USAGE)
     waited = autoscaling.expect_scaling_active(kube, facts["hpa_namespace"], facts["hpas"], seconds)
     evidence.attach_json("HPA status", waited.check.value)
     execution.timing("hpa_scaling_active_seconds", waited.seconds)
 
 
 @then("Argo CD ignores the replicas of those Deployments, so it does not fight the HPAs")
+@touches(Touches.argocd, Touches.control_plane)
 def replicas_ignored(kube: Kube, argocd: ArgoCDClient, undo: UndoStack, story: dict, facts: dict) -> None:
     app = story.setdefault("app", "online-boutique-dev")
     autoscaling.expect_replicas_ignored(argocd.application(app), facts["hpas"])
@@ -163,6 +175,7 @@ def replicas_ignored(kube: Kube, argocd: ArgoCDClient, undo: UndoStack, story: d
 
 
 @given(parsers.re(r'the HPA of Deployment "(?P<deployment>[^"]+)" holds (?P<replicas>\d+) replicas?'))
+@touches(Touches.control_plane)
 def hpa_holds(kube: Kube, target: Target, app_ns: str, deployment: str, replicas: str) -> None:
     want = int(replicas)
 

@@ -7,15 +7,16 @@ import time
 import pytest
 from pytest_bdd import given, parsers, then, when
 
-from boutique_suite import alerting, cluster, faults, slack, waits
+from boutique_suite import alerting, cluster, faults, grafana, logs, monitoring_stack, slack, waits
 from boutique_suite.cluster import Workload
 from boutique_suite.evidence import Execution
 from boutique_suite.kube import Kube
 from boutique_suite.targets import ROOT, Target
+from boutique_suite.touches import Touches, touches
 from boutique_suite.undo import UndoStack
 
-KWOK_CRASH = "the container's exits come from KWOK's crashloop stage (the lab has no kubelet)"
-KWOK_STRESS = "the stress pod's requests are real; KWOK runs it without a container"
+MONITORING_NS = "monitoring"
+STOREFRONT_HOST = "boutique.local"
 
 
 @pytest.fixture
@@ -42,11 +43,13 @@ def wait(probe: waits.Probe, seconds: float, what: str) -> waits.Waited:
 
 
 @then("promtool accepts every rule file of the platform")
+@touches(Touches.file_only)
 def promtool_check() -> None:
     alerting.expect_promtool_accepts_rules()
 
 
 @then("promtool's unit tests show each alert firing on its condition and staying quiet without it:")
+@touches(Touches.file_only)
 def promtool_unit_tests(datatable: list[list[str]]) -> None:
     alerting.expect_unit_tests({row[0]: row[2] for row in datatable[1:]})
 
@@ -55,11 +58,13 @@ def promtool_unit_tests(datatable: list[list[str]]) -> None:
 
 
 @then(parsers.parse('Prometheus has the target "{job}" up'))
+@touches(Touches.monitoring)
 def target_up(prometheus: alerting.Prometheus, target: Target, job: str) -> None:
     wait(alerting.target_up(prometheus, job), target.timeouts.assertion, f"Prometheus target {job} up")
 
 
 @then(parsers.parse("every Prometheus target is up within {seconds:d} seconds"))
+@touches(Touches.monitoring)
 def all_targets_up(prometheus: alerting.Prometheus, seconds: int) -> None:
     wait(alerting.all_targets_up(prometheus), seconds, "every Prometheus target up")
 
@@ -70,6 +75,7 @@ def all_targets_up(prometheus: alerting.Prometheus, seconds: int) -> None:
         "within {seconds:d} seconds"
     )
 )
+@touches(Touches.monitoring)
 def replica_series(
     prometheus: alerting.Prometheus, kube: Kube, count: int, namespace: str, seconds: int
 ) -> None:
@@ -79,6 +85,7 @@ def replica_series(
 
 
 @then("Prometheus has CPU and memory request series for every Boutique container")
+@touches(Touches.monitoring)
 def request_series(prometheus: alerting.Prometheus, kube: Kube, target: Target) -> None:
     alerting.expect_request_series(prometheus, kube, target.namespaces.dev, target.timeouts.assertion)
 
@@ -91,6 +98,7 @@ def request_series(prometheus: alerting.Prometheus, kube: Kube, target: Target) 
         'Alertmanager routes alerts of severity "{first}" and "{second}" to the receiver "{receiver}"'
     )
 )
+@touches(Touches.monitoring)
 def routes(
     alertmanager: alerting.Alertmanager, target: Target, first: str, second: str, receiver: str
 ) -> None:
@@ -101,11 +109,13 @@ def routes(
 
 
 @then("Alertmanager reads the Slack URL from a Secret, not from a file in git")
+@touches(Touches.monitoring)
 def slack_credentials(alertmanager: alerting.Alertmanager) -> None:
     alerting.expect_slack_credentials_outside_git(alertmanager, ROOT)
 
 
 @when(parsers.parse('a test alert "{name}" carrying the run id is posted to Alertmanager'))
+@touches(Touches.monitoring)
 def post_test_alert(
     alertmanager: alerting.Alertmanager, target: Target, undo: UndoStack, alarm: dict, run_id: str, name: str
 ) -> None:
@@ -115,6 +125,7 @@ def post_test_alert(
 
 
 @then(parsers.parse('a message with the run id appears in "{channel}" within {seconds:d} seconds'))
+@touches(Touches.slack)
 def run_id_message(
     target: Target, execution: Execution, alarm: dict, run_id: str, channel: str, seconds: int
 ) -> None:
@@ -126,14 +137,13 @@ def run_id_message(
 
 
 @when(parsers.parse('a pod "{name}" that exits with code 1 on every start runs in "{namespace}"'))
+@touches(Touches.control_plane, Touches.node_runtime)
 def crash_loop(
     kube: Kube, target: Target, undo: UndoStack, execution: Execution, alarm: dict, name: str, namespace: str
 ) -> None:
     pod = faults.start_crash_loop(kube, namespace, name)
     alarm.update(subject=pod, key="pod", fault=f"delete pod {pod}")
     undo.push(alarm["fault"], lambda: faults.delete_pod_if_present(kube, namespace, pod))
-    if target.is_lab:
-        execution.simulated(KWOK_CRASH)
 
 
 @then(
@@ -141,6 +151,7 @@ def crash_loop(
         'Prometheus sees the restart count of "{name}" rise above {count:d} within {seconds:d} seconds'
     )
 )
+@touches(Touches.monitoring)
 def restarts_seen(prometheus: alerting.Prometheus, alarm: dict, name: str, count: int, seconds: int) -> None:
     query = f'max(kube_pod_container_status_restarts_total{{pod="{alarm["subject"]}"}})'
     wait(alerting.value_above(prometheus, query, count), seconds, query)
@@ -150,6 +161,7 @@ STRESS = 'stress pods raise the requested {resource} of "{node}" to {percent:d}%
 
 
 @when(parsers.parse(STRESS))
+@touches(Touches.control_plane, Touches.node_runtime)
 def stress(
     kube: Kube,
     target: Target,
@@ -164,8 +176,6 @@ def stress(
     made = faults.raise_requests(kube, node, resource.lower(), percent / 100)
     alarm.update(subject=node, key="node", fault=f"delete {made['namespace']}", **made)
     undo.push(alarm["fault"], lambda: kube.delete_namespace(made["namespace"]))
-    if target.is_lab:
-        execution.simulated(KWOK_STRESS)
 
 
 @then(
@@ -174,6 +184,7 @@ def stress(
         "within {seconds:d} seconds"
     )
 )
+@touches(Touches.monitoring)
 def share_seen(prometheus: alerting.Prometheus, percent: int, resource: str, node: str, seconds: int) -> None:
     query = alerting.requested_share(resource.lower(), node)
     wait(alerting.value_above(prometheus, query, percent / 100), seconds, query)
@@ -181,6 +192,7 @@ def share_seen(prometheus: alerting.Prometheus, percent: int, resource: str, nod
 
 @then(parsers.parse('the alert "{alert}" fires for "{name}" within {seconds:d} seconds'))
 @then(parsers.parse('the alert "{alert}" fires for node "{name}" within {seconds:d} seconds'))
+@touches(Touches.monitoring)
 def alert_fires(
     prometheus: alerting.Prometheus, execution: Execution, alarm: dict, alert: str, name: str, seconds: int
 ) -> None:
@@ -197,6 +209,7 @@ FIRING_MESSAGE = (
 
 
 @then(parsers.parse(FIRING_MESSAGE))
+@touches(Touches.slack)
 def firing_message(
     target: Target, execution: Execution, alarm: dict, alert: str, name: str, channel: str, seconds: int
 ) -> None:
@@ -207,12 +220,14 @@ def firing_message(
 
 @when(parsers.parse('the pod "{name}" is deleted'))
 @when("the stress pods are deleted")
+@touches(Touches.control_plane)
 def remove_fault(undo: UndoStack, alarm: dict) -> None:
     alarm["removed_at"] = time.time()
     undo.revert_now(alarm["fault"])
 
 
 @then(parsers.parse('a resolved message for "{alert}" appears in "{channel}" within {seconds:d} seconds'))
+@touches(Touches.slack)
 def resolved_message(
     target: Target, execution: Execution, alarm: dict, alert: str, channel: str, seconds: int
 ) -> None:
@@ -227,6 +242,7 @@ def resolved_message(
 
 @given("every Boutique Deployment has all replicas available")
 @then("every Boutique Deployment still has all replicas available")
+@touches(Touches.control_plane, Touches.node_runtime)
 def boutique_available(kube: Kube, target: Target) -> None:
     probe = alerting.all_deployments_available(kube, target.namespaces.dev)
     wait(probe, target.timeouts.rollout, "every Boutique Deployment available")
@@ -237,25 +253,26 @@ def boutique_available(kube: Kube, target: Target) -> None:
         "stress pods raise the requested CPU of both workers to {percent:d}% of their allocatable CPU"
     )
 )
+@touches(Touches.control_plane, Touches.node_runtime)
 def fill_both_workers(
     kube: Kube, target: Target, undo: UndoStack, execution: Execution, alarm: dict, percent: int
 ) -> None:
     made = faults.fill_workers(kube, ["k8s-worker1", "k8s-worker2"], "cpu", percent / 100)
     alarm["fault"] = f"delete {', '.join(made)}"
     undo.push(alarm["fault"], lambda: [kube.delete_namespace(ns) for ns in made])
-    if target.is_lab:
-        execution.simulated(KWOK_STRESS)
 
 
 @when(
     parsers.parse("a test Deployment of {replicas:d} replicas requesting {millicores:d}m CPU each is created")
 )
+@touches(Touches.control_plane)
 def cpu_probe_deployment(kube: Kube, workload: Workload, alarm: dict, replicas: int, millicores: int) -> None:
     cluster.create_test_deployment(kube, workload, replicas, cpu_millicores=millicores)
     alarm.update(subject=workload.namespace, fired_at=time.time())
 
 
 @then(parsers.parse('its pods stay Pending with the reason "{reason}" for {seconds:d} seconds'))
+@touches(Touches.control_plane, Touches.node_runtime)
 def stay_pending(kube: Kube, workload: Workload, reason: str, seconds: int) -> None:
     probe = alerting.pods_unschedulable(kube, workload.namespace, f"app={workload.name}", reason)
     wait(probe, 60, f"pods of {workload.name} Pending: {reason}")
@@ -263,6 +280,7 @@ def stay_pending(kube: Kube, workload: Workload, reason: str, seconds: int) -> N
 
 
 @then(parsers.parse('a message naming "{alert}" appears in "{channel}" within {seconds:d} seconds'))
+@touches(Touches.slack)
 def message_naming(
     target: Target, execution: Execution, alarm: dict, alert: str, channel: str, seconds: int
 ) -> None:
@@ -273,9 +291,99 @@ def message_naming(
 
 
 @then(parsers.parse("the test Deployment has {replicas:d} available replicas within {seconds:d} seconds"))
+@touches(Touches.control_plane, Touches.node_runtime)
 def deployment_available_after_revert(
     kube: Kube, workload: Workload, execution: Execution, replicas: int, seconds: int
 ) -> None:
     execution.timing(
         "scheduled_after_revert_seconds", cluster.expect_available(kube, workload, replicas, seconds)
     )
+
+
+@then(
+    parsers.parse(
+        'the Prometheus Operator, Prometheus, Alertmanager and kube-state-metrics are ready in "{namespace}"'
+    )
+)
+@touches(Touches.control_plane, Touches.node_runtime)
+def stack_ready(kube: Kube, namespace: str) -> None:
+    monitoring_stack.expect_stack_ready(kube, namespace)
+
+
+@then(parsers.parse("node-exporter runs on each of the {count:d} nodes"))
+@touches(Touches.node_runtime)
+def node_exporter(kube: Kube, count: int) -> None:
+    monitoring_stack.expect_daemonset_on_nodes(kube, MONITORING_NS, "node-exporter", count)
+
+
+@then(parsers.parse('Prometheus has loaded the PrometheusRule "{rule}"'))
+@touches(Touches.monitoring)
+def rule_loaded(prometheus: alerting.Prometheus, rule: str) -> None:
+    monitoring_stack.expect_rule_loaded(prometheus, rule)
+
+
+@then("the ServiceMonitor for ingress-nginx has all its targets up")
+@touches(Touches.monitoring)
+def ingress_service_monitor(prometheus: alerting.Prometheus) -> None:
+    monitoring_stack.expect_service_monitor_up(prometheus, "ingress-nginx")
+
+
+@then(parsers.parse("Promtail runs on each of the {count:d} nodes"))
+@touches(Touches.node_runtime)
+def promtail(kube: Kube, count: int) -> None:
+    monitoring_stack.expect_daemonset_on_nodes(kube, MONITORING_NS, "promtail", count)
+
+
+@when(parsers.parse('a test pod in "{namespace}" writes a log line holding the run id'))
+@touches(Touches.control_plane, Touches.node_runtime)
+def log_line(kube: Kube, undo: UndoStack, story: dict, namespace: str) -> None:
+    story.update(since=time.time(), line=logs.write_log_line(kube, namespace, undo))
+
+
+@then(parsers.parse('Loki returns that line for the namespace "{namespace}" within {seconds:d} seconds'))
+@touches(Touches.monitoring)
+def loki_line(target: Target, execution: Execution, story: dict, namespace: str, seconds: int) -> None:
+    execution.timing(
+        "log_to_loki_seconds",
+        logs.expect_line_in_loki(target, namespace, story["line"], seconds, story["since"]),
+    )
+
+
+@then(parsers.parse('Grafana\'s data sources "{first}" and "{second}" pass their health checks'))
+@touches(Touches.monitoring)
+def grafana_datasources(target: Target, first: str, second: str) -> None:
+    grafana.expect_datasources_healthy(grafana.connect(target), first, second)
+
+
+@then(
+    parsers.parse('Grafana has the dashboards "{first}", "{second}" and "{third}"'),
+    target_fixture="dashboards",
+)
+@touches(Touches.monitoring)
+def grafana_dashboards(target: Target, first: str, second: str, third: str) -> dict[str, str]:
+    return grafana.find_dashboards(grafana.connect(target), first, second, third)
+
+
+@then("Grafana marks those dashboards as provisioned from git")
+@touches(Touches.monitoring)
+def grafana_provisioned(target: Target, dashboards: dict[str, str]) -> None:
+    grafana.expect_provisioned(grafana.connect(target), dashboards)
+
+
+@given(parsers.parse("the storefront has received requests in the last {minutes:d} minutes"))
+@touches(Touches.monitoring, Touches.ingress)
+def storefront_requests(prometheus: alerting.Prometheus, minutes: int) -> None:
+    grafana.expect_storefront_requests(prometheus, STOREFRONT_HOST, minutes * 60)
+
+
+@then(
+    parsers.parse(
+        'every Prometheus panel of the dashboards "{first}", "{second}" and "{third}" returns data for the '
+        "last {minutes:d} minutes"
+    )
+)
+@touches(Touches.monitoring)
+def panels_have_data(
+    target: Target, prometheus: alerting.Prometheus, first: str, second: str, third: str, minutes: int
+) -> None:
+    grafana.expect_panels_have_data(grafana.connect(target), prometheus, [first, second, third], minutes * 60)

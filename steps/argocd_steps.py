@@ -11,6 +11,7 @@ from boutique_suite import evidence, gateway, gitops_checks
 from boutique_suite.evidence import Execution
 from boutique_suite.kube import Kube
 from boutique_suite.targets import Target
+from boutique_suite.touches import Touches, touches
 
 
 @pytest.fixture
@@ -33,6 +34,7 @@ def argocd_ns(target: Target) -> str:
 
 
 @then(parsers.parse('the IPAddressPool "{pool}" holds the address range the target file gives'))
+@touches(Touches.control_plane)
 def pool_range(request: pytest.FixtureRequest, kube: Kube, target: Target, pool: str) -> None:
     if missing := gateway.lab_metallb_missing(target):
         evidence.skip_scenario(request, missing)
@@ -40,11 +42,13 @@ def pool_range(request: pytest.FixtureRequest, kube: Kube, target: Target, pool:
 
 
 @then(parsers.parse('an L2Advertisement announces "{pool}"'))
+@touches(Touches.control_plane, Touches.ingress)
 def pool_advertised(kube: Kube, target: Target, execution: Execution, pool: str) -> None:
     gateway.expect_advertised(kube, target, execution, pool)
 
 
 @when("a test Service of type LoadBalancer is created")
+@touches(Touches.control_plane)
 def loadbalancer_service(kube: Kube, target: Target, scenario_ns: str, loadbalancer: dict) -> None:
     loadbalancer.update(
         namespace=scenario_ns,
@@ -53,6 +57,7 @@ def loadbalancer_service(kube: Kube, target: Target, scenario_ns: str, loadbalan
 
 
 @then(parsers.parse('it gets an external IP from "{pool}" within {seconds:d} seconds'))
+@touches(Touches.control_plane)
 def gets_address(
     kube: Kube, target: Target, execution: Execution, loadbalancer: dict, pool: str, seconds: int
 ) -> None:
@@ -62,15 +67,15 @@ def gets_address(
 
 
 @then("the ingress-nginx controller has all replicas available")
-def ingress_nginx_available(
-    request: pytest.FixtureRequest, kube: Kube, target: Target, execution: Execution
-) -> None:
-    if missing := gateway.lab_metallb_missing(target):
+@touches(Touches.control_plane, Touches.node_runtime)
+def ingress_nginx_available(request: pytest.FixtureRequest, kube: Kube, target: Target) -> None:
+    if missing := gateway.lab_metallb_missing(target) or gateway.ingress_controller_missing(target):
         evidence.skip_scenario(request, missing)
-    gateway.expect_ingress_controller_available(kube, target, execution)
+    gateway.expect_ingress_controller_available(kube, target)
 
 
 @then(parsers.parse('the Service "{service}" has an external IP from "{pool}"'))
+@touches(Touches.control_plane)
 def service_address(kube: Kube, target: Target, loadbalancer: dict, service: str, pool: str) -> None:
     waited = gateway.expect_address_from_pool(
         kube, target, gateway.INGRESS_NS, service, pool, target.timeouts.assertion
@@ -79,35 +84,42 @@ def service_address(kube: Kube, target: Target, loadbalancer: dict, service: str
 
 
 @then("that IP is the ingress VIP the target file expects")
+@touches(Touches.control_plane)
 def ingress_vip(target: Target, loadbalancer: dict) -> None:
     gateway.expect_ingress_vip(target, loadbalancer["ip"])
 
 
 @then("the Argo CD server, repo-server, application controller and redis are running")
+@touches(Touches.argocd)
 def argocd_running(target: Target, kube: Kube) -> None:
     gitops_checks.expect_components_running(target, kube)
 
 
 @then(parsers.parse('the Ingress "{ingress}" sends host "{host}" to the Service "{service}"'))
+@touches(Touches.control_plane, Touches.ingress)
 def ingress_routes(kube: Kube, argocd_ns: str, ingress: str, host: str, service: str) -> None:
     gitops_checks.expect_ingress_routes(kube, argocd_ns, ingress, host, service)
 
 
 @then("the Argo CD API answers with its version and accepts the admin login from the target's secret")
+@touches(Touches.argocd)
 def api_and_login(target: Target) -> None:
     gitops_checks.expect_api_and_login(target)
 
 
 @then(parsers.parse('Argo CD has a repository Secret for "{repo}" labelled "{label}"'))
+@touches(Touches.control_plane, Touches.argocd)
 def repository_secret(kube: Kube, argocd_ns: str, repository: dict, repo: str, label: str) -> None:
     repository.update(gitops_checks.repository_secret(kube, argocd_ns, repo))
 
 
 @then(parsers.parse('Argo CD reports its connection to "{repo}" as "{status}"'))
+@touches(Touches.argocd, Touches.git)
 def repository_connection(target: Target, repository: dict, repo: str, status: str) -> None:
     repository.update(gitops_checks.expect_repository_connection(target, repository["url"], status))
 
 
 @then("Argo CD verifies the Git server's certificate with the platform CA, without the insecure flag")
+@touches(Touches.argocd, Touches.git)
 def repository_tls(kube: Kube, argocd_ns: str, repository: dict) -> None:
     gitops_checks.expect_verified_tls(kube, argocd_ns, repository)

@@ -13,6 +13,7 @@ from boutique_suite.cluster import Workload
 from boutique_suite.evidence import Execution
 from boutique_suite.kube import Kube
 from boutique_suite.targets import Target
+from boutique_suite.touches import Touches, touches
 from boutique_suite.undo import UndoStack
 
 
@@ -25,6 +26,7 @@ INTERRUPTED = 'an earlier run was interrupted after cordoning "{node}" and start
 
 
 @given(parsers.parse(INTERRUPTED))
+@touches(Touches.control_plane)
 def interrupted_run(kube: Kube, undo: UndoStack, leftovers: dict[str, str], node: str) -> None:
     leftovers.update(faults.leave_interrupted_run(kube, node, run_id=f"interrupted-{kube.run_id}"))
     undo.push(f"uncordon {node}", lambda: faults.uncordon(kube, node))
@@ -32,11 +34,13 @@ def interrupted_run(kube: Kube, undo: UndoStack, leftovers: dict[str, str], node
 
 
 @when("a new scenario starts")
+@touches(Touches.control_plane)
 def new_scenario_starts(kube: Kube, leftovers: dict[str, str]) -> None:
     leftovers["undone"] = "; ".join(faults.clean_leftovers(kube))
 
 
 @then(parsers.parse('"{node}" is schedulable again and the stress pod is gone before any fault is injected'))
+@touches(Touches.control_plane)
 def leftovers_gone(kube: Kube, target: Target, leftovers: dict[str, str], node: str) -> None:
     cluster.expect_leftovers_gone(kube, {**leftovers, "node": node}, timeout=target.timeouts.cleanup)
 
@@ -49,6 +53,7 @@ def leftovers_gone(kube: Kube, target: Target, leftovers: dict[str, str], node: 
         "the Argo CD application controller is stopped for {seconds:d} seconds and then started again"
     )
 )
+@touches(Touches.argocd, Touches.control_plane)
 def controller_outage(
     kube: Kube, target: Target, argocd: ArgoCDClient, app_ns: str, undo: UndoStack, story: dict, seconds: int
 ) -> None:
@@ -60,6 +65,7 @@ def controller_outage(
 
 
 @then("every Boutique Deployment kept all replicas available throughout")
+@touches(Touches.control_plane, Touches.node_runtime)
 def kept_available(story: dict) -> None:
     disruption.expect_never_dropped(story["availability"])
 
@@ -67,6 +73,7 @@ def kept_available(story: dict) -> None:
 @then(
     parsers.parse('the Application "{app}" is Synced and Healthy within {seconds:d} seconds of the restart')
 )
+@touches(Touches.argocd)
 def healthy_after_restart(
     argocd: ArgoCDClient, execution: Execution, story: dict, app: str, seconds: int
 ) -> None:
@@ -78,6 +85,7 @@ def healthy_after_restart(
 
 
 @when(parsers.parse('worker "{node}" is cordoned and drained'))
+@touches(Touches.control_plane, Touches.node_runtime)
 def drained(
     kube: Kube, target: Target, app_ns: str, execution: Execution, undo: UndoStack, story: dict, node: str
 ) -> None:
@@ -90,12 +98,14 @@ def drained(
         'every Boutique Deployment has all replicas available on "{node}" within {seconds:d} seconds'
     )
 )
+@touches(Touches.control_plane, Touches.node_runtime)
 def all_on_node(kube: Kube, app_ns: str, execution: Execution, story: dict, node: str, seconds: int) -> None:
     disruption.expect_all_on(kube, app_ns, node, seconds)
     execution.timing("rescheduled_seconds", time.monotonic() - story["drain_started"])
 
 
 @when(parsers.parse('worker "{node}" is uncordoned'))
+@touches(Touches.control_plane)
 def uncordoned(kube: Kube, node: str) -> None:
     faults.uncordon(kube, node)
 
@@ -105,6 +115,7 @@ def uncordoned(kube: Kube, node: str) -> None:
         'a test Deployment with {replicas:d} replicas places pods on "{node}" within {seconds:d} seconds'
     )
 )
+@touches(Touches.control_plane, Touches.node_runtime)
 def places_pods_on(
     kube: Kube, workload: Workload, execution: Execution, replicas: int, node: str, seconds: int
 ) -> None:

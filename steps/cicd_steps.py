@@ -12,6 +12,7 @@ from boutique_suite.argocd import ArgoCDClient
 from boutique_suite.evidence import Execution
 from boutique_suite.kube import Kube
 from boutique_suite.targets import Target
+from boutique_suite.touches import Touches, touches
 from boutique_suite.undo import UndoStack
 
 NO_REGISTRY = "the lab has no OCI registry: no image to look up"
@@ -26,17 +27,20 @@ def trace() -> cicd.Trace:
 
 
 @then("every service's Dockerfile in app-repo has a build stage and a separate final stage")
+@touches(Touches.file_only)
 def multi_stage(request: pytest.FixtureRequest, target: Target, trace: cicd.Trace, tmp_path: Path) -> None:
     checkout = cicd.app_repo_checkout(request, target, trace, tmp_path)
     cicd.expect_dockerfile_rule(checkout, "multi-stage", "pinned")
 
 
 @then("no final stage starts from a compiler or SDK image")
+@touches(Touches.file_only)
 def lean_final_stage(trace: cicd.Trace) -> None:
     cicd.expect_dockerfile_rule(trace.app_checkout, "lean final stage")
 
 
 @then("every final stage runs as a non-root user")
+@touches(Touches.file_only)
 def non_root_final_stage(trace: cicd.Trace) -> None:
     cicd.expect_dockerfile_rule(trace.app_checkout, "non-root")
 
@@ -50,6 +54,7 @@ def non_root_final_stage(trace: cicd.Trace) -> None:
         "against a scratch copy of gitops-repo"
     )
 )
+@touches(Touches.git, Touches.ci)
 def bump_scratch_copy(
     request: pytest.FixtureRequest,
     target: Target,
@@ -65,6 +70,7 @@ def bump_scratch_copy(
 
 
 @then(parsers.parse('the scratch gitops-repo gets one new commit that names app-repo commit "{commit}"'))
+@touches(Touches.git)
 def one_scratch_commit(
     request: pytest.FixtureRequest, target: Target, trace: cicd.Trace, commit: str
 ) -> None:
@@ -72,6 +78,7 @@ def one_scratch_commit(
 
 
 @then(parsers.parse('in that commit "{path}" sets image "{image}" to tag "{tag}"'))
+@touches(Touches.git)
 def image_tag_in_commit(
     request: pytest.FixtureRequest, target: Target, trace: cicd.Trace, path: str, image: str, tag: str
 ) -> None:
@@ -79,6 +86,7 @@ def image_tag_in_commit(
 
 
 @then("that commit changes no other file")
+@touches(Touches.git)
 def no_other_file(trace: cicd.Trace) -> None:
     cicd.expect_only_file_changed(trace)
 
@@ -87,6 +95,7 @@ def no_other_file(trace: cicd.Trace) -> None:
 
 
 @when(parsers.parse('a commit that changes "{path}" is pushed to app-repo\'s "{branch}" branch'))
+@touches(Touches.git)
 def push_app_change(
     request: pytest.FixtureRequest,
     target: Target,
@@ -101,6 +110,7 @@ def push_app_change(
 
 
 @then(parsers.parse('its pipeline\'s "{job}" job succeeds within {seconds:d} seconds'))
+@touches(Touches.ci)
 def job_succeeds(
     request: pytest.FixtureRequest,
     target: Target,
@@ -116,6 +126,7 @@ def job_succeeds(
 
 
 @then(parsers.parse('its pipeline\'s "{first}" and "{second}" jobs succeed within {seconds:d} seconds'))
+@touches(Touches.ci)
 def jobs_succeed(
     request: pytest.FixtureRequest,
     target: Target,
@@ -131,6 +142,7 @@ def jobs_succeed(
 
 
 @then(parsers.parse('the registry holds "{image}" tagged with that commit\'s short SHA'))
+@touches(Touches.registry)
 def registry_holds(request: pytest.FixtureRequest, target: Target, image: str) -> None:
     evidence.skip_scenario(request, NO_REGISTRY if target.is_lab else evidence.ONPREM_PENDING)
 
@@ -141,6 +153,7 @@ def registry_holds(request: pytest.FixtureRequest, target: Target, image: str) -
         "in a commit that names it"
     )
 )
+@touches(Touches.git)
 def bump_commit(request: pytest.FixtureRequest, target: Target, trace: cicd.Trace, service: str) -> None:
     assert service == trace.service, f"the pushed commit changed {trace.service}, not {service}"
     cicd.expect_bump_commit(request, target, trace)
@@ -152,6 +165,7 @@ def bump_commit(request: pytest.FixtureRequest, target: Target, trace: cicd.Trac
         "pipeline's end"
     )
 )
+@touches(Touches.argocd, Touches.control_plane, Touches.node_runtime)
 def runs_that_image(
     kube: Kube,
     target: Target,
@@ -165,6 +179,7 @@ def runs_that_image(
 
 
 @then("the trace from the app-repo commit to the running ReplicaSet is attached to the report")
+@touches(Touches.git, Touches.argocd, Touches.control_plane)
 def trace_attached(argocd: ArgoCDClient, trace: cicd.Trace) -> None:
     cicd.attach_trace(argocd, trace)
 
@@ -177,12 +192,14 @@ def trace_attached(argocd: ArgoCDClient, trace: cicd.Trace) -> None:
         'every ServiceAccount in "{namespace}", including "default", lists the imagePullSecret "{secret}"'
     )
 )
+@touches(Touches.control_plane)
 def accounts_have_pull_secret(kube: Kube, story: dict, namespace: str, secret: str) -> None:
     story["namespace"] = namespace
     story["accounts"] = cicd.expect_pull_secret_on_service_accounts(kube, namespace, secret)
 
 
 @then(parsers.parse('"{name}" is a Secret of type "{kind}" for "{registry}"'))
+@touches(Touches.control_plane)
 def dockerconfig_secret(kube: Kube, story: dict, name: str, kind: str, registry: str) -> None:
     cicd.expect_dockerconfig_secret(kube, story["namespace"], name, kind, registry)
 
@@ -192,6 +209,7 @@ def dockerconfig_secret(kube: Kube, story: dict, name: str, kind: str, registry:
         'a pod created with one of those ServiceAccounts and no pull secret of its own is given "{secret}"'
     )
 )
+@touches(Touches.control_plane)
 def admission_adds_pull_secret(kube: Kube, story: dict, secret: str) -> None:
     account = "frontend" if "frontend" in story["accounts"] else story["accounts"][0]
     cicd.expect_admission_adds_pull_secret(kube, story["namespace"], account, secret)

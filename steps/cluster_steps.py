@@ -9,20 +9,24 @@ from boutique_suite.cluster import Workload
 from boutique_suite.evidence import Execution
 from boutique_suite.kube import Kube
 from boutique_suite.targets import Target
+from boutique_suite.touches import Touches, touches
 from boutique_suite.undo import UndoStack
 
 
 @then(parsers.parse('nodes "{a}", "{b}" and "{c}" are Ready'))
+@touches(Touches.node_runtime)
 def nodes_ready(kube: Kube, target: Target, a: str, b: str, c: str) -> None:
     cluster.expect_nodes_ready(kube, [a, b, c], timeout=target.timeouts.assertion)
 
 
 @then(parsers.parse('node "{node}" has the label "{label}" and the taint "{taint}"'))
+@touches(Touches.node_runtime)
 def node_label_and_taint(kube: Kube, node: str, label: str, taint: str) -> None:
     cluster.expect_label_and_taint(kube, node, label, taint)
 
 
 @then(parsers.parse('nodes "{a}" and "{b}" have the label "{label}" and no NoSchedule taint'))
+@touches(Touches.node_runtime)
 def workers_schedulable(kube: Kube, a: str, b: str, label: str) -> None:
     cluster.expect_schedulable_workers(kube, [a, b], label)
 
@@ -33,36 +37,43 @@ def workers_schedulable(kube: Kube, a: str, b: str, label: str) -> None:
         "(within {tolerance:d}%) and {pods:d} pods"
     )
 )
+@touches(Touches.node_runtime)
 def worker_capacity(kube: Kube, a: str, b: str, cpus: int, mem: int, tolerance: int, pods: int) -> None:
     cluster.expect_capacity(kube, [a, b], cpus, mem, tolerance, pods)
 
 
 @then(parsers.parse('the API server answers "{path}" with "{answer}"'))
+@touches(Touches.control_plane)
 def api_answers(kube: Kube, path: str, answer: str) -> None:
     cluster.expect_api_answers(kube, path, answer)
 
 
 @then(parsers.parse("no node reports the condition {condition}"))
+@touches(Touches.node_runtime)
 def no_node_condition(kube: Kube, condition: str) -> None:
     cluster.expect_no_condition(kube, condition)
 
 
 @then(parsers.parse('every node has its own pod CIDR inside the pod network "{network}"'))
+@touches(Touches.node_runtime)
 def pod_cidrs(kube: Kube, network: str) -> None:
     cluster.expect_pod_cidrs_within(kube, network)
 
 
 @then("exactly one StorageClass is marked as the default")
+@touches(Touches.node_runtime)
 def one_default_storage_class(kube: Kube) -> None:
     cluster.expect_one_default_storage_class(kube)
 
 
 @then("a PersistentVolumeClaim created without a storageClassName is given that StorageClass")
+@touches(Touches.control_plane)
 def claim_gets_default(kube: Kube, scenario_ns: str) -> None:
     cluster.expect_pvc_gets_default_class(kube, scenario_ns)
 
 
 @when(parsers.parse("a test Deployment with {replicas:d} replicas is created"))
+@touches(Touches.control_plane)
 def create_test_deployment(kube: Kube, workload: Workload, replicas: int) -> None:
     cluster.create_test_deployment(kube, workload, replicas)
 
@@ -70,6 +81,7 @@ def create_test_deployment(kube: Kube, workload: Workload, replicas: int) -> Non
 @given(
     parsers.re(r"a test Deployment with (?P<replicas>\d+) available replicas?"), converters={"replicas": int}
 )
+@touches(Touches.control_plane, Touches.node_runtime)
 def available_test_deployment(kube: Kube, target: Target, workload: Workload, replicas: int) -> None:
     cluster.create_test_deployment(kube, workload, replicas)
     cluster.expect_available(kube, workload, replicas, timeout=target.timeouts.rollout)
@@ -79,6 +91,7 @@ def available_test_deployment(kube: Kube, target: Target, workload: Workload, re
     parsers.re(r"a test Deployment with (?P<replicas>\d+) replicas? requesting (?P<cpu>\d+)m CPU"),
     converters={"replicas": int, "cpu": int},
 )
+@touches(Touches.control_plane, Touches.node_runtime)
 def test_deployment_with_request(
     kube: Kube, target: Target, workload: Workload, replicas: int, cpu: int
 ) -> None:
@@ -87,16 +100,19 @@ def test_deployment_with_request(
 
 
 @then(parsers.parse("it has {replicas:d} available replicas within {seconds:d} seconds"))
+@touches(Touches.control_plane, Touches.node_runtime)
 def has_available(kube: Kube, workload: Workload, execution: Execution, replicas: int, seconds: int) -> None:
     execution.timing("available_seconds", cluster.expect_available(kube, workload, replicas, seconds))
 
 
 @then(parsers.parse('none of its pods runs on "{node}"'))
+@touches(Touches.control_plane)
 def not_on_node(kube: Kube, workload: Workload, node: str) -> None:
     cluster.expect_not_on(kube, workload, node)
 
 
 @when("one of its pods is deleted")
+@touches(Touches.control_plane)
 def delete_a_pod(kube: Kube, workload: Workload) -> None:
     cluster.delete_one_pod(kube, workload)
 
@@ -107,6 +123,7 @@ def delete_a_pod(kube: Kube, workload: Workload) -> None:
         "replicas again within {seconds:d} seconds"
     )
 )
+@touches(Touches.control_plane, Touches.node_runtime)
 def replaced(kube: Kube, workload: Workload, execution: Execution, replicas: int, seconds: int) -> None:
     execution.timing("pod_replacement_seconds", cluster.expect_replaced(kube, workload, replicas, seconds))
 
@@ -116,8 +133,8 @@ def replaced(kube: Kube, workload: Workload, execution: Execution, replicas: int
         '"kubectl top nodes" shows CPU and memory usage for all {count:d} nodes within {seconds:d} seconds'
     )
 )
+@touches(Touches.node_runtime)
 def top_nodes(target: Target, execution: Execution, count: int, seconds: int) -> None:
-    execution.simulated("node usage is simulated by KWOK")
     cluster.expect_top(target, "nodes", None, count, seconds)
 
 
@@ -127,6 +144,7 @@ def top_nodes(target: Target, execution: Execution, count: int, seconds: int) ->
         "within {seconds:d} seconds"
     )
 )
+@touches(Touches.node_runtime)
 def top_pods(target: Target, workload: Workload, seconds: int) -> None:
     cluster.expect_top(target, "pods", None, workload.replicas, seconds, namespace=workload.namespace)
 
@@ -137,18 +155,19 @@ def top_pods(target: Target, workload: Workload, seconds: int) -> None:
         "scale-down window of {window:d} seconds"
     )
 )
+@touches(Touches.control_plane)
 def hpa_on_it(kube: Kube, workload: Workload, percent: int, minimum: int, maximum: int, window: int) -> None:
     cluster.create_hpa(kube, workload, percent, minimum, maximum, window)
 
 
 @when(parsers.parse("each of its pods uses {millicores:d}m CPU"))
-def pods_use_cpu(
-    kube: Kube, workload: Workload, undo: UndoStack, execution: Execution, millicores: int
-) -> None:
-    cluster.use_cpu(kube, workload, millicores, undo, execution)
+@touches(Touches.node_runtime)
+def pods_use_cpu(kube: Kube, target: Target, workload: Workload, undo: UndoStack, millicores: int) -> None:
+    cluster.use_cpu(kube, workload, millicores, undo, real_nodes=target.provides(Touches.node_runtime))
 
 
 @then(parsers.parse("the HPA scales it out to at least {replicas:d} replicas within {seconds:d} seconds"))
+@touches(Touches.control_plane)
 def hpa_scales_out(kube: Kube, workload: Workload, execution: Execution, replicas: int, seconds: int) -> None:
     execution.timing(
         "hpa_scale_out_seconds", cluster.expect_hpa_scale(kube, workload, replicas, None, seconds)
@@ -159,6 +178,7 @@ def hpa_scales_out(kube: Kube, workload: Workload, execution: Execution, replica
     parsers.re(r"the HPA scales it back in to (?P<replicas>\d+) replicas? within (?P<seconds>\d+) seconds"),
     converters={"replicas": int, "seconds": int},
 )
+@touches(Touches.control_plane)
 def hpa_scales_in(kube: Kube, workload: Workload, execution: Execution, replicas: int, seconds: int) -> None:
     execution.timing(
         "hpa_scale_in_seconds", cluster.expect_hpa_scale(kube, workload, None, replicas, seconds)

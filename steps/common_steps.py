@@ -6,10 +6,12 @@ import pytest
 from pytest_bdd import given, parsers
 
 from boutique_suite.cluster import Workload
+from boutique_suite.touches import touches
 from provisioning import LayerRunner
 
 
 @given(parsers.parse("the platform is built through phase {phase:d}"))
+@touches()
 def platform_built_through(layers: LayerRunner, phase: int) -> None:
     layers.require(phase)
 

@@ -8,11 +8,23 @@ import pytest
 from kubernetes import client
 from pytest_bdd import given, parsers, then, when
 
-from boutique_suite import drift, evidence, gitops_checks, gitops_repo, manifests, probes, rollout, waits
+from boutique_suite import (
+    drift,
+    evidence,
+    gitops_checks,
+    gitops_repo,
+    images,
+    manifests,
+    probes,
+    rollout,
+    storefront,
+    waits,
+)
 from boutique_suite.argocd import ArgoCDClient, wait_synced_and_healthy
 from boutique_suite.evidence import Execution
 from boutique_suite.kube import Kube
 from boutique_suite.targets import Target
+from boutique_suite.touches import Touches, touches
 from boutique_suite.undo import UndoStack
 
 SYNCED_SELF_HEAL = 'the Application "{app}" is Synced and Healthy within {seconds:d} seconds'
@@ -51,12 +63,14 @@ def restore_gitops(gitops: gitops_repo.GitopsRepo, argocd: ArgoCDClient, app: st
 
 
 @given(parsers.parse('the Application "{app}" is Synced and Healthy'))
+@touches(Touches.argocd)
 def app_healthy(argocd: ArgoCDClient, target: Target, story: dict, app: str) -> None:
     story["app"] = app
     wait_synced_and_healthy(argocd, app, target.timeouts.rollout)
 
 
 @then(parsers.parse(SYNCED_SELF_HEAL))
+@touches(Touches.argocd)
 def app_healthy_within(
     argocd: ArgoCDClient, execution: Execution, story: dict, app: str, seconds: int
 ) -> None:
@@ -69,6 +83,7 @@ def app_healthy_within(
         'the Application "{app}" is Synced to the head commit of gitops-repo\'s "{branch}" branch and Healthy'
     )
 )
+@touches(Touches.argocd, Touches.git)
 def synced_to_head(
     argocd: ArgoCDClient, gitops: gitops_repo.GitopsRepo, target: Target, story: dict, app: str, branch: str
 ) -> None:
@@ -78,6 +93,7 @@ def synced_to_head(
 
 
 @then(parsers.parse('every resource of the Application "{app}" is Synced'))
+@touches(Touches.argocd)
 def resources_synced(argocd: ArgoCDClient, app: str) -> None:
     gitops_checks.expect_resources_synced(argocd.application(app))
 
@@ -88,18 +104,21 @@ def resources_synced(argocd: ArgoCDClient, app: str) -> None:
         "and source path"
     )
 )
+@touches(Touches.argocd)
 def history(argocd: ArgoCDClient, app: str) -> None:
     application = argocd.application(app)
     gitops_checks.expect_history(application, application["spec"]["source"]["path"])
 
 
 @then(parsers.parse('the Application "{app}" syncs path "{path}" of gitops-repo\'s "{branch}" branch'))
+@touches(Touches.argocd)
 def syncs_path(argocd: ArgoCDClient, story: dict, app: str, path: str, branch: str) -> None:
     story["app"] = app
     gitops_checks.expect_source(argocd.application(app), path, branch, "gitops-repo")
 
 
 @then("its sync policy is automated with prune and selfHeal enabled")
+@touches(Touches.argocd)
 def automated(argocd: ArgoCDClient, story: dict) -> None:
     gitops_checks.expect_automated(argocd.application(story["app"]))
 
@@ -110,6 +129,7 @@ def automated(argocd: ArgoCDClient, story: dict) -> None:
 @when(
     parsers.parse('every pod of Deployment "{deployment}" is force-deleted with a grace period of 0 seconds')
 )
+@touches(Touches.control_plane)
 def force_delete(
     kube: Kube, argocd: ArgoCDClient, app_ns: str, undo: UndoStack, story: dict, deployment: str
 ) -> None:
@@ -119,6 +139,7 @@ def force_delete(
 
 
 @then(parsers.parse('Deployment "{deployment}" has all replicas available again within {seconds:d} seconds'))
+@touches(Touches.control_plane, Touches.node_runtime)
 def available_again(
     kube: Kube, app_ns: str, execution: Execution, story: dict, deployment: str, seconds: int
 ) -> None:
@@ -127,6 +148,7 @@ def available_again(
 
 
 @then(parsers.parse('the Application "{app}" was never OutOfSync meanwhile'))
+@touches(Touches.argocd)
 def never_out_of_sync(story: dict, app: str) -> None:
     seen = story["watch"].stop()
     assert seen, "no sample of the Application's sync status was taken"
@@ -137,6 +159,7 @@ def never_out_of_sync(story: dict, app: str) -> None:
 
 
 @when(parsers.re(r"someone (?P<change>.+) by hand"))
+@touches(Touches.control_plane)
 def wrong_change(
     kube: Kube, argocd: ArgoCDClient, target: Target, app_ns: str, undo: UndoStack, story: dict, change: str
 ) -> None:
@@ -149,11 +172,13 @@ def wrong_change(
 
 
 @then(parsers.parse('Deployment "{deployment}" matches gitops-repo again within {seconds:d} seconds'))
+@touches(Touches.argocd, Touches.control_plane)
 def drift_undone(execution: Execution, story: dict, deployment: str, seconds: int) -> None:
     execution.timing("drift_recovery_seconds", drift.expect_undone(story["drift"], seconds))
 
 
 @then("the Application's last sync was started automatically after the change")
+@touches(Touches.argocd)
 def automated_after_change(argocd: ArgoCDClient, story: dict) -> None:
     gitops_checks.last_sync_automated_after(
         argocd, story.get("app", "online-boutique-dev"), story["drift"].at_epoch
@@ -161,6 +186,7 @@ def automated_after_change(argocd: ArgoCDClient, story: dict) -> None:
 
 
 @given(parsers.parse('self-heal is switched off for the Application "{app}"'))
+@touches(Touches.argocd)
 def self_heal_off(argocd: ArgoCDClient, undo: UndoStack, story: dict, app: str) -> None:
     undo.push(f"switch self-heal on again for {app}", lambda: argocd.set_self_heal(app, True))
     argocd.set_self_heal(app, False)
@@ -168,11 +194,13 @@ def self_heal_off(argocd: ArgoCDClient, undo: UndoStack, story: dict, app: str) 
 
 
 @when(parsers.parse('self-heal is switched on again for the Application "{app}"'))
+@touches(Touches.argocd)
 def self_heal_on(argocd: ArgoCDClient, app: str) -> None:
     argocd.set_self_heal(app, True)
 
 
 @then(parsers.parse('the Application "{app}" is OutOfSync within {seconds:d} seconds'))
+@touches(Touches.argocd)
 def out_of_sync(argocd: ArgoCDClient, app: str, seconds: int) -> None:
     def probe() -> waits.Check:
         status = argocd.refresh(app)["status"]["sync"]["status"]
@@ -182,6 +210,7 @@ def out_of_sync(argocd: ArgoCDClient, app: str, seconds: int) -> None:
 
 
 @then(parsers.parse('Deployment "{deployment}" still has {replicas:d} replicas after {seconds:d} seconds'))
+@touches(Touches.control_plane)
 def still_has(kube: Kube, app_ns: str, deployment: str, replicas: int, seconds: int) -> None:
     def probe() -> waits.Check:
         have = kube.deployment(app_ns, deployment).spec.replicas
@@ -197,6 +226,7 @@ def still_has(kube: Kube, app_ns: str, deployment: str, replicas: int, seconds: 
     ),
     converters={"replicas": int, "seconds": int},
 )
+@touches(Touches.control_plane)
 def back_to(kube: Kube, app_ns: str, deployment: str, replicas: int, seconds: int) -> None:
     def probe() -> waits.Check:
         have = kube.deployment(app_ns, deployment).spec.replicas
@@ -214,6 +244,7 @@ def back_to(kube: Kube, app_ns: str, deployment: str, replicas: int, seconds: in
         "that exists in the registry"
     )
 )
+@touches(Touches.git)
 def commit_new_tag(
     kube: Kube,
     argocd: ArgoCDClient,
@@ -226,8 +257,9 @@ def commit_new_tag(
     story: dict,
     deployment: str,
 ) -> None:
+    images.ensure_pullable(target, f"registry.local/boutique/{deployment}:rollout-{run_id}")
     if target.is_lab:
-        execution.simulated("no registry in the lab: KWOK pods run without pulling the image")
+        execution.simulated(images.LAB_PUBLISHED)
     app = story.get("app", "online-boutique-dev")
     undo.push("restore gitops-repo", lambda: restore_gitops(gitops, argocd, app, target.timeouts.rollout))
     story["watch"] = drift.AvailabilityWatch(kube, app_ns, deployment).start()
@@ -244,6 +276,7 @@ def commit_new_tag(
         'a commit to gitops-repo adds the annotation "{key}" with the run id to the frontend\'s ConfigMap'
     )
 )
+@touches(Touches.git)
 def commit_annotation(
     argocd: ArgoCDClient,
     gitops: gitops_repo.GitopsRepo,
@@ -267,6 +300,7 @@ def commit_annotation(
     ),
     converters={"seconds": int},
 )
+@touches(Touches.argocd)
 def syncs_commit(
     argocd: ArgoCDClient, execution: Execution, story: dict, seconds: int, alone: str | None
 ) -> None:
@@ -277,6 +311,7 @@ def syncs_commit(
 
 
 @then("the frontend's ConfigMap in the cluster carries that annotation")
+@touches(Touches.control_plane)
 def configmap_annotated(kube: Kube, app_ns: str, story: dict) -> None:
     key, value = story["annotation"]
     annotations = kube.core.read_namespaced_config_map("frontend-config", app_ns).metadata.annotations or {}
@@ -284,6 +319,7 @@ def configmap_annotated(kube: Kube, app_ns: str, story: dict) -> None:
 
 
 @then(parsers.parse('the rollout of Deployment "{deployment}" finishes within {seconds:d} seconds'))
+@touches(Touches.control_plane, Touches.node_runtime)
 def rollout_finishes(kube: Kube, app_ns: str, execution: Execution, deployment: str, seconds: int) -> None:
     waited = waits.until(
         probes.rollout_complete(kube, app_ns, deployment),
@@ -311,6 +347,7 @@ def rollout_finishes(kube: Kube, app_ns: str, execution: Execution, deployment: 
         "during the rollout"
     )
 )
+@touches(Touches.control_plane, Touches.node_runtime)
 def never_dropped(story: dict, deployment: str) -> None:
     samples = story["watch"].stop()
     assert samples, "no availability sample was recorded during the rollout"
@@ -327,6 +364,7 @@ def never_dropped(story: dict, deployment: str) -> None:
         "ready endpoints:"
     )
 )
+@touches(Touches.control_plane, Touches.node_runtime)
 def all_deployed(kube: Kube, target: Target, namespace: str, datatable: list[list[str]]) -> None:
     for deployment, port in datatable[1:]:
         waits.until(
@@ -338,6 +376,7 @@ def all_deployed(kube: Kube, target: Target, namespace: str, datatable: list[lis
 
 
 @then("no Boutique pod is Pending or in CrashLoopBackOff")
+@touches(Touches.node_runtime)
 def no_bad_pods(kube: Kube, app_ns: str) -> None:
     gitops_checks.expect_no_bad_pods(kube, app_ns)
 
@@ -350,6 +389,7 @@ def no_bad_pods(kube: Kube, app_ns: str) -> None:
         'a commit to gitops-repo changed the image tag of Deployment "{deployment}" and Argo CD deployed it'
     )
 )
+@touches(Touches.git, Touches.argocd)
 def deployed_new_tag(
     kube: Kube,
     argocd: ArgoCDClient,
@@ -372,6 +412,7 @@ def deployed_new_tag(
 
 
 @when(parsers.parse('auto-sync of the Application "{app}" is suspended'))
+@touches(Touches.argocd)
 def suspend_auto_sync(argocd: ArgoCDClient, undo: UndoStack, story: dict, app: str) -> None:
     saved = argocd.application(app)["spec"]["syncPolicy"]["automated"]
     undo.push(f"restore auto-sync of {app}", lambda: argocd.set_automated(app, saved))
@@ -380,6 +421,7 @@ def suspend_auto_sync(argocd: ArgoCDClient, undo: UndoStack, story: dict, app: s
 
 
 @when(parsers.parse('the Application "{app}" is rolled back to its previous history entry'))
+@touches(Touches.argocd)
 def roll_back(argocd: ArgoCDClient, app: str) -> None:
     entries = argocd.application(app)["status"]["history"]
     assert len(entries) >= 2, f"{app} has {len(entries)} history entries, a rollback needs 2"
@@ -387,6 +429,7 @@ def roll_back(argocd: ArgoCDClient, app: str) -> None:
 
 
 @then(parsers.parse('Deployment "{deployment}" runs its previous image again within {seconds:d} seconds'))
+@touches(Touches.control_plane, Touches.node_runtime)
 def previous_image(
     kube: Kube, app_ns: str, execution: Execution, story: dict, deployment: str, seconds: int
 ) -> None:
@@ -412,6 +455,7 @@ def previous_image(
         "auto-sync is suspended"
     )
 )
+@touches(Touches.argocd)
 def stays_out_of_sync(argocd: ArgoCDClient, app: str, seconds: int) -> None:
     def probe() -> waits.Check:
         status = argocd.refresh(app)["status"]["sync"]["status"]
@@ -422,6 +466,7 @@ def stays_out_of_sync(argocd: ArgoCDClient, app: str, seconds: int) -> None:
 
 
 @when(parsers.parse('auto-sync of the Application "{app}" is restored'))
+@touches(Touches.argocd)
 def restore_auto_sync(argocd: ArgoCDClient, story: dict, app: str) -> None:
     argocd.set_automated(app, story["automated"])
 
@@ -430,43 +475,51 @@ def restore_auto_sync(argocd: ArgoCDClient, story: dict, app: str) -> None:
 
 
 @when(parsers.parse('kustomize builds "{overlay}" of gitops-repo'))
+@touches(Touches.file_only)
 def kustomize_build(story: dict, overlay: str) -> None:
     story["objects"] = manifests.build(overlay)
 
 
 @then("every resource validates strictly against the schemas of the cluster's Kubernetes version")
+@touches(Touches.file_only)
 def schemas_valid(kube: Kube, story: dict) -> None:
     version = client.VersionApi(kube.api).get_code()
     manifests.expect_schemas_valid(story["objects"], f"{version.major}.{version.minor.rstrip('+')}")
 
 
 @then(parsers.parse("it has a Deployment and a Service for each of the {count:d} Online Boutique services"))
+@touches(Touches.file_only)
 def each_service(story: dict, count: int) -> None:
     assert len(manifests.SERVICES) == count
     manifests.expect_each_service(story["objects"])
 
 
 @then(parsers.parse('every namespaced resource is in the namespace "{namespace}"'))
+@touches(Touches.file_only)
 def in_namespace(story: dict, namespace: str) -> None:
     manifests.expect_namespace(story["objects"], namespace)
 
 
 @then("every container runs as non-root, with a read-only root filesystem and CPU and memory limits")
+@touches(Touches.file_only)
 def hardened(story: dict) -> None:
     manifests.expect_hardened_containers(story["objects"])
 
 
 @then("the service addresses and ports reach the containers from ConfigMaps")
+@touches(Touches.file_only)
 def addresses_from_configmaps(story: dict) -> None:
     manifests.expect_addresses_from_configmaps(story["objects"])
 
 
 @then("no container sets a password, token or key as a literal env value")
+@touches(Touches.file_only)
 def no_literal_secrets(story: dict) -> None:
     manifests.expect_no_literal_secrets(story["objects"])
 
 
 @then(parsers.parse('every Secret a Deployment refers to exists in the namespace "{namespace}"'))
+@touches(Touches.control_plane)
 def secrets_exist(kube: Kube, target: Target, story: dict, namespace: str) -> None:
     manifests.expect_referenced_secrets_exist(kube, story["objects"], namespace)
     if target.is_lab:
@@ -477,6 +530,7 @@ def secrets_exist(kube: Kube, target: Target, story: dict, namespace: str) -> No
 
 
 @when(parsers.parse('a commit to gitops-repo changes the image tag of Deployment "{deployment}" to "{tag}"'))
+@touches(Touches.git)
 def commit_unpullable_tag(
     kube: Kube,
     argocd: ArgoCDClient,
@@ -489,10 +543,6 @@ def commit_unpullable_tag(
     deployment: str,
     tag: str,
 ) -> None:
-    if target.is_lab:
-        execution.simulated(
-            f"the lab treats tag {tag!r} as absent from the registry (KWOK's pull-failure stage)"
-        )
     app = story.get("app", "online-boutique-dev")
     story["previous_image"] = kube.deployment(app_ns, deployment).spec.template.spec.containers[0].image
     story["bad_image"] = f"registry.local/boutique/{deployment}:{tag}"
@@ -507,6 +557,7 @@ def commit_unpullable_tag(
         'a new pod of Deployment "{deployment}" reports ImagePullBackOff within {seconds:d} seconds'
     )
 )
+@touches(Touches.node_runtime)
 def pull_backoff(
     kube: Kube, app_ns: str, execution: Execution, story: dict, deployment: str, seconds: int
 ) -> None:
@@ -516,6 +567,7 @@ def pull_backoff(
 
 
 @then(parsers.parse('the old pods of Deployment "{deployment}" stay available'))
+@touches(Touches.control_plane, Touches.node_runtime)
 def old_pods_stay(kube: Kube, app_ns: str, story: dict, deployment: str) -> None:
     waits.consistently(
         lambda: rollout.old_pods_available(kube, app_ns, deployment, story["bad_image"]),
@@ -531,6 +583,7 @@ def old_pods_stay(kube: Kube, app_ns: str, story: dict, deployment: str) -> None
         "deadline of {deadline:d} seconds has passed"
     )
 )
+@touches(Touches.argocd)
 def app_degraded(
     argocd: ArgoCDClient,
     kube: Kube,
@@ -547,6 +600,7 @@ def app_degraded(
 
 
 @when("that commit is reverted in gitops-repo")
+@touches(Touches.git)
 def revert_commit(gitops: gitops_repo.GitopsRepo, argocd: ArgoCDClient, story: dict) -> None:
     story["commit"] = gitops.restore()
     story["reverted_at"] = time.monotonic()
@@ -558,6 +612,7 @@ def revert_commit(gitops: gitops_repo.GitopsRepo, argocd: ArgoCDClient, story: d
         'the rollout of Deployment "{deployment}" finishes within {seconds:d} seconds with the previous image'
     )
 )
+@touches(Touches.control_plane, Touches.node_runtime)
 def rolled_back(
     kube: Kube,
     argocd: ArgoCDClient,
@@ -571,3 +626,54 @@ def rolled_back(
     app = story.get("app", "online-boutique-dev")
     waits.until(rollout.health_recovered(argocd, app), timeout=60, interval=2, what=f"{app} Healthy again")
     execution.timing("revert_to_rolled_back_seconds", time.monotonic() - story["reverted_at"])
+
+
+@then(parsers.parse('the Ingress "{ingress}" for host "{host}" has the ingress VIP as its address'))
+@touches(Touches.control_plane, Touches.ingress)
+def ingress_has_vip(kube: Kube, target: Target, app_ns: str, ingress: str, host: str) -> None:
+    storefront.expect_ingress_has_vip(kube, target, app_ns, ingress, host)
+
+
+@then(
+    parsers.parse(
+        '"{url}" answers through the VIP with HTTP {status:d} and the Online Boutique home page '
+        "within {seconds:d} seconds"
+    )
+)
+@touches(Touches.ingress)
+def home_page(target: Target, execution: Execution, url: str, status: int, seconds: int) -> None:
+    execution.timing(
+        "home_page_seconds", storefront.expect_answers(target, url, status, "Online Boutique", seconds)
+    )
+
+
+@then(
+    parsers.re(r'"(?P<url>[^"]+)" answers through the VIP with HTTP (?P<status>\d+)$'),
+    converters={"status": int},
+)
+@touches(Touches.ingress)
+def answers_status(target: Target, url: str, status: int) -> None:
+    storefront.expect_answers(target, url, status, "", target.timeouts.assertion)
+
+
+@then(parsers.parse('"{url}" answers through the VIP with "{text}"'))
+@touches(Touches.ingress)
+def answers_text(target: Target, url: str, text: str) -> None:
+    storefront.expect_answers(target, url, 200, text, target.timeouts.assertion)
+
+
+@given(
+    parsers.parse('a probe requests "{url}" through the ingress VIP {rate:d} times per second'),
+    target_fixture="prober",
+)
+@touches(Touches.ingress)
+def start_probe(target: Target, undo: UndoStack, url: str, rate: int) -> storefront.Prober:
+    prober = storefront.Prober(target, url, rate).start()
+    undo.push("stop the storefront probe", prober.stop)
+    return prober
+
+
+@then(parsers.parse("at least {percent:g}% of the probe requests during the rollout got HTTP 200"))
+@touches(Touches.ingress)
+def probe_share(prober: storefront.Prober, percent: float) -> None:
+    storefront.expect_share_ok(prober.stop(), percent)

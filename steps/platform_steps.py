@@ -5,21 +5,59 @@ from __future__ import annotations
 import pytest
 from pytest_bdd import parsers, then, when
 
-from boutique_suite import evidence
+from boutique_suite import evidence, gitlab_checks, registry, repos, tls
+from boutique_suite.evidence import Execution
 from boutique_suite.targets import Target
-
-NO_REGISTRY = "the lab has no OCI registry yet (issue #7): nothing to push to or to present a certificate"
-NO_APP_REPO = "app-repo's content (service sources, Dockerfiles, .gitlab-ci.yml) comes with issue #7"
-
-
-@when(parsers.parse('a small test image is pushed to "{image}" tagged with the run id'))
-def push_image(request: pytest.FixtureRequest, target: Target, image: str) -> None:
-    evidence.skip_scenario(request, NO_REGISTRY if target.is_lab else evidence.ONPREM_PENDING)
+from boutique_suite.touches import Touches, touches
+from boutique_suite.undo import UndoStack
 
 
-@then(parsers.parse('"{host}" presents a certificate issued by the registry CA the target file names'))
-def registry_certificate(request: pytest.FixtureRequest, target: Target, host: str) -> None:
-    evidence.skip_scenario(request, NO_REGISTRY if target.is_lab else evidence.ONPREM_PENDING)
+@when(
+    parsers.parse('a small test image is pushed to "{image}" tagged with the run id'), target_fixture="pushed"
+)
+@touches(Touches.registry)
+def push_image(target: Target, undo: UndoStack, run_id: str, image: str) -> dict:
+    return registry.push_test_image(target, image, run_id, undo)
+
+
+@then(parsers.parse('the registry\'s catalog lists "{repository}" with that tag'))
+@touches(Touches.registry)
+def tag_listed(pushed: dict, repository: str) -> None:
+    registry.expect_tag_listed(pushed["client"], repository, pushed["tag"])
+
+
+@then("pulling that tag back returns the digest that was pushed")
+@touches(Touches.registry)
+def pulled_back(pushed: dict) -> None:
+    registry.expect_pulls_back(pushed["client"], pushed["tag"], pushed["digest"])
+
+
+@then(
+    parsers.parse('"{host}" presents a certificate issued by the registry CA the target file names'),
+    target_fixture="registry_host",
+)
+@touches(Touches.registry)
+def registry_certificate(target: Target, host: str) -> str:
+    tls.expect_issued_by(host, gitlab_checks.ca_file(target))
+    return host
+
+
+@then(parsers.parse('the certificate is valid for the name "{name}" for at least {days:d} more days'))
+@touches(Touches.registry)
+def certificate_valid(target: Target, registry_host: str, name: str, days: int) -> None:
+    tls.expect_valid_for(registry_host, gitlab_checks.ca_file(target), name, days)
+
+
+@then("a client that trusts only the registry CA connects without turning verification off")
+@touches(Touches.registry)
+def registry_ca_client(target: Target, registry_host: str) -> None:
+    tls.expect_issued_by(registry_host, gitlab_checks.ca_file(target))
+
+
+@then("a client that trusts only the public CAs refuses the connection")
+@touches(Touches.registry)
+def public_ca_client(registry_host: str) -> None:
+    tls.expect_public_cas_refuse(registry_host)
 
 
 @then(
@@ -28,5 +66,61 @@ def registry_certificate(request: pytest.FixtureRequest, target: Target, host: s
         "Kubernetes manifests"
     )
 )
+@touches(Touches.git)
 def app_repo_content(request: pytest.FixtureRequest, target: Target) -> None:
-    evidence.skip_scenario(request, NO_APP_REPO if target.is_lab else evidence.ONPREM_PENDING)
+    if target.is_lab:
+        evidence.skip_scenario(request, repos.APP_REPO_NO_SOURCES)
+    with repos.clone(target, "app-repo") as root:
+        repos.expect_app_repo_content(root)
+
+
+@then(parsers.parse('"gitops-repo" holds "{first}" and "{second}", and no application source or Dockerfile'))
+@touches(Touches.git)
+def gitops_repo_content(target: Target, first: str, second: str) -> None:
+    with repos.clone(target, "gitops-repo") as root:
+        repos.expect_gitops_repo_content(root, first, second)
+
+
+@then("both repositories clone over HTTPS with the credentials the target file names")
+@touches(Touches.git)
+def both_clone(target: Target) -> None:
+    repos.expect_both_clone(target, "app-repo", "gitops-repo")
+
+
+@then(parsers.parse('"{url}" reports status "{status}" for every check within {seconds:d} seconds'))
+@touches(Touches.gitlab)
+def gitlab_ready(target: Target, url: str, status: str, seconds: int) -> None:
+    gitlab_checks.expect_ready(target, url, status, seconds)
+
+
+@then(parsers.parse('the GitLab API answers "{path}" with the version pinned in the target file'))
+@touches(Touches.gitlab)
+def gitlab_version(target: Target, path: str) -> None:
+    gitlab_checks.expect_version(target, path)
+
+
+@then(parsers.parse('the group "{group}" holds the projects "{first}" and "{second}"'))
+@touches(Touches.gitlab)
+def group_projects(target: Target, group: str, first: str, second: str) -> None:
+    gitlab_checks.expect_group_projects(target, group, first, second)
+
+
+@then(
+    parsers.parse('a runner with the tag "{tag}" is registered for the project "{project}"'),
+    target_fixture="runner",
+)
+@touches(Touches.gitlab)
+def runner_registered(target: Target, tag: str, project: str) -> dict:
+    return gitlab_checks.project_runner(target, project, tag)
+
+
+@then(parsers.parse('GitLab reports that runner "{status}" and not paused'))
+@touches(Touches.gitlab)
+def runner_online(runner: dict, status: str) -> None:
+    gitlab_checks.expect_runner_status(runner, status)
+
+
+@then(parsers.parse("that runner contacted GitLab within the last {seconds:d} seconds"))
+@touches(Touches.gitlab)
+def runner_contacted(runner: dict, execution: Execution, seconds: int) -> None:
+    execution.timing("runner_last_contact_seconds", gitlab_checks.expect_contacted_within(runner, seconds))

@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -51,9 +52,18 @@ def binary() -> Path:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free port below Linux's ephemeral range, so the tests' own client connections cannot take it
+    between choosing it and the stand-in binding it."""
+    low, _ = (int(n) for n in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    for _ in range(100):
+        port = random.randrange(max(low - 12000, 1024), low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free port found below the ephemeral range")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -368,6 +378,40 @@ def test_every_backend_of_a_page_is_called(shop: Shop) -> None:
     assert "grpc Check" not in shop.backends["checkoutservice"].output()
 
 
+def test_the_frontend_recovers_when_a_backend_comes_back(processes: Processes, shop: Shop) -> None:
+    session = browser()
+    catalog = shop.backends["productcatalogservice"]
+    catalog.stop()
+    assert get(session, shop.frontend.url + "/").status_code == 500
+    processes.start("productcatalogservice", shop.env, port=catalog.port)
+    deadline = time.monotonic() + 5
+    while get(session, shop.frontend.url + "/").status_code != 200:
+        assert time.monotonic() < deadline, "the frontend did not reconnect within 5 s"
+        time.sleep(0.2)
+
+
+def test_a_hung_backend_makes_the_page_500_after_the_timeout(processes: Processes) -> None:
+    backend = processes.start("currencyservice")
+    env = {
+        "CURRENCY_SERVICE_ADDR": f"currencyservice:{backend.port}",
+        "CURRENCYSERVICE_SERVICE_HOST": "127.0.0.1",
+        "BACKEND_TIMEOUT_MS": "500",
+    }
+    frontend = processes.start("frontend", env)
+    session = browser()
+    assert get(session, frontend.url + "/").status_code == 200
+    backend.proc.send_signal(signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        page = get(session, frontend.url + "/")
+        assert page.status_code == 500
+        assert "DeadlineExceeded" in page.text
+        assert 0.5 <= time.monotonic() - started < 5
+    finally:
+        backend.proc.send_signal(signal.SIGCONT)
+    assert get(session, frontend.url + "/").status_code == 200
+
+
 def test_a_stopped_ad_service_only_loses_the_ad(shop: Shop) -> None:
     shop.backends["adservice"].stop()
     assert get(browser(), shop.frontend.url + "/").status_code == 200
@@ -463,6 +507,10 @@ def test_grpc_backends_answer_health_checks(processes: Processes, binary: Path) 
     unknown = probe(binary, "grpc", address, "hipstershop.NoSuchService")
     assert unknown.returncode == 1
     assert "NotFound" in unknown.stderr
+    assert probe(binary, "grpc-watch", address).stdout.strip() == "SERVING"
+    assert (
+        probe(binary, "grpc-watch", address, "hipstershop.NoSuchService").stdout.strip() == "SERVICE_UNKNOWN"
+    )
 
 
 def port_is_free(port: int) -> bool:
@@ -593,6 +641,23 @@ def test_the_build_is_cached_and_keyed_by_the_source(binary: Path, tmp_path: Pat
     before = images.source_hash(copy)
     (copy / "main.go").write_text((copy / "main.go").read_text() + "\n// changed\n")
     assert images.source_hash(copy) != before
+
+
+def program_header_types(elf: bytes) -> list[int]:
+    assert elf[:5] == b"\x7fELF\x02", "not a 64-bit ELF file"
+    table, entry_size, count = (
+        int.from_bytes(elf[0x20:0x28], "little"),
+        int.from_bytes(elf[0x36:0x38], "little"),
+        int.from_bytes(elf[0x38:0x3A], "little"),
+    )
+    return [int.from_bytes(elf[table + i * entry_size :][:4], "little") for i in range(count)]
+
+
+def test_the_binary_is_static(binary: Path) -> None:
+    pt_interp, pt_dynamic = 3, 2
+    types = program_header_types(binary.read_bytes())
+    assert types
+    assert pt_interp not in types and pt_dynamic not in types
 
 
 def test_old_builds_and_their_archives_are_pruned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,68 +1,49 @@
 """Which scenario steps have a binding. A scenario whose layer the lab provides must be fully bound (else it
-would be skipped as "step not implemented yet"); the rest is listed so the gap stays visible."""
+would be skipped as "step not implemented yet"); every other gap is on the reviewed list
+(tests/reviewed_unbound.py), which must equal what is unbound: a new gap or a stale entry fails."""
 
 from __future__ import annotations
 
-import importlib
-
 import pytest
-from pytest_bdd.parser import FeatureParser
-from test_traceability import FEATURES_DIR
+from reviewed_unbound import REVIEWED_UNBOUND
 
 import conftest
+from boutique_suite import traceability
+from boutique_suite.touches import declared
 
 # Phases whose scenarios must all be bound: none may fall through to "step not implemented yet".
 FULLY_BOUND_PHASES = {2, 3, 4, 5}
+SCENARIOS = traceability.load_scenarios()
+BINDINGS = traceability.bindings()
+UNBOUND = {s.name: traceability.unbound(s, BINDINGS) for s in SCENARIOS}
 
 
-def step_matchers() -> list[tuple[str, object]]:
-    found = []
-    for module_name in conftest.pytest_plugins:
-        module = importlib.import_module(module_name)
-        for name, value in vars(module).items():
-            if name.startswith("pytestbdd_stepdef_"):
-                context = value._fixture_function()
-                found.append((context.type, context.parser))
-    return found
+def _phase(scenario: traceability.ScenarioRef) -> int | None:
+    return next((int(t[5:]) for t in scenario.tags if t.startswith("phase")), None)
 
 
-def unbound_steps() -> dict[str, tuple[int | None, list[str]]]:
-    matchers = step_matchers()
-    result = {}
-    for path in sorted(FEATURES_DIR.glob("*.feature")):
-        feature = FeatureParser(basedir=str(FEATURES_DIR), filename=path.name).parse()
-        for template in feature.scenarios.values():
-            tags = template.tags | feature.tags
-            phase = next((int(t[5:]) for t in tags if t.startswith("phase")), None)
-            if "onprem_only" in tags:
-                continue
-            missing = []
-            for step in template.steps:
-                text = step.name
-                if "<" in text:  # outline placeholders: check the first example row
-                    rows = template.examples[0].examples if template.examples else []
-                    header = template.examples[0].example_params if template.examples else []
-                    if rows:
-                        for key, value in zip(header, rows[0], strict=False):
-                            text = text.replace(f"<{key}>", value)
-                if not any(kind == step.type and parser.is_matching(text) for kind, parser in matchers):
-                    missing.append(f"{step.type} {text}")
-            result[f"{path.name}: {template.name}"] = (phase, missing)
-    return result
+@pytest.mark.parametrize(
+    "scenario",
+    [s for s in SCENARIOS if _phase(s) in FULLY_BOUND_PHASES and "onprem_only" not in s.tags],
+    ids=lambda s: s.key,
+)
+def test_scenarios_of_provided_layers_are_fully_bound(scenario: traceability.ScenarioRef) -> None:
+    assert UNBOUND[scenario.name] == []
 
 
-UNBOUND = unbound_steps()
-
-
-@pytest.mark.parametrize("scenario", [s for s, (phase, _) in UNBOUND.items() if phase in FULLY_BOUND_PHASES])
-def test_scenarios_of_provided_layers_are_fully_bound(scenario: str) -> None:
-    assert UNBOUND[scenario][1] == []
-
-
-def test_report_of_unbound_steps(capsys: pytest.CaptureFixture[str]) -> None:
-    gaps = {s: m for s, (_, m) in UNBOUND.items() if m}
+def test_unbound_steps_are_exactly_the_reviewed_list(capsys: pytest.CaptureFixture[str]) -> None:
+    gaps = {name: tuple(missing) for name, missing in UNBOUND.items() if missing}
     with capsys.disabled():
         print(f"\n{len(gaps)} of {len(UNBOUND)} scenarios have unbound steps (they skip naming it):")
         for scenario, missing in gaps.items():
             print(f"  {scenario}: {missing[0]}")
-    assert len(gaps) < len(UNBOUND)
+    assert gaps == REVIEWED_UNBOUND
+
+
+def test_the_step_modules_are_the_loaded_plugins() -> None:
+    assert set(traceability.STEP_MODULES) == set(conftest.pytest_plugins)
+
+
+@pytest.mark.parametrize("binding", BINDINGS, ids=lambda b: b.func.__name__)
+def test_every_binding_declares_what_it_touches(binding: traceability.Binding) -> None:
+    assert declared(binding.func) is not None, f"{binding.func.__module__}.{binding.func.__name__}"

@@ -1,28 +1,35 @@
 """Traceability of the validation plan and the rules every feature file follows.
 
-features/plan.yaml lists the 43 items of the plan; docs/traceability.md maps each item to the scenario
-that proves it. These tests fail when an item has no scenario, a row names a scenario that does not
-exist, or a scenario breaks the tag rules the markers and the nightly selection rely on.
+features/plan.yaml lists the 43 items of the plan (V07 is merged into P6.3); docs/traceability.md maps each
+item to the scenarios that prove it. These tests fail when an item has no scenario, a scenario of an item
+has an unbound step, a row names a scenario that does not exist, or a scenario breaks the tag rules the
+markers and the nightly selection rely on. boutique_suite.traceability adds what the last run said.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
-from pytest_bdd.parser import FeatureParser
+from reviewed_unbound import REVIEWED_UNBOUND
 
-ROOT = Path(__file__).resolve().parent.parent
-FEATURES_DIR = ROOT / "features"
-PLAN_FILE = FEATURES_DIR / "plan.yaml"
-TABLE_FILE = ROOT / "docs" / "traceability.md"
-TABLE_HEADER = "| id | item | feature | scenario |"
+from boutique_suite import traceability
+from boutique_suite.traceability import (
+    FEATURES_DIR,
+    PLAN_FILE,
+    TABLE_FILE,
+    PlanItem,
+    ScenarioRef,
+    TraceRow,
+    load_plan,
+    load_scenarios,
+    load_table,
+)
 
+ROOT = traceability.ROOT
 PHASE_TAGS = frozenset(f"phase{n}" for n in range(8))
 THEME_TAGS = frozenset({"selfheal", "drift", "rollout", "alerts", "hpa", "chaos", "destructive", "nightly"})
 ALLOWED_TAGS = PHASE_TAGS | THEME_TAGS | {"onprem_only"}
@@ -45,120 +52,19 @@ SCENARIO_LINE = re.compile(
 BUILT_THROUGH = re.compile(r"^the platform is built through phase (?P<phase>\d)$")
 
 
-@dataclass(frozen=True)
-class PlanItem:
-    id: str
-    item: str
-
-
-@dataclass(frozen=True)
-class TraceRow:
-    id: str
-    item: str
-    feature: str
-    scenario: str
-
-
-@dataclass(frozen=True)
-class ScenarioRef:
-    feature: str
-    name: str
-    tags: frozenset[str]
-    """Tags of the scenario together with those of its feature (and rule, if any)."""
-    examples_tags: tuple[frozenset[str], ...]
-    steps: tuple[str, ...]
-    """Step texts including the background's."""
-
-    @property
-    def key(self) -> str:
-        return f"{self.feature}::{self.name}"
-
-    def tag_sets(self) -> list[frozenset[str]]:
-        """Every set of tags a generated test can carry: one per Examples block, else the scenario's."""
-        return [self.tags | extra for extra in self.examples_tags] or [self.tags]
-
-
-def load_plan(path: Path = PLAN_FILE) -> list[PlanItem]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if not isinstance(data, list):
-        raise ValueError(f"{path}: expected a list of {{id, item}} mappings, got {type(data).__name__}")
-    items: list[PlanItem] = []
-    for index, entry in enumerate(data):
-        if not isinstance(entry, dict) or set(entry) != {"id", "item"}:
-            raise ValueError(f"{path}: entry {index} must have exactly the keys id and item: {entry!r}")
-        if not all(isinstance(entry[key], str) and entry[key].strip() for key in ("id", "item")):
-            raise ValueError(f"{path}: entry {index} needs a non-empty id and item: {entry!r}")
-        items.append(PlanItem(id=entry["id"], item=entry["item"]))
-    return items
-
-
-def load_table(path: Path = TABLE_FILE) -> list[TraceRow]:
-    lines = path.read_text(encoding="utf-8").splitlines()
-    try:
-        start = next(i for i, line in enumerate(lines) if line.strip() == TABLE_HEADER)
-    except StopIteration:
-        raise ValueError(f"{path}: no table with the header {TABLE_HEADER!r}") from None
-    rows: list[TraceRow] = []
-    for line in lines[start + 2 :]:
-        if not line.strip().startswith("|"):
-            break
-        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if len(cells) != 4:
-            raise ValueError(f"{path}: a row needs 4 cells, got {len(cells)}: {line!r}")
-        rows.append(TraceRow(*cells))
-    return rows
-
-
 def scenario_names(path: Path) -> list[str]:
     """Scenario names as written, duplicates kept (the parser keeps only one of a repeated name)."""
     lines = path.read_text(encoding="utf-8").splitlines()
     return [match["name"] for line in lines if (match := SCENARIO_LINE.match(line))]
 
 
-def load_scenarios(features_dir: Path = FEATURES_DIR) -> list[ScenarioRef]:
-    scenarios: list[ScenarioRef] = []
-    for path in sorted(features_dir.glob("*.feature")):
-        feature = FeatureParser(basedir=str(features_dir), filename=path.name).parse()
-        for template in feature.scenarios.values():
-            rule_tags = template.rule.tags if template.rule is not None else set()
-            scenarios.append(
-                ScenarioRef(
-                    feature=path.name,
-                    name=template.name,
-                    tags=frozenset(feature.tags | rule_tags | template.tags),
-                    examples_tags=tuple(frozenset(examples.tags) for examples in template.examples),
-                    steps=tuple(step.name for step in template.steps),
-                )
-            )
-    return scenarios
-
-
-def uncovered_items(
-    plan: Iterable[PlanItem], table: Iterable[TraceRow], scenarios: Iterable[ScenarioRef]
-) -> dict[str, str]:
-    """Plan items that no existing scenario proves, each with the reason."""
-    known = {(scenario.feature, scenario.name) for scenario in scenarios}
-    rows_by_id: dict[str, list[TraceRow]] = {}
-    for row in table:
-        rows_by_id.setdefault(row.id, []).append(row)
-    problems: dict[str, str] = {}
-    for item in plan:
-        rows = rows_by_id.get(item.id, [])
-        if not rows:
-            problems[item.id] = f"no row in {TABLE_FILE.name}"
-            continue
-        dangling = [row for row in rows if (row.feature, row.scenario) not in known]
-        if len(dangling) == len(rows):
-            problems[item.id] = "; ".join(
-                f"no scenario {row.scenario!r} in {row.feature}" for row in dangling
-            )
-    return problems
-
-
 PLAN = load_plan()
 TABLE = load_table()
 SCENARIOS = load_scenarios()
+BINDINGS = traceability.bindings()
 PLAN_IDS = [item.id for item in PLAN]
+LIVE = [item for item in PLAN if not item.merged_into]
+TRACES = {t.item.id: t for t in traceability.trace(PLAN, TABLE, SCENARIOS, BINDINGS, {})}
 
 
 def test_plan_has_the_43_fixed_items() -> None:
@@ -166,13 +72,31 @@ def test_plan_has_the_43_fixed_items() -> None:
     assert tuple(PLAN_IDS) == EXPECTED_IDS
 
 
-@pytest.mark.parametrize("item_id", PLAN_IDS)
-def test_item_is_proved_by_a_scenario(item_id: str) -> None:
-    problem = uncovered_items(PLAN, TABLE, SCENARIOS).get(item_id)
-    assert problem is None, f"{item_id}: {problem}"
+def test_a_merged_item_names_a_live_item_and_has_no_row_of_its_own() -> None:
+    merged = [item for item in PLAN if item.merged_into]
+    assert [(item.id, item.merged_into) for item in merged] == [("V07", "P6.3")]
+    live = {item.id: item.item for item in LIVE}
+    for item in merged:
+        assert live.get(item.merged_into) == item.item, f"{item.id} is merged into a different item"
+        assert item.note
+        assert item.id not in {row.id for row in TABLE}
 
 
-@pytest.mark.parametrize("row", TABLE, ids=[row.id for row in TABLE])
+@pytest.mark.parametrize("item_id", [item.id for item in LIVE])
+def test_item_has_an_existing_scenario(item_id: str) -> None:
+    found = TRACES[item_id]
+    assert found.exists, f"{item_id}: {'; '.join(found.missing)}"
+
+
+@pytest.mark.parametrize("item_id", [item.id for item in LIVE])
+def test_every_step_of_an_item_is_bound_or_reviewed(item_id: str) -> None:
+    """An unbound step fails here unless it is on the reviewed list (tests/reviewed_unbound.py), and a
+    listed step that is bound now must leave the list."""
+    listed = [step for scenario in TRACES[item_id].scenarios for step in REVIEWED_UNBOUND.get(scenario, ())]
+    assert TRACES[item_id].unbound == listed
+
+
+@pytest.mark.parametrize("row", TABLE, ids=[f"{row.id}:{row.scenario}" for row in TABLE])
 def test_row_names_an_existing_scenario(row: TraceRow) -> None:
     feature_file = FEATURES_DIR / row.feature
     assert feature_file.is_file(), f"{row.id}: no feature file {row.feature}"
@@ -180,17 +104,20 @@ def test_row_names_an_existing_scenario(row: TraceRow) -> None:
     assert row.scenario in names, f"{row.id}: no scenario {row.scenario!r} in {row.feature}"
 
 
-@pytest.mark.parametrize("row", TABLE, ids=[row.id for row in TABLE])
+@pytest.mark.parametrize("row", TABLE, ids=[f"{row.id}:{row.scenario}" for row in TABLE])
 def test_row_matches_its_plan_item(row: TraceRow) -> None:
-    items = {item.id: item.item for item in PLAN}
-    assert row.id in items, f"{row.id} is not an item of {PLAN_FILE.name}"
+    items = {item.id: item.item for item in LIVE}
+    assert row.id in items, f"{row.id} is not a live item of {PLAN_FILE.name}"
     assert row.item == items[row.id], f"{row.id}: item text differs from {PLAN_FILE.name}"
 
 
-def test_table_has_one_row_per_item() -> None:
-    repeated = sorted(item_id for item_id, count in Counter(row.id for row in TABLE).items() if count > 1)
-    assert not repeated, f"ids with more than one row: {repeated}"
-    assert sorted(row.id for row in TABLE) == sorted(PLAN_IDS)
+def test_every_live_item_has_a_row() -> None:
+    assert sorted({row.id for row in TABLE}) == sorted(item.id for item in LIVE)
+
+
+def test_a_scenario_proves_an_item_at_most_once() -> None:
+    repeated = [key for key, n in Counter((row.id, row.scenario) for row in TABLE).items() if n > 1]
+    assert not repeated
 
 
 def test_scenario_names_are_unique_across_files() -> None:
@@ -235,9 +162,9 @@ def test_built_through_step_matches_the_phase_tag(scenario: ScenarioRef) -> None
 
 def test_checker_reports_a_planted_item_without_a_row() -> None:
     planted = PlanItem(id="P9.9", item="planted item that no row covers")
-    problems = uncovered_items([*PLAN, planted], TABLE, SCENARIOS)
-    assert "P9.9" in problems
-    assert "no row" in problems["P9.9"]
+    traces = {t.item.id: t for t in traceability.trace([*PLAN, planted], TABLE, SCENARIOS, BINDINGS, {})}
+    assert not traces["P9.9"].exists
+    assert traces["P9.9"].missing == [f"no row in {TABLE_FILE.name}"]
 
 
 def test_checker_reports_a_row_that_names_a_missing_scenario() -> None:
@@ -247,6 +174,84 @@ def test_checker_reports_a_row_that_names_a_missing_scenario() -> None:
         TraceRow("A2", "dangling", "x.feature", "It was renamed"),
     ]
     scenarios = [ScenarioRef("x.feature", "It works", frozenset({"phase0"}), (), ())]
-    problems = uncovered_items(plan, table, scenarios)
-    assert set(problems) == {"A2", "A3"}
-    assert "It was renamed" in problems["A2"]
+    traces = {t.item.id: t for t in traceability.trace(plan, table, scenarios, [], {})}
+    assert [i for i, t in traces.items() if not t.exists] == ["A2", "A3"]
+    assert "It was renamed" in traces["A2"].missing[0]
+
+
+PLANTED = ScenarioRef(
+    "x.feature",
+    "It works",
+    frozenset({"phase2"}),
+    (),
+    ("the platform is built through phase 2", "a step nobody bound"),
+    ("given", "then"),
+)
+
+
+def test_checker_reports_an_unbound_step() -> None:
+    traces = traceability.trace(
+        [PlanItem("A1", "covered")],
+        [TraceRow("A1", "covered", "x.feature", "It works")],
+        [PLANTED],
+        BINDINGS,
+        {},
+    )
+    assert traces[0].unbound == ["then a step nobody bound"]
+
+
+def _run(summary: dict) -> traceability.ItemTrace:
+    table = [TraceRow("A1", "covered", "x.feature", "It works")]
+    return traceability.trace([PlanItem("A1", "covered")], table, [PLANTED], BINDINGS, summary)[0]
+
+
+@pytest.mark.parametrize(
+    ("entries", "column", "why"),
+    [
+        ([], "not run", ""),
+        ([{"outcome": "passed", "execution": "real"}], "passed real", ""),
+        ([{"outcome": "passed", "execution": "static"}], "static", ""),
+        (
+            [{"outcome": "passed", "execution": "simulated", "simulated": ["slack: a local receiver"]}],
+            "passed simulated",
+            "slack: a local receiver",
+        ),
+        ([{"outcome": "skipped", "execution": "skipped", "reason": "no registry"}], "skipped", "no registry"),
+        (
+            [{"outcome": "passed", "execution": "real"}, {"outcome": "failed", "execution": "real"}],
+            "failed",
+            "",
+        ),
+        (
+            [{"outcome": "passed", "execution": "real"}, {"outcome": "passed", "execution": "simulated"}],
+            "passed simulated",
+            "",
+        ),
+    ],
+)
+def test_last_run_column_is_the_weakest_run_of_the_items_scenarios(
+    entries: list, column: str, why: str
+) -> None:
+    found = _run({"It works": [{"scenario": "It works", **e} for e in entries]})
+    assert (found.run, found.why) == (column, why)
+
+
+def test_summary_file_feeds_the_table_and_the_counts(tmp_path: Path) -> None:
+    summary = tmp_path / "summary.json"
+    entry = {"scenario": "It works", "outcome": "passed", "execution": "simulated", "simulated": ["x"]}
+    summary.write_text(json.dumps({"scenarios": {"steps/test_scenarios.py::test_it_works": entry}}))
+    found = _run(traceability.load_summary(summary))
+    row = (
+        "| A1 | covered | It works | yes | no: 1 unbound (then a step nobody bound) | passed simulated (x) |"
+    )
+    assert row in traceability.markdown([found]).splitlines()
+    counts = traceability.counts([found])
+    assert counts["passed simulated"] == 1
+    assert counts["unbound steps"] == 1
+
+
+def test_table_is_attached_to_allure_as_a_result_of_its_own(tmp_path: Path) -> None:
+    result = traceability.attach_to_allure("| table |", ok=False, results=tmp_path)
+    doc = json.loads(result.read_text())
+    assert doc["status"] == "failed"
+    assert (tmp_path / doc["attachments"][0]["source"]).read_text() == "| table |"

@@ -14,9 +14,15 @@ def _print_status(st: manager.Status) -> None:
     state = "ready" if st.healthy else f"NOT ready: {st.problem}"
     print(f"lab {manager.NAME}: {state}")
     print(f"  kubeconfig: {st.kubeconfig} (context {st.context})")
+    runtime = manager.node_runtime()
+    if runtime:
+        print(f"  nodes: {runtime.reason}")
     for c in st.components:
-        _row(c.name, c.pid, f"127.0.0.1:{c.port}", c.alive)
+        address = f"127.0.0.1:{c.port}" if not c.name.startswith("node-") else c.name.split("-", 1)[1]
+        _row(c.name, c.pid, address, c.alive)
     for name in processes.recorded():
+        if name.startswith("node-"):
+            continue
         p = processes.info(name)
         _row(name, p.pid, f"127.0.0.1:{p.port}", p.alive)
     git = gitserver.running()

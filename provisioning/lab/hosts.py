@@ -223,7 +223,9 @@ def ensure(net: Network, apiserver_port: int) -> bool:
 
 def ensure_pod_routes(net: Network, pod_cidrs: dict[str, str]) -> None:
     """Each node's pod range is reached through that node's address: from the root namespace and from the
-    other hosts (what flannel's host-gw does, for one L2 segment)."""
+    other hosts (what flannel's host-gw does, for one L2 segment). The root namespace reaches Services too."""
+    # Service addresses from the root namespace: through a worker, whose kube-proxy rules answer them.
+    run(["ip", "route", "replace", str(net.service_cidr), "via", net.host("k8s-worker1").address])
     for name, cidr in pod_cidrs.items():
         via = net.host(name).address
         run(["ip", "route", "replace", cidr, "via", via, "dev", net.bridge])

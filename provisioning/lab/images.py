@@ -16,6 +16,7 @@ import fcntl
 import hashlib
 import io
 import json
+import os
 import platform
 import shutil
 import sys
@@ -213,7 +214,7 @@ def image_archive(tags_to_service: dict[str, str], out: Path, binary: Path | Non
         manifest.append({"Config": config_path, "RepoTags": [tag], "Layers": [layer_path]})
     files["manifest.json"] = json.dumps(manifest, indent=2).encode()
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f".{out.name}.partial")
+    partial = out.with_name(f".{out.name}.{os.getpid()}.partial")
     with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as archive:
         _tar_entry(archive, layer_hex, None, 0o755)
         for name, data in files.items():

@@ -152,7 +152,7 @@ def _components() -> list[Component]:
     if runtime and runtime.kind == "real":
         for name in nodes.process_names(NET):
             proc = processes.info(name)
-            result.append(Component(name, proc.pid, proc.alive, SETTINGS["nodes"]["kubelet_port"]))
+            result.append(Component(name, proc.pid, proc.alive, 0))
     return result
 
 
@@ -323,15 +323,17 @@ def _seed_and_wait(bins: dict[str, Path], runtime: NodeRuntime) -> None:
 
 
 def _ensure_real_nodes(bins: dict[str, Path]) -> None:
-    from provisioning.lab import images
+    from provisioning.lab import catalog, images
 
+    archive = build.CACHE_ROOT / "images" / "lab-catalog.tar"
+    images.image_archive(catalog.wanted(), archive)
     server = f"https://{NET.gateway}:{SETTINGS['ports']['kube_apiserver']}"
     try:
         nodes.ensure(
             NET,
             WORKDIR / "pki",
             server,
-            images.ensure_archives(),
+            [archive],
             lambda *args: _kubectl(bins, *args),
             SETTINGS["nodes"],
             timeout=SETTINGS["timeouts"]["nodes_ready"],

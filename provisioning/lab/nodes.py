@@ -241,7 +241,7 @@ def start_containerd(net: hosts.Network, name: str, sandbox_image: str) -> proce
 
 def import_images(name: str, archives: Iterable[Path]) -> None:
     for archive in archives:
-        proc = ctr(name, "images", "import", "--no-unpack", str(archive), timeout=300)
+        proc = ctr(name, "images", "import", str(archive), timeout=300)
         if proc.returncode != 0:
             raise NodeError(f"{name}: importing {archive.name} failed: {proc.stderr.strip()[:300]}")
 
@@ -349,7 +349,7 @@ def start_kubelet(net: hosts.Network, name: str, pki: Path, server: str, port: i
 
 def _kubelet_healthy(net: hosts.Network, name: str) -> bool:
     probe = subprocess.run(
-        [*net.host(name).enter(), "sh", "-c", "exec 3<>/dev/tcp/127.0.0.1/10248"],
+        [*net.host(name).enter(), "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/10248"],
         capture_output=True,
         timeout=5,
     )
@@ -386,7 +386,9 @@ def start_kube_proxy(net: hosts.Network, name: str, pki: Path, server: str) -> p
 
 def _listening(host: hosts.Host, port: int) -> bool:
     probe = subprocess.run(
-        [*host.enter(), "sh", "-c", f"exec 3<>/dev/tcp/{host.address}/{port}"], capture_output=True, timeout=5
+        [*host.enter(), "bash", "-c", f"exec 3<>/dev/tcp/{host.address}/{port}"],
+        capture_output=True,
+        timeout=5,
     )
     return probe.returncode == 0
 
@@ -454,6 +456,10 @@ def stop_node(name: str) -> list[str]:
     if processes.stop(f"node-{name}-containerd"):
         done.append(f"node-{name}-containerd")
     _kill_shims(name)
+    for leftover in _node_processes(name):  # anything of this node no record names (an interrupted start)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(leftover.split()[0]), signal.SIGKILL)
+        done.append(f"process {leftover}")
     done += [f"mount {m}" for m in unmount_under(node_dir(name), state_dir(name), *netns)]
     for path in netns:
         with contextlib.suppress(OSError):
@@ -568,3 +574,11 @@ def ensure(
 
 def process_names(net: hosts.Network) -> list[str]:
     return [f"node-{h.name}-{d}" for h in net.hosts for d in ("containerd", "kubelet", "kube-proxy")]
+
+
+def tag_image(net: hosts.Network, source: str, target: str) -> None:
+    """Make ``target`` name the image ``source`` names, on every node (the lab's stand-in for a push)."""
+    for host in net.hosts:
+        proc = ctr(host.name, "images", "tag", "--force", source, target)
+        if proc.returncode != 0:
+            raise NodeError(f"{host.name}: tagging {source} as {target} failed: {proc.stderr.strip()[:300]}")

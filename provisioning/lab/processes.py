@@ -52,6 +52,13 @@ def _alive(pid: int | None, argv0: str | None) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z" and same
 
 
+def _program(argv: list[str]) -> str:
+    """The program the process runs once started: ``nsenter ... -- prog`` becomes ``prog`` (exec)."""
+    if Path(argv[0]).name == "nsenter" and "--" in argv:
+        return argv[argv.index("--") + 1]
+    return argv[0]
+
+
 def info(name: str) -> Proc:
     try:
         data = json.loads(_state(name).read_text())
@@ -110,7 +117,9 @@ def start(
             start_new_session=True,
         )
     _state(name).write_text(
-        json.dumps({"pid": proc.pid, "argv0": argv[0], "argv": argv, "port": port, "started_at": time.time()})
+        json.dumps(
+            {"pid": proc.pid, "argv0": _program(argv), "argv": argv, "port": port, "started_at": time.time()}
+        )
     )
     deadline = time.monotonic() + wait
     while not ready():

@@ -70,14 +70,15 @@ func (h *healthService) check(ctx context.Context, service string) (*healthpb.He
 }
 
 func (h *healthService) Watch(req *healthpb.HealthCheckRequest, stream healthpb.Health_WatchServer) error {
-	if !h.knows(req.Service) {
-		return stream.Send(&healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_SERVICE_UNKNOWN})
-	}
 	last := healthpb.HealthCheckResponse_UNKNOWN
 	ticker := time.NewTicker(500 * time.Millisecond)
 	defer ticker.Stop()
 	for {
-		if current := h.status(); current != last {
+		current := healthpb.HealthCheckResponse_SERVICE_UNKNOWN
+		if h.knows(req.Service) {
+			current = h.status()
+		}
+		if current != last {
 			if err := stream.Send(&healthpb.HealthCheckResponse{Status: current}); err != nil {
 				return err
 			}

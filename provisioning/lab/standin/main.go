@@ -31,6 +31,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	scheduleCrash()
+	if role != "pause" || os.Getenv("ADMIN_PORT") != "" { // a pod's sandbox (pause) must not hold the port
+		startAdmin(ctx)
+	}
 	if err := run(ctx, role); err != nil {
 		log.Printf("%s: %v", role, err)
 		os.Exit(1)

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -15,7 +16,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
-const probeUsage = "usage: standin probe grpc HOST:PORT [SERVICE] | redis HOST:PORT | http URL | wait-http URL [SECONDS]"
+const probeUsage = "usage: standin probe grpc|grpc-watch HOST:PORT [SERVICE] | redis HOST:PORT | http URL | wait-http URL [SECONDS]"
 
 // probe checks a stand-in from outside (also as an exec probe or an init container that waits for
 // the frontend: the images hold no shell): exit 0 when it answers healthy, 1 when not, 2 on bad usage.
@@ -39,6 +40,8 @@ func probe(args []string) int {
 		if err == nil {
 			fmt.Println("PONG")
 		}
+	case "grpc-watch":
+		err = watchGRPC(ctx, args[1], strings.Join(args[2:], ""))
 	case "http":
 		err = probeHTTP(ctx, args[1])
 	case "wait-http":
@@ -54,18 +57,26 @@ func probe(args []string) int {
 	return 0
 }
 
-func probeGRPC(ctx context.Context, address, service string) error {
+func healthClient(address string) (healthpb.HealthClient, func(), error) {
 	target, err := resolve(address)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	conn, err := grpc.NewClient("passthrough:///"+target, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
+		return nil, nil, err
+	}
+	return healthpb.NewHealthClient(conn), func() { conn.Close() }, nil
+}
+
+func probeGRPC(ctx context.Context, address, service string) error {
+	client, closeConn, err := healthClient(address)
+	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	defer closeConn()
 	request := &healthpb.HealthCheckRequest{Service: service}
-	reply, err := healthpb.NewHealthClient(conn).Check(ctx, request, grpc.WaitForReady(true))
+	reply, err := client.Check(ctx, request, grpc.WaitForReady(true))
 	if err != nil {
 		return err
 	}
@@ -130,4 +141,26 @@ func atoiOr(args []string, fallback int) int {
 		return fallback
 	}
 	return n
+}
+
+// watchGRPC prints the first status a health Watch reports.
+func watchGRPC(ctx context.Context, address, service string) error {
+	client, closeConn, err := healthClient(address)
+	if err != nil {
+		return err
+	}
+	defer closeConn()
+	stream, err := client.Watch(ctx, &healthpb.HealthCheckRequest{Service: service}, grpc.WaitForReady(true))
+	if err != nil {
+		return err
+	}
+	reply, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	fmt.Println(reply.Status)
+	if reply.Status != healthpb.HealthCheckResponse_SERVING {
+		return fmt.Errorf("status %s", reply.Status)
+	}
+	return nil
 }

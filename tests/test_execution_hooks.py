@@ -1,0 +1,154 @@
+"""The suite's hooks derive each scenario's label while pytest-bdd runs it: a planted feature runs in a
+throwaway project with the suite's conftest hooks and the lab target file, no cluster."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from boutique_suite import evidence
+
+pytest_plugins = ["pytester"]
+
+CONFTEST = """
+import importlib.util
+from pathlib import Path
+
+spec = importlib.util.spec_from_file_location("suite_conftest", {path!r})
+suite = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(suite)
+for name in (
+    "pytest_addoption", "pytest_configure", "target", "execution", "pytest_bdd_before_scenario",
+    "pytest_bdd_before_step", "pytest_runtest_makereport", "pytest_bdd_after_scenario",
+    "pytest_bdd_step_func_lookup_error",
+):
+    globals()[name] = getattr(suite, name)
+
+
+def pytest_sessionfinish(session):
+    suite.evidence.REPORTS = Path("reports")
+    suite.evidence.write_summary(session.config)
+"""
+
+FEATURE = """
+Feature: planted
+  Scenario: nine real steps and one on a KWOK node
+    Given the control plane is read 9 times
+    Then a node fact is read
+
+  Scenario: a Dockerfile lint
+    Then a Dockerfile is linted
+
+  Scenario: nothing is checked
+    Then nothing is checked
+
+  Scenario: an image is pushed
+    When an image is pushed to the registry
+    Then the registry lists it
+
+  Scenario: a step has no binding
+    Then a step nobody bound
+
+  Scenario: a step downgrades itself
+    Then a step says it ran on simulation
+"""
+
+STEPS = """
+from pytest_bdd import given, parsers, scenarios, then, when
+
+from boutique_suite.touches import Touches, touches
+
+scenarios("planted.feature")
+
+
+@given(parsers.parse("the control plane is read {n:d} times"))
+@touches(Touches.control_plane)
+def control_plane(n):
+    pass
+
+
+@then("a node fact is read")
+@touches(Touches.node_runtime)
+def node_fact():
+    pass
+
+
+@then("a Dockerfile is linted")
+@touches(Touches.file_only)
+def lint():
+    pass
+
+
+@then("nothing is checked")
+@touches()
+def nothing():
+    pass
+
+
+@when("an image is pushed to the registry")
+@touches(Touches.registry)
+def push():
+    raise AssertionError("must not run on a target without a registry")
+
+
+@then("the registry lists it")
+@touches(Touches.registry)
+def listed():
+    pass
+
+
+@then("a step says it ran on simulation")
+@touches(Touches.control_plane)
+def downgrade(execution):
+    execution.simulated("planted: usage is simulated")
+"""
+
+
+@pytest.fixture
+def summary(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> dict[str, dict]:
+    root = evidence.REPORTS.parent
+    monkeypatch.setenv("PYTHONPATH", str(root))
+    pytester.makeconftest(CONFTEST.format(path=str(root / "conftest.py")))
+    pytester.makefile(".feature", planted=FEATURE)
+    pytester.makepyfile(test_planted=STEPS)
+    target = f"--target={root / 'targets' / 'lab.yaml'}"
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-p", "no:allure_pytest", "--alluredir=allure-results", target
+    )
+    result.assert_outcomes(passed=4, skipped=2)
+    doc = json.loads((pytester.path / "reports" / "summary.json").read_text())
+    return {entry["scenario"]: entry for entry in doc["scenarios"].values()}
+
+
+def test_the_planted_scenarios_get_the_labels_their_steps_earn(summary: dict[str, dict]) -> None:
+    node = summary["nine real steps and one on a KWOK node"]
+    assert (node["outcome"], node["execution"]) == ("passed", "simulated")
+    assert node["label"].startswith("simulated (node_runtime: KWOK nodes")
+    assert summary["a Dockerfile lint"]["label"] == "static"
+    assert summary["nothing is checked"]["label"] == "simulated (no step checked anything)"
+    assert summary["a step downgrades itself"]["label"] == "simulated (planted: usage is simulated)"
+
+
+def test_a_step_the_target_cannot_make_real_skips_with_the_targets_reason(summary: dict[str, dict]) -> None:
+    pushed = summary["an image is pushed"]
+    assert (pushed["outcome"], pushed["reason"]) == ("skipped", "the lab has no OCI registry yet")
+    unbound = summary["a step has no binding"]
+    assert unbound["outcome"] == "skipped"
+    assert unbound["reason"] == "step not implemented yet: Then a step nobody bound"
+
+
+def test_allure_shows_the_derived_label_and_the_reasons(
+    summary: dict[str, dict], pytester: pytest.Pytester
+) -> None:
+    results = [json.loads(p.read_text()) for p in (pytester.path / "allure-results").glob("*-result.json")]
+    labels = {r["name"]: {lab["name"]: lab["value"] for lab in r["labels"]} for r in results}
+    params = {r["name"]: {p["name"]: p["value"] for p in r.get("parameters", [])} for r in results}
+    assert labels["nine real steps and one on a KWOK node"]["execution"] == "simulated"
+    assert (
+        params["nine real steps and one on a KWOK node"]["execution"]
+        .strip("'")
+        .startswith("simulated (node_runtime: KWOK")
+    )
+    assert labels["a Dockerfile lint"]["execution"] == "static"
+    assert labels["an image is pushed"]["execution"] == "skipped"
