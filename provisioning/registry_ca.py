@@ -22,14 +22,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from provisioning.lab import pki as lab_pki
 
 REGISTRY = "registry.local"
 GITLAB = "gitlab.local"
 MIN_VALIDITY = datetime.timedelta(days=30)
+CA_NAME = "boutique platform CA"
 
 
 @dataclass(frozen=True)
@@ -54,73 +52,20 @@ def _write(path: Path, data: bytes, mode: int) -> bool:
     return True
 
 
-def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-
-
-def _usable(cert_path: Path, ca: x509.Certificate | None = None) -> bool:
-    if not cert_path.exists():
-        return False
-    try:
-        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-        if ca is not None:
-            cert.verify_directly_issued_by(ca)
-    except (ValueError, TypeError, x509.InvalidSignature):
-        return False
-    return cert.not_valid_after_utc - datetime.datetime.now(datetime.UTC) > MIN_VALIDITY
-
-
 def ensure(directory: Path, names: tuple[str, ...] = (REGISTRY, GITLAB)) -> tuple[Pki, list[str]]:
-    """The CA and a server certificate for ``names`` in ``directory``; returns them and what was (re)made."""
+    """The CA and a server certificate for ``names`` in ``directory``; returns them and what was (re)made.
+    The certificates are made by the lab's PKI module (provisioning/lab/pki.py): one implementation."""
     pki = Pki(directory / "ca.crt", directory / "ca.key", directory / "server.crt", directory / "server.key")
+    ca, server = lab_pki.CA(pki.ca_crt, pki.ca_key), lab_pki.ServerCert(pki.crt, pki.key)
     made: list[str] = []
-    now = datetime.datetime.now(datetime.UTC)
-    if not (_usable(pki.ca_crt) and pki.ca_key.exists()):
-        key = ec.generate_private_key(ec.SECP256R1())
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "boutique platform CA")])
-        ca = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=3650))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(_usage(ca=True), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .sign(key, hashes.SHA256())
-        )
-        _write(pki.ca_key, _pem_key(key), 0o600)
-        _write(pki.ca_crt, ca.public_bytes(serialization.Encoding.PEM), 0o644)
+    if not (lab_pki.cert_valid_for(pki.ca_crt, MIN_VALIDITY) and pki.ca_key.exists()):
+        lab_pki.write_ca(ca, common_name=CA_NAME)
         made.append("CA")
-    ca = x509.load_pem_x509_certificate(pki.ca_crt.read_bytes())
-    if made or not (_usable(pki.crt, ca) and pki.key.exists() and _names(pki.crt) == set(names)):
-        signer = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
-        assert isinstance(signer, ec.EllipticCurvePrivateKey)
-        key = ec.generate_private_key(ec.SECP256R1())
-        san = [x509.DNSName(n) if not _is_ip(n) else x509.IPAddress(ipaddress.ip_address(n)) for n in names]
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
-            .issuer_name(ca.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=397))
-            .add_extension(x509.SubjectAlternativeName(san), critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(_usage(ca=False), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.public_key()), critical=False
-            )
-            .sign(signer, hashes.SHA256())
-        )
-        _write(pki.key, _pem_key(key), 0o600)
-        _write(pki.crt, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    fresh = lab_pki.server_cert_usable(server, ca, MIN_VALIDITY)
+    if made or not (fresh and lab_pki.subject_alt_names(pki.crt) == set(names)):
+        dns = [n for n in names if not _is_ip(n)]
+        ips = [n for n in names if _is_ip(n)]
+        lab_pki.write_server_cert(ca, server, dns, ips, common_name=names[0])
         made.append(f"server certificate for {', '.join(names)}")
     return pki, made
 
@@ -131,26 +76,6 @@ def _is_ip(name: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _names(cert_path: Path) -> set[str]:
-    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    return {str(n.value) for n in san}
-
-
-def _usage(*, ca: bool) -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=not ca,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=ca,
-        crl_sign=ca,
-        encipher_only=False,
-        decipher_only=False,
-    )
 
 
 def hosts_toml(registry: str = REGISTRY) -> str:

@@ -140,6 +140,7 @@ def components() -> dict[str, Component]:
     ksm = v["kube-state-metrics"]["version"]
     metallb = v["metallb"]["version"]
     frr_k8s = v["metallb"]["frr_k8s"]
+    distribution = v["distribution"]["version"]
     return {
         "kubernetes": Component(
             name="kubernetes",
@@ -256,6 +257,17 @@ def components() -> dict[str, Component]:
             extra_files={"config/crd/bases": "crds"},
             # Its metrics listener has no host flag (all interfaces): the lab's stays on loopback.
             patches={"controller/main.go": [("MetricsPort: *port,", METALLB_LOOPBACK_METRICS)]},
+        ),
+        "distribution": Component(
+            name="distribution",
+            version=distribution,
+            tools=["github.com/distribution/distribution/v3/cmd/registry"],
+            requires={"github.com/distribution/distribution/v3": distribution},
+            go_sum=v["distribution"].get("go_sum", []),
+            ldflags=[
+                f"-X github.com/distribution/distribution/v3/version.version={distribution}",
+                "-X github.com/distribution/distribution/v3/version.revision=module",
+            ],
         ),
     }
 

@@ -19,12 +19,10 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
-import datetime
 import hmac
 import http.client
 import http.server
 import io
-import ipaddress
 import json
 import os
 import re
@@ -42,12 +40,9 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 
-from provisioning.lab import locks, ports
-
-if TYPE_CHECKING:  # cryptography is imported where keys are made, so clients need not have it
-    from cryptography import x509
+from provisioning.lab import locks, pki, ports
 
 STATE = Path(os.environ.get("KWOK_WORKDIR", Path.home() / ".kwok")) / "boutique-lab-platform" / "git"
 PORT = 28443
@@ -104,15 +99,9 @@ def _paths(state: Path) -> dict[str, Path]:
     }
 
 
-def _write_private(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write atomically with ``mode`` from the first byte (no window where a key is world-readable)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
+def pki_dir(state: Path = STATE) -> Path:
+    """Where the lab's platform CA (``ca.crt``, ``ca.key``) lives; the registry's certificate uses it too."""
+    return _paths(state)["ca_crt"].parent
 
 
 def _read_credentials(path: Path) -> dict[str, str]:
@@ -128,7 +117,7 @@ def _ensure_credentials(path: Path) -> None:
         _read_credentials(path)  # fail early on a damaged file rather than serve with no valid token
         return
     doc = {"username": USERNAME, "token": secrets.token_urlsafe(32)}
-    _write_private(path, json.dumps(doc).encode())
+    pki.write_private(path, json.dumps(doc).encode())
 
 
 # --- PKI: the platform CA and the server certificate --------------------------------------------
@@ -136,104 +125,9 @@ def _ensure_credentials(path: Path) -> None:
 
 def _ensure_pki(state: Path) -> None:
     p = _paths(state)
-    if not (p["ca_crt"].exists() and p["ca_key"].exists()):
-        _write_ca(p["ca_crt"], p["ca_key"])
-    if not _server_cert_usable(p["crt"], p["key"], p["ca_crt"]):
-        _write_server_cert(p["ca_crt"], p["ca_key"], p["crt"], p["key"])
-
-
-def _write_ca(crt_path: Path, key_path: Path) -> None:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "boutique-lab platform CA")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_key_usage(cert_sign=True), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    pem_key = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    _write_private(key_path, pem_key)
-    _write_private(crt_path, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
-
-
-def _key_usage(*, cert_sign: bool) -> x509.KeyUsage:
-    from cryptography import x509
-
-    return x509.KeyUsage(
-        digital_signature=not cert_sign,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=cert_sign,
-        crl_sign=cert_sign,
-        encipher_only=False,
-        decipher_only=False,
-    )
-
-
-def _write_server_cert(ca_crt: Path, ca_key: Path, crt_path: Path, key_path: Path) -> None:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    ca = x509.load_pem_x509_certificate(ca_crt.read_bytes())
-    signer = serialization.load_pem_private_key(ca_key.read_bytes(), password=None)
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
-    san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(HOST)), x509.DNSName("localhost")])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "boutique-lab git")]))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=397))
-        .add_extension(san, critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_key_usage(cert_sign=False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.public_key()), critical=False)
-        .sign(signer, hashes.SHA256())
-    )
-    pem_key = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    _write_private(key_path, pem_key)
-    _write_private(crt_path, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
-
-
-def _server_cert_usable(crt: Path, key: Path, ca_crt: Path) -> bool:
-    """Present, issued by the current CA, and valid for at least another 30 days."""
-    if not (crt.exists() and key.exists()):
-        return False
-    from cryptography import x509
-
-    try:
-        cert = x509.load_pem_x509_certificate(crt.read_bytes())
-        ca = x509.load_pem_x509_certificate(ca_crt.read_bytes())
-        cert.verify_directly_issued_by(ca)
-    except (ValueError, TypeError, x509.InvalidSignature):
-        return False
-    remaining = cert.not_valid_after_utc - datetime.datetime.now(datetime.UTC)
-    return remaining > datetime.timedelta(days=30)
+    ca = pki.ensure_ca(p["ca_crt"].parent)
+    server = p["crt"].with_suffix("")
+    pki.ensure_server_cert(ca, server, names=["localhost"], ips=[HOST], common_name="boutique-lab git")
 
 
 # --- the server (runs in the daemon) ------------------------------------------------------------
@@ -587,7 +481,7 @@ def _start(state: Path, port: int) -> GitServer:
             raise _port_error(port)
         raise GitServerError(f"git server did not start: {proc.stderr.strip()[-400:]} (log: {p['log']})")
     pid = int(proc.stdout.split()[-1])
-    _write_private(p["record"], json.dumps({"pid": pid, "port": port}).encode(), mode=0o644)
+    pki.write_private(p["record"], json.dumps({"pid": pid, "port": port}).encode(), mode=0o644)
     server = _server(state, port, pid)
     _wait_ready(server)
     return server
