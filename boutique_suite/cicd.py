@@ -196,7 +196,7 @@ def run_pipeline_job(
         # Build and push come before the bump in the pipeline; the lab cannot build app-repo's image.
         images.ensure_pullable(target, f"{IMAGE_PREFIX}/{trace.service}:{trace.short_sha}")
         if target.is_lab:
-            execution.simulated(images.LAB_PUBLISHED)
+            execution.simulated(images.LAB_PUSHED)
     result = run_job(request, target, trace, execution, job, seconds)
     trace.gitops_commit = result.gitops_commit or ""
     assert trace.gitops_commit or job != "update-gitops", (

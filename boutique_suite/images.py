@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from boutique_suite.targets import Target
 
-LAB_PUBLISHED = "the image is the lab's stand-in under a new tag (no registry, no build from app-repo)"
+LAB_PUSHED = (
+    "the lab pushes its stand-in image under the commit's tag: the build and push jobs need a container "
+    "engine"
+)
 
 
 def ensure_pullable(target: Target, image: str) -> None:
-    """On the lab, the stand-in of that service is tagged ``image`` on every node; on-prem the image must
-    already be in the registry (pushed by the pipeline), so nothing is done."""
+    """On the lab, the stand-in of that service is tagged ``image`` in the lab's registry; on-prem the image
+    must already be in the registry (pushed by the pipeline), so nothing is done."""
     if target.is_lab:
         from provisioning.lab import catalog
 

@@ -258,8 +258,6 @@ def commit_new_tag(
     deployment: str,
 ) -> None:
     images.ensure_pullable(target, f"registry.local/boutique/{deployment}:rollout-{run_id}")
-    if target.is_lab:
-        execution.simulated(images.LAB_PUBLISHED)
     app = story.get("app", "online-boutique-dev")
     undo.push("restore gitops-repo", lambda: restore_gitops(gitops, argocd, app, target.timeouts.rollout))
     story["watch"] = drift.AvailabilityWatch(kube, app_ns, deployment).start()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from provisioning.lab import images
+from provisioning.lab import images, registry
 
 OVERLAYS = Path(__file__).resolve().parents[1] / "gitops" / "overlays"
 PROBE_IMAGE = "registry.local/boutique/suite-probe:v1"  # boutique_suite.faults.PROBE_IMAGE
@@ -36,14 +36,36 @@ def wanted() -> dict[str, str]:
     return tags
 
 
-def publish(image: str) -> None:
-    """Make ``registry.local/boutique/<service>:<tag>`` pullable on the lab's nodes: the stand-in of that
-    service under a new tag (what the pipeline's build and push give on-prem)."""
-    from provisioning.lab import manager, nodes
+def _split(image: str) -> tuple[str, str]:
+    """``registry.local/boutique/frontend:abc`` -> (``boutique/frontend``, ``abc``)."""
+    name, tag = image.rsplit(":", 1)
+    return name.removeprefix(f"{registry.NAME}/"), tag
 
-    repository = image.rsplit(":", 1)[0]
-    source = next((known for known in wanted() if known.rsplit(":", 1)[0] == repository), None)
+
+def push_all(reg: registry.Registry) -> list[str]:
+    """Push the stand-in under every image the lab must hold (one shared layer, a config per role)."""
+    layer = images.layer_tar(images.build_standin())
+    layer_digest = registry.digest(layer)
+    pushed = []
+    for image, role in wanted().items():
+        repo, tag = _split(image)
+        registry.push_image(reg, repo, tag, images.image_config(role, layer_digest), [layer])
+        pushed.append(image)
+    return pushed
+
+
+def publish(image: str) -> None:
+    """Make ``registry.local/boutique/<service>:<tag>`` pullable from the lab's registry: the stand-in of that
+    service under a new tag (what the pipeline's build and push give on-prem)."""
+    repo, tag = _split(image)
+    source = next((_split(known) for known in wanted() if _split(known)[0] == repo), None)
     if source is None:
-        raise ValueError(f"the lab's catalog has no image of {repository}")
-    if manager.node_runtime() is not None and manager.node_runtime().kind == "real":
-        nodes.tag_image(manager.NET, source, image)
+        raise ValueError(f"the lab's catalog has no image of {repo}")
+    registry.tag_image(running(), repo, source[1], tag)
+
+
+def running() -> registry.Registry:
+    """The lab's registry (started with the real nodes)."""
+    from provisioning.lab import manager
+
+    return registry.ensure(manager.NET.gateway, manager.SETTINGS["platform_ports"]["registry"])

@@ -329,22 +329,24 @@ def _seed_and_wait(bins: dict[str, Path], runtime: NodeRuntime) -> None:
 
 
 def _ensure_real_nodes(bins: dict[str, Path]) -> None:
-    from provisioning.lab import catalog, images
+    """The lab's registry on the gateway (the nodes pull from it as on-prem nodes pull from GitLab's), the
+    stand-in images pushed to it, then the nodes."""
+    from provisioning.lab import catalog, registry
 
-    archive = build.CACHE_ROOT / "images" / "lab-catalog.tar"
-    images.image_archive(catalog.wanted(), archive)
     server = f"https://{NET.gateway}:{SETTINGS['ports']['kube_apiserver']}"
     try:
+        reg = catalog.running()
+        catalog.push_all(reg)
         nodes.ensure(
             NET,
             WORKDIR / "pki",
             server,
-            [archive],
+            reg,
             lambda *args: _kubectl(bins, *args),
             SETTINGS["nodes"],
             timeout=SETTINGS["timeouts"]["nodes_ready"],
         )
-    except (nodes.NodeError, hosts.HostError) as exc:
+    except (nodes.NodeError, hosts.HostError, registry.RegistryError, build.BuildError) as exc:
         raise LabError(str(exc)) from None
 
 

@@ -3,8 +3,8 @@
 Every host (provisioning/lab/hosts.py) runs its own containerd (own root, state and socket, CNI bridge
 ``cni0`` with host-local addresses from the pod range the controller-manager gave the node), a kubelet
 (cgroupfs driver under ``/boutique-lab-<host>`` in every cgroup v1 controller) and kube-proxy (iptables mode)
-in its network namespace. Images come from archives imported into each containerd
-(provisioning/lab/images.py).
+in its network namespace. Images are pulled from the lab's registry (provisioning/lab/registry.py), which
+containerd finds through ``certs.d/registry.local/hosts.toml`` trusting the platform CA, as on-prem.
 
 ``down`` removes what the nodes made, in order: pods' containers through containerd, the daemons, every
 mount under the nodes' directories, the pods' network namespaces, the cgroups, then the hosts.
@@ -21,10 +21,10 @@ import signal
 import subprocess
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
-from provisioning.lab import build, hosts, processes
+from provisioning.lab import build, hosts, processes, registry
 
 KUBELET_CONFIG_API = "kubelet.config.k8s.io/v1beta1"
 RUN_ROOT = Path("/run/boutique-lab")
@@ -240,13 +240,6 @@ def start_containerd(net: hosts.Network, name: str, sandbox_image: str) -> proce
     config.write_text(containerd_config(name, sandbox_image))
     argv = [*net.host(name).enter(), shutil.which(CONTAINERD) or CONTAINERD, "--config", str(config)]
     return _start(f"node-{name}-containerd", argv, ready=lambda: _containerd_ready(name))
-
-
-def import_images(name: str, archives: Iterable[Path]) -> None:
-    for archive in archives:
-        proc = ctr(name, "images", "import", str(archive), timeout=300)
-        if proc.returncode != 0:
-            raise NodeError(f"{name}: importing {archive.name} failed: {proc.stderr.strip()[:300]}")
 
 
 def write_cni(name: str, pod_cidr: str) -> bool:
@@ -525,15 +518,6 @@ ROLE_LABELS = {
 }
 
 
-def _import_once(name: str, archives: list[Path]) -> None:
-    stamp = node_dir(name) / "images.sha256"
-    digests = "\n".join(f"{build.sha256(a)} {a.name}" for a in archives)
-    if stamp.exists() and stamp.read_text() == digests:
-        return
-    import_images(name, archives)
-    stamp.write_text(digests)
-
-
 def pod_cidrs(kubectl: Callable[..., str], names: list[str]) -> dict[str, str]:
     listed = json.loads(kubectl("get", "nodes", "-o", "json"))
     found = {n["metadata"]["name"]: n.get("spec", {}).get("podCIDR") for n in listed["items"]}
@@ -544,7 +528,7 @@ def ensure(
     net: hosts.Network,
     pki: Path,
     server: str,
-    archives: list[Path],
+    reg: registry.Registry,
     kubectl: Callable[..., str],
     settings: dict,
     timeout: float,
@@ -553,8 +537,8 @@ def ensure(
     give each node its bridge network once the controller-manager has given it a pod range."""
     names = [h.name for h in net.hosts]
     for name in names:
+        registry.write_certs_d(node_dir(name) / "certs.d", reg.url, reg.ca_file)
         start_containerd(net, name, settings["sandbox_image"])
-        _import_once(name, archives)
     for name in names:
         start_kubelet(net, name, pki, server, settings["kubelet_port"])
     deadline = time.monotonic() + timeout
@@ -577,11 +561,3 @@ def ensure(
 
 def process_names(host: hosts.Host) -> list[str]:
     return [f"node-{host.name}-{daemon}" for daemon in ("containerd", "kubelet", "kube-proxy")]
-
-
-def tag_image(net: hosts.Network, source: str, target: str) -> None:
-    """Make ``target`` name the image ``source`` names, on every node (the lab's stand-in for a push)."""
-    for host in net.hosts:
-        proc = ctr(host.name, "images", "tag", "--force", source, target)
-        if proc.returncode != 0:
-            raise NodeError(f"{host.name}: tagging {source} as {target} failed: {proc.stderr.strip()[:300]}")
