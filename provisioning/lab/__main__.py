@@ -23,7 +23,7 @@ def _print_status(st: manager.Status) -> None:
         if name.startswith("node-"):
             continue
         p = processes.info(name)
-        _row(name, p.pid, f"127.0.0.1:{p.port}", p.alive)
+        _row(name, p.pid, f"127.0.0.1:{p.port}" if p.port else "lab gateway", p.alive)
     git = gitserver.running()
     if git:
         _row("git-server", git.pid, git.url.removeprefix("https://"), True)
