@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
+import signal
 import subprocess
+import time
 import tomllib
+from collections.abc import Iterator
 
 import pytest
 
@@ -132,3 +136,115 @@ def test_the_control_plane_node_keeps_its_taint(lab_nodes: dict[str, dict]) -> N
     for worker in ("k8s-worker1", "k8s-worker2"):
         assert not [t for t in lab_nodes[worker]["spec"].get("taints", []) if t["effect"] == "NoSchedule"]
         assert "node-role.kubernetes.io/worker" in lab_nodes[worker]["metadata"]["labels"]
+
+
+@pytest.mark.lab
+def test_hosts_and_nodes_ensure_twice_changes_nothing(lab_nodes: dict[str, dict]) -> None:
+    net = hosts.network()
+    assert hosts.ensure(net, manager.SETTINGS["ports"]["kube_apiserver"]) is False
+    assert manager.up() is False
+
+
+SPREAD = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: productcatalogservice, namespace: NS}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: catalog}}
+  template:
+    metadata: {labels: {app: catalog}}
+    spec:
+      topologySpreadConstraints:
+      - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule,
+         labelSelector: {matchLabels: {app: catalog}}}
+      securityContext: {runAsNonRoot: true, runAsUser: 1000, seccompProfile: {type: RuntimeDefault}}
+      containers:
+      - name: server
+        image: registry.local/boutique/productcatalogservice:5f3c2a1b
+        env: [{name: PORT, value: "3550"}]
+        readinessProbe: {grpc: {port: 3550}, periodSeconds: 1}
+        securityContext:
+          allowPrivilegeEscalation: false
+          readOnlyRootFilesystem: true
+          capabilities: {drop: [ALL]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: productcatalogservice, namespace: NS}
+spec:
+  selector: {app: catalog}
+  ports: [{port: 3550, targetPort: 3550}]
+"""
+
+
+def _kubectl(*args: str, stdin: str | None = None) -> str:
+    kubectl = build.bin_dir("kubernetes") / "kubectl"
+    return subprocess.run(
+        [str(kubectl), "--kubeconfig", str(manager.KUBECONFIG), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
+
+
+def _get(namespace: str, *what: str) -> dict:
+    return json.loads(_kubectl("-n", namespace, "get", *what, "-o", "json"))
+
+
+@pytest.fixture
+def spread_pods(lab_nodes: dict[str, dict]) -> Iterator[dict[str, object]]:
+    namespace = "suite-nodes-test"
+    _kubectl("create", "namespace", namespace)
+    try:
+        _kubectl("apply", "-f", "-", stdin=SPREAD.replace("NS", namespace))
+        _kubectl("-n", namespace, "rollout", "status", "deployment/productcatalogservice", "--timeout=90s")
+        pods = json.loads(_kubectl("-n", namespace, "get", "pods", "-l", "app=catalog", "-o", "json"))[
+            "items"
+        ]
+        service = json.loads(
+            _kubectl("-n", namespace, "get", "service", "productcatalogservice", "-o", "json")
+        )
+        yield {"namespace": namespace, "pods": pods, "cluster_ip": service["spec"]["clusterIP"]}
+    finally:
+        _kubectl("delete", "namespace", namespace, "--wait=false")
+
+
+def _probe_from(host: str, address: str) -> subprocess.CompletedProcess[str]:
+    from provisioning.lab import images
+
+    standin = images.build_standin()
+    enter = hosts.network().host(host).enter()
+    return subprocess.run([*enter, str(standin), "probe", "grpc", address], capture_output=True, text=True)
+
+
+@pytest.mark.lab
+def test_pods_on_different_workers_reach_each_other_and_the_service_answers(spread_pods: dict) -> None:
+    by_node = {p["spec"]["nodeName"]: p["status"]["podIP"] for p in spread_pods["pods"]}
+    assert sorted(by_node) == ["k8s-worker1", "k8s-worker2"]
+    across = _probe_from("k8s-worker1", f"{by_node['k8s-worker2']}:3550")
+    assert across.returncode == 0 and "SERVING" in across.stdout, across.stderr
+    through_service = _probe_from("k8s-worker2", f"{spread_pods['cluster_ip']}:3550")
+    assert through_service.returncode == 0 and "SERVING" in through_service.stdout, through_service.stderr
+
+
+@pytest.mark.lab
+def test_a_killed_container_process_is_restarted_by_its_kubelet(spread_pods: dict) -> None:
+    pod = spread_pods["pods"][0]
+    name, node = pod["metadata"]["name"], pod["spec"]["nodeName"]
+    container_id = pod["status"]["containerStatuses"][0]["containerID"].removeprefix("containerd://")
+    task = nodes.ctr(node, "tasks", "list")
+    pid = next(line.split()[1] for line in task.stdout.splitlines() if line.startswith(container_id))
+    os.kill(int(pid), signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status = json.loads(_kubectl("-n", spread_pods["namespace"], "get", "pod", name, "-o", "json"))[
+            "status"
+        ]
+        container = status["containerStatuses"][0]
+        if container["restartCount"] >= 1 and container.get("ready"):
+            return
+        time.sleep(1)
+    raise AssertionError(f"{name} was not restarted and Ready within 60 s: {container}")

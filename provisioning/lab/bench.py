@@ -66,8 +66,88 @@ def main(argv: list[str] | None = None) -> int:
         "kube-state-metrics + Prometheus + Alertmanager + Slack receiver: "
         f"{with_monitoring:.1f} s (again: {again:.1f} s)"
     )
+    _print_data_plane()
     _print_scenario_timings()
     return 0
+
+
+def _print_data_plane() -> None:
+    """The real nodes' budgets: the Boutique deployed by Argo CD, a force-deleted pod replaced, idle CPU."""
+    from boutique_suite import targets
+    from provisioning import LayerRunner
+    from provisioning.lab import kubectl
+
+    runtime = manager.node_runtime()
+    print(f"nodes: {runtime.reason if runtime else 'lab not started'}")
+    if not runtime or runtime.kind != "real":
+        return
+    started = time.monotonic()
+    LayerRunner(targets.load("lab")).require(4)
+    print(
+        f"layers 3-4 ensured, Application Synced + Healthy (12 Deployments available): "
+        f"{time.monotonic() - started:.1f} s"
+    )
+    print(f"force-deleted frontend pod replaced and Ready: {_replace_frontend_pod(kubectl.run):.1f} s")
+    print(f"idle lab (every lab process and container, 10 s sample): {_idle_cores(10):.2f} cores")
+
+
+def _replace_frontend_pod(kubectl) -> float:  # type: ignore[no-untyped-def]
+    ns, selector = "boutique-dev", "app=frontend"
+    old = kubectl("-n", ns, "get", "pods", "-l", selector, "-o", "jsonpath={.items[0].metadata.name}")
+    started = time.monotonic()
+    kubectl("-n", ns, "delete", "pod", old, "--grace-period=0", "--force", "--wait=false")
+    while True:
+        ready = kubectl(
+            "-n",
+            ns,
+            "get",
+            "pods",
+            "-l",
+            selector,
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.name}="
+            "{.status.conditions[?(@.type=='Ready')].status} {end}",
+        )
+        if any(p.split("=")[1] == "True" for p in ready.split() if not p.startswith(old)):
+            return time.monotonic() - started
+        time.sleep(0.2)
+
+
+def _cpu_seconds() -> float:
+    """CPU time of the lab's processes (control plane, platform, node daemons) and of the nodes' pods."""
+    from pathlib import Path
+
+    from provisioning.lab import nodes
+
+    ticks = 0
+    markers = (
+        b"/.kwok/",
+        b"/.cache/boutique-lab/",
+        b"/boutique-lab",
+        b"prometheus",
+        b"alertmanager",
+        b"redis-server",
+    )
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if any(m in (proc / "cmdline").read_bytes() for m in markers):
+                    fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+                    ticks += int(fields[11]) + int(fields[12])
+            except (OSError, ValueError):
+                continue
+    seconds = ticks / 100
+    for host in manager.NET.hosts:
+        usage = Path("/sys/fs/cgroup/cpuacct") / nodes.cgroup_parent(host.name) / "cpuacct.usage"
+        if usage.exists():
+            seconds += int(usage.read_text()) / 1e9
+    return seconds
+
+
+def _idle_cores(window: float) -> float:
+    before = _cpu_seconds()
+    time.sleep(window)
+    return (_cpu_seconds() - before) / window
 
 
 def _print_scenario_timings() -> None:
