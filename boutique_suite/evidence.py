@@ -114,6 +114,8 @@ def label_target(target: targets.Target) -> None:
     allure.dynamic.label("target", target.name)
     allure.dynamic.tag(f"target:{target.name}")
     allure.dynamic.parameter("target", f"{target.name} ({target.kind})")
+    if target.workload:
+        allure.dynamic.parameter("workload", target.workload)
 
 
 def mark_skipped(nodeid: str, name: str, reason: str) -> None:

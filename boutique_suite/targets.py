@@ -253,6 +253,7 @@ class Target(Strict):
     namespaces: Namespaces = Namespaces()
     timeouts: Timeouts = Timeouts()
     execution: dict[Touches, Annotated[Provision, BeforeValidator(_shorthand)]] = {}
+    workload: str = ""  # what runs as the Online Boutique, when it is not Google's own images
     source: Path | None = Field(None, exclude=True)
 
     @model_validator(mode="after")
