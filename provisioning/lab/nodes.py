@@ -470,6 +470,9 @@ def down(net: hosts.Network) -> list[str]:
     done = []
     for host in net.hosts:
         done += stop_node(host.name)
+    for root in (RUN_ROOT, _home()):
+        with contextlib.suppress(OSError):
+            root.rmdir()  # only when empty: nothing of another lab's is removed
     return done + hosts.remove(net)
 
 
