@@ -193,7 +193,8 @@ def raise_requests(kube: Kube, node: str, resource: str, share: float) -> dict[s
         raise AssertionError(
             f"{node} already has {requested / allocatable:.0%} of its {resource} requested (> {share:.0%})"
         )
-    amount = f"{int(missing * 1000) + 1}m" if resource == "cpu" else str(int(missing) + 1)
+    # Rounded down: a real kubelet refuses a pod that would take the node over its allocatable (OutOfcpu).
+    amount = f"{int(missing * 1000)}m" if resource == "cpu" else str(int(missing))
     other = {"memory": "16Mi"} if resource == "cpu" else {"cpu": "10m"}
     resources = {resource: amount, **other}
     namespace = kube.create_namespace("stress")

@@ -194,7 +194,7 @@ def _get(namespace: str, *what: str) -> dict:
     return json.loads(_kubectl("-n", namespace, "get", *what, "-o", "json"))
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def spread_pods(lab_nodes: dict[str, dict]) -> Iterator[dict[str, object]]:
     namespace = "suite-nodes-test"
     _kubectl("create", "namespace", namespace)

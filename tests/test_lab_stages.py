@@ -1,4 +1,5 @@
-"""The lab's on-demand KWOK stages: a crash loop, node memory pressure, an image pull failure."""
+"""The KWOK fallback's on-demand stages: a crash loop, node memory pressure, an image pull failure (only where
+the lab runs KWOK nodes: real kubelets do these for real)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ FAULT = "boutique.lab/fault"
 @pytest.fixture(scope="module")
 def kube() -> Kube:
     manager.up()
+    runtime = manager.node_runtime()
+    if runtime is None or runtime.kind != "kwok":
+        pytest.skip("the lab runs real nodes: KWOK's stages play the kubelet only on the KWOK fallback")
     lab = targets.load("lab")
     return connect(lab.cluster.kubeconfig_path, lab.cluster.context, runlabel.new_run_id())
 
