@@ -28,8 +28,9 @@ NO_SPEAKER = (
     "addresses (no ARP, no traffic)"
 )
 INGRESS_NOT_IN_LAB = (
-    "ingress-nginx's controller cannot run in the lab (no containers): only its Service exists, which the "
-    "lab creates itself from platform/values/ingress-nginx.yaml, so there are no replicas to check"
+    "ingress-nginx's controller is not in the lab (its image cannot be fetched offline and is not built "
+    "here): only its Service exists, which the lab creates itself from platform/values/ingress-nginx.yaml, "
+    "so there are no replicas to check"
 )
 
 
