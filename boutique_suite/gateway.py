@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import time
 
+import requests
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from boutique_suite import probes, waits
-from boutique_suite.evidence import Execution
 from boutique_suite.kube import Kube
 from boutique_suite.targets import Gateway, Target, ip_range
 from boutique_suite.touches import Touches, touches
+from boutique_suite.undo import UndoStack
 
 METALLB_NS = "metallb-system"
 GROUP, VERSION = "metallb.io", "v1beta1"
@@ -23,10 +24,6 @@ POOL_ANNOTATION = "metallb.io/address-pool"
 ALLOCATED_FROM = "metallb.io/ip-allocated-from-pool"
 INGRESS_NS, INGRESS_DEPLOYMENT = "ingress-nginx", "ingress-nginx-controller"
 TEST_SERVICE = "suite-loadbalancer"
-NO_SPEAKER = (
-    "no MetalLB speaker in the lab: the L2Advertisement is real, but nothing announces the pool's "
-    "addresses (no ARP, no traffic)"
-)
 INGRESS_NOT_IN_LAB = (
     "ingress-nginx's controller is not in the lab (its image cannot be fetched offline and is not built "
     "here): only its Service exists, which the lab creates itself from platform/values/ingress-nginx.yaml, "
@@ -76,7 +73,7 @@ def expect_pool_matches_target(kube: Kube, target: Target, pool: str) -> dict:
     return obj
 
 
-def expect_advertised(kube: Kube, target: Target, execution: Execution, pool: str) -> str:
+def expect_advertised(kube: Kube, pool: str) -> str:
     """An L2Advertisement in metallb-system selects the pool (by name, or all pools when it names none)."""
     found = []
     for adv in _custom(kube, "l2advertisements"):
@@ -86,13 +83,14 @@ def expect_advertised(kube: Kube, target: Target, execution: Execution, pool: st
         if pool in pools or selects_all:
             found.append(adv["metadata"]["name"])
     assert found, f"no L2Advertisement in {METALLB_NS} announces {pool}"
-    if target.is_lab:
-        execution.simulated(NO_SPEAKER)
     return found[0]
 
 
-def create_test_service(kube: Kube, namespace: str, pool: str) -> float:
-    """A LoadBalancer Service asking for ``pool`` (MetalLB's annotation); returns when it was created."""
+def create_test_service(
+    kube: Kube, namespace: str, pool: str, name: str = TEST_SERVICE, app: str = ""
+) -> float:
+    """A LoadBalancer Service asking for ``pool`` (MetalLB's annotation), port 80 to the pods labelled
+    ``app`` (default: none: an address and no endpoints); returns when it was created."""
     body = client.V1Service(
         metadata=client.V1ObjectMeta(
             name=TEST_SERVICE,
@@ -101,12 +99,59 @@ def create_test_service(kube: Kube, namespace: str, pool: str) -> float:
         ),
         spec=client.V1ServiceSpec(
             type="LoadBalancer",
-            selector={"app": TEST_SERVICE},
+            selector={"app": app or TEST_SERVICE},
             ports=[client.V1ServicePort(name="http", port=80, target_port=8080, protocol="TCP")],
         ),
     )
     kube.core.create_namespaced_service(namespace, body)
     return time.monotonic()
+
+
+def delete_test_service(kube: Kube, namespace: str) -> None:
+    try:
+        kube.core.delete_namespaced_service(TEST_SERVICE, namespace)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+
+
+@touches(Touches.load_balancer, Touches.data_plane)
+def expect_storefront_at(address: str, timeout: float) -> float:
+    """``http://<address>/`` answers 200 with the storefront's page (the frontend behind a LoadBalancer
+    address: ARP from MetalLB's speaker, kube-proxy's rules on the node); seconds it took."""
+    started = time.monotonic()
+
+    def probe() -> waits.Check:
+        try:
+            resp = requests.get(f"http://{address}/", timeout=3)
+        except requests.RequestException as exc:
+            return waits.pending(f"{address}: {exc.__class__.__name__}")
+        if resp.status_code == 200 and "Online Boutique" in resp.text:
+            return waits.succeeded(f"{address}: 200")
+        return waits.pending(f"{address}: HTTP {resp.status_code}")
+
+    waits.until(probe, timeout=timeout, interval=0.5, what=f"the storefront at http://{address}/")
+    return time.monotonic() - started
+
+
+def create_frontend_loadbalancer(kube: Kube, target: Target, namespace: str, undo: UndoStack) -> dict:
+    """The test LoadBalancer Service in front of the frontend's pods in ``namespace`` (deleted on undo)."""
+    undo.push("delete the frontend's test LoadBalancer", lambda: delete_test_service(kube, namespace))
+    created = create_test_service(kube, namespace, gateway_of(target).pool, app="frontend")
+    return {"namespace": namespace, "created": created}
+
+
+def expect_storefront_behind(kube: Kube, target: Target, loadbalancer: dict, timeout: float) -> float:
+    """The test LoadBalancer Service has its address from the pool and the storefront answers there;
+    seconds from now until it answered."""
+    gw = gateway_of(target)
+    namespace = loadbalancer["namespace"]
+    started = time.monotonic()
+    address = waits.until(
+        address_from_pool(kube, gw, namespace, TEST_SERVICE, gw.pool), timeout=timeout, interval=0.25
+    ).value
+    expect_storefront_at(address, timeout - (time.monotonic() - started))
+    return time.monotonic() - started
 
 
 def address_from_pool(kube: Kube, gateway: Gateway, namespace: str, service: str, pool: str) -> waits.Probe:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -183,9 +184,15 @@ class ArgoCDAccess(Strict):
         return _secret("argocd", self.password_env, self.password_file, "admin password")
 
 
+def _lab_subnet() -> ipaddress.IPv4Network:
+    """The lab bridge's subnet: the only addresses a lab pool may hand out (nothing of a real LAN)."""
+    settings = tomllib.loads((ROOT / "provisioning" / "lab" / "settings.toml").read_text())
+    return ipaddress.IPv4Network(settings["hosts"]["subnet"])
+
+
 class Gateway(Strict):
     """Phase 3: MetalLB's L2 pool (name and address ranges, as in gitops-repo's pool.yaml) and the ingress
-    VIP ingress-nginx's Service gets from it. The lab's ranges are loopback addresses: nothing answers."""
+    VIP ingress-nginx's Service gets from it. The lab's ranges lie in the lab bridge's own subnet."""
 
     pool: Hostname = "boutique-pool"
     addresses: list[AddressRange] = Field(min_length=1)
@@ -265,9 +272,13 @@ class Target(Strict):
             if self.gitlab is None:
                 raise ValueError("gitlab: an onprem target needs url, registry and token_env")
         if self.kind == "lab" and self.gateway is not None:
-            outside = [r for r in self.gateway.addresses if not ip_range(r)[1].is_loopback]
+            subnet = _lab_subnet()
+            outside = [r for r in self.gateway.addresses if not all(ip in subnet for ip in ip_range(r))]
             if outside:
-                raise ValueError(f"gateway.addresses: the lab's pool must be loopback (127.x), not {outside}")
+                raise ValueError(
+                    f"gateway.addresses: the lab's pool must lie in the lab's own subnet {subnet} "
+                    f"(provisioning/lab/settings.toml hosts.subnet), not {outside}"
+                )
         return self
 
     @property

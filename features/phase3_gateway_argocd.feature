@@ -1,8 +1,9 @@
 Feature: Phase 3 - MetalLB, ingress-nginx and Argo CD
   MetalLB hands out addresses from an L2 pool, ingress-nginx takes its VIP from that pool, and Argo CD
   runs behind an Ingress with its own credentials for gitops-repo. The pool's address range and the
-  ingress VIP come from the target file. On the lab target MetalLB's controller assigns addresses but
-  nothing answers on them (no speaker, no traffic), and Argo CD runs as local processes.
+  ingress VIP come from the target file. On the lab target MetalLB's controller assigns addresses from the lab
+  bridge's subnet and its speakers on the real nodes announce them (ARP); ingress-nginx's controller is not in
+  the lab (only its Service), and Argo CD runs as local processes.
 
   Background:
     Given the platform is built through phase 3

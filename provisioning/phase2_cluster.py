@@ -54,7 +54,7 @@ def ensure(target: Target) -> LayerState:
             raise LayerUnavailable(f"layer 2 (cluster) could not start the lab: {exc}") from None
         runtime = manager.node_runtime()
         if runtime is not None and runtime.kind != "real":
-            for touched in (Touches.node_runtime, Touches.data_plane):
+            for touched in (Touches.node_runtime, Touches.data_plane, Touches.load_balancer):
                 target.downgrade(touched, runtime.reason)
         state = check(target)
         if not state.ready:

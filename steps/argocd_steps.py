@@ -12,6 +12,7 @@ from boutique_suite.evidence import Execution
 from boutique_suite.kube import Kube
 from boutique_suite.targets import Target
 from boutique_suite.touches import Touches, touches
+from boutique_suite.undo import UndoStack
 
 
 @pytest.fixture
@@ -42,9 +43,28 @@ def pool_range(request: pytest.FixtureRequest, kube: Kube, target: Target, pool:
 
 
 @then(parsers.parse('an L2Advertisement announces "{pool}"'))
-@touches(Touches.control_plane, Touches.ingress)
-def pool_advertised(kube: Kube, target: Target, execution: Execution, pool: str) -> None:
-    gateway.expect_advertised(kube, target, execution, pool)
+@touches(Touches.control_plane, Touches.load_balancer)
+def pool_advertised(kube: Kube, pool: str) -> None:
+    gateway.expect_advertised(kube, pool)
+
+
+@when("a LoadBalancer Service for the frontend is created")
+@touches(Touches.control_plane)
+def frontend_loadbalancer(
+    kube: Kube, target: Target, app_ns: str, undo: UndoStack, loadbalancer: dict
+) -> None:
+    loadbalancer.update(gateway.create_frontend_loadbalancer(kube, target, app_ns, undo))
+
+
+@then(parsers.parse("the storefront answers at that Service's external IP within {seconds:d} seconds"))
+@touches(Touches.load_balancer, Touches.data_plane)
+def storefront_at_loadbalancer(
+    kube: Kube, target: Target, execution: Execution, loadbalancer: dict, seconds: int
+) -> None:
+    execution.timing(
+        "loadbalancer_storefront_seconds",
+        gateway.expect_storefront_behind(kube, target, loadbalancer, seconds),
+    )
 
 
 @when("a test Service of type LoadBalancer is created")

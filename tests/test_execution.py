@@ -110,6 +110,7 @@ def test_the_lab_provides_for_real_what_it_runs_and_says_why_for_the_rest() -> N
         Touches.control_plane,
         Touches.node_runtime,
         Touches.data_plane,
+        Touches.load_balancer,
         Touches.git,
         Touches.argocd,
         Touches.monitoring,
@@ -121,7 +122,7 @@ def test_the_lab_provides_for_real_what_it_runs_and_says_why_for_the_rest() -> N
 def lab_on_kwok() -> targets.Target:
     """The lab as layer 2 leaves it when this machine cannot run real nodes."""
     lab = targets.load("lab")
-    for touched in (Touches.node_runtime, Touches.data_plane):
+    for touched in (Touches.node_runtime, Touches.data_plane, Touches.load_balancer):
         lab.downgrade(touched, "KWOK nodes: real nodes are not possible here (no root)")
     return lab
 

@@ -152,3 +152,14 @@ def test_a_controller_that_cannot_start_skips_the_scenarios_with_the_reason(
         "MetalLB's controller is not running in the lab: "
         "cannot read https://proxy.example/…: (is the Go module proxy reachable?)"
     )
+
+
+def test_the_speaker_is_metallbs_own_daemonset_with_the_lab_registrys_image() -> None:
+    objects = {(o["kind"], o["metadata"]["name"]): o for o in metallb.speaker_objects("registry.local/x:1")}
+    assert set(objects) == metallb.SPEAKER_OBJECTS
+    pod = objects[("DaemonSet", "speaker")]["spec"]["template"]["spec"]
+    assert pod["hostNetwork"] is True  # it answers ARP on the node's own interface
+    assert [c["image"] for c in pod["containers"]] == ["registry.local/x:1"]
+    assert "NET_RAW" in pod["containers"][0]["securityContext"]["capabilities"]["add"]
+    secrets = [v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v]
+    assert secrets == [metallb.MEMBERLIST_SECRET]

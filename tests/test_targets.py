@@ -97,21 +97,21 @@ def test_each_bad_field_is_named(tmp_path: Path, mutate, field: str, expectation
 def test_gateway_pool_and_vip() -> None:
     lab = targets.load("lab")
     assert lab.gateway is not None and lab.gateway.pool == "boutique-pool"
-    assert lab.gateway.contains(lab.gateway.ingress_vip) and lab.gateway.contains("127.0.10.220")
-    assert not lab.gateway.contains("127.0.10.221") and not lab.gateway.contains("192.168.10.200")
+    assert lab.gateway.contains(lab.gateway.ingress_vip) and lab.gateway.contains("10.213.77.220")
+    assert not lab.gateway.contains("10.213.77.221") and not lab.gateway.contains("192.168.10.200")
     onprem = targets.load(str(EXAMPLE))
     assert onprem.gateway is not None and onprem.gateway.contains("192.168.10.200")
 
 
-def test_lab_pool_outside_loopback_is_refused(tmp_path: Path) -> None:
+def test_lab_pool_outside_the_lab_subnet_is_refused(tmp_path: Path) -> None:
     data = yaml.safe_load((ROOT / "targets" / "lab.yaml").read_text())
     data["gateway"].update(addresses=["192.168.10.0/24"], ingress_vip="192.168.10.200")
     path = write(tmp_path, data)
     with pytest.raises(targets.TargetError) as err:
         targets.load(str(path))
     assert str(err.value) == (
-        f"{path}: (top level): gateway.addresses: the lab's pool must be loopback (127.x), "
-        "not ['192.168.10.0/24']"
+        f"{path}: (top level): gateway.addresses: the lab's pool must lie in the lab's own subnet "
+        "10.213.77.0/24 (provisioning/lab/settings.toml hosts.subnet), not ['192.168.10.0/24']"
     )
 
 

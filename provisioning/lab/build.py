@@ -242,6 +242,21 @@ def components() -> dict[str, Component]:
                 "-X github.com/prometheus/common/version.Branch=release",
             ],
         ),
+        # The speaker announces LoadBalancer addresses (L2: ARP) from the nodes, as MetalLB's own DaemonSet
+        # (its manifest read from the module); a component of its own, so the controller's entry stays as is.
+        "metallb-speaker": Component(
+            name="metallb-speaker",
+            version=metallb,
+            tools=["go.universe.tf/metallb/speaker"],
+            requires={"go.universe.tf/metallb": metallb},
+            replaces=lambda: {"github.com/metallb/frr-k8s": f"github.com/metallb/frr-k8s {frr_k8s}"},
+            rename={"speaker": "metallb-speaker"},
+            ldflags=[
+                f"-X go.universe.tf/metallb/internal/version.gitCommit=module-{metallb}",
+                f"-X go.universe.tf/metallb/internal/version.gitBranch={metallb}",
+            ],
+            extra_files={"config/manifests": "manifests"},
+        ),
         "metallb": Component(
             name="metallb",
             version=metallb,

@@ -1,23 +1,29 @@
-"""Real MetalLB address management in the lab: MetalLB's controller, built from the Go module proxy, runs
-as a local process on 127.0.0.1 against the lab's apiserver (the lab's kubeconfig), with its CRDs from
-MetalLB's own module and gitops-repo's IPAddressPool and L2Advertisement (platform/config/metallb).
+"""Real MetalLB in the lab: its controller, built from the Go module proxy, runs as a local process on
+127.0.0.1 against the lab's apiserver, with its CRDs from MetalLB's own module and gitops-repo's
+IPAddressPool and L2Advertisement (platform/config/metallb); its speaker runs as MetalLB's own DaemonSet
+(metallb-native.yaml from the module) on the lab's real nodes, from an image of the speaker binary in the
+lab's registry.
 
-It assigns LoadBalancer Services an address from the pool, for real: ``status.loadBalancer.ingress`` and
-the annotation ``metallb.io/ip-allocated-from-pool``. There is no speaker, so nothing answers on those
-addresses (no ARP, no traffic). The lab's pool is gitops-repo's with the address range of the lab target
-file (loopback addresses, 127.0.10.200-127.0.10.220), so no address of a real LAN ever appears in the lab.
+The controller assigns LoadBalancer Services an address from the pool (``status.loadBalancer.ingress`` and
+the annotation ``metallb.io/ip-allocated-from-pool``); the speakers announce it in L2 mode (ARP on the lab
+bridge), and kube-proxy on the node answering forwards the traffic: a client on the bridge reaches the
+Service for real. The lab's pool is gitops-repo's with the address range of the lab target file, inside the
+lab bridge's own subnet, so no address of a real LAN ever appears in the lab.
 
 The controller runs with its validating webhook and the webhook's certificate rotation switched off
 (``--webhook-mode=disabled``: no apiserver-to-webhook path to a local process); its metrics listen on
-127.0.0.1 only (see versions.toml). ingress-nginx cannot run without containers: ``publish_ingress_service``
-creates only its Service, as the chart renders it, so MetalLB gives the ingress VIP to it.
+127.0.0.1 only (see versions.toml). ingress-nginx's image cannot be fetched offline:
+``publish_ingress_service`` creates only its Service, as the chart renders it, so MetalLB gives the ingress
+VIP to it.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import copy
 import os
+import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,6 +200,9 @@ def _ensure(addresses: list[str]) -> Controller:
         except processes.ProcessError as exc:
             raise MetalLBError(str(exc)) from None
         _wait_pool_loaded(pool)
+        runtime = manager.node_runtime()
+        if runtime is not None and runtime.kind == "real":
+            ensure_speakers()
     return Controller(
         pid=proc.pid or 0,
         metrics_url=f"http://{HOST}:{PORT}/metrics",
@@ -210,40 +219,82 @@ def stop() -> bool:
         return processes.stop(NAME)
 
 
-# --- ingress-nginx's Service ----------------------------------------------------------------------
+# --- the speakers -----------------------------------------------------------------------------------
+
+SPEAKER_COMPONENT = "metallb-speaker"
+SPEAKER_IMAGE = "lab/metallb-speaker"  # in the lab's registry, tagged with MetalLB's version
+SPEAKER_OBJECTS = {  # (kind, name) of MetalLB's own native manifest that make up the speaker
+    ("ServiceAccount", "speaker"),
+    ("Role", "pod-lister"),
+    ("ClusterRole", "metallb-system:speaker"),
+    ("RoleBinding", "pod-lister"),
+    ("ClusterRoleBinding", "metallb-system:speaker"),
+    ("ConfigMap", "metallb-excludel2"),
+    ("DaemonSet", "speaker"),
+}
+MEMBERLIST_SECRET = "memberlist"
 
 
-def ingress_service(vip: str) -> dict:
-    """ingress-nginx's controller Service as the chart renders it with platform/values/ingress-nginx.yaml
-    (type LoadBalancer, its annotations), the VIP annotation set to the lab target's ingress VIP."""
-    values = yaml.safe_load(INGRESS_VALUES.read_text())["controller"]["service"]
-    annotations = {**(values.get("annotations") or {}), VIP_ANNOTATION: vip}
-    labels = {
-        "app.kubernetes.io/name": "ingress-nginx",
-        "app.kubernetes.io/instance": "ingress-nginx",
-        "app.kubernetes.io/component": "controller",
-    }
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {
-            "name": INGRESS_SERVICE,
-            "namespace": INGRESS_NS,
-            "labels": {**labels, **STAND_IN},
-            "annotations": annotations,
-        },
-        "spec": {
-            "type": values.get("type", "LoadBalancer"),
-            "selector": labels,
-            "ports": [
-                {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"},
-                {"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP"},
-            ],
-        },
-    }
+def speaker_objects(image: str) -> list[dict]:
+    """The speaker's objects from MetalLB's own metallb-native.yaml (cached with the binary), the image set
+    to the lab registry's."""
+    manifest = build.bin_dir(SPEAKER_COMPONENT).parent / "manifests" / "metallb-native.yaml"
+    docs = [d for d in yaml.safe_load_all(manifest.read_text()) if d]
+    objects = [d for d in docs if (d["kind"], d["metadata"]["name"]) in SPEAKER_OBJECTS]
+    for obj in objects:
+        if obj["kind"] == "DaemonSet":
+            for container in obj["spec"]["template"]["spec"]["containers"]:
+                container["image"] = image
+    if len(objects) != len(SPEAKER_OBJECTS):
+        raise MetalLBError(
+            f"{manifest}: expected {len(SPEAKER_OBJECTS)} speaker objects, found {len(objects)}"
+        )
+    return objects
 
 
-def publish_ingress_service(vip: str) -> None:
-    """Idempotent: namespace ingress-nginx and the controller's Service (no Deployment: no containers)."""
-    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": INGRESS_NS}}
-    kubectl.apply_objects([namespace, ingress_service(vip)])
+def _push_speaker_image() -> str:
+    """A one-layer image of the speaker binary in the lab's registry (quay.io cannot be reached offline)."""
+    from provisioning.lab import catalog, registry
+
+    version = build.load_versions()[COMPONENT]["version"]
+    binary = build.bin_dir(SPEAKER_COMPONENT) / "metallb-speaker"
+    layer = registry.layer_tar({"speaker": binary.read_bytes()})
+    config = registry.image_config([layer], entrypoint=["/speaker"])
+    registry.push_image(catalog.running(), SPEAKER_IMAGE, version, config, [layer])
+    return f"{registry.NAME}/{SPEAKER_IMAGE}:{version}"
+
+
+def _ensure_memberlist_secret() -> None:
+    """The speakers' memberlist key, made once in the cluster (what MetalLB's Helm chart generates)."""
+    found = kubectl.run("-n", NS, "get", "secret", "--ignore-not-found", "-o", "name", MEMBERLIST_SECRET)
+    if not found.strip():
+        key = base64.b64encode(secrets.token_bytes(128)).decode()
+        secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": MEMBERLIST_SECRET, "namespace": NS},
+            "data": {"secretkey": base64.b64encode(key.encode()).decode()},
+        }
+        kubectl.apply_objects([secret])
+
+
+def ensure_speakers(timeout: float = 120) -> None:
+    """MetalLB's speaker DaemonSet on the real nodes (hostNetwork, L2: ARP on the lab bridge), so a client
+    on the bridge reaches a LoadBalancer Service for real. k8s-master runs one too and, labelled
+    exclude-from-external-load-balancers, announces nothing."""
+    build.ensure_all([SPEAKER_COMPONENT])
+    try:
+        image = _push_speaker_image()
+        _ensure_memberlist_secret()
+        kubectl.apply_objects(speaker_objects(image))
+        kubectl.run(
+            "-n",
+            NS,
+            "rollout",
+            "status",
+            "daemonset/speaker",
+            f"--timeout={timeout:g}s",
+            timeout=timeout + 10,
+        )
+    except kubectl.KubectlError as exc:
+        raise MetalLBError(f"MetalLB's speaker: {exc}") from None
