@@ -394,15 +394,16 @@ def _listening(host: hosts.Host, port: int) -> bool:
 
 def _sandbox_netns(name: str) -> list[Path]:
     """The network namespaces containerd made for this node's pods (read from the sandboxes' specs)."""
-    listed = ctr(name, "containers", "list", "--quiet", "labels.io.cri-containerd.kind==sandbox")
+    listed = ctr(name, "containers", "list", "--quiet")
     paths = []
     for cid in listed.stdout.split():
-        info = ctr(name, "containers", "info", cid)
         with contextlib.suppress(ValueError, KeyError, TypeError):
-            spec = json.loads(info.stdout)["Spec"]
-            for ns in spec["linux"]["namespaces"]:
+            info = json.loads(ctr(name, "containers", "info", cid).stdout)
+            if info["Labels"].get("io.cri-containerd.kind") != "sandbox":
+                continue
+            for ns in info["Spec"]["linux"]["namespaces"]:
                 if ns.get("type") == "network" and ns.get("path"):
-                    paths.append(Path(ns["path"]))
+                    paths.append(Path(ns["path"]).resolve())  # /var/run is /run: mountinfo names the latter
     return paths
 
 
@@ -488,6 +489,8 @@ def leftovers(net: hosts.Network) -> list[str]:
         for d in (node_dir(name), state_dir(name)):
             if d.exists():
                 found.append(f"dir {d}")
+    # containerd's CRI names its pods' network namespaces cni-<uuid>; nothing else here runs a CRI runtime.
+    found += [f"netns {p.name}" for p in sorted(hosts.NETNS_DIR.glob("cni-*"))]
     mounts = Path("/proc/self/mountinfo").read_text()
     for root in (_home(), RUN_ROOT):
         if f" {root}/" in mounts:
