@@ -148,8 +148,11 @@ def expect_storefront_behind(kube: Kube, target: Target, loadbalancer: dict, tim
     namespace = loadbalancer["namespace"]
     started = time.monotonic()
     address = waits.until(
-        address_from_pool(kube, gw, namespace, TEST_SERVICE, gw.pool), timeout=timeout, interval=0.25
-    ).value
+        address_from_pool(kube, gw, namespace, TEST_SERVICE, gw.pool),
+        timeout=timeout,
+        interval=0.25,
+        what=f"external IP of Service {namespace}/{TEST_SERVICE}",
+    ).check.value
     expect_storefront_at(address, timeout - (time.monotonic() - started))
     return time.monotonic() - started
 

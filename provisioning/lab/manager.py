@@ -251,6 +251,7 @@ def _render_config(bins: dict[str, Path]) -> Path:
         "default_memory_usage": SETTINGS["usage"]["default_memory"],
         "unpullable_images": json.dumps(unpullable_images()),
         "gateway": NET.gateway,
+        "kubernetes_service_ip": str(NET.service_cidr.network_address + 1),
         "service_cidr": str(NET.service_cidr),
         "cluster_cidr": str(NET.cluster_cidr),
         "pki_dir": WORKDIR / "pki",

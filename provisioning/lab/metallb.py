@@ -298,3 +298,42 @@ def ensure_speakers(timeout: float = 120) -> None:
         )
     except kubectl.KubectlError as exc:
         raise MetalLBError(f"MetalLB's speaker: {exc}") from None
+
+
+# --- ingress-nginx's Service ----------------------------------------------------------------------
+
+
+def ingress_service(vip: str) -> dict:
+    """ingress-nginx's controller Service as the chart renders it with platform/values/ingress-nginx.yaml
+    (type LoadBalancer, its annotations), the VIP annotation set to the lab target's ingress VIP."""
+    values = yaml.safe_load(INGRESS_VALUES.read_text())["controller"]["service"]
+    annotations = {**(values.get("annotations") or {}), VIP_ANNOTATION: vip}
+    labels = {
+        "app.kubernetes.io/name": "ingress-nginx",
+        "app.kubernetes.io/instance": "ingress-nginx",
+        "app.kubernetes.io/component": "controller",
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": INGRESS_SERVICE,
+            "namespace": INGRESS_NS,
+            "labels": {**labels, **STAND_IN},
+            "annotations": annotations,
+        },
+        "spec": {
+            "type": values.get("type", "LoadBalancer"),
+            "selector": labels,
+            "ports": [
+                {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"},
+                {"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP"},
+            ],
+        },
+    }
+
+
+def publish_ingress_service(vip: str) -> None:
+    """Idempotent: namespace ingress-nginx and the controller's Service (no Deployment: no containers)."""
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": INGRESS_NS}}
+    kubectl.apply_objects([namespace, ingress_service(vip)])

@@ -308,6 +308,8 @@ def kubelet_config(net: hosts.Network, name: str, ca: Path, port: int) -> dict:
         "imageGCHighThresholdPercent": 100,
         "imageGCLowThresholdPercent": 99,
         "nodeStatusUpdateFrequency": "5s",
+        # One per kubelet: with the shared default /var/log/pods one kubelet's log GC removes the others'.
+        "podLogsDir": str(node_dir(name) / "pod-logs"),
         "shutdownGracePeriod": "0s",
     }
 
@@ -324,7 +326,10 @@ def start_kubelet(net: hosts.Network, name: str, pki: Path, server: str, port: i
     _client_cert(pki, d / "pki" / "kubelet-client", f"system:node:{name}", "system:nodes")
     _kubeconfig(d / "kubelet.kubeconfig", server, pki / "ca.crt", d / "pki" / "kubelet-client", name)
     config = d / "kubelet.yaml"
-    config.write_text(json.dumps(kubelet_config(net, name, pki / "ca.crt", port), indent=2))
+    text = json.dumps(kubelet_config(net, name, pki / "ca.crt", port), indent=2)
+    if not config.exists() or config.read_text() != text:
+        config.write_text(text)
+        processes.stop(f"node-{name}-kubelet")  # a running kubelet does not reread its configuration
     ensure_cgroups(name)
     kubelet = build.bin_dir("kubernetes-node") / "kubelet"
     argv = [
