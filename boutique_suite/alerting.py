@@ -314,13 +314,13 @@ def all_deployments_available(kube: Kube, namespace: str) -> waits.Probe:
     return probe
 
 
-def pods_unschedulable(kube: Kube, namespace: str, selector: str, reason: str) -> waits.Probe:
-    """Every pod is Pending and the scheduler's PodScheduled condition names ``reason``."""
+def pods_unschedulable(kube: Kube, namespace: str, selector: str, reason: str, count: int = 1) -> waits.Probe:
+    """All ``count`` pods exist, are Pending, and the scheduler's PodScheduled condition names ``reason``."""
 
     def probe() -> waits.Check:
         pods = kube.pods(namespace, selector)
-        if not pods:
-            return waits.pending(f"no pod for {selector} yet")
+        if len(pods) < count:
+            return waits.pending(f"{len(pods)} of {count} pods for {selector} yet")
         for pod in pods:
             if pod.status.phase != "Pending":
                 return waits.failed(f"{pod.metadata.name} is {pod.status.phase}, expected Pending")

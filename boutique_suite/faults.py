@@ -10,6 +10,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.utils import parse_quantity
 
+from boutique_suite import waits
 from boutique_suite.kube import ADMIN_PORT, Kube
 
 CPU_USAGE = "boutique.lab/cpu-usage-millicores"
@@ -209,7 +210,23 @@ def raise_requests(kube: Kube, node: str, resource: str, share: float) -> dict[s
         spec=client.V1PodSpec(containers=[container], node_name=node, automount_service_account_token=False),
     )
     kube.core.create_namespaced_pod(namespace, body)
+    _wait_admitted(kube, namespace, body.metadata.name)
     return {"namespace": namespace, "request": amount, "before": f"{requested / allocatable:.1%}"}
+
+
+def _wait_admitted(kube: Kube, namespace: str, pod: str, timeout: float = 60) -> None:
+    """The node's kubelet admitted the pod (Running); a refusal (OutOfcpu, OutOfmemory) fails at once: its
+    requests would not count, and the shortage would not exist."""
+
+    def probe() -> waits.Check:
+        status = kube.core.read_namespaced_pod(pod, namespace).status
+        if status.phase == "Running":
+            return waits.succeeded(f"{pod} running")
+        if status.phase == "Failed":
+            return waits.failed(f"{pod} refused by its kubelet: {status.reason}: {status.message}")
+        return waits.pending(f"{pod} is {status.phase}")
+
+    waits.until(probe, timeout=timeout, interval=0.5, what=f"stress pod {namespace}/{pod} admitted")
 
 
 def delete_pod_if_present(kube: Kube, namespace: str, name: str) -> None:

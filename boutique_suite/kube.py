@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,7 @@ from kubernetes.config.config_exception import ConfigException
 
 from boutique_suite import runlabel
 
+log = logging.getLogger(__name__)
 ADMIN_PORT = 9099  # the probe image's admin listener (POST /burn?millicores=N)
 
 
@@ -127,9 +130,21 @@ class Kube:
                     raise
         raise AssertionError("unreachable")
 
-    def delete_namespace(self, name: str) -> None:
+    def delete_namespace(self, name: str, wait: float = 0) -> None:
+        """Delete ``name``; with ``wait``, until it is gone (its pods stopped by their kubelets), for a revert
+        that must be complete before the next scenario (a drain refuses bare pods still terminating)."""
         with contextlib.suppress(ApiException):
             self.core.delete_namespace(name, propagation_policy="Background")
+        deadline = time.monotonic() + wait
+        while wait and time.monotonic() < deadline:
+            try:
+                self.core.read_namespace(name)
+            except ApiException as exc:
+                if exc.status == 404:
+                    return
+            time.sleep(0.5)
+        if wait:
+            log.warning("namespace %s still terminating after %.0fs", name, wait)
 
     def create_deployment(
         self,

@@ -175,7 +175,7 @@ def stress(
 ) -> None:
     made = faults.raise_requests(kube, node, resource.lower(), percent / 100)
     alarm.update(subject=node, key="node", fault=f"delete {made['namespace']}", **made)
-    undo.push(alarm["fault"], lambda: kube.delete_namespace(made["namespace"]))
+    undo.push(alarm["fault"], lambda: kube.delete_namespace(made["namespace"], wait=target.timeouts.cleanup))
 
 
 @then(
@@ -259,7 +259,9 @@ def fill_both_workers(
 ) -> None:
     made = faults.fill_workers(kube, ["k8s-worker1", "k8s-worker2"], "cpu", percent / 100)
     alarm["fault"] = f"delete {', '.join(made)}"
-    undo.push(alarm["fault"], lambda: [kube.delete_namespace(ns) for ns in made])
+    undo.push(
+        alarm["fault"], lambda: [kube.delete_namespace(ns, wait=target.timeouts.cleanup) for ns in made]
+    )
 
 
 @when(
@@ -274,7 +276,9 @@ def cpu_probe_deployment(kube: Kube, workload: Workload, alarm: dict, replicas: 
 @then(parsers.parse('its pods stay Pending with the reason "{reason}" for {seconds:d} seconds'))
 @touches(Touches.control_plane, Touches.node_runtime)
 def stay_pending(kube: Kube, workload: Workload, reason: str, seconds: int) -> None:
-    probe = alerting.pods_unschedulable(kube, workload.namespace, f"app={workload.name}", reason)
+    probe = alerting.pods_unschedulable(
+        kube, workload.namespace, workload.selector, reason, workload.replicas
+    )
     wait(probe, 60, f"pods of {workload.name} Pending: {reason}")
     waits.consistently(probe, duration=seconds, interval=5, what=f"pods of {workload.name} stay Pending")
 

@@ -201,7 +201,9 @@ def status() -> Status:
             problem = f"components not running: {', '.join(dead)} (logs: {WORKDIR / 'logs'})"
         elif stamp is None:
             problem = "lab started but never reported ready (half-started): run up again"
-        elif stamp.get("pids") != {c.name: c.pid for c in comps}:
+        elif {n: p for n, p in (stamp.get("pids") or {}).items() if n in COMPONENTS} != {
+            c.name: c.pid for c in comps if c.name in COMPONENTS
+        }:  # the control plane's; a node daemon is only required to run (its node re-registers by itself)
             problem = "components were restarted outside `up`: run up again to re-check the seed"
         else:
             problem = _apiserver_ready()
