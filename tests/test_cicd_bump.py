@@ -16,16 +16,11 @@ import pytest
 import yaml
 
 from provisioning.lab import boutique, gitserver, pipeline
+from ports import free_port
 
 pytestmark = pytest.mark.lab
 
 OVERLAY = "overlays/dev/kustomization.yaml"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module", autouse=True)

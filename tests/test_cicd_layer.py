@@ -13,14 +13,9 @@ from boutique_suite import targets
 from provisioning import phase5_cicd
 from provisioning.lab import gitserver, pipeline
 from provisioning.layer import LayerUnavailable
+from ports import free_port
 
 pytestmark = pytest.mark.lab
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -19,18 +19,13 @@ from pathlib import Path
 import pytest
 
 from provisioning.lab import gitserver
+from ports import free_port
 
 pytestmark = pytest.mark.lab
 
 ASKPASS = (
     '#!/bin/sh\ncase "$1" in\n  Username*) echo "$LAB_GIT_USER" ;;\n  *) echo "$LAB_GIT_PASSWORD" ;;\nesac\n'
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def processes_of(state: Path) -> list[int]:

@@ -21,16 +21,11 @@ import pytest
 import requests
 
 from provisioning.lab import pki, processes, registry
+from ports import free_port
 
 pytestmark = pytest.mark.lab
 
 REPO = "boutique/frontend"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def tiny_image(text: bytes = b"hello from the lab registry\n") -> tuple[bytes, list[bytes]]:

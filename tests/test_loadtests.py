@@ -27,18 +27,13 @@ from loadtests.catalog import CURRENCY_COOKIE, PRODUCTS, SESSION_COOKIE, page_li
 from loadtests.locustfile import ENDPOINTS, TASK_REQUESTS, StepLoadShape
 from loadtests.reference_frontend import FrontendServer, checkout_problems, valid_card
 from loadtests.runner import EndpointStats, LoadResult, percentile, run_load, start_load
+from ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 STANDIN_OVERRIDE = os.environ.get("BOUTIQUE_STANDIN_SRC", "")  # another copy of the stand-in's source
 LOCUST = Path(sys.executable).with_name("locust")
 FAST = (0.0, 0.02)  # seconds between a shopper's tasks: hundreds of requests in a few seconds
 PRODUCT = PRODUCTS[3]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
