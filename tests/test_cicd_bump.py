@@ -6,7 +6,6 @@ with one clear line, and two jobs racing: both bumps land, none is lost."""
 from __future__ import annotations
 
 import concurrent.futures
-import socket
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -14,9 +13,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ports import free_port
 
 from provisioning.lab import boutique, gitserver, pipeline
-from ports import free_port
 
 pytestmark = pytest.mark.lab
 

@@ -3,17 +3,16 @@ what it lacks; check reports it. Runs against a git server of its own (never the
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ports import free_port
 
 from boutique_suite import targets
 from provisioning import phase5_cicd
 from provisioning.lab import gitserver, pipeline
 from provisioning.layer import LayerUnavailable
-from ports import free_port
 
 pytestmark = pytest.mark.lab
 

@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ports import free_port
 
 from provisioning.lab import gitserver
-from ports import free_port
 
 pytestmark = pytest.mark.lab
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from ports import free_port
 
 from provisioning.lab import pki, processes, registry
-from ports import free_port
 
 pytestmark = pytest.mark.lab
 

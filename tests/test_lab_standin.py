@@ -11,7 +11,6 @@ import hashlib
 import io
 import json
 import os
-import random
 import re
 import shutil
 import signal
@@ -26,9 +25,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from ports import free_port
 
 from provisioning.lab import images
-from ports import free_port
 
 PRODUCT_IDS = (
     "0PUK6V6EV0 1YMWWN1N4O 2ZYFJ3GM2N 66VCHSJNUP 6E92ZMYYFZ 9SIQT8TOJO L9ECAV7KIM LS4PSXUNUM OLJCESPC7Z"
@@ -50,25 +49,6 @@ START_TIMEOUT = 10.0
 @pytest.fixture(scope="module")
 def binary() -> Path:
     return images.build_standin()
-
-
-def free_port() -> int:
-    """A free port below Linux's ephemeral range, so the tests' own client connections cannot take it
-    between choosing it and the stand-in binding it. A port is handed out once per run: a shop chooses
-    ten ports before any stand-in binds, and two random choices may otherwise be the same."""
-    low, _ = (int(n) for n in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
-    for _ in range(100):
-        port = random.randrange(max(low - 12000, 1024), low)
-        if port in _handed_out:
-            continue
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _handed_out.add(port)
-        return port
-    raise AssertionError("no free port found below the ephemeral range")
 
 
 def cpu_seconds(pid: int) -> float:

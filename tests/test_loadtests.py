@@ -12,7 +12,6 @@ import datetime
 import importlib.util
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -21,13 +20,13 @@ from pathlib import Path
 
 import pytest
 import requests
+from ports import free_port
 
 from loadtests import locustfile, reference_frontend
 from loadtests.catalog import CURRENCY_COOKIE, PRODUCTS, SESSION_COOKIE, page_lists
 from loadtests.locustfile import ENDPOINTS, TASK_REQUESTS, StepLoadShape
 from loadtests.reference_frontend import FrontendServer, checkout_problems, valid_card
 from loadtests.runner import EndpointStats, LoadResult, percentile, run_load, start_load
-from ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 STANDIN_OVERRIDE = os.environ.get("BOUTIQUE_STANDIN_SRC", "")  # another copy of the stand-in's source
