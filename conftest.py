@@ -13,6 +13,7 @@ import sys
 # imports ssl (kubernetes, requests), else Locust's runs inside pytest die in a RecursionError in ssl.
 import locust  # noqa: F401  (first import on purpose: loadtests.runner runs Locust in-process)
 import pytest
+from pytest_bdd.scenario import get_step_function
 
 from boutique_suite import evidence, faults, runlabel, targets, traceability
 from boutique_suite.kube import ClusterUnreachable, Kube, connect
@@ -133,6 +134,8 @@ def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature, scenario
         reason = "cannot be made real on the offline lab (onprem only); run with --target onprem"
     elif item.get_closest_marker("destructive") and not target.allow_destructive:
         reason = f"destructive scenario: target {target.name} does not set allow_destructive: true"
+    elif unbound := _first_unbound(request, scenario):
+        reason = unbound  # before any layer is ensured, any load started or any fault injected
     elif phase is not None:
         try:
             request.getfixturevalue("layers").require(phase)
@@ -145,6 +148,13 @@ def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature, scenario
         evidence.mark_skipped(item.nodeid, scenario.name, reason)
         item.stash[SKIPPED_KEY] = True
         pytest.skip(reason)
+
+
+def _first_unbound(request: pytest.FixtureRequest, scenario) -> str | None:  # type: ignore[no-untyped-def]
+    for step in scenario.steps:
+        if get_step_function(request, step) is None:  # the lookup pytest-bdd makes before each step
+            return f"step not implemented yet: {step.keyword} {step.name}"
+    return None
 
 
 def pytest_bdd_step_func_lookup_error(request, feature, scenario, step, exception) -> None:  # type: ignore[no-untyped-def]

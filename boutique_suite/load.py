@@ -1,17 +1,348 @@
-"""Locust load against the storefront. loadtests/ holds the shopper journey and a runner that uses Locust as
-a library; the scenarios' Locust steps are not wired to it yet, so they skip with that reason."""
+"""Locust load against the storefront, as the scenarios drive it: the shopper journey of loadtests/ runs in
+this process (Locust as a library, on gevent) against the frontend behind a LoadBalancer address from the
+target's pool, while the scenario waits on the cluster; the result is read while it runs and attached when
+it stops. Replicas are sampled the whole time, so "never more than N" covers every second of the run."""
 
 from __future__ import annotations
 
-from boutique_suite import evidence
+import threading
+import time
+from dataclasses import dataclass, field
+
+from kubernetes import client
+
+from boutique_suite import autoscaling, evidence, gateway, waits
+from boutique_suite.cluster import Workload, expect_hpa_scale
+from boutique_suite.kube import Kube
 from boutique_suite.targets import Target
+from boutique_suite.undo import UndoStack
+from loadtests.runner import LoadResult, LoadRun, start_load
 
-NOT_WIRED = (
-    "the Locust steps are not wired to loadtests/runner.py yet (loadtests/ runs by hand: "
-    "locust -f loadtests/locustfile.py)"
-)
+MAX_FAILURE_RATIO = 0.01
+DEFAULT_SPAWN_RATE = 5  # users started per second where a step does not say
 
 
-def unavailable(target: Target) -> str:
-    """Why Locust cannot run against the target's storefront (every target, for now)."""
-    return NOT_WIRED if target.is_lab else evidence.ONPREM_PENDING
+def unavailable(target: Target) -> str | None:
+    """Why Locust cannot load the target's storefront (None when it can)."""
+    return None if target.is_lab else evidence.ONPREM_PENDING
+
+
+def storefront_url(kube: Kube, target: Target, namespace: str, undo: UndoStack, timeout: float) -> str:
+    """``http://<address>`` of a LoadBalancer Service in front of the frontend's pods in ``namespace`` (its
+    address from the target's MetalLB pool; the Service is deleted on undo), once the storefront answers."""
+    gw = gateway.gateway_of(target)
+    gateway.create_frontend_loadbalancer(kube, target, namespace, undo)
+    started = time.monotonic()
+    address = gateway.expect_address_from_pool(
+        kube, target, namespace, gateway.TEST_SERVICE, gw.pool, timeout
+    ).check.value
+    gateway.expect_storefront_at(address, timeout - (time.monotonic() - started))
+    return f"http://{address}"
+
+
+@dataclass
+class ReplicaSample:
+    at: float  # epoch seconds
+    replicas: int  # the Deployment's pods (status.replicas), terminating ones excluded
+    desired: int  # spec.replicas, as the HPA set it
+
+
+@dataclass
+class ReplicaWatch:
+    """Samples a Deployment's replicas every ``interval`` seconds in the background until stopped."""
+
+    kube: Kube
+    namespace: str
+    deployment: str
+    interval: float = 1.0
+    samples: list[ReplicaSample] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> ReplicaWatch:
+        self._thread = threading.Thread(target=self._loop, name=f"replicas-{self.deployment}", daemon=True)
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                dep = self.kube.deployment(self.namespace, self.deployment)
+                self.samples.append(
+                    ReplicaSample(time.time(), dep.status.replicas or 0, dep.spec.replicas or 0)
+                )
+            except Exception as exc:  # a missed sample is reported, never fatal to the load
+                self.errors.append(f"{time.strftime('%H:%M:%S')}: {exc.__class__.__name__}: {exc}")
+            self._stop.wait(self.interval)
+
+    def stop(self) -> list[ReplicaSample]:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        return self.samples
+
+    def most(self) -> ReplicaSample | None:
+        return max(self.samples, key=lambda s: max(s.replicas, s.desired), default=None)
+
+    def csv(self) -> str:
+        rows = [
+            f"{time.strftime('%H:%M:%S', time.localtime(s.at))},{s.replicas},{s.desired}"
+            for s in self.samples
+        ]
+        return "\n".join(["time,pods,desired", *rows])
+
+
+@dataclass
+class LoadSession:
+    """A Locust run the scenario started: its URL, when it started, and the replica watches beside it."""
+
+    run: LoadRun
+    url: str
+    started_mono: float
+    watches: dict[str, ReplicaWatch] = field(default_factory=dict)
+    stopped_mono: float | None = None
+    result: LoadResult | None = None
+
+    def snapshot(self) -> LoadResult:
+        return self.result or self.run.snapshot()
+
+    def run_for(self, seconds: float) -> LoadSession:
+        self.run.wait(seconds)
+        return self
+
+    def stop(self) -> LoadResult:
+        """Stop the shoppers (once) and attach the result: per-endpoint table, failures, the series."""
+        if self.result is None:
+            self.result = self.run.stop()
+            self.stopped_mono = time.monotonic()
+            for watch in self.watches.values():
+                watch.stop()
+                evidence.attach_text(f"replicas of {watch.deployment} (CSV)", watch.csv())
+            attach_result(self.result)
+        return self.result
+
+
+@dataclass
+class Shoppers:
+    """Holds the scenario's Locust run (one at most)."""
+
+    session: LoadSession | None = None
+
+    @property
+    def running(self) -> LoadSession:
+        assert self.session is not None, "no Locust run was started in this scenario"
+        return self.session
+
+    def stop(self) -> None:
+        if self.session is not None:
+            self.session.stop()
+
+
+def start_shoppers(
+    shoppers: Shoppers,
+    kube: Kube,
+    target: Target,
+    namespace: str,
+    undo: UndoStack,
+    users: int,
+    spawn_rate: float,
+) -> LoadSession:
+    """Start ``users`` Locust shoppers against the storefront in ``namespace``, and a replica watch on
+    every Deployment an HPA scales there (from this moment, so "never more than" misses nothing)."""
+    assert shoppers.session is None, "Locust is already running in this scenario"
+    url = storefront_url(kube, target, namespace, undo, target.timeouts.assertion)
+    scaled = [
+        h.spec.scale_target_ref.name
+        for h in kube.autoscaling.list_namespaced_horizontal_pod_autoscaler(namespace).items
+        if h.spec.scale_target_ref.kind == "Deployment"
+    ]
+    watches = {name: ReplicaWatch(kube, namespace, name).start() for name in scaled}
+    shoppers.session = LoadSession(start_load(url, users=users, spawn_rate=spawn_rate), url, time.monotonic())
+    shoppers.session.watches.update(watches)
+    return shoppers.session
+
+
+def expect_all_shopping(session: LoadSession, users: int, timeout: float) -> None:
+    """All ``users`` are spawned and requests are coming back."""
+
+    def probe() -> waits.Check:
+        running, answered = session.run.runner.user_count, session.snapshot().requests
+        detail = f"{running} of {users} users running, {answered} requests answered"
+        return waits.succeeded(detail) if running >= users and answered else waits.pending(detail)
+
+    waits.until(probe, timeout=timeout, interval=0.5, what=f"{users} Locust users shopping")
+
+
+def expect_few_failures_for(session: LoadSession, seconds: float) -> None:
+    """Let the load run ``seconds`` more: fewer than 1% of the requests in that window failed."""
+    start = time.time()
+    session.run_for(seconds)
+    expect_few_failures(session.snapshot(), start, start + seconds)
+
+
+def expect_scaled_out(
+    kube: Kube, namespace: str, session: LoadSession, deployment: str, replicas: int, within: float
+) -> float:
+    """The HPA wants at least ``replicas`` and that many are available, ``within`` seconds of the load's
+    start; seconds from the start."""
+    left = within - (time.monotonic() - session.started_mono)
+    workload = Workload(namespace, deployment, facts={"usage_set_at": session.started_mono})
+    return expect_hpa_scale(kube, workload, replicas, None, max(left, 1))
+
+
+def expect_scaled_in(
+    kube: Kube, namespace: str, session: LoadSession, deployment: str, replicas: int, within: float
+) -> float:
+    """Exactly ``replicas`` wanted and running ``within`` seconds of the load's stop; seconds from it."""
+    assert session.stopped_mono is not None, "Locust is still running: stop it before waiting to scale in"
+    left = within - (time.monotonic() - session.stopped_mono)
+    workload = Workload(namespace, deployment, facts={"usage_set_at": session.stopped_mono})
+    return expect_hpa_scale(kube, workload, None, replicas, max(left, 1))
+
+
+def expect_new_replicas_ready(
+    kube: Kube, namespace: str, session: LoadSession, deployment: str, within: float
+) -> dict[str, float]:
+    waited = waits.until(
+        new_replicas_ready(kube, namespace, deployment, session.run.started_at, within),
+        timeout=within + 5,
+        interval=1,
+        what=f"new replicas of {deployment} Ready within {within:g} s of creation",
+    )
+    evidence.attach_json(f"new replicas of {deployment}: seconds to Ready", waited.check.value)
+    return waited.check.value  # type: ignore[return-value]
+
+
+def expect_replicas_hold(kube: Kube, namespace: str, deployment: str, replicas: int, seconds: float) -> None:
+    """The Deployment wants and has exactly ``replicas`` pods at every look for ``seconds``."""
+
+    def probe() -> waits.Check:
+        dep = kube.deployment(namespace, deployment)
+        have = (dep.spec.replicas, dep.status.replicas, dep.status.available_replicas)
+        detail = f"{deployment}: desired {have[0]}, pods {have[1]}, available {have[2]}"
+        return waits.succeeded(detail) if have == (replicas,) * 3 else waits.failed(detail)
+
+    waits.consistently(probe, duration=seconds, interval=2, what=f"{deployment} at exactly {replicas}")
+
+
+def expect_scaling_limited(kube: Kube, namespace: str, deployment: str, timeout: float) -> None:
+    """The HPA says ScalingLimited=True, TooManyReplicas: it wants more than its maximum."""
+    name = autoscaling.hpa_for(kube, namespace, deployment).metadata.name
+    waits.until(
+        hpa_condition(kube, namespace, name, "ScalingLimited", "True", "TooManyReplicas"),
+        timeout=timeout,
+        interval=2,
+        what=f"HPA {name} ScalingLimited because of its maximum",
+    )
+
+
+def attach_result(result: LoadResult) -> None:
+    rows = [
+        f"{e.name:<28} {e.requests:>7} {e.failures:>6} {e.rps:>7.1f} "
+        f"{e.p50_ms or 0:>7.0f} {e.p95_ms or 0:>7.0f} {e.p99_ms or 0:>7.0f}"
+        for e in sorted(result.endpoints.values(), key=lambda e: -e.requests)
+    ]
+    header = f"{'endpoint':<28} {'reqs':>7} {'fails':>6} {'rps':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7}"
+    summary = (
+        f"{result.host}: {result.requests} requests in {result.duration_s:.0f} s ({result.rps:.1f}/s), "
+        f"{result.failures} failed ({result.failure_ratio:.2%}), peak {result.peak_users} users"
+    )
+    evidence.attach_text("Locust: requests per endpoint", "\n".join([summary, "", header, *rows]))
+    evidence.attach_text("Locust: failures", result.describe_failures())
+    evidence.attach_text("Locust: per-second series (CSV)", result.series_csv())
+
+
+def expect_few_failures(result: LoadResult, start: float | None = None, end: float | None = None) -> None:
+    """Fewer than 1% of the requests failed (between ``start`` and ``end``, epoch seconds, if given)."""
+    if start is None:
+        requests, failures, detail = result.requests, result.failures, result.describe_failures()
+    else:
+        stop = end if end is not None else result.ended_at
+        requests = result.requests_between(start, stop)
+        failures = result.failures_between(start, stop)
+        detail = f"failed per endpoint: {result.failed_endpoints_between(start, stop)}"
+    assert requests > 0, f"Locust sent no request to {result.host} in the window"
+    assert failures < MAX_FAILURE_RATIO * requests, (
+        f"{failures} of {requests} Locust requests failed (limit {MAX_FAILURE_RATIO:.0%}): {detail}"
+    )
+
+
+def expect_sustained_rps(result: LoadResult, rps: float) -> None:
+    """Once every user is running, Locust's mean request rate is at least ``rps``."""
+    full = [s for s in result.series if s.users >= result.peak_users]
+    measured = sum(s.rps for s in full) / len(full) if full else 0.0
+    assert measured >= rps, (
+        f"Locust sustained {measured:.1f} requests/s at {result.peak_users} users over {len(full)} s, "
+        f"expected at least {rps}"
+    )
+
+
+def expect_tasks_ran(result: LoadResult, tasks: list[str]) -> None:
+    missing = result.tasks_not_run(tasks)
+    assert not missing, f"shopper tasks that never ran: {missing} ({result.requests} requests in all)"
+
+
+def expect_at_most(watch: ReplicaWatch, most: int) -> int:
+    """No sample of the watch had more than ``most`` replicas (pods or desired); the largest seen."""
+    assert watch.samples, f"no replica sample of {watch.deployment} was taken: {watch.errors[-3:]}"
+    peak = watch.most()
+    assert peak is not None
+    largest = max(peak.replicas, peak.desired)
+    assert largest <= most, (
+        f"Deployment {watch.deployment} had {peak.replicas} pods ({peak.desired} desired) at "
+        f"{time.strftime('%H:%M:%S', time.localtime(peak.at))}, more than {most}"
+    )
+    return largest
+
+
+def _ready_at(pod: client.V1Pod) -> float | None:
+    cond = next((c for c in pod.status.conditions or [] if c.type == "Ready" and c.status == "True"), None)
+    return cond.last_transition_time.timestamp() if cond and cond.last_transition_time else None
+
+
+def new_replicas_ready(
+    kube: Kube, namespace: str, deployment: str, since: float, within: float
+) -> waits.Probe:
+    """Every pod of ``deployment`` created after ``since`` (epoch) became Ready within ``within`` seconds of
+    its creation; fails as soon as one is late, pending while one is young and not Ready yet."""
+
+    def probe() -> waits.Check:
+        dep = kube.deployment(namespace, deployment)
+        selector = ",".join(f"{k}={v}" for k, v in (dep.spec.selector.match_labels or {}).items())
+        pods = [
+            p
+            for p in kube.pods(namespace, selector)
+            if p.metadata.creation_timestamp.timestamp() >= since and not p.metadata.deletion_timestamp
+        ]
+        if not pods:
+            return waits.failed(f"no replica of {deployment} was created after the load started")
+        took: dict[str, float] = {}
+        for pod in pods:
+            created = pod.metadata.creation_timestamp.timestamp()
+            ready = _ready_at(pod)
+            if ready is None:
+                if time.time() - created > within:
+                    return waits.failed(f"{pod.metadata.name} is not Ready {within:.0f} s after creation")
+                return waits.pending(f"{pod.metadata.name} not Ready yet")
+            took[pod.metadata.name] = ready - created
+        late = {name: s for name, s in took.items() if s > within}
+        if late:
+            return waits.failed(f"replicas Ready later than {within:.0f} s after creation: {late}")
+        return waits.succeeded(
+            ", ".join(f"{name} Ready {s:.0f} s after creation" for name, s in took.items()), took
+        )
+
+    return probe
+
+
+def hpa_condition(kube: Kube, namespace: str, hpa: str, kind: str, status: str, reason: str) -> waits.Probe:
+    def probe() -> waits.Check:
+        found = kube.hpa(namespace, hpa)
+        cond = next((c for c in found.status.conditions or [] if c.type == kind), None)
+        detail = f"{kind}={cond and cond.status} ({cond and cond.reason}: {cond and cond.message})"
+        if cond is not None and cond.status == status and cond.reason == reason:
+            return waits.succeeded(detail)
+        return waits.pending(detail)
+
+    return probe

@@ -1,7 +1,8 @@
 Feature: HPA under Locust load
   Locust drives the Online Boutique shopper journey against the storefront; the HPAs scale the frontend
-  and currencyservice out while CPU rises and back in after the load stops. On the lab target CPU usage
-  under load is simulated and the report says so. HPA reaction times are recorded in the report.
+  and currencyservice out while CPU rises and back in after the load stops: real requests through a
+  LoadBalancer address, real CPU in the pods' cgroups, metrics-server and the HPA controller. HPA reaction
+  times, Locust's per-endpoint table and the replicas second by second are in the report.
 
   Background:
     Given the platform is built through phase 7

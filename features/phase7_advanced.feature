@@ -1,8 +1,8 @@
 Feature: Phase 7 - Terraform, Sealed Secrets, Locust and HPA
   Terraform describes the infrastructure it manages, Sealed Secrets keeps credentials in git encrypted,
   Locust replays the Online Boutique shopper journey, and HorizontalPodAutoscalers guard the services that
-  run hot under load. On the lab target Terraform is only checked offline, the Sealed Secrets controller
-  runs as a local process, and CPU usage under load is simulated.
+  run hot under load. On the lab target Terraform is only checked offline and the Sealed Secrets controller
+  runs as a local process; Locust loads the stand-in storefront on the lab's real nodes.
 
   Background:
     Given the platform is built through phase 7

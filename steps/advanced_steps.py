@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import pytest
 from pytest_bdd import given, parsers, then, when
@@ -116,7 +117,15 @@ def refused(kube: Kube, target: Target, facts: dict) -> None:
     evidence.attach_text("controller's refusal", message)
 
 
-# --- Locust (no storefront to load in the lab) -----------------------------------------------------
+# --- Locust --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def shoppers() -> Iterator[load.Shoppers]:
+    """The scenario's Locust run; the load never outlives its scenario."""
+    holder = load.Shoppers()
+    yield holder
+    holder.stop()
 
 
 LOCUST_RUN = (
@@ -125,21 +134,171 @@ LOCUST_RUN = (
 
 
 @when(parsers.parse(LOCUST_RUN))
+@touches(Touches.load_balancer, Touches.data_plane)
+def locust_runs(
+    request: pytest.FixtureRequest,
+    kube: Kube,
+    target: Target,
+    app_ns: str,
+    undo: UndoStack,
+    shoppers: load.Shoppers,
+    users: int,
+    rate: int,
+    seconds: int,
+) -> None:
+    skip_unless(request, load.unavailable(target))
+    load.start_shoppers(shoppers, kube, target, app_ns, undo, users, rate).run_for(seconds).stop()
+
+
 @when(parsers.parse("Locust starts {users:d} users spawning {rate:d} per second against the storefront"))
+@touches(Touches.load_balancer, Touches.data_plane)
+def locust_starts(
+    request: pytest.FixtureRequest,
+    kube: Kube,
+    target: Target,
+    app_ns: str,
+    undo: UndoStack,
+    shoppers: load.Shoppers,
+    users: int,
+    rate: int,
+) -> None:
+    skip_unless(request, load.unavailable(target))
+    load.start_shoppers(shoppers, kube, target, app_ns, undo, users, rate)
+
+
 @given(parsers.parse("Locust is running {users:d} users against the storefront"))
+@touches(Touches.load_balancer, Touches.data_plane)
+def locust_running(
+    request: pytest.FixtureRequest,
+    kube: Kube,
+    target: Target,
+    app_ns: str,
+    undo: UndoStack,
+    shoppers: load.Shoppers,
+    users: int,
+) -> None:
+    skip_unless(request, load.unavailable(target))
+    session = load.start_shoppers(shoppers, kube, target, app_ns, undo, users, load.DEFAULT_SPAWN_RATE)
+    load.expect_all_shopping(session, users, target.timeouts.assertion)
+
+
 @when(parsers.parse("the load runs for {seconds:d} seconds"))
 @touches(Touches.data_plane)
-def locust_load(request: pytest.FixtureRequest, target: Target) -> None:
-    evidence.skip_scenario(request, load.unavailable(target))
+def load_runs(shoppers: load.Shoppers, seconds: int) -> None:
+    shoppers.running.run_for(seconds)
+
+
+@when("Locust stops")
+@touches(Touches.data_plane)
+def locust_stops(shoppers: load.Shoppers) -> None:
+    shoppers.running.stop()
 
 
 @then(parsers.parse("every shopper task ran at least once: {tasks}"))
+@touches(Touches.data_plane)
+def tasks_ran(shoppers: load.Shoppers, tasks: str) -> None:
+    load.expect_tasks_ran(shoppers.running.snapshot(), [t.strip() for t in tasks.split(",")])
+
+
 @then("fewer than 1% of Locust's requests failed")
+@touches(Touches.data_plane)
+def few_failures(shoppers: load.Shoppers) -> None:
+    load.expect_few_failures(shoppers.running.snapshot())
+
+
 @then(parsers.parse("Locust sustains at least {rps:d} requests per second with fewer than 1% failures"))
+@touches(Touches.data_plane)
+def sustains(shoppers: load.Shoppers, rps: int) -> None:
+    load.expect_sustained_rps(shoppers.running.snapshot(), rps)
+    load.expect_few_failures(shoppers.running.snapshot())
+
+
 @then(parsers.parse("fewer than 1% of Locust's requests fail in the {seconds:d} seconds after that"))
 @touches(Touches.data_plane)
-def locust_results(request: pytest.FixtureRequest, target: Target) -> None:
-    evidence.skip_scenario(request, load.unavailable(target))  # no Locust run to read results from
+def few_failures_after(shoppers: load.Shoppers, seconds: int) -> None:
+    load.expect_few_failures_for(shoppers.running, seconds)
+
+
+# --- HPAs under load -------------------------------------------------------------------------------
+
+
+@then(
+    parsers.re(
+        r'the HPA scales Deployment "(?P<deployment>[^"]+)" out to at least (?P<replicas>\d+) replicas '
+        r"within (?P<seconds>\d+) seconds"
+    )
+)
+@touches(Touches.control_plane, Touches.node_runtime)
+def scales_out(
+    kube: Kube,
+    app_ns: str,
+    execution: Execution,
+    shoppers: load.Shoppers,
+    deployment: str,
+    replicas: str,
+    seconds: str,
+) -> None:
+    took = load.expect_scaled_out(kube, app_ns, shoppers.running, deployment, int(replicas), int(seconds))
+    execution.timing(f"{deployment}_scale_out_seconds", took)
+
+
+@then(
+    parsers.re(
+        r'the HPA scales Deployment "(?P<deployment>[^"]+)" back in to (?P<replicas>\d+) replicas? '
+        r"within (?P<seconds>\d+) seconds"
+    )
+)
+@touches(Touches.control_plane, Touches.node_runtime)
+def scales_in(
+    kube: Kube,
+    app_ns: str,
+    execution: Execution,
+    shoppers: load.Shoppers,
+    deployment: str,
+    replicas: str,
+    seconds: str,
+) -> None:
+    took = load.expect_scaled_in(kube, app_ns, shoppers.running, deployment, int(replicas), int(seconds))
+    execution.timing(f"{deployment}_scale_in_seconds", took)
+
+
+@then(
+    parsers.parse(
+        'every new replica of Deployment "{deployment}" is available '
+        "within {seconds:d} seconds of being created"
+    )
+)
+@touches(Touches.control_plane, Touches.node_runtime)
+def new_replicas_ready(
+    kube: Kube, app_ns: str, shoppers: load.Shoppers, deployment: str, seconds: int
+) -> None:
+    load.expect_new_replicas_ready(kube, app_ns, shoppers.running, deployment, seconds)
+
+
+@then(parsers.parse('Deployment "{deployment}" never has more than {most:d} replicas'))
+@touches(Touches.control_plane)
+def never_more(shoppers: load.Shoppers, deployment: str, most: int) -> None:
+    load.expect_at_most(shoppers.running.watches[deployment], most)
+
+
+@then(
+    parsers.parse(
+        'Deployment "{deployment}" still has exactly {replicas:d} replicas after {seconds:d} seconds'
+    )
+)
+@touches(Touches.control_plane)
+def still_exactly(kube: Kube, app_ns: str, deployment: str, replicas: int, seconds: int) -> None:
+    load.expect_replicas_hold(kube, app_ns, deployment, replicas, seconds)
+
+
+@then(
+    parsers.parse(
+        'the HPA of Deployment "{deployment}" reports ScalingLimited because it reached its maximum'
+    )
+)
+@touches(Touches.control_plane)
+def scaling_limited(kube: Kube, target: Target, app_ns: str, deployment: str) -> None:
+    load.expect_scaling_limited(kube, app_ns, deployment, target.timeouts.assertion)
 
 
 # --- HPAs ------------------------------------------------------------------------------------------

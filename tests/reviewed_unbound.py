@@ -18,20 +18,6 @@ REVIEWED_UNBOUND: dict[str, tuple[str, ...]] = {
         'then the alert "BoutiqueHighLatency" fires within 480 seconds',
         'then p95 latency of "GET /product/{id}" falls below 500 ms within 300 seconds',
     ),
-    "A Deployment scales out under load and back in when the load stops": (
-        'then the HPA scales Deployment "frontend" out to at least 3 replicas within 180 seconds',
-        'then every new replica of Deployment "frontend" is available within 60 seconds of being created',
-        'then Deployment "frontend" never has more than 5 replicas',
-        "when Locust stops",
-        'then the HPA scales Deployment "frontend" back in to 1 replica within 420 seconds',
-    ),
-    "The frontend HPA stops at its maximum when the load exceeds it": (
-        'then the HPA scales Deployment "frontend" out to at least 5 replicas within 300 seconds',
-        'then Deployment "frontend" still has exactly 5 replicas after 120 seconds',
-        'then the HPA of Deployment "frontend" reports ScalingLimited because it reached its maximum',
-        "when Locust stops",
-        'then the HPA scales Deployment "frontend" back in to 1 replica within 420 seconds',
-    ),
     "Locust generates shopper load that the platform sees": (
         'then Prometheus shows ingress-nginx requests for "boutique.local" within 20% of Locust\'s request rate',
     ),

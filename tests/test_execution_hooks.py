@@ -52,6 +52,10 @@ Feature: planted
   Scenario: a step has no binding
     Then a step nobody bound
 
+  Scenario: a fault before a step that has no binding
+    When a fault is injected
+    Then a step nobody bound either
+
   Scenario: a step downgrades itself
     Then a step says it ran on simulation
 """
@@ -100,6 +104,12 @@ def listed():
     pass
 
 
+@when("a fault is injected")
+@touches(Touches.control_plane)
+def inject():
+    raise AssertionError("must not run: a later step of the scenario has no binding")
+
+
 @then("a step says it ran on simulation")
 @touches(Touches.control_plane)
 def downgrade(execution):
@@ -118,7 +128,7 @@ def summary(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> dict[
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "-p", "no:allure_pytest", "--alluredir=allure-results", target
     )
-    result.assert_outcomes(passed=4, skipped=2)
+    result.assert_outcomes(passed=4, skipped=3)
     doc = json.loads((pytester.path / "reports" / "summary.json").read_text())
     return {entry["scenario"]: entry for entry in doc["scenarios"].values()}
 
@@ -138,6 +148,14 @@ def test_a_step_the_target_cannot_make_real_skips_with_the_targets_reason(summar
     unbound = summary["a step has no binding"]
     assert unbound["outcome"] == "skipped"
     assert unbound["reason"] == "step not implemented yet: Then a step nobody bound"
+
+
+def test_a_scenario_with_an_unbound_step_skips_before_its_first_step(summary: dict[str, dict]) -> None:
+    node = summary["a fault before a step that has no binding"]
+    assert (node["outcome"], node["reason"]) == (
+        "skipped",
+        "step not implemented yet: Then a step nobody bound either",
+    )
 
 
 def test_allure_shows_the_derived_label_and_the_reasons(

@@ -1,0 +1,162 @@
+"""The load steps' checks (boutique_suite/load.py) on planted results and a fake cluster: failure windows,
+sustained rate, the replica watch, new replicas' time to Ready, a replica count that must hold."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from types import SimpleNamespace as NS
+
+import pytest
+
+from boutique_suite import load, waits
+from loadtests.runner import LoadResult, Sample
+
+T0 = 1_700_000_000.0
+
+
+def _result(per_second: list[tuple[int, int, int]]) -> LoadResult:
+    """One sample per (users, requests, failures) second from T0."""
+    series = [
+        Sample(i, i + 1, T0 + i + 1, users, requests, failures, float(requests), 10.0)
+        for i, (users, requests, failures) in enumerate(per_second)
+    ]
+    return LoadResult(
+        host="http://192.0.2.10",
+        started_at=T0,
+        ended_at=T0 + len(series),
+        requests=sum(s.requests for s in series),
+        failures=sum(s.failures for s in series),
+        endpoints={},
+        errors=[],
+        series=series,
+    )
+
+
+def test_fewer_than_one_percent_failed_passes_and_one_percent_fails() -> None:
+    load.expect_few_failures(_result([(10, 100, 0), (10, 100, 1)]))
+    with pytest.raises(AssertionError, match="2 of 200 Locust requests failed"):
+        load.expect_few_failures(_result([(10, 100, 1), (10, 100, 1)]))
+
+
+def test_failures_count_only_inside_the_window() -> None:
+    result = _result([(10, 10, 10), (10, 100, 0), (10, 100, 0)])
+    load.expect_few_failures(result, T0 + 1.5, T0 + 3)
+    with pytest.raises(AssertionError, match="10 of 110"):
+        load.expect_few_failures(result, T0 + 0.5, T0 + 1.5)
+
+
+def test_a_window_without_requests_is_not_a_pass() -> None:
+    with pytest.raises(AssertionError, match="no request"):
+        load.expect_few_failures(_result([(10, 0, 0)]), T0, T0 + 1)
+
+
+def test_the_sustained_rate_is_measured_once_every_user_runs() -> None:
+    ramp_then_full = _result([(2, 1, 0), (5, 2, 0), (10, 8, 0), (10, 6, 0)])
+    load.expect_sustained_rps(ramp_then_full, 7)
+    with pytest.raises(AssertionError, match=r"sustained 7\.0 requests/s at 10 users"):
+        load.expect_sustained_rps(ramp_then_full, 8)
+
+
+class FakeKube:
+    """Deployments and pods as the load checks read them."""
+
+    def __init__(self, replicas: list[tuple[int, int, int]] | None = None) -> None:
+        self.states = list(replicas or [(1, 1, 1)])  # (desired, pods, available), one per read
+        self.pod_list: list[NS] = []
+        self.fail_reads = 0
+
+    def deployment(self, namespace: str, name: str) -> NS:
+        if self.fail_reads:
+            self.fail_reads -= 1
+            raise ConnectionError("API server unreachable")
+        desired, pods, available = self.states.pop(0) if len(self.states) > 1 else self.states[0]
+        return NS(
+            spec=NS(replicas=desired, selector=NS(match_labels={"app": name})),
+            status=NS(replicas=pods, available_replicas=available),
+        )
+
+    def pods(self, namespace: str, selector: str) -> list[NS]:
+        assert selector == "app=frontend"
+        return self.pod_list
+
+
+def _pod(name: str, created: float, ready_after: float | None) -> NS:
+    stamp = dt.datetime.fromtimestamp(created, dt.UTC)
+    conditions = []
+    if ready_after is not None:
+        ready = dt.datetime.fromtimestamp(created + ready_after, dt.UTC)
+        conditions.append(NS(type="Ready", status="True", last_transition_time=ready))
+    return NS(
+        metadata=NS(name=name, creation_timestamp=stamp, deletion_timestamp=None),
+        status=NS(conditions=conditions),
+    )
+
+
+def _new_replicas(kube: FakeKube, since: float) -> waits.Check:
+    return load.new_replicas_ready(kube, "boutique-dev", "frontend", since, within=60)()  # type: ignore[arg-type]
+
+
+def test_new_replicas_ready_in_time_pass_and_older_pods_do_not_count() -> None:
+    now = time.time()
+    kube = FakeKube()
+    kube.pod_list = [_pod("old", now - 3600, None), _pod("new-1", now - 100, 12), _pod("new-2", now - 90, 30)]
+    check = _new_replicas(kube, since=now - 200)
+    assert check.outcome is waits.Outcome.SUCCEEDED
+    assert check.value == {"new-1": 12, "new-2": 30}
+
+
+def test_a_replica_ready_too_late_or_never_fails_and_a_young_one_is_awaited() -> None:
+    now = time.time()
+    kube = FakeKube()
+    kube.pod_list = [_pod("slow", now - 100, 75)]
+    assert _new_replicas(kube, now - 200).outcome is waits.Outcome.FAILED
+    kube.pod_list = [_pod("stuck", now - 61, None)]
+    assert _new_replicas(kube, now - 200).outcome is waits.Outcome.FAILED
+    kube.pod_list = [_pod("young", now - 5, None)]
+    assert _new_replicas(kube, now - 200).outcome is waits.Outcome.PENDING
+
+
+def test_no_new_replica_at_all_fails() -> None:
+    kube = FakeKube()
+    kube.pod_list = [_pod("old", time.time() - 3600, 5)]
+    check = _new_replicas(kube, since=time.time() - 60)
+    assert check.outcome is waits.Outcome.FAILED
+    assert "no replica" in check.detail
+
+
+def test_the_replica_watch_sees_the_peak_and_survives_a_failed_read() -> None:
+    kube = FakeKube([(1, 1, 1), (3, 2, 1), (6, 3, 3), (5, 5, 5)])
+    kube.fail_reads = 1
+    watch = load.ReplicaWatch(kube, "boutique-dev", "frontend", interval=0.01).start()  # type: ignore[arg-type]
+    waits.until(
+        lambda: waits.succeeded() if len(watch.samples) >= 5 else waits.pending(),
+        timeout=5,
+        interval=0.01,
+        what="five replica samples",
+    )
+    watch.stop()
+    assert watch.errors and "unreachable" in watch.errors[0]
+    assert load.expect_at_most(watch, 6) == 6
+    with pytest.raises(AssertionError, match=r"had 3 pods \(6 desired\).*more than 5"):
+        load.expect_at_most(watch, 5)
+    assert watch.csv().splitlines()[0] == "time,pods,desired"
+
+
+def test_a_watch_without_samples_is_not_a_pass() -> None:
+    watch = load.ReplicaWatch(FakeKube(), "boutique-dev", "frontend")  # type: ignore[arg-type]
+    with pytest.raises(AssertionError, match="no replica sample"):
+        load.expect_at_most(watch, 5)
+
+
+def test_a_replica_count_that_must_hold_fails_when_it_moves() -> None:
+    load.expect_replicas_hold(FakeKube([(5, 5, 5)]), "ns", "frontend", 5, 0.1)  # type: ignore[arg-type]
+    moving = FakeKube([(5, 5, 5), (4, 5, 5)])
+    with pytest.raises(waits.WaitFailed, match="desired 4"):
+        load.expect_replicas_hold(moving, "ns", "frontend", 5, 5)  # type: ignore[arg-type]
+
+
+def test_steps_after_a_load_that_never_started_say_so() -> None:
+    with pytest.raises(AssertionError, match="no Locust run was started"):
+        _ = load.Shoppers().running
+    load.Shoppers().stop()  # nothing to stop: no error
