@@ -150,6 +150,10 @@ def attach_json(name: str, doc: object) -> None:
     allure.attach(json.dumps(doc, indent=2, default=str), name, allure.attachment_type.JSON)
 
 
+def attach_png(name: str, path: Path) -> None:
+    allure.attach.file(str(path), name, allure.attachment_type.PNG)
+
+
 def attach_namespace(kube, namespace: str) -> None:  # type: ignore[no-untyped-def]
     """Events, pod logs and object YAML of a namespace, for a failed scenario."""
     try:

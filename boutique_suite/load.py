@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from kubernetes import client
 
-from boutique_suite import autoscaling, evidence, gateway, waits
+from boutique_suite import autoscaling, charts, evidence, gateway, waits
 from boutique_suite.cluster import Workload, expect_hpa_scale
 from boutique_suite.kube import Kube
 from boutique_suite.targets import Target
@@ -120,6 +120,12 @@ class LoadSession:
                 watch.stop()
                 evidence.attach_text(f"replicas of {watch.deployment} (CSV)", watch.csv())
             attach_result(self.result)
+            replicas = {name: [(s.at, s.replicas) for s in w.samples] for name, w in self.watches.items()}
+            stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(self.result.started_at))
+            chart = charts.load_chart(
+                self.result, replicas, evidence.REPORTS / "load" / f"locust-{stamp}.png"
+            )
+            evidence.attach_png("Locust: requests/s, p95 and replicas over time", chart)
         return self.result
 
 

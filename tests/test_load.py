@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from pathlib import Path
 from types import SimpleNamespace as NS
 
 import pytest
@@ -160,3 +161,12 @@ def test_steps_after_a_load_that_never_started_say_so() -> None:
     with pytest.raises(AssertionError, match="no Locust run was started"):
         _ = load.Shoppers().running
     load.Shoppers().stop()  # nothing to stop: no error
+
+
+def test_the_load_chart_is_a_png_with_every_panel(tmp_path: Path) -> None:
+    from boutique_suite import charts
+
+    result = _result([(5, 4, 0), (10, 9, 1), (10, 10, 0)])
+    out = charts.load_chart(result, {"frontend": [(T0, 1), (T0 + 2, 3)]}, tmp_path / "load" / "run.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert out.stat().st_size > 10_000  # three panels drawn, not an empty canvas
