@@ -5,13 +5,14 @@ it stops. Replicas are sampled the whole time, so "never more than N" covers eve
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass, field
 
 from kubernetes import client
 
-from boutique_suite import autoscaling, charts, evidence, gateway, waits
+from boutique_suite import autoscaling, bottleneck, charts, evidence, gateway, waits
 from boutique_suite.cluster import Workload, expect_hpa_scale
 from boutique_suite.kube import Kube
 from boutique_suite.targets import Target
@@ -241,6 +242,21 @@ def expect_scaling_limited(kube: Kube, namespace: str, deployment: str, timeout:
         interval=2,
         what=f"HPA {name} ScalingLimited because of its maximum",
     )
+
+
+def attach_bottlenecks(prometheus: bottleneck.Queryable, namespace: str, result: LoadResult) -> str:
+    """The services ranked by headroom over the run (Prometheus), attached and written under reports/load/;
+    evidence only: when Prometheus cannot answer, the attachment says why."""
+    try:
+        text = bottleneck.table(bottleneck.usage(prometheus, namespace, math.ceil(result.duration_s)))
+    except Exception as exc:  # the run's own outcome must not depend on its evidence
+        text = f"Prometheus could not be asked for the services' usage: {exc.__class__.__name__}: {exc}"
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(result.started_at))
+    out = evidence.REPORTS / "load" / f"bottlenecks-{stamp}.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text + "\n")
+    evidence.attach_text("Bottlenecks: headroom per service under load", text)
+    return text
 
 
 def attach_result(result: LoadResult) -> None:

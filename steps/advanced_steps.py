@@ -9,6 +9,7 @@ import pytest
 from pytest_bdd import given, parsers, then, when
 
 from boutique_suite import autoscaling, evidence, load, probes, sealing, terraform, waits
+from boutique_suite.alerting import Prometheus
 from boutique_suite.argocd import ArgoCDClient
 from boutique_suite.evidence import Execution
 from boutique_suite.kube import Kube
@@ -134,11 +135,12 @@ LOCUST_RUN = (
 
 
 @when(parsers.parse(LOCUST_RUN))
-@touches(Touches.load_balancer, Touches.data_plane)
+@touches(Touches.load_balancer, Touches.data_plane, Touches.monitoring)
 def locust_runs(
     request: pytest.FixtureRequest,
     kube: Kube,
     target: Target,
+    prometheus: Prometheus,
     app_ns: str,
     undo: UndoStack,
     shoppers: load.Shoppers,
@@ -147,7 +149,8 @@ def locust_runs(
     seconds: int,
 ) -> None:
     skip_unless(request, load.unavailable(target))
-    load.start_shoppers(shoppers, kube, target, app_ns, undo, users, rate).run_for(seconds).stop()
+    result = load.start_shoppers(shoppers, kube, target, app_ns, undo, users, rate).run_for(seconds).stop()
+    load.attach_bottlenecks(prometheus, app_ns, result)
 
 
 @when(parsers.parse("Locust starts {users:d} users spawning {rate:d} per second against the storefront"))
@@ -189,9 +192,9 @@ def load_runs(shoppers: load.Shoppers, seconds: int) -> None:
 
 
 @when("Locust stops")
-@touches(Touches.data_plane)
-def locust_stops(shoppers: load.Shoppers) -> None:
-    shoppers.running.stop()
+@touches(Touches.data_plane, Touches.monitoring)
+def locust_stops(shoppers: load.Shoppers, prometheus: Prometheus, app_ns: str) -> None:
+    load.attach_bottlenecks(prometheus, app_ns, shoppers.running.stop())
 
 
 @then(parsers.parse("every shopper task ran at least once: {tasks}"))

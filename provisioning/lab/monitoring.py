@@ -66,8 +66,39 @@ def _scrape(job: str, port_key: str, **extra: Any) -> dict[str, Any]:
     return {"job_name": job, "static_configs": [{"targets": [f"{HOST}:{PORTS[port_key]}"]}], **extra}
 
 
+def _cadvisor_job(tls_config: dict[str, str]) -> list[dict[str, Any]]:
+    """The real kubelets' cAdvisor metrics (CPU, throttling, memory per container), through the API server's
+    node proxy as kube-prometheus-stack does; none on KWOK nodes, which have no kubelet to ask."""
+    runtime = manager.node_runtime()
+    if runtime is None or runtime.kind != "real":
+        return []
+    apiserver = f"{HOST}:{manager.SETTINGS['ports']['kube_apiserver']}"
+    return [
+        {
+            "job_name": "kubelet-cadvisor",
+            "scheme": "https",
+            "tls_config": tls_config,
+            "static_configs": [
+                {
+                    "targets": [apiserver],
+                    "labels": {
+                        "__metrics_path__": f"/api/v1/nodes/{node}/proxy/metrics/cadvisor",
+                        "node": node,
+                    },
+                }
+                for node in manager.SETTINGS["hosts"]["addresses"]
+            ],
+        }
+    ]
+
+
 def prometheus_config(rule_files: list[Path]) -> dict[str, Any]:
     pki = manager.WORKDIR / "pki"
+    tls_config = {
+        "ca_file": str(pki / "ca.crt"),
+        "cert_file": str(pki / "admin.crt"),
+        "key_file": str(pki / "admin.key"),
+    }
     return {
         "global": {
             "scrape_interval": CFG["scrape_interval"],
@@ -85,12 +116,9 @@ def prometheus_config(rule_files: list[Path]) -> dict[str, Any]:
                 "job_name": "apiserver",
                 "static_configs": [{"targets": [f"{HOST}:{manager.SETTINGS['ports']['kube_apiserver']}"]}],
                 "scheme": "https",
-                "tls_config": {
-                    "ca_file": str(pki / "ca.crt"),
-                    "cert_file": str(pki / "admin.crt"),
-                    "key_file": str(pki / "admin.key"),
-                },
+                "tls_config": tls_config,
             },
+            *_cadvisor_job(tls_config),
             _scrape("argocd-application-controller", "argocd_controller_metrics"),
             _scrape("argocd-server", "argocd_server_metrics"),
             _scrape("argocd-repo-server", "argocd_repo_server_metrics"),

@@ -1,0 +1,132 @@
+"""Where a load run hurt: Prometheus is asked, per Boutique service, for CPU against its request and limit,
+CPU throttling, peak memory against its limit and restarts over the run's window (cAdvisor through the
+kubelets, kube-state-metrics), and the services are ranked by their tightest headroom. Evidence for the
+report, never an assertion: a service without samples is listed as such."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+# A pod's Deployment: its name without the ReplicaSet's and the pod's suffixes.
+_SERVICE = 'label_replace({q}, "service", "$1", "pod", "(.+)-[a-z0-9]+-[a-z0-9]+")'
+_CONTAINERS = 'namespace="{ns}", container!="", container!="POD"'
+
+
+class Queryable(Protocol):
+    def query(self, promql: str) -> list[dict]: ...
+
+
+@dataclass(frozen=True)
+class ServiceUsage:
+    """One service over the window. Ratios are of its busiest container (1.0 = at the request or limit)."""
+
+    service: str
+    cpu_cores: float | None  # mean over the window, all pods of the service together
+    cpu_of_request: float | None
+    cpu_of_limit: float | None
+    throttled_ratio: float | None  # throttled CFS periods / all periods
+    memory_peak_bytes: float | None  # the largest container working set seen
+    memory_of_limit: float | None
+    restarts: int
+
+    @property
+    def tightest(self) -> float:
+        """The smallest headroom as a used fraction; -1 when nothing is known."""
+        known = [v for v in (self.cpu_of_limit, self.memory_of_limit, self.throttled_ratio) if v is not None]
+        return max(known, default=-1.0)
+
+
+def _per_service(how: str, promql: str) -> str:
+    return f"{how} by (service) ({_SERVICE.format(q=promql)})"
+
+
+def _per_container(promql: str) -> str:
+    return f"max by (namespace, pod, container) ({promql})"
+
+
+def queries(namespace: str, window_s: int) -> dict[str, str]:
+    """PromQL per column. Pods gone by the end of the window still count (ksm values over the window)."""
+    sel, w = _CONTAINERS.format(ns=namespace), f"{max(window_s, 60)}s"
+    ksm = f'namespace="{namespace}"'
+    cpu = _per_container(f"rate(container_cpu_usage_seconds_total{{{sel}}}[{w}])")
+    request = _per_container(
+        f'max_over_time(kube_pod_container_resource_requests{{{ksm}, resource="cpu"}}[{w}])'
+    )
+    limit = _per_container(f'max_over_time(kube_pod_container_resource_limits{{{ksm}, resource="cpu"}}[{w}])')
+    memory = _per_container(f"max_over_time(container_memory_working_set_bytes{{{sel}}}[{w}])")
+    memory_limit = _per_container(
+        f'max_over_time(kube_pod_container_resource_limits{{{ksm}, resource="memory"}}[{w}])'
+    )
+    throttled = f"increase(container_cpu_cfs_throttled_periods_total{{{sel}}}[{w}])"
+    periods = f"increase(container_cpu_cfs_periods_total{{{sel}}}[{w}])"
+    return {
+        "cpu": _per_service("sum", cpu),
+        "cpu_of_request": _per_service("max", f"{cpu} / {request}"),
+        "cpu_of_limit": _per_service("max", f"{cpu} / {limit}"),
+        "throttled": _per_service("max", f"{_per_container(throttled)} / {_per_container(periods)}"),
+        "memory": _per_service("max", memory),
+        "memory_of_limit": _per_service("max", f"{memory} / {memory_limit}"),
+        "restarts": _per_service("sum", f"increase(kube_pod_container_status_restarts_total{{{ksm}}}[{w}])"),
+    }
+
+
+def _by_service(rows: list[dict]) -> dict[str, float]:
+    found = {}
+    for row in rows:
+        value = float(row["value"][1])
+        if "service" in row["metric"] and math.isfinite(value):
+            found[row["metric"]["service"]] = value
+    return found
+
+
+def usage(prometheus: Queryable, namespace: str, window_s: int) -> list[ServiceUsage]:
+    """Each service's usage over the last ``window_s`` seconds, the tightest headroom first."""
+    got = {name: _by_service(prometheus.query(q)) for name, q in queries(namespace, window_s).items()}
+    services = sorted(set().union(*(set(v) for v in got.values())))
+    rows = [
+        ServiceUsage(
+            service=s,
+            cpu_cores=got["cpu"].get(s),
+            cpu_of_request=got["cpu_of_request"].get(s),
+            cpu_of_limit=got["cpu_of_limit"].get(s),
+            throttled_ratio=got["throttled"].get(s),
+            memory_peak_bytes=got["memory"].get(s),
+            memory_of_limit=got["memory_of_limit"].get(s),
+            restarts=round(got["restarts"].get(s, 0)),
+        )
+        for s in services
+    ]
+    return sorted(rows, key=lambda r: -r.tightest)
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0%}"
+
+
+def table(rows: list[ServiceUsage]) -> str:
+    """A Markdown table, the tightest headroom first, and the services at the top of each column."""
+    lines = [
+        "| service | CPU (m) | of request | of limit | throttled | memory peak (MiB) | of limit | restarts |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        cpu = "–" if r.cpu_cores is None else f"{r.cpu_cores * 1000:.0f}"
+        mem = "–" if r.memory_peak_bytes is None else f"{r.memory_peak_bytes / 2**20:.0f}"
+        lines.append(
+            f"| {r.service} | {cpu} | {_pct(r.cpu_of_request)} | {_pct(r.cpu_of_limit)} | "
+            f"{_pct(r.throttled_ratio)} | {mem} | {_pct(r.memory_of_limit)} | {r.restarts} |"
+        )
+    if not rows:
+        lines.append("| (Prometheus has no container samples for this window) | | | | | | | |")
+    for what, key in (
+        ("least CPU headroom", lambda r: r.cpu_of_limit),
+        ("least memory headroom", lambda r: r.memory_of_limit),
+        ("most throttled", lambda r: r.throttled_ratio),
+    ):
+        known = [r for r in rows if key(r) is not None]
+        if known:
+            worst = max(known, key=key)
+            lines.append(f"\n{what}: **{worst.service}** ({_pct(key(worst))})")
+    return "\n".join(lines)
