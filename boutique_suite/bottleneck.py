@@ -11,7 +11,8 @@ from typing import Protocol
 
 # A pod's Deployment: its name without the ReplicaSet's and the pod's suffixes.
 _SERVICE = 'label_replace({q}, "service", "$1", "pod", "(.+)-[a-z0-9]+-[a-z0-9]+")'
-_CONTAINERS = 'namespace="{ns}", container!="", container!="POD"'
+# Pod-level cgroups: cAdvisor has them on every runtime (the lab's kubelets see no container names).
+_PODS = 'namespace="{ns}", pod!="", container=""'
 
 
 class Queryable(Protocol):
@@ -20,14 +21,14 @@ class Queryable(Protocol):
 
 @dataclass(frozen=True)
 class ServiceUsage:
-    """One service over the window. Ratios are of its busiest container (1.0 = at the request or limit)."""
+    """One service over the window. Ratios are of its busiest pod (1.0 = at the request or limit)."""
 
     service: str
     cpu_cores: float | None  # mean over the window, all pods of the service together
     cpu_of_request: float | None
     cpu_of_limit: float | None
     throttled_ratio: float | None  # throttled CFS periods / all periods
-    memory_peak_bytes: float | None  # the largest container working set seen
+    memory_peak_bytes: float | None  # the largest pod working set seen
     memory_of_limit: float | None
     restarts: int
 
@@ -42,21 +43,21 @@ def _per_service(how: str, promql: str) -> str:
     return f"{how} by (service) ({_SERVICE.format(q=promql)})"
 
 
-def _per_container(promql: str) -> str:
-    return f"max by (namespace, pod, container) ({promql})"
+def _per_pod(promql: str) -> str:
+    return f"sum by (namespace, pod) ({promql})"
 
 
 def queries(namespace: str, window_s: int) -> dict[str, str]:
     """PromQL per column. Pods gone by the end of the window still count (ksm values over the window)."""
-    sel, w = _CONTAINERS.format(ns=namespace), f"{max(window_s, 60)}s"
+    sel, w = _PODS.format(ns=namespace), f"{max(window_s, 60)}s"
     ksm = f'namespace="{namespace}"'
-    cpu = _per_container(f"rate(container_cpu_usage_seconds_total{{{sel}}}[{w}])")
-    request = _per_container(
+    cpu = _per_pod(f"rate(container_cpu_usage_seconds_total{{{sel}}}[{w}])")
+    request = _per_pod(
         f'max_over_time(kube_pod_container_resource_requests{{{ksm}, resource="cpu"}}[{w}])'
     )
-    limit = _per_container(f'max_over_time(kube_pod_container_resource_limits{{{ksm}, resource="cpu"}}[{w}])')
-    memory = _per_container(f"max_over_time(container_memory_working_set_bytes{{{sel}}}[{w}])")
-    memory_limit = _per_container(
+    limit = _per_pod(f'max_over_time(kube_pod_container_resource_limits{{{ksm}, resource="cpu"}}[{w}])')
+    memory = _per_pod(f"max_over_time(container_memory_working_set_bytes{{{sel}}}[{w}])")
+    memory_limit = _per_pod(
         f'max_over_time(kube_pod_container_resource_limits{{{ksm}, resource="memory"}}[{w}])'
     )
     throttled = f"increase(container_cpu_cfs_throttled_periods_total{{{sel}}}[{w}])"
@@ -65,7 +66,7 @@ def queries(namespace: str, window_s: int) -> dict[str, str]:
         "cpu": _per_service("sum", cpu),
         "cpu_of_request": _per_service("max", f"{cpu} / {request}"),
         "cpu_of_limit": _per_service("max", f"{cpu} / {limit}"),
-        "throttled": _per_service("max", f"{_per_container(throttled)} / {_per_container(periods)}"),
+        "throttled": _per_service("max", f"{_per_pod(throttled)} / {_per_pod(periods)}"),
         "memory": _per_service("max", memory),
         "memory_of_limit": _per_service("max", f"{memory} / {memory_limit}"),
         "restarts": _per_service("sum", f"increase(kube_pod_container_status_restarts_total{{{ksm}}}[{w}])"),
