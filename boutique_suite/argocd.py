@@ -22,7 +22,7 @@ class ArgoCDUnavailable(Exception):
 @dataclass
 class ArgoCDClient:
     url: str
-    token: str
+    token: str = field(repr=False)  # never in a traceback or a log
     session: requests.Session = field(default_factory=requests.Session)
 
     @classmethod

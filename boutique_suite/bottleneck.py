@@ -52,9 +52,7 @@ def queries(namespace: str, window_s: int) -> dict[str, str]:
     sel, w = _PODS.format(ns=namespace), f"{max(window_s, 60)}s"
     ksm = f'namespace="{namespace}"'
     cpu = _per_pod(f"rate(container_cpu_usage_seconds_total{{{sel}}}[{w}])")
-    request = _per_pod(
-        f'max_over_time(kube_pod_container_resource_requests{{{ksm}, resource="cpu"}}[{w}])'
-    )
+    request = _per_pod(f'max_over_time(kube_pod_container_resource_requests{{{ksm}, resource="cpu"}}[{w}])')
     limit = _per_pod(f'max_over_time(kube_pod_container_resource_limits{{{ksm}, resource="cpu"}}[{w}])')
     memory = _per_pod(f"max_over_time(container_memory_working_set_bytes{{{sel}}}[{w}])")
     memory_limit = _per_pod(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
@@ -21,7 +21,7 @@ VARIABLE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)|\[\[(\w+)\]\]")
 @dataclass
 class Grafana:
     url: str
-    token: str
+    token: str = field(repr=False)  # never in a traceback or a log
 
     def get(self, path: str, **params: str) -> Any:
         answer = requests.get(

@@ -52,3 +52,12 @@ def test_sync_while_an_operation_runs_is_not_an_error(client: ArgoCDClient) -> N
 def test_sync_refused_names_the_reason(client: ArgoCDClient) -> None:
     with pytest.raises(AssertionError, match=r"sync of denied refused: 403.*permission denied"):
         client.sync("denied")
+
+
+def test_a_clients_token_stays_out_of_its_repr() -> None:
+    """pytest and loggers print objects with repr: a token there would land in JUnit and the report."""
+    from boutique_suite.grafana import Grafana
+
+    token = "secret-token-1"
+    for client in (ArgoCDClient("http://argocd.local", token), Grafana("http://grafana.local", token)):
+        assert token not in repr(client)
