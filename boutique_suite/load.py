@@ -103,6 +103,7 @@ class LoadSession:
     started_mono: float
     watches: dict[str, ReplicaWatch] = field(default_factory=dict)
     stopped_mono: float | None = None
+    recovered_at: float | None = None  # epoch: requests succeeded again after a fault
     result: LoadResult | None = None
 
     def snapshot(self) -> LoadResult:
@@ -181,10 +182,38 @@ def expect_all_shopping(session: LoadSession, users: int, timeout: float) -> Non
     waits.until(probe, timeout=timeout, interval=0.5, what=f"{users} Locust users shopping")
 
 
+def traffic_recovered(session: LoadSession, since: float) -> waits.Probe:
+    """Succeeds with the end (epoch) of the first whole second after ``since`` in which Locust's requests
+    were answered and none failed: the shoppers' view that a Service routes to its new pods again (the
+    kubelet says Ready a moment before kube-proxy's rules and the callers' reconnects follow)."""
+
+    def probe() -> waits.Check:
+        seconds = [s for s in session.snapshot().series if s.started_at >= since]
+        clean = next((s for s in seconds if s.requests and not s.failures), None)
+        if clean is not None:
+            return waits.succeeded(f"answered without failure at {clean.at:.0f}", clean.at)
+        return waits.pending(f"{sum(s.failures for s in seconds)} failed requests in {len(seconds)} s")
+
+    return probe
+
+
+def expect_traffic_recovered(session: LoadSession, timeout: float) -> float:
+    """Wait until the shoppers' requests succeed again; the window of later checks starts there. Returns
+    the seconds it took."""
+    since = time.time()
+    recovered = waits.until(
+        traffic_recovered(session, since), timeout=timeout, interval=0.5, what="Locust's requests recovered"
+    ).check.value
+    assert isinstance(recovered, float)
+    session.recovered_at = recovered
+    return recovered - since
+
+
 def expect_few_failures_for(session: LoadSession, seconds: float) -> None:
-    """Let the load run ``seconds`` more: fewer than 1% of the requests in that window failed."""
-    start = time.time()
-    session.run_for(seconds)
+    """Fewer than 1% of the requests fail in the ``seconds`` after the traffic recovered (after now, when no
+    recovery was awaited)."""
+    start = session.recovered_at or time.time()
+    session.run_for(start + seconds - time.time())
     expect_few_failures(session.snapshot(), start, start + seconds)
 
 

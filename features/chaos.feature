@@ -55,6 +55,7 @@ Feature: Chaos, resource shortage and bottleneck analysis
     And Locust is running 20 users against the storefront
     When every pod of Deployment "cartservice" is force-deleted with a grace period of 0 seconds
     Then Deployment "cartservice" has all replicas available again within 90 seconds
+    And Locust's requests succeed again within 30 seconds
     And fewer than 1% of Locust's requests fail in the 60 seconds after that
 
   @phase2 @chaos @destructive

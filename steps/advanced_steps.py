@@ -222,6 +222,12 @@ def few_failures_after(shoppers: load.Shoppers, seconds: int) -> None:
     load.expect_few_failures_for(shoppers.running, seconds)
 
 
+@then(parsers.parse("Locust's requests succeed again within {seconds:d} seconds"))
+@touches(Touches.data_plane)
+def traffic_recovered(shoppers: load.Shoppers, execution: Execution, seconds: int) -> None:
+    execution.timing("traffic_recovered_seconds", load.expect_traffic_recovered(shoppers.running, seconds))
+
+
 # --- HPAs under load -------------------------------------------------------------------------------
 
 

@@ -170,3 +170,13 @@ def test_the_load_chart_is_a_png_with_every_panel(tmp_path: Path) -> None:
     out = charts.load_chart(result, {"frontend": [(T0, 1), (T0 + 2, 3)]}, tmp_path / "load" / "run.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert out.stat().st_size > 10_000  # three panels drawn, not an empty canvas
+
+
+def test_traffic_recovers_at_the_first_clean_second_after_the_fault() -> None:
+    failing_then_clean = _result([(20, 4, 4), (20, 5, 2), (20, 0, 0), (20, 6, 0), (20, 5, 0)])
+    session = NS(snapshot=lambda: failing_then_clean)
+    check = load.traffic_recovered(session, since=T0)()  # type: ignore[arg-type]
+    assert (check.outcome, check.value) == (waits.Outcome.SUCCEEDED, T0 + 4)  # an idle second is no proof
+    still_failing = _result([(20, 4, 4), (20, 5, 1)])
+    check = load.traffic_recovered(NS(snapshot=lambda: still_failing), since=T0)()  # type: ignore[arg-type]
+    assert check.outcome is waits.Outcome.PENDING and "5 failed requests in 2 s" in check.detail
