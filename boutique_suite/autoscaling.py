@@ -3,7 +3,9 @@ and Argo CD leaving the replicas they own alone."""
 
 from __future__ import annotations
 
+import threading
 import time
+from dataclasses import dataclass, field
 
 from kubernetes import client
 
@@ -92,6 +94,39 @@ def expect_scaling_active(kube: Kube, namespace: str, deployments: list[str], ti
     )
 
 
+def scaled(
+    kube: Kube, namespace: str, deployment: str, at_least: int | None, exactly: int | None
+) -> waits.Probe:
+    """The HPA (named as its Deployment) wants at least / exactly that many replicas and the Deployment has
+    them available (exactly: no more pods either)."""
+
+    def probe() -> waits.Check:
+        hpa = kube.hpa(namespace, deployment)
+        dep = kube.deployment(namespace, deployment)
+        desired, available = hpa.status.desired_replicas or 0, dep.status.available_replicas or 0
+        detail = f"HPA desired {desired}, deployment available {available}, current CPU {_current_cpu(hpa)}%"
+        ok = (
+            (desired >= at_least and available >= at_least)
+            if at_least
+            else (desired == exactly and available == exactly and (dep.status.replicas or 0) == exactly)
+        )
+        return waits.succeeded(detail) if ok else waits.pending(detail)
+
+    return probe
+
+
+def expect_scaled(
+    kube: Kube, namespace: str, deployment: str, at_least: int | None, exactly: int | None, timeout: float
+) -> None:
+    waits.until(
+        scaled(kube, namespace, deployment, at_least, exactly),
+        timeout=timeout,
+        what=f"HPA {deployment}",
+        interval=2,
+        wake=kube.watch_deployments(namespace, int(timeout) + 1),
+    )
+
+
 def expect_replicas_ignored(app: dict, deployments: list[str]) -> None:
     """The Application ignores /spec/replicas of each Deployment and respects that when it syncs."""
     spec = app["spec"]
@@ -136,3 +171,160 @@ def expect_replica_change_stays_synced(
 
     waits.consistently(probe, duration=hold, interval=3, what=f"{app} stays Synced")
     return changed
+
+
+# --- under load: replicas second by second, new replicas, the maximum ---------------------------------
+
+
+@dataclass
+class ReplicaSample:
+    at: float  # epoch seconds
+    replicas: int  # the Deployment's pods (status.replicas), terminating ones excluded
+    desired: int  # spec.replicas, as the HPA set it
+
+
+@dataclass
+class ReplicaWatch:
+    """Samples a Deployment's replicas every ``interval`` seconds in the background until stopped."""
+
+    kube: Kube
+    namespace: str
+    deployment: str
+    interval: float = 1.0
+    samples: list[ReplicaSample] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> ReplicaWatch:
+        self._thread = threading.Thread(target=self._loop, name=f"replicas-{self.deployment}", daemon=True)
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                dep = self.kube.deployment(self.namespace, self.deployment)
+                self.samples.append(
+                    ReplicaSample(time.time(), dep.status.replicas or 0, dep.spec.replicas or 0)
+                )
+            except Exception as exc:  # a missed sample is reported, never fatal to the load
+                self.errors.append(f"{time.strftime('%H:%M:%S')}: {exc.__class__.__name__}: {exc}")
+            self._stop.wait(self.interval)
+
+    def stop(self) -> list[ReplicaSample]:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        return self.samples
+
+    def most(self) -> ReplicaSample | None:
+        return max(self.samples, key=lambda s: max(s.replicas, s.desired), default=None)
+
+    def csv(self) -> str:
+        rows = [
+            f"{time.strftime('%H:%M:%S', time.localtime(s.at))},{s.replicas},{s.desired}"
+            for s in self.samples
+        ]
+        return "\n".join(["time,pods,desired", *rows])
+
+
+def expect_at_most(watch: ReplicaWatch, most: int) -> int:
+    """No sample of the watch had more than ``most`` replicas (pods or desired); the largest seen."""
+    assert watch.samples, f"no replica sample of {watch.deployment} was taken: {watch.errors[-3:]}"
+    peak = watch.most()
+    assert peak is not None
+    largest = max(peak.replicas, peak.desired)
+    assert largest <= most, (
+        f"Deployment {watch.deployment} had {peak.replicas} pods ({peak.desired} desired) at "
+        f"{time.strftime('%H:%M:%S', time.localtime(peak.at))}, more than {most}"
+    )
+    return largest
+
+
+def _ready_at(pod: client.V1Pod) -> float | None:
+    cond = next((c for c in pod.status.conditions or [] if c.type == "Ready" and c.status == "True"), None)
+    return cond.last_transition_time.timestamp() if cond and cond.last_transition_time else None
+
+
+def new_replicas_ready(
+    kube: Kube, namespace: str, deployment: str, since: float, within: float
+) -> waits.Probe:
+    """Every pod of ``deployment`` created after ``since`` (epoch) became Ready within ``within`` seconds of
+    its creation; fails as soon as one is late, pending while one is young and not Ready yet."""
+
+    def probe() -> waits.Check:
+        dep = kube.deployment(namespace, deployment)
+        selector = ",".join(f"{k}={v}" for k, v in (dep.spec.selector.match_labels or {}).items())
+        pods = [
+            p
+            for p in kube.pods(namespace, selector)
+            if p.metadata.creation_timestamp.timestamp() >= since and not p.metadata.deletion_timestamp
+        ]
+        if not pods:
+            return waits.failed(f"no replica of {deployment} was created after the load started")
+        took: dict[str, float] = {}
+        for pod in pods:
+            created = pod.metadata.creation_timestamp.timestamp()
+            ready = _ready_at(pod)
+            if ready is None:
+                if time.time() - created > within:
+                    return waits.failed(f"{pod.metadata.name} is not Ready {within:.0f} s after creation")
+                return waits.pending(f"{pod.metadata.name} not Ready yet")
+            took[pod.metadata.name] = ready - created
+        late = {name: s for name, s in took.items() if s > within}
+        if late:
+            return waits.failed(f"replicas Ready later than {within:.0f} s after creation: {late}")
+        return waits.succeeded(
+            ", ".join(f"{name} Ready {s:.0f} s after creation" for name, s in took.items()), took
+        )
+
+    return probe
+
+
+def hpa_condition(kube: Kube, namespace: str, hpa: str, kind: str, status: str, reason: str) -> waits.Probe:
+    def probe() -> waits.Check:
+        found = kube.hpa(namespace, hpa)
+        cond = next((c for c in found.status.conditions or [] if c.type == kind), None)
+        detail = f"{kind}={cond and cond.status} ({cond and cond.reason}: {cond and cond.message})"
+        if cond is not None and cond.status == status and cond.reason == reason:
+            return waits.succeeded(detail)
+        return waits.pending(detail)
+
+    return probe
+
+
+def expect_new_replicas_ready(
+    kube: Kube, namespace: str, deployment: str, since: float, within: float
+) -> dict[str, float]:
+    """Every replica of ``deployment`` created after ``since`` (epoch) was Ready within ``within`` s."""
+    waited = waits.until(
+        new_replicas_ready(kube, namespace, deployment, since, within),
+        timeout=within + 5,
+        interval=1,
+        what=f"new replicas of {deployment} Ready within {within:g} s of creation",
+    )
+    return waited.check.value  # type: ignore[return-value]
+
+
+def expect_replicas_hold(kube: Kube, namespace: str, deployment: str, replicas: int, seconds: float) -> None:
+    """The Deployment wants and has exactly ``replicas`` pods at every look for ``seconds``."""
+
+    def probe() -> waits.Check:
+        dep = kube.deployment(namespace, deployment)
+        have = (dep.spec.replicas, dep.status.replicas, dep.status.available_replicas)
+        detail = f"{deployment}: desired {have[0]}, pods {have[1]}, available {have[2]}"
+        return waits.succeeded(detail) if have == (replicas,) * 3 else waits.failed(detail)
+
+    waits.consistently(probe, duration=seconds, interval=2, what=f"{deployment} at exactly {replicas}")
+
+
+def expect_scaling_limited(kube: Kube, namespace: str, deployment: str, timeout: float) -> None:
+    """The HPA says ScalingLimited=True, TooManyReplicas: it wants more than its maximum."""
+    name = hpa_for(kube, namespace, deployment).metadata.name
+    waits.until(
+        hpa_condition(kube, namespace, name, "ScalingLimited", "True", "TooManyReplicas"),
+        timeout=timeout,
+        interval=2,
+        what=f"HPA {name} ScalingLimited because of its maximum",
+    )

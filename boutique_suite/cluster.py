@@ -13,7 +13,7 @@ from pathlib import Path
 from kubernetes import client
 from kubernetes.utils import parse_quantity
 
-from boutique_suite import probes, waits
+from boutique_suite import autoscaling, probes, waits
 from boutique_suite.faults import RealCpuLoad, SimulatedCpuUsage
 from boutique_suite.kube import Kube
 from boutique_suite.targets import Target
@@ -264,34 +264,7 @@ def expect_hpa_scale(
     kube: Kube, workload: Workload, at_least: int | None, exactly: int | None, timeout: float
 ) -> float:
     """Wait for the HPA to reach the count and the Deployment to follow; seconds since the usage changed."""
-
-    def probe() -> waits.Check:
-        hpa = kube.hpa(workload.namespace, workload.name)
-        dep = kube.deployment(workload.namespace, workload.name)
-        desired, available = hpa.status.desired_replicas or 0, dep.status.available_replicas or 0
-        cpu = next(
-            (
-                m.resource.current.average_utilization
-                for m in hpa.status.current_metrics or []
-                if m.resource and m.resource.name == "cpu"
-            ),
-            None,
-        )
-        detail = f"HPA desired {desired}, deployment available {available}, current CPU {cpu}%"
-        ok = (
-            (desired >= at_least and available >= at_least)
-            if at_least
-            else (desired == exactly and available == exactly and (dep.status.replicas or 0) == exactly)
-        )
-        return waits.succeeded(detail) if ok else waits.pending(detail)
-
-    waits.until(
-        probe,
-        timeout=timeout,
-        what=f"HPA {workload.name}",
-        interval=2,
-        wake=kube.watch_deployments(workload.namespace, int(timeout) + 1),
-    )
+    autoscaling.expect_scaled(kube, workload.namespace, workload.name, at_least, exactly, timeout)
     return time.monotonic() - float(workload.facts["usage_set_at"])  # type: ignore[arg-type]
 
 

@@ -141,11 +141,9 @@ def create_frontend_loadbalancer(kube: Kube, target: Target, namespace: str, und
     return {"namespace": namespace, "created": created}
 
 
-def expect_storefront_behind(kube: Kube, target: Target, loadbalancer: dict, timeout: float) -> float:
-    """The test LoadBalancer Service has its address from the pool and the storefront answers there;
-    seconds from now until it answered."""
+def storefront_behind(kube: Kube, target: Target, namespace: str, timeout: float) -> str:
+    """The test LoadBalancer Service's address from the pool, once the storefront answers there."""
     gw = gateway_of(target)
-    namespace = loadbalancer["namespace"]
     started = time.monotonic()
     address = waits.until(
         address_from_pool(kube, gw, namespace, TEST_SERVICE, gw.pool),
@@ -154,6 +152,14 @@ def expect_storefront_behind(kube: Kube, target: Target, loadbalancer: dict, tim
         what=f"external IP of Service {namespace}/{TEST_SERVICE}",
     ).check.value
     expect_storefront_at(address, timeout - (time.monotonic() - started))
+    return address
+
+
+def expect_storefront_behind(kube: Kube, target: Target, loadbalancer: dict, timeout: float) -> float:
+    """The test LoadBalancer Service has its address from the pool and the storefront answers there;
+    seconds from now until it answered."""
+    started = time.monotonic()
+    storefront_behind(kube, target, loadbalancer["namespace"], timeout)
     return time.monotonic() - started
 
 

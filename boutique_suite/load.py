@@ -1,19 +1,17 @@
 """Locust load against the storefront, as the scenarios drive it: the shopper journey of loadtests/ runs in
 this process (Locust as a library, on gevent) against the frontend behind a LoadBalancer address from the
 target's pool, while the scenario waits on the cluster; the result is read while it runs and attached when
-it stops. Replicas are sampled the whole time, so "never more than N" covers every second of the run."""
+it stops. The HPA-scaled Deployments' replicas are sampled the whole time (autoscaling.ReplicaWatch), so
+"never more than N" covers every second of the run."""
 
 from __future__ import annotations
 
 import math
-import threading
 import time
 from dataclasses import dataclass, field
-
-from kubernetes import client
+from pathlib import Path
 
 from boutique_suite import autoscaling, bottleneck, charts, evidence, gateway, waits
-from boutique_suite.cluster import Workload, expect_hpa_scale
 from boutique_suite.kube import Kube
 from boutique_suite.targets import Target
 from boutique_suite.undo import UndoStack
@@ -31,67 +29,8 @@ def unavailable(target: Target) -> str | None:
 def storefront_url(kube: Kube, target: Target, namespace: str, undo: UndoStack, timeout: float) -> str:
     """``http://<address>`` of a LoadBalancer Service in front of the frontend's pods in ``namespace`` (its
     address from the target's MetalLB pool; the Service is deleted on undo), once the storefront answers."""
-    gw = gateway.gateway_of(target)
     gateway.create_frontend_loadbalancer(kube, target, namespace, undo)
-    started = time.monotonic()
-    address = gateway.expect_address_from_pool(
-        kube, target, namespace, gateway.TEST_SERVICE, gw.pool, timeout
-    ).check.value
-    gateway.expect_storefront_at(address, timeout - (time.monotonic() - started))
-    return f"http://{address}"
-
-
-@dataclass
-class ReplicaSample:
-    at: float  # epoch seconds
-    replicas: int  # the Deployment's pods (status.replicas), terminating ones excluded
-    desired: int  # spec.replicas, as the HPA set it
-
-
-@dataclass
-class ReplicaWatch:
-    """Samples a Deployment's replicas every ``interval`` seconds in the background until stopped."""
-
-    kube: Kube
-    namespace: str
-    deployment: str
-    interval: float = 1.0
-    samples: list[ReplicaSample] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def start(self) -> ReplicaWatch:
-        self._thread = threading.Thread(target=self._loop, name=f"replicas-{self.deployment}", daemon=True)
-        self._thread.start()
-        return self
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                dep = self.kube.deployment(self.namespace, self.deployment)
-                self.samples.append(
-                    ReplicaSample(time.time(), dep.status.replicas or 0, dep.spec.replicas or 0)
-                )
-            except Exception as exc:  # a missed sample is reported, never fatal to the load
-                self.errors.append(f"{time.strftime('%H:%M:%S')}: {exc.__class__.__name__}: {exc}")
-            self._stop.wait(self.interval)
-
-    def stop(self) -> list[ReplicaSample]:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        return self.samples
-
-    def most(self) -> ReplicaSample | None:
-        return max(self.samples, key=lambda s: max(s.replicas, s.desired), default=None)
-
-    def csv(self) -> str:
-        rows = [
-            f"{time.strftime('%H:%M:%S', time.localtime(s.at))},{s.replicas},{s.desired}"
-            for s in self.samples
-        ]
-        return "\n".join(["time,pods,desired", *rows])
+    return f"http://{gateway.storefront_behind(kube, target, namespace, timeout)}"
 
 
 @dataclass
@@ -101,7 +40,7 @@ class LoadSession:
     run: LoadRun
     url: str
     started_mono: float
-    watches: dict[str, ReplicaWatch] = field(default_factory=dict)
+    watches: dict[str, autoscaling.ReplicaWatch] = field(default_factory=dict)
     stopped_mono: float | None = None
     recovered_at: float | None = None  # epoch: requests succeeded again after a fault
     result: LoadResult | None = None
@@ -123,10 +62,7 @@ class LoadSession:
                 evidence.attach_text(f"replicas of {watch.deployment} (CSV)", watch.csv())
             attach_result(self.result)
             replicas = {name: [(s.at, s.replicas) for s in w.samples] for name, w in self.watches.items()}
-            stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(self.result.started_at))
-            chart = charts.load_chart(
-                self.result, replicas, evidence.REPORTS / "load" / f"locust-{stamp}.png"
-            )
+            chart = charts.load_chart(self.result, replicas, report_file(self.result, "locust", "png"))
             evidence.attach_png("Locust: requests/s, p95 and replicas over time", chart)
         return self.result
 
@@ -165,7 +101,7 @@ def start_shoppers(
         for h in kube.autoscaling.list_namespaced_horizontal_pod_autoscaler(namespace).items
         if h.spec.scale_target_ref.kind == "Deployment"
     ]
-    watches = {name: ReplicaWatch(kube, namespace, name).start() for name in scaled}
+    watches = {name: autoscaling.ReplicaWatch(kube, namespace, name).start() for name in scaled}
     shoppers.session = LoadSession(start_load(url, users=users, spawn_rate=spawn_rate), url, time.monotonic())
     shoppers.session.watches.update(watches)
     return shoppers.session
@@ -217,60 +153,26 @@ def expect_few_failures_for(session: LoadSession, seconds: float) -> None:
     expect_few_failures(session.snapshot(), start, start + seconds)
 
 
-def expect_scaled_out(
-    kube: Kube, namespace: str, session: LoadSession, deployment: str, replicas: int, within: float
+def expect_hpa_scaled(
+    kube: Kube, namespace: str, session: LoadSession, deployment: str, replicas: int, within: float, out: bool
 ) -> float:
-    """The HPA wants at least ``replicas`` and that many are available, ``within`` seconds of the load's
-    start; seconds from the start."""
-    left = within - (time.monotonic() - session.started_mono)
-    workload = Workload(namespace, deployment, facts={"usage_set_at": session.started_mono})
-    return expect_hpa_scale(kube, workload, replicas, None, max(left, 1))
+    """Out: the HPA wants at least ``replicas`` and they are available ``within`` seconds of the load's
+    start. In: exactly ``replicas`` ``within`` seconds of its stop. Seconds from that start or stop."""
+    if out:
+        since = session.started_mono
+    else:
+        assert session.stopped_mono is not None, "Locust is still running: stop it before waiting to scale in"
+        since = session.stopped_mono
+    at_least, exactly = (replicas, None) if out else (None, replicas)
+    left = within - (time.monotonic() - since)
+    autoscaling.expect_scaled(kube, namespace, deployment, at_least, exactly, max(left, 1))
+    return time.monotonic() - since
 
 
-def expect_scaled_in(
-    kube: Kube, namespace: str, session: LoadSession, deployment: str, replicas: int, within: float
-) -> float:
-    """Exactly ``replicas`` wanted and running ``within`` seconds of the load's stop; seconds from it."""
-    assert session.stopped_mono is not None, "Locust is still running: stop it before waiting to scale in"
-    left = within - (time.monotonic() - session.stopped_mono)
-    workload = Workload(namespace, deployment, facts={"usage_set_at": session.stopped_mono})
-    return expect_hpa_scale(kube, workload, None, replicas, max(left, 1))
-
-
-def expect_new_replicas_ready(
-    kube: Kube, namespace: str, session: LoadSession, deployment: str, within: float
-) -> dict[str, float]:
-    waited = waits.until(
-        new_replicas_ready(kube, namespace, deployment, session.run.started_at, within),
-        timeout=within + 5,
-        interval=1,
-        what=f"new replicas of {deployment} Ready within {within:g} s of creation",
-    )
-    evidence.attach_json(f"new replicas of {deployment}: seconds to Ready", waited.check.value)
-    return waited.check.value  # type: ignore[return-value]
-
-
-def expect_replicas_hold(kube: Kube, namespace: str, deployment: str, replicas: int, seconds: float) -> None:
-    """The Deployment wants and has exactly ``replicas`` pods at every look for ``seconds``."""
-
-    def probe() -> waits.Check:
-        dep = kube.deployment(namespace, deployment)
-        have = (dep.spec.replicas, dep.status.replicas, dep.status.available_replicas)
-        detail = f"{deployment}: desired {have[0]}, pods {have[1]}, available {have[2]}"
-        return waits.succeeded(detail) if have == (replicas,) * 3 else waits.failed(detail)
-
-    waits.consistently(probe, duration=seconds, interval=2, what=f"{deployment} at exactly {replicas}")
-
-
-def expect_scaling_limited(kube: Kube, namespace: str, deployment: str, timeout: float) -> None:
-    """The HPA says ScalingLimited=True, TooManyReplicas: it wants more than its maximum."""
-    name = autoscaling.hpa_for(kube, namespace, deployment).metadata.name
-    waits.until(
-        hpa_condition(kube, namespace, name, "ScalingLimited", "True", "TooManyReplicas"),
-        timeout=timeout,
-        interval=2,
-        what=f"HPA {name} ScalingLimited because of its maximum",
-    )
+def report_file(result: LoadResult, kind: str, suffix: str) -> Path:
+    """``reports/load/<kind>-<when the run started>.<suffix>``: one file of each kind per run."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(result.started_at))
+    return evidence.REPORTS / "load" / f"{kind}-{stamp}.{suffix}"
 
 
 def attach_bottlenecks(prometheus: bottleneck.Queryable, namespace: str, result: LoadResult) -> str:
@@ -280,8 +182,7 @@ def attach_bottlenecks(prometheus: bottleneck.Queryable, namespace: str, result:
         text = bottleneck.table(bottleneck.usage(prometheus, namespace, math.ceil(result.duration_s)))
     except Exception as exc:  # the run's own outcome must not depend on its evidence
         text = f"Prometheus could not be asked for the services' usage: {exc.__class__.__name__}: {exc}"
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(result.started_at))
-    out = evidence.REPORTS / "load" / f"bottlenecks-{stamp}.md"
+    out = report_file(result, "bottlenecks", "md")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text + "\n")
     evidence.attach_text("Bottlenecks: headroom per service under load", text)
@@ -332,68 +233,3 @@ def expect_sustained_rps(result: LoadResult, rps: float) -> None:
 def expect_tasks_ran(result: LoadResult, tasks: list[str]) -> None:
     missing = result.tasks_not_run(tasks)
     assert not missing, f"shopper tasks that never ran: {missing} ({result.requests} requests in all)"
-
-
-def expect_at_most(watch: ReplicaWatch, most: int) -> int:
-    """No sample of the watch had more than ``most`` replicas (pods or desired); the largest seen."""
-    assert watch.samples, f"no replica sample of {watch.deployment} was taken: {watch.errors[-3:]}"
-    peak = watch.most()
-    assert peak is not None
-    largest = max(peak.replicas, peak.desired)
-    assert largest <= most, (
-        f"Deployment {watch.deployment} had {peak.replicas} pods ({peak.desired} desired) at "
-        f"{time.strftime('%H:%M:%S', time.localtime(peak.at))}, more than {most}"
-    )
-    return largest
-
-
-def _ready_at(pod: client.V1Pod) -> float | None:
-    cond = next((c for c in pod.status.conditions or [] if c.type == "Ready" and c.status == "True"), None)
-    return cond.last_transition_time.timestamp() if cond and cond.last_transition_time else None
-
-
-def new_replicas_ready(
-    kube: Kube, namespace: str, deployment: str, since: float, within: float
-) -> waits.Probe:
-    """Every pod of ``deployment`` created after ``since`` (epoch) became Ready within ``within`` seconds of
-    its creation; fails as soon as one is late, pending while one is young and not Ready yet."""
-
-    def probe() -> waits.Check:
-        dep = kube.deployment(namespace, deployment)
-        selector = ",".join(f"{k}={v}" for k, v in (dep.spec.selector.match_labels or {}).items())
-        pods = [
-            p
-            for p in kube.pods(namespace, selector)
-            if p.metadata.creation_timestamp.timestamp() >= since and not p.metadata.deletion_timestamp
-        ]
-        if not pods:
-            return waits.failed(f"no replica of {deployment} was created after the load started")
-        took: dict[str, float] = {}
-        for pod in pods:
-            created = pod.metadata.creation_timestamp.timestamp()
-            ready = _ready_at(pod)
-            if ready is None:
-                if time.time() - created > within:
-                    return waits.failed(f"{pod.metadata.name} is not Ready {within:.0f} s after creation")
-                return waits.pending(f"{pod.metadata.name} not Ready yet")
-            took[pod.metadata.name] = ready - created
-        late = {name: s for name, s in took.items() if s > within}
-        if late:
-            return waits.failed(f"replicas Ready later than {within:.0f} s after creation: {late}")
-        return waits.succeeded(
-            ", ".join(f"{name} Ready {s:.0f} s after creation" for name, s in took.items()), took
-        )
-
-    return probe
-
-
-def hpa_condition(kube: Kube, namespace: str, hpa: str, kind: str, status: str, reason: str) -> waits.Probe:
-    def probe() -> waits.Check:
-        found = kube.hpa(namespace, hpa)
-        cond = next((c for c in found.status.conditions or [] if c.type == kind), None)
-        detail = f"{kind}={cond and cond.status} ({cond and cond.reason}: {cond and cond.message})"
-        if cond is not None and cond.status == status and cond.reason == reason:
-            return waits.succeeded(detail)
-        return waits.pending(detail)
-
-    return probe

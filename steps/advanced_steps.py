@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from pytest_bdd import given, parsers, then, when
 
-from boutique_suite import autoscaling, evidence, load, probes, sealing, terraform, waits
+from boutique_suite import autoscaling, cicd, evidence, load, probes, sealing, terraform, waits
 from boutique_suite.alerting import Prometheus
 from boutique_suite.argocd import ArgoCDClient
 from boutique_suite.evidence import Execution
@@ -233,42 +233,26 @@ def traffic_recovered(shoppers: load.Shoppers, execution: Execution, seconds: in
 
 @then(
     parsers.re(
-        r'the HPA scales Deployment "(?P<deployment>[^"]+)" out to at least (?P<replicas>\d+) replicas '
-        r"within (?P<seconds>\d+) seconds"
+        r'the HPA scales Deployment "(?P<deployment>[^"]+)" (?P<direction>out to at least|back in to) '
+        r"(?P<replicas>\d+) replicas? within (?P<seconds>\d+) seconds"
     )
 )
 @touches(Touches.control_plane, Touches.node_runtime)
-def scales_out(
+def hpa_scales(
     kube: Kube,
     app_ns: str,
     execution: Execution,
     shoppers: load.Shoppers,
     deployment: str,
+    direction: str,
     replicas: str,
     seconds: str,
 ) -> None:
-    took = load.expect_scaled_out(kube, app_ns, shoppers.running, deployment, int(replicas), int(seconds))
-    execution.timing(f"{deployment}_scale_out_seconds", took)
-
-
-@then(
-    parsers.re(
-        r'the HPA scales Deployment "(?P<deployment>[^"]+)" back in to (?P<replicas>\d+) replicas? '
-        r"within (?P<seconds>\d+) seconds"
+    out = direction.startswith("out")
+    took = load.expect_hpa_scaled(
+        kube, app_ns, shoppers.running, deployment, int(replicas), int(seconds), out
     )
-)
-@touches(Touches.control_plane, Touches.node_runtime)
-def scales_in(
-    kube: Kube,
-    app_ns: str,
-    execution: Execution,
-    shoppers: load.Shoppers,
-    deployment: str,
-    replicas: str,
-    seconds: str,
-) -> None:
-    took = load.expect_scaled_in(kube, app_ns, shoppers.running, deployment, int(replicas), int(seconds))
-    execution.timing(f"{deployment}_scale_in_seconds", took)
+    execution.timing(f"{deployment}_scale_{'out' if out else 'in'}_seconds", took)
 
 
 @then(
@@ -281,13 +265,15 @@ def scales_in(
 def new_replicas_ready(
     kube: Kube, app_ns: str, shoppers: load.Shoppers, deployment: str, seconds: int
 ) -> None:
-    load.expect_new_replicas_ready(kube, app_ns, shoppers.running, deployment, seconds)
+    since = shoppers.running.run.started_at
+    took = autoscaling.expect_new_replicas_ready(kube, app_ns, deployment, since, seconds)
+    evidence.attach_json(f"new replicas of {deployment}: seconds to Ready", took)
 
 
 @then(parsers.parse('Deployment "{deployment}" never has more than {most:d} replicas'))
 @touches(Touches.control_plane)
 def never_more(shoppers: load.Shoppers, deployment: str, most: int) -> None:
-    load.expect_at_most(shoppers.running.watches[deployment], most)
+    autoscaling.expect_at_most(shoppers.running.watches[deployment], most)
 
 
 @then(
@@ -297,7 +283,7 @@ def never_more(shoppers: load.Shoppers, deployment: str, most: int) -> None:
 )
 @touches(Touches.control_plane)
 def still_exactly(kube: Kube, app_ns: str, deployment: str, replicas: int, seconds: int) -> None:
-    load.expect_replicas_hold(kube, app_ns, deployment, replicas, seconds)
+    autoscaling.expect_replicas_hold(kube, app_ns, deployment, replicas, seconds)
 
 
 @then(
@@ -307,7 +293,7 @@ def still_exactly(kube: Kube, app_ns: str, deployment: str, replicas: int, secon
 )
 @touches(Touches.control_plane)
 def scaling_limited(kube: Kube, target: Target, app_ns: str, deployment: str) -> None:
-    load.expect_scaling_limited(kube, app_ns, deployment, target.timeouts.assertion)
+    autoscaling.expect_scaling_limited(kube, app_ns, deployment, target.timeouts.assertion)
 
 
 # --- HPAs ------------------------------------------------------------------------------------------
@@ -335,7 +321,7 @@ def hpas_active(kube: Kube, target: Target, execution: Execution, facts: dict, s
 @then("Argo CD ignores the replicas of those Deployments, so it does not fight the HPAs")
 @touches(Touches.argocd, Touches.control_plane)
 def replicas_ignored(kube: Kube, argocd: ArgoCDClient, undo: UndoStack, story: dict, facts: dict) -> None:
-    app = story.setdefault("app", "online-boutique-dev")
+    app = story.setdefault("app", cicd.APPLICATION)
     autoscaling.expect_replicas_ignored(argocd.application(app), facts["hpas"])
     autoscaling.expect_replica_change_stays_synced(
         kube, argocd, app, facts["hpa_namespace"], facts["hpas"][0], HOLD_SYNCED_SECONDS, undo

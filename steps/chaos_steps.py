@@ -7,7 +7,7 @@ import time
 import pytest
 from pytest_bdd import given, parsers, then, when
 
-from boutique_suite import cluster, disruption, faults
+from boutique_suite import cicd, cluster, disruption, faults
 from boutique_suite.argocd import ArgoCDClient
 from boutique_suite.cluster import Workload
 from boutique_suite.evidence import Execution
@@ -60,7 +60,7 @@ def controller_outage(
     story["availability"] = disruption.NamespaceAvailability(kube, app_ns).start()
     undo.push("stop watching availability", story["availability"].stop)
     story["outage"] = disruption.stop_argocd_controller(
-        target, kube, argocd, story.get("app", "online-boutique-dev"), seconds, undo
+        target, kube, argocd, story.get("app", cicd.APPLICATION), seconds, undo
     )
 
 

@@ -9,6 +9,7 @@ from kubernetes import client
 from pytest_bdd import given, parsers, then, when
 
 from boutique_suite import (
+    cicd,
     drift,
     evidence,
     gitops_checks,
@@ -27,8 +28,6 @@ from boutique_suite.targets import Target
 from boutique_suite.touches import Touches, touches
 from boutique_suite.undo import UndoStack
 
-DEV_APP = "online-boutique-dev"  # the Application of the dev overlay, where a step names none
-
 SYNCED_SELF_HEAL = 'the Application "{app}" is Synced and Healthy within {seconds:d} seconds'
 
 
@@ -36,7 +35,7 @@ SYNCED_SELF_HEAL = 'the Application "{app}" is Synced and Healthy within {second
 def argocd(request: pytest.FixtureRequest, target: Target, story: dict) -> ArgoCDClient:
     client = gitops_checks.argocd_client(target)
     yield client
-    evidence.attach_application(client, story.get("app", DEV_APP))  # pass or fail: the evidence
+    evidence.attach_application(client, story.get("app", cicd.APPLICATION))  # pass or fail: the evidence
 
 
 @pytest.fixture
@@ -135,7 +134,7 @@ def automated(argocd: ArgoCDClient, story: dict) -> None:
 def force_delete(
     kube: Kube, argocd: ArgoCDClient, app_ns: str, undo: UndoStack, story: dict, deployment: str
 ) -> None:
-    story["watch"] = drift.SyncWatch(argocd, story.setdefault("app", DEV_APP)).start()
+    story["watch"] = drift.SyncWatch(argocd, story.setdefault("app", cicd.APPLICATION)).start()
     undo.push("stop watching the Application", story["watch"].stop)
     story["deleted"] = drift.force_delete_pods(kube, app_ns, deployment)
 
@@ -165,7 +164,7 @@ def never_out_of_sync(story: dict, app: str) -> None:
 def wrong_change(
     kube: Kube, argocd: ArgoCDClient, target: Target, app_ns: str, undo: UndoStack, story: dict, change: str
 ) -> None:
-    app = story.get("app", DEV_APP)
+    app = story.get("app", cicd.APPLICATION)
     undo.push(
         f"sync {app} from gitops-repo",
         lambda: (argocd.sync(app), wait_synced_and_healthy(argocd, app, target.timeouts.rollout)),
@@ -182,7 +181,9 @@ def drift_undone(execution: Execution, story: dict, deployment: str, seconds: in
 @then("the Application's last sync was started automatically after the change")
 @touches(Touches.argocd)
 def automated_after_change(argocd: ArgoCDClient, story: dict) -> None:
-    gitops_checks.last_sync_automated_after(argocd, story.get("app", DEV_APP), story["drift"].at_epoch)
+    gitops_checks.last_sync_automated_after(
+        argocd, story.get("app", cicd.APPLICATION), story["drift"].at_epoch
+    )
 
 
 @given(parsers.parse('self-heal is switched off for the Application "{app}"'))
@@ -258,7 +259,7 @@ def commit_new_tag(
     deployment: str,
 ) -> None:
     images.ensure_pullable(target, f"registry.local/boutique/{deployment}:rollout-{run_id}")
-    app = story.get("app", DEV_APP)
+    app = story.get("app", cicd.APPLICATION)
     undo.push("restore gitops-repo", lambda: restore_gitops(gitops, argocd, app, target.timeouts.rollout))
     story["watch"] = drift.AvailabilityWatch(kube, app_ns, deployment).start()
     undo.push("stop watching availability", story["watch"].stop)
@@ -284,7 +285,7 @@ def commit_annotation(
     story: dict,
     key: str,
 ) -> None:
-    app = story.get("app", DEV_APP)
+    app = story.get("app", cicd.APPLICATION)
     undo.push("restore gitops-repo", lambda: restore_gitops(gitops, argocd, app, target.timeouts.rollout))
     edit = gitops_repo.annotate_configmap("frontend-config", key, run_id)
     story["commit"] = gitops.commit({"base/frontend.yaml": edit}, f"frontend-config: {key}={run_id}")
@@ -303,7 +304,7 @@ def syncs_commit(
     argocd: ArgoCDClient, execution: Execution, story: dict, seconds: int, alone: str | None
 ) -> None:
     took = gitops_checks.expect_sync_of(
-        argocd, story.get("app", DEV_APP), story["commit"], seconds, automated=True
+        argocd, story.get("app", cicd.APPLICATION), story["commit"], seconds, automated=True
     )
     execution.timing("commit_to_sync_seconds", took)
 
@@ -400,7 +401,7 @@ def deployed_new_tag(
     story: dict,
     deployment: str,
 ) -> None:
-    story.setdefault("app", DEV_APP)
+    story.setdefault("app", cicd.APPLICATION)
     story["previous_image"] = kube.deployment(app_ns, deployment).spec.template.spec.containers[0].image
     commit_new_tag(kube, argocd, gitops, target, app_ns, run_id, undo, execution, story, deployment)
     gitops_checks.expect_sync_of(
@@ -541,7 +542,7 @@ def commit_unpullable_tag(
     deployment: str,
     tag: str,
 ) -> None:
-    app = story.get("app", DEV_APP)
+    app = story.get("app", cicd.APPLICATION)
     story["previous_image"] = kube.deployment(app_ns, deployment).spec.template.spec.containers[0].image
     story["bad_image"] = f"registry.local/boutique/{deployment}:{tag}"
     undo.push("restore gitops-repo", lambda: restore_gitops(gitops, argocd, app, target.timeouts.rollout))
@@ -602,7 +603,7 @@ def app_degraded(
 def revert_commit(gitops: gitops_repo.GitopsRepo, argocd: ArgoCDClient, story: dict) -> None:
     story["commit"] = gitops.restore()
     story["reverted_at"] = time.monotonic()
-    argocd.refresh(story.get("app", DEV_APP))
+    argocd.refresh(story.get("app", cicd.APPLICATION))
 
 
 @then(
@@ -621,7 +622,7 @@ def rolled_back(
     seconds: int,
 ) -> None:
     previous_image(kube, app_ns, execution, story, deployment, seconds)
-    app = story.get("app", DEV_APP)
+    app = story.get("app", cicd.APPLICATION)
     waits.until(rollout.health_recovered(argocd, app), timeout=60, interval=2, what=f"{app} Healthy again")
     execution.timing("revert_to_rolled_back_seconds", time.monotonic() - story["reverted_at"])
 

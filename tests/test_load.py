@@ -1,5 +1,6 @@
-"""The load steps' checks (boutique_suite/load.py) on planted results and a fake cluster: failure windows,
-sustained rate, the replica watch, new replicas' time to Ready, a replica count that must hold."""
+"""The load steps' checks on planted results and a fake cluster: failure windows and sustained rate
+(boutique_suite/load.py); the replica watch, new replicas' time to Ready, a replica count that must hold
+(boutique_suite/autoscaling.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from types import SimpleNamespace as NS
 
 import pytest
 
-from boutique_suite import load, waits
+from boutique_suite import autoscaling, load, waits
 from loadtests.runner import LoadResult, Sample
 
 T0 = 1_700_000_000.0
@@ -95,7 +96,7 @@ def _pod(name: str, created: float, ready_after: float | None) -> NS:
 
 
 def _new_replicas(kube: FakeKube, since: float) -> waits.Check:
-    return load.new_replicas_ready(kube, "boutique-dev", "frontend", since, within=60)()  # type: ignore[arg-type]
+    return autoscaling.new_replicas_ready(kube, "boutique-dev", "frontend", since, within=60)()  # type: ignore[arg-type]
 
 
 def test_new_replicas_ready_in_time_pass_and_older_pods_do_not_count() -> None:
@@ -129,7 +130,7 @@ def test_no_new_replica_at_all_fails() -> None:
 def test_the_replica_watch_sees_the_peak_and_survives_a_failed_read() -> None:
     kube = FakeKube([(1, 1, 1), (3, 2, 1), (6, 3, 3), (5, 5, 5)])
     kube.fail_reads = 1
-    watch = load.ReplicaWatch(kube, "boutique-dev", "frontend", interval=0.01).start()  # type: ignore[arg-type]
+    watch = autoscaling.ReplicaWatch(kube, "boutique-dev", "frontend", interval=0.01).start()  # type: ignore[arg-type]
     waits.until(
         lambda: waits.succeeded() if len(watch.samples) >= 5 else waits.pending(),
         timeout=5,
@@ -138,23 +139,23 @@ def test_the_replica_watch_sees_the_peak_and_survives_a_failed_read() -> None:
     )
     watch.stop()
     assert watch.errors and "unreachable" in watch.errors[0]
-    assert load.expect_at_most(watch, 6) == 6
+    assert autoscaling.expect_at_most(watch, 6) == 6
     with pytest.raises(AssertionError, match=r"had 3 pods \(6 desired\).*more than 5"):
-        load.expect_at_most(watch, 5)
+        autoscaling.expect_at_most(watch, 5)
     assert watch.csv().splitlines()[0] == "time,pods,desired"
 
 
 def test_a_watch_without_samples_is_not_a_pass() -> None:
-    watch = load.ReplicaWatch(FakeKube(), "boutique-dev", "frontend")  # type: ignore[arg-type]
+    watch = autoscaling.ReplicaWatch(FakeKube(), "boutique-dev", "frontend")  # type: ignore[arg-type]
     with pytest.raises(AssertionError, match="no replica sample"):
-        load.expect_at_most(watch, 5)
+        autoscaling.expect_at_most(watch, 5)
 
 
 def test_a_replica_count_that_must_hold_fails_when_it_moves() -> None:
-    load.expect_replicas_hold(FakeKube([(5, 5, 5)]), "ns", "frontend", 5, 0.1)  # type: ignore[arg-type]
+    autoscaling.expect_replicas_hold(FakeKube([(5, 5, 5)]), "ns", "frontend", 5, 0.1)  # type: ignore[arg-type]
     moving = FakeKube([(5, 5, 5), (4, 5, 5)])
     with pytest.raises(waits.WaitFailed, match="desired 4"):
-        load.expect_replicas_hold(moving, "ns", "frontend", 5, 5)  # type: ignore[arg-type]
+        autoscaling.expect_replicas_hold(moving, "ns", "frontend", 5, 5)  # type: ignore[arg-type]
 
 
 def test_steps_after_a_load_that_never_started_say_so() -> None:
