@@ -6,8 +6,11 @@ report, never an assertion: a service without samples is listed as such."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
+
+from loadtests.runner import EndpointStats
 
 # A pod's Deployment: its name without the ReplicaSet's and the pod's suffixes.
 _SERVICE = 'label_replace({q}, "service", "$1", "pod", "(.+)-[a-z0-9]+-[a-z0-9]+")'
@@ -104,8 +107,41 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value:.0%}"
 
 
-def table(rows: list[ServiceUsage]) -> str:
-    """A Markdown table, the tightest headroom first, and the services at the top of each column."""
+# The columns a headroom row must have, by the name a person reads.
+MEASURED: dict[str, Callable[[ServiceUsage], float | None]] = {
+    "CPU": lambda r: r.cpu_cores,
+    "CPU of request": lambda r: r.cpu_of_request,
+    "CPU of limit": lambda r: r.cpu_of_limit,
+    "CPU throttling": lambda r: r.throttled_ratio,
+    "memory working set": lambda r: r.memory_peak_bytes,
+    "memory of limit": lambda r: r.memory_of_limit,
+}
+_WORST: dict[str, Callable[[ServiceUsage], float | None]] = {
+    "least CPU headroom": lambda r: r.cpu_of_limit,
+    "least memory headroom": lambda r: r.memory_of_limit,
+    "most throttled": lambda r: r.throttled_ratio,
+}
+
+
+def worst(rows: list[ServiceUsage]) -> dict[str, ServiceUsage]:
+    """The service at the top of each headroom column (a column nobody has a value for is left out)."""
+    found = {}
+    for what, key in _WORST.items():
+        known = [r for r in rows if key(r) is not None]
+        if known:
+            found[what] = max(known, key=lambda r, key=key: key(r))  # type: ignore[arg-type, return-value]
+    return found
+
+
+def slowest_route(endpoints: Mapping[str, EndpointStats]) -> EndpointStats | None:
+    """The route with the highest p95 among those that were answered."""
+    answered = [e for e in endpoints.values() if e.requests > e.failures]
+    return max(answered, key=lambda e: e.p95_ms, default=None)
+
+
+def table(rows: list[ServiceUsage], endpoints: Mapping[str, EndpointStats] | None = None) -> str:
+    """A Markdown table, the tightest headroom first, then the services at the top of each column and
+    the slowest route (by p95, as the shoppers measured it)."""
     lines = [
         "| service | CPU (m) | of request | of limit | throttled | memory peak (MiB) | of limit | restarts |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -119,13 +155,42 @@ def table(rows: list[ServiceUsage]) -> str:
         )
     if not rows:
         lines.append("| (Prometheus has no container samples for this window) | | | | | | | |")
-    for what, key in (
-        ("least CPU headroom", lambda r: r.cpu_of_limit),
-        ("least memory headroom", lambda r: r.memory_of_limit),
-        ("most throttled", lambda r: r.throttled_ratio),
-    ):
-        known = [r for r in rows if key(r) is not None]
-        if known:
-            worst = max(known, key=key)
-            lines.append(f"\n{what}: **{worst.service}** ({_pct(key(worst))})")
+    for what, row in worst(rows).items():
+        lines.append(f"\n{what}: **{row.service}** ({_pct(_WORST[what](row))})")
+    slowest = slowest_route(endpoints or {})
+    if slowest is not None:
+        lines.append(f"\nslowest route: **{slowest.name}** (p95 {slowest.p95_ms:.0f} ms)")
     return "\n".join(lines)
+
+
+def expect_measured(rows: list[ServiceUsage], services: Iterable[str]) -> None:
+    """Every one of ``services`` has a value in every column of MEASURED."""
+    by_name = {r.service: r for r in rows}
+    gaps = {
+        service: [
+            name
+            for name, column in MEASURED.items()
+            if service not in by_name or column(by_name[service]) is None
+        ]
+        for service in services
+    }
+    gaps = {service: missing for service, missing in gaps.items() if missing}
+    assert not gaps, f"Prometheus has no samples over the run for: {gaps}"
+
+
+def expect_named(rows: list[ServiceUsage], endpoints: Mapping[str, EndpointStats]) -> dict[str, str]:
+    """The report can name the least CPU headroom, the least memory headroom and the slowest route."""
+    named = {what: row.service for what, row in worst(rows).items()}
+    slowest = slowest_route(endpoints)
+    if slowest is not None:
+        named["slowest route"] = slowest.name
+    missing = [w for w in ("least CPU headroom", "least memory headroom", "slowest route") if w not in named]
+    assert not missing, f"the report cannot name the {', '.join(missing)}: no values for them over the run"
+    return named
+
+
+def expect_at_most(rows: list[ServiceUsage], column: str, ceiling: float) -> None:
+    """No service's busiest pod goes past ``ceiling`` in ``column`` (a key of MEASURED)."""
+    value = MEASURED[column]
+    over = {r.service: f"{value(r):.0%}" for r in rows if (value(r) or 0) > ceiling}
+    assert not over, f"{column} above {ceiling:.0%} over the run: {over}"

@@ -15,15 +15,11 @@ from boutique_suite import autoscaling, bottleneck, charts, evidence, gateway, w
 from boutique_suite.kube import Kube
 from boutique_suite.targets import Target
 from boutique_suite.undo import UndoStack
+from loadtests.locustfile import ENDPOINTS
 from loadtests.runner import LoadResult, LoadRun, start_load
 
 MAX_FAILURE_RATIO = 0.01
 DEFAULT_SPAWN_RATE = 5  # users started per second where a step does not say
-
-
-def unavailable(target: Target) -> str | None:
-    """Why Locust cannot load the target's storefront (None when it can)."""
-    return None if target.is_lab else evidence.ONPREM_PENDING
 
 
 def storefront_url(kube: Kube, target: Target, namespace: str, undo: UndoStack, timeout: float) -> str:
@@ -44,6 +40,7 @@ class LoadSession:
     stopped_mono: float | None = None
     recovered_at: float | None = None  # epoch: requests succeeded again after a fault
     result: LoadResult | None = None
+    headroom: Headroom | None = None
 
     def snapshot(self) -> LoadResult:
         return self.result or self.run.snapshot()
@@ -175,18 +172,42 @@ def report_file(result: LoadResult, kind: str, suffix: str) -> Path:
     return evidence.REPORTS / "load" / f"{kind}-{stamp}.{suffix}"
 
 
-def attach_bottlenecks(prometheus: bottleneck.Queryable, namespace: str, result: LoadResult) -> str:
-    """The services ranked by headroom over the run (Prometheus), attached and written under reports/load/;
-    evidence only: when Prometheus cannot answer, the attachment says why."""
+@dataclass(frozen=True)
+class Headroom:
+    """What the run cost each service (Prometheus) and what the shoppers measured (Locust)."""
+
+    services: list[bottleneck.ServiceUsage]
+    result: LoadResult
+    problem: str | None = None  # why Prometheus could not answer
+
+    @property
+    def measured(self) -> list[bottleneck.ServiceUsage]:
+        assert self.problem is None, self.problem
+        return self.services
+
+
+def headroom(session: LoadSession, prometheus: bottleneck.Queryable, namespace: str) -> Headroom:
+    """Stop the shoppers (if they still run) and ask Prometheus what the run cost (once per run); the
+    ranked table is attached and written under reports/load/."""
+    if session.headroom is None:
+        session.headroom = attach_bottlenecks(prometheus, namespace, session.stop())
+    return session.headroom
+
+
+def attach_bottlenecks(prometheus: bottleneck.Queryable, namespace: str, result: LoadResult) -> Headroom:
+    """The services ranked by headroom over the run, attached and written under reports/load/. When
+    Prometheus cannot answer, the attachment says why (the checks that need its figures fail with it)."""
     try:
-        text = bottleneck.table(bottleneck.usage(prometheus, namespace, math.ceil(result.duration_s)))
-    except Exception as exc:  # the run's own outcome must not depend on its evidence
-        text = f"Prometheus could not be asked for the services' usage: {exc.__class__.__name__}: {exc}"
+        report = Headroom(bottleneck.usage(prometheus, namespace, math.ceil(result.duration_s)), result)
+        text = bottleneck.table(report.services, result.endpoints)
+    except Exception as exc:  # the evidence of a run must not hide the run's own outcome
+        problem = f"Prometheus could not be asked for the services' usage: {exc.__class__.__name__}: {exc}"
+        report, text = Headroom([], result, problem), problem
     out = report_file(result, "bottlenecks", "md")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text + "\n")
     evidence.attach_text("Bottlenecks: headroom per service under load", text)
-    return text
+    return report
 
 
 def attach_result(result: LoadResult) -> None:
@@ -233,3 +254,26 @@ def expect_sustained_rps(result: LoadResult, rps: float) -> None:
 def expect_tasks_ran(result: LoadResult, tasks: list[str]) -> None:
     missing = result.tasks_not_run(tasks)
     assert not missing, f"shopper tasks that never ran: {missing} ({result.requests} requests in all)"
+
+
+def expect_route_latencies(result: LoadResult) -> None:
+    """Every route of the shopper journey was answered and has its p50, p95 and p99."""
+    missing = [name for name in ENDPOINTS if name not in result.endpoints]
+    assert not missing, f"routes Locust never requested: {missing}"
+    unanswered = [e.name for e in result.endpoints.values() if e.requests <= e.failures]
+    assert not unanswered, f"routes never answered: {unanswered}"
+    disordered = [
+        f"{e.name}: {e.p50_ms:.0f}/{e.p95_ms:.0f}/{e.p99_ms:.0f} ms"
+        for e in result.endpoints.values()
+        if not 0 < e.p50_ms <= e.p95_ms <= e.p99_ms
+    ]
+    assert not disordered, f"latency percentiles not in order (p50/p95/p99): {disordered}"
+
+
+def expect_p95_below(result: LoadResult, route: str, ceiling_ms: float) -> None:
+    """The p95 of ``route`` over the whole run is under ``ceiling_ms``."""
+    stats = result.endpoints.get(route)
+    assert stats is not None, f"Locust never requested {route!r}: {sorted(result.endpoints)}"
+    assert stats.p95_ms < ceiling_ms, (
+        f"p95 of {route} was {stats.p95_ms:.0f} ms over {stats.requests} requests (limit {ceiling_ms:.0f} ms)"
+    )

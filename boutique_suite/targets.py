@@ -227,6 +227,12 @@ class Timeouts(Strict):
     cleanup: PositiveInt = 60
 
 
+class Slo(Strict):
+    """What the shoppers may expect of the storefront under the load scenarios' traffic."""
+
+    storefront_p95_ms: PositiveInt = 500  # p95 latency of every storefront route, as Locust measures it
+
+
 def _shorthand(value: object) -> object:
     return {"mode": value} if isinstance(value, str) else value
 
@@ -259,6 +265,7 @@ class Target(Strict):
     monitoring: Monitoring | None = None
     namespaces: Namespaces = Namespaces()
     timeouts: Timeouts = Timeouts()
+    slo: Slo = Slo()
     execution: dict[Touches, Annotated[Provision, BeforeValidator(_shorthand)]] = {}
     workload: str = ""  # what runs as the Online Boutique, when it is not Google's own images
     source: Path | None = Field(None, exclude=True)

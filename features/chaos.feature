@@ -10,7 +10,7 @@ Feature: Chaos, resource shortage and bottleneck analysis
     When Locust starts 50 users spawning 5 per second against the storefront
     And the load runs for 180 seconds
     Then the report lists, for each of the 11 Boutique services, CPU usage against its request and limit, CPU throttling and memory working set against its limit
-    And the report lists p50, p95 and p99 latency per storefront route from ingress-nginx's metrics
+    And the report lists p50, p95 and p99 latency per storefront route as the shoppers measured it
     And the report names the service with the least CPU headroom, the one with the least memory headroom and the slowest route
     And no Boutique container is CPU-throttled in more than 25% of its periods
     And no Boutique container uses more than 90% of its memory limit

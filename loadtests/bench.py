@@ -1,10 +1,13 @@
 """How much load one Locust process makes here, and what the library runner costs against plain Locust.
 
-    python -m loadtests.bench [--users 10] [--seconds 10] [--host URL]
+    python -m loadtests.bench [--users 10] [--seconds 10] [--against reference|standin] [--cpu-ms N]
+    python -m loadtests.bench --host URL
 
-Without --host it starts the reference frontend (loadtests/reference_frontend.py) in a process of its
-own. Shoppers do not wait between tasks, so the figure is the most one Locust process sends. Both runs
-use the same users, duration and host: first plain ``locust --headless``, then ``run_load``. Each line
+``--against standin`` (the default) starts the lab's stand-in program as the frontend on 127.0.0.1
+(loadtests/standin_frontend.py; ``--cpu-ms`` is the CPU it spends per request, 0 by default, the lab's pods
+13), ``--against reference`` the Python reference frontend (loadtests/reference_frontend.py), each in a
+process of its own; ``--host`` loads a frontend that is already running. Shoppers do not wait between
+tasks, so the figure is the most one Locust process sends. Both runs use the same users, duration and host: first plain ``locust --headless``, then ``run_load``. Each line
 shows requests per second and the CPU the Locust process used (one core is 100%: near that, Locust is
 the limit; well below, the server is). Nothing is asserted: the figures depend on the machine.
 """
@@ -25,7 +28,7 @@ from pathlib import Path
 
 import locust  # noqa: F401  (before anything loads ssl: Locust patches the standard library with gevent)
 
-from loadtests import reference_frontend
+from loadtests import reference_frontend, standin_frontend
 from loadtests.runner import run_load
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -111,17 +114,28 @@ def library_runner(host: str, users: int, seconds: int) -> Measurement:
     return Measurement("loadtests.runner.run_load", result.requests, result.failures, result.duration_s, cpu)
 
 
+def start_frontend(kind: str, cpu_ms: int) -> tuple[subprocess.Popen, str]:
+    if kind == "reference":
+        return reference_frontend.start_process()
+    return standin_frontend.start_process(standin_frontend.binary(), cpu_ms_per_request=cpu_ms)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="RPS of one Locust process; the runner's overhead")
     parser.add_argument("--users", type=int, default=10)
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--host", help="a running frontend (default: start the reference frontend)")
+    parser.add_argument("--host", help="a running frontend (instead of starting one)")
+    parser.add_argument("--against", choices=("standin", "reference"), default="standin")
+    parser.add_argument("--cpu-ms", type=int, default=0, help="the stand-in's CPU per request, ms")
     parser.add_argument("--rounds", type=int, default=2, help="alternate the two runs this many times")
     args = parser.parse_args(argv)
-    server, host = (None, args.host) if args.host else reference_frontend.start_process()
+    server, host = (None, args.host) if args.host else start_frontend(args.against, args.cpu_ms)
     server_pid = server.pid if server else None
     try:
-        print(f"{args.users} users, no wait, {args.seconds} s per run, against {host}")
+        what = args.host or f"the {args.against} frontend at {host}"
+        if not args.host and args.against == "standin":
+            what += f", {args.cpu_ms} ms of CPU per request"
+        print(f"{args.users} users, no wait, {args.seconds} s per run, against {what}")
         print(f"CPUs: {os.cpu_count()}, load average before: {os.getloadavg()[0]:.2f}")
         plain, runner = [], []
         for _ in range(args.rounds):
@@ -136,8 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"load average after: {os.getloadavg()[0]:.2f}")
     finally:
         if server is not None:
-            server.terminate()
-            server.wait(timeout=10)
+            standin_frontend.stop(server)
     return 0
 
 

@@ -91,6 +91,7 @@ class Sample:
     rps: float
     p95_ms: float | None
     failures_by_endpoint: dict[str, int] = field(default_factory=dict)
+    response_times_ms: tuple[float, ...] = field(default=(), repr=False)
 
     @property
     def started_at(self) -> float:
@@ -145,6 +146,12 @@ class LoadResult:
         for sample in self.samples_between(start, end):
             counts.update(sample.failures_by_endpoint)
         return dict(counts)
+
+    def percentile_between(self, start: float, end: float, fraction: float) -> float | None:
+        """The latency percentile (0.95: p95) of every request completed in the samples between ``start``
+        and ``end`` (epoch seconds); None when there were none."""
+        times = [t for sample in self.samples_between(start, end) for t in sample.response_times_ms]
+        return percentile(times, fraction)
 
     def tasks_not_run(self, tasks: Iterable[str]) -> list[str]:
         """Which of the shopper ``tasks`` ("home", "checkout", …: TASK_REQUESTS) never sent their own
@@ -246,6 +253,7 @@ class SeriesRecorder:
                 rps=len(bucket.response_times) / width,
                 p95_ms=percentile(bucket.response_times, 0.95),
                 failures_by_endpoint=dict(bucket.failures),
+                response_times_ms=tuple(bucket.response_times),
             )
         )
         self._last = end

@@ -8,7 +8,18 @@ from collections.abc import Iterator
 import pytest
 from pytest_bdd import given, parsers, then, when
 
-from boutique_suite import autoscaling, cicd, evidence, load, probes, sealing, terraform, waits
+from boutique_suite import (
+    autoscaling,
+    bottleneck,
+    cicd,
+    evidence,
+    load,
+    manifests,
+    probes,
+    sealing,
+    terraform,
+    waits,
+)
 from boutique_suite.alerting import Prometheus
 from boutique_suite.argocd import ArgoCDClient
 from boutique_suite.evidence import Execution
@@ -137,7 +148,6 @@ LOCUST_RUN = (
 @when(parsers.parse(LOCUST_RUN))
 @touches(Touches.load_balancer, Touches.data_plane, Touches.monitoring)
 def locust_runs(
-    request: pytest.FixtureRequest,
     kube: Kube,
     target: Target,
     prometheus: Prometheus,
@@ -148,15 +158,16 @@ def locust_runs(
     rate: int,
     seconds: int,
 ) -> None:
-    skip_unless(request, load.unavailable(target))
-    result = load.start_shoppers(shoppers, kube, target, app_ns, undo, users, rate).run_for(seconds).stop()
-    load.attach_bottlenecks(prometheus, app_ns, result)
+    load.headroom(
+        load.start_shoppers(shoppers, kube, target, app_ns, undo, users, rate).run_for(seconds),
+        prometheus,
+        app_ns,
+    )
 
 
 @when(parsers.parse("Locust starts {users:d} users spawning {rate:d} per second against the storefront"))
 @touches(Touches.load_balancer, Touches.data_plane)
 def locust_starts(
-    request: pytest.FixtureRequest,
     kube: Kube,
     target: Target,
     app_ns: str,
@@ -165,14 +176,12 @@ def locust_starts(
     users: int,
     rate: int,
 ) -> None:
-    skip_unless(request, load.unavailable(target))
     load.start_shoppers(shoppers, kube, target, app_ns, undo, users, rate)
 
 
 @given(parsers.parse("Locust is running {users:d} users against the storefront"))
 @touches(Touches.load_balancer, Touches.data_plane)
 def locust_running(
-    request: pytest.FixtureRequest,
     kube: Kube,
     target: Target,
     app_ns: str,
@@ -180,7 +189,6 @@ def locust_running(
     shoppers: load.Shoppers,
     users: int,
 ) -> None:
-    skip_unless(request, load.unavailable(target))
     session = load.start_shoppers(shoppers, kube, target, app_ns, undo, users, load.DEFAULT_SPAWN_RATE)
     load.expect_all_shopping(session, users, target.timeouts.assertion)
 
@@ -194,7 +202,7 @@ def load_runs(shoppers: load.Shoppers, seconds: int) -> None:
 @when("Locust stops")
 @touches(Touches.data_plane, Touches.monitoring)
 def locust_stops(shoppers: load.Shoppers, prometheus: Prometheus, app_ns: str) -> None:
-    load.attach_bottlenecks(prometheus, app_ns, shoppers.running.stop())
+    load.headroom(shoppers.running, prometheus, app_ns)
 
 
 @then(parsers.parse("every shopper task ran at least once: {tasks}"))
@@ -226,6 +234,60 @@ def few_failures_after(shoppers: load.Shoppers, seconds: int) -> None:
 @touches(Touches.data_plane)
 def traffic_recovered(shoppers: load.Shoppers, execution: Execution, seconds: int) -> None:
     execution.timing("traffic_recovered_seconds", load.expect_traffic_recovered(shoppers.running, seconds))
+
+
+# --- headroom: what the load cost each service ----------------------------------------------------
+
+SERVICES_MEASURED = (
+    "the report lists, for each of the {count:d} Boutique services, CPU usage against its request and limit, "
+    "CPU throttling and memory working set against its limit"
+)
+NAMES_BOTTLENECKS = (
+    "the report names the service with the least CPU headroom, the one with the least memory headroom "
+    "and the slowest route"
+)
+
+
+@then(parsers.parse(SERVICES_MEASURED))
+@touches(Touches.monitoring, Touches.data_plane)
+def services_measured(shoppers: load.Shoppers, prometheus: Prometheus, app_ns: str, count: int) -> None:
+    assert count == len(manifests.SERVICES), f"the Boutique has {len(manifests.SERVICES)} services"
+    bottleneck.expect_measured(
+        load.headroom(shoppers.running, prometheus, app_ns).measured, manifests.SERVICES
+    )
+
+
+@then("the report lists p50, p95 and p99 latency per storefront route as the shoppers measured it")
+@touches(Touches.data_plane)
+def route_latencies(shoppers: load.Shoppers) -> None:
+    load.expect_route_latencies(shoppers.running.stop())
+
+
+@then(NAMES_BOTTLENECKS)
+@touches(Touches.monitoring, Touches.data_plane)
+def names_bottlenecks(shoppers: load.Shoppers, prometheus: Prometheus, app_ns: str) -> None:
+    report = load.headroom(shoppers.running, prometheus, app_ns)
+    bottleneck.expect_named(report.measured, report.result.endpoints)
+
+
+@then(parsers.parse("no Boutique container is CPU-throttled in more than {percent:d}% of its periods"))
+@touches(Touches.monitoring, Touches.data_plane)
+def throttled_at_most(shoppers: load.Shoppers, prometheus: Prometheus, app_ns: str, percent: int) -> None:
+    report = load.headroom(shoppers.running, prometheus, app_ns)
+    bottleneck.expect_at_most(report.measured, "CPU throttling", percent / 100)
+
+
+@then(parsers.parse("no Boutique container uses more than {percent:d}% of its memory limit"))
+@touches(Touches.monitoring, Touches.data_plane)
+def memory_at_most(shoppers: load.Shoppers, prometheus: Prometheus, app_ns: str, percent: int) -> None:
+    report = load.headroom(shoppers.running, prometheus, app_ns)
+    bottleneck.expect_at_most(report.measured, "memory of limit", percent / 100)
+
+
+@then(parsers.parse('p95 latency of "{route}" stays below {ms:d} ms'))
+@touches(Touches.data_plane)
+def p95_below(shoppers: load.Shoppers, route: str, ms: int) -> None:
+    load.expect_p95_below(shoppers.running.stop(), route, ms)
 
 
 # --- HPAs under load -------------------------------------------------------------------------------

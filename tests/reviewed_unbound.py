@@ -3,14 +3,6 @@ tests/test_step_coverage.py and tests/test_traceability.py fail when the binding
 a new gap must be added here on purpose, and a step bound since must be removed."""
 
 REVIEWED_UNBOUND: dict[str, tuple[str, ...]] = {
-    "Under load the report shows each service's CPU, memory and latency headroom": (
-        "then the report lists, for each of the 11 Boutique services, CPU usage against its request and limit, CPU throttling and memory working set against its limit",
-        "then the report lists p50, p95 and p99 latency per storefront route from ingress-nginx's metrics",
-        "then the report names the service with the least CPU headroom, the one with the least memory headroom and the slowest route",
-        "then no Boutique container is CPU-throttled in more than 25% of its periods",
-        "then no Boutique container uses more than 90% of its memory limit",
-        'then p95 latency of "GET /" stays below 500 ms',
-    ),
     "Extra latency in the product catalog shows up as the latency bottleneck": (
         'when a commit to gitops-repo sets EXTRA_LATENCY to "600ms" for Deployment "productcatalogservice"',
         'then p95 latency of "GET /product/{id}" rises above 600 ms within 240 seconds',

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from boutique_suite import bottleneck
+from loadtests.runner import EndpointStats
 
 PLANTED = {  # query name -> {service: value}
     "cpu": {"frontend": 0.42, "currencyservice": 0.09, "cartservice": 0.01},
@@ -44,6 +45,58 @@ def test_services_are_ranked_by_their_tightest_headroom() -> None:
     assert "least CPU headroom: **frontend** (70%)" in text
     assert "least memory headroom: **cartservice** (80%)" in text
     assert "emailservice" not in text  # NaN is no sample
+
+
+def _route(name: str, p95: float, requests: int = 100, failures: int = 0) -> EndpointStats:
+    return EndpointStats(name, requests, failures, 1.0, p95 / 2, p95, p95 * 1.5, p95 / 2, p95 * 2)
+
+
+ROUTES = {
+    r.name: r
+    for r in (_route("GET /", 180), _route("GET /product/{id}", 640), _route("POST /cart", 900, 5, 5))
+}
+
+
+def test_the_slowest_answered_route_is_named_beside_the_services() -> None:
+    rows = bottleneck.usage(PlantedPrometheus(), "boutique-dev", 300)
+    text = bottleneck.table(rows, ROUTES)
+    assert "slowest route: **GET /product/{id}** (p95 640 ms)" in text  # POST /cart never succeeded
+    assert bottleneck.expect_named(rows, ROUTES) == {
+        "least CPU headroom": "frontend",
+        "least memory headroom": "cartservice",
+        "most throttled": "frontend",
+        "slowest route": "GET /product/{id}",
+    }
+
+
+def test_a_report_that_cannot_name_a_bottleneck_fails_naming_it() -> None:
+    rows = [
+        r
+        for r in bottleneck.usage(PlantedPrometheus(), "boutique-dev", 300)
+        if r.service == "currencyservice"
+    ]
+    with pytest.raises(AssertionError, match="least memory headroom, slowest route"):
+        bottleneck.expect_named(rows, {})
+
+
+def test_every_service_must_have_every_column() -> None:
+    rows = bottleneck.usage(PlantedPrometheus(), "boutique-dev", 300)
+    frontend_only = [r for r in rows if r.service == "frontend"]
+    bottleneck.expect_measured(frontend_only, ["frontend"])
+    with pytest.raises(AssertionError) as gap:
+        bottleneck.expect_measured(rows, ["frontend", "currencyservice", "adservice"])
+    assert "'currencyservice': ['memory working set', 'memory of limit']" in str(gap.value)
+    assert "'adservice': ['CPU'," in str(gap.value)
+
+
+def test_a_ceiling_names_the_services_above_it() -> None:
+    rows = bottleneck.usage(PlantedPrometheus(), "boutique-dev", 300)
+    bottleneck.expect_at_most(rows, "CPU throttling", 0.25)
+    bottleneck.expect_at_most(rows, "memory of limit", 0.9)
+    with pytest.raises(
+        AssertionError, match=r"memory of limit above 50% over the run: \{'cartservice': '80%'\}"
+    ):
+        bottleneck.expect_at_most(rows, "memory of limit", 0.5)
 
 
 def test_no_samples_say_so() -> None:

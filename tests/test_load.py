@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace as NS
 
 import pytest
 
 from boutique_suite import autoscaling, load, waits
-from loadtests.runner import LoadResult, Sample
+from loadtests.locustfile import ENDPOINTS
+from loadtests.runner import EndpointStats, LoadResult, Sample
 
 T0 = 1_700_000_000.0
 
@@ -181,3 +183,30 @@ def test_traffic_recovers_at_the_first_clean_second_after_the_fault() -> None:
     still_failing = _result([(20, 4, 4), (20, 5, 1)])
     check = load.traffic_recovered(NS(snapshot=lambda: still_failing), since=T0)()  # type: ignore[arg-type]
     assert check.outcome is waits.Outcome.PENDING and "5 failed requests in 2 s" in check.detail
+
+
+def _with_routes(p95_ms: dict[str, float] | None = None) -> LoadResult:
+    """Every route of the journey answered: p50 20, p95 80, p99 120 ms, or the p95 given for a route."""
+    endpoints = {name: EndpointStats(name, 50, 0, 1.0, 20.0, 80.0, 120.0, 30.0, 200.0) for name in ENDPOINTS}
+    for name, p95 in (p95_ms or {}).items():
+        endpoints[name] = replace(endpoints[name], p95_ms=p95, p99_ms=max(p95, 120.0))
+    return replace(_result([(10, 100, 0)]), endpoints=endpoints)
+
+
+def test_every_route_needs_its_percentiles_in_order() -> None:
+    load.expect_route_latencies(_with_routes())
+    with pytest.raises(AssertionError, match=r"not in order \(p50/p95/p99\): \['GET /: 20/10/120 ms'\]"):
+        load.expect_route_latencies(_with_routes({"GET /": 10.0}))
+    missing = _with_routes()
+    missing.endpoints.pop("POST /cart/checkout")
+    with pytest.raises(AssertionError, match=r"never requested: \['POST /cart/checkout'\]"):
+        load.expect_route_latencies(missing)
+
+
+def test_the_p95_of_a_route_must_stay_under_its_ceiling() -> None:
+    result = _with_routes({"GET /": 480.0})
+    load.expect_p95_below(result, "GET /", 500)
+    with pytest.raises(AssertionError, match=r"p95 of GET / was 480 ms over 50 requests \(limit 400 ms\)"):
+        load.expect_p95_below(result, "GET /", 400)
+    with pytest.raises(AssertionError, match="never requested 'GET /nope'"):
+        load.expect_p95_below(result, "GET /nope", 400)

@@ -22,7 +22,7 @@ import pytest
 import requests
 from ports import free_port
 
-from loadtests import locustfile, reference_frontend
+from loadtests import bench, locustfile, reference_frontend, standin_frontend
 from loadtests.catalog import CURRENCY_COOKIE, PRODUCTS, SESSION_COOKIE, page_lists
 from loadtests.locustfile import ENDPOINTS, TASK_REQUESTS, StepLoadShape
 from loadtests.reference_frontend import FrontendServer, checkout_problems, valid_card
@@ -35,27 +35,7 @@ FAST = (0.0, 0.02)  # seconds between a shopper's tasks: hundreds of requests in
 PRODUCT = PRODUCTS[3]
 
 
-def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"{process.args} exited with {process.returncode} before serving {url}/_healthz")
-        try:
-            if requests.get(f"{url}/_healthz", timeout=1).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"{url}/_healthz did not answer 200 within {timeout_s} s")
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+stop = standin_frontend.stop
 
 
 # --- the frontends ---------------------------------------------------------------------------------
@@ -111,13 +91,8 @@ def standin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if reason:
         pytest.skip(reason)
     binary = build_standin(tmp_path_factory.mktemp("standin"))
-    port = free_port()
-    env = {key: value for key, value in os.environ.items() if not key.endswith("_ADDR")}
-    env.update(SERVICE="frontend", PORT=str(port), LISTEN_HOST="127.0.0.1")
-    process = subprocess.Popen([str(binary)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    process, url = standin_frontend.start_process(binary, port=free_port())
     try:
-        wait_healthy(url, process)
         yield url
     finally:
         stop(process)
@@ -502,3 +477,14 @@ def web_page(url: str, process: subprocess.Popen[bytes], timeout_s: float = 30) 
         except requests.ConnectionError:
             time.sleep(0.2)
     pytest.fail(f"no web UI at {url} within {timeout_s} s")
+
+
+def test_the_bench_prints_both_runs_and_the_overhead_against_the_standin(
+    standin_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert bench.main(["--host", standin_url, "--users", "2", "--seconds", "2", "--rounds", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    runs = [line for line in lines if "req/s" in line and "requests" in line]
+    assert [line.split()[0] for line in runs] == ["plain", "loadtests.runner.run_load"], lines
+    assert all(" 0 failed" in line for line in runs), lines
+    assert any(line.startswith("runner overhead vs plain locust:") for line in lines), lines

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from boutique_suite import autoscaling, evidence, load, sealing, targets, terraform
+from boutique_suite import autoscaling, sealing, targets, terraform
 from provisioning import phase7_advanced
 from provisioning.lab import build
 from provisioning.layer import LayerUnavailable
@@ -70,12 +70,6 @@ def test_terraform_reasons(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
 def test_the_repository_has_no_terraform_module_yet() -> None:
     """When modules arrive, the scenario runs terraform for real: bind plan and this test changes."""
     assert terraform.unavailable() == terraform.NO_MODULES
-
-
-def test_locust_runs_on_the_lab_and_waits_for_the_onprem_wiring() -> None:
-    assert load.unavailable(targets.load("lab")) is None
-    onprem = targets.load(str(targets.ROOT / "targets" / "onprem.example.yaml"))
-    assert load.unavailable(onprem) == evidence.ONPREM_PENDING
 
 
 def test_dev_application_ignores_the_replicas_of_the_hpa_deployments() -> None:
