@@ -7,9 +7,10 @@
 (loadtests/standin_frontend.py; ``--cpu-ms`` is the CPU it spends per request, 0 by default, the lab's pods
 13), ``--against reference`` the Python reference frontend (loadtests/reference_frontend.py), each in a
 process of its own; ``--host`` loads a frontend that is already running. Shoppers do not wait between
-tasks, so the figure is the most one Locust process sends. Both runs use the same users, duration and host: first plain ``locust --headless``, then ``run_load``. Each line
-shows requests per second and the CPU the Locust process used (one core is 100%: near that, Locust is
-the limit; well below, the server is). Nothing is asserted: the figures depend on the machine.
+tasks, so the figure is the most one Locust process sends. Both runs use the same users, duration and
+host: first plain ``locust --headless``, then ``run_load``. Each line shows requests per second and the
+CPU the Locust process used (one core is 100%: near that, Locust is the limit; well below, the server
+is). Nothing is asserted: the figures depend on the machine.
 """
 
 from __future__ import annotations
