@@ -134,8 +134,8 @@ def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature, scenario
         reason = "cannot be made real on the offline lab (onprem only); run with --target onprem"
     elif item.get_closest_marker("destructive") and not target.allow_destructive:
         reason = f"destructive scenario: target {target.name} does not set allow_destructive: true"
-    elif unbound := _first_unbound(request, scenario):
-        reason = unbound  # before any layer is ensured, any load started or any fault injected
+    elif cannot := _first_step_that_cannot_run(request, scenario, target):
+        reason = cannot  # before any layer is ensured, any load started or any fault injected
     elif phase is not None:
         try:
             request.getfixturevalue("layers").require(phase)
@@ -150,10 +150,18 @@ def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature, scenario
         pytest.skip(reason)
 
 
-def _first_unbound(request: pytest.FixtureRequest, scenario) -> str | None:  # type: ignore[no-untyped-def]
+def _first_step_that_cannot_run(
+    request: pytest.FixtureRequest, scenario, target: targets.Target
+) -> str | None:  # type: ignore[no-untyped-def]
+    """Why the scenario would stop at one of its steps: the step has no binding, or it touches what the
+    target does not provide (the same reasons pytest_bdd_before_step gives, known before the scenario)."""
     for step in scenario.steps:
-        if get_step_function(request, step) is None:  # the lookup pytest-bdd makes before each step
+        func = get_step_function(request, step)  # the lookup pytest-bdd makes before each step
+        if func is None:
             return f"step not implemented yet: {step.keyword} {step.name}"
+        absent = evidence.Execution(provided=target.execution).step(step.name, declared(func.step_func))
+        if absent:
+            return "; ".join(absent)
     return None
 
 

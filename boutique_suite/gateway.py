@@ -116,14 +116,16 @@ def delete_test_service(kube: Kube, namespace: str) -> None:
 
 
 @touches(Touches.load_balancer, Touches.data_plane)
-def expect_storefront_at(address: str, timeout: float) -> float:
+def expect_storefront_at(address: str, timeout: float, virtual_host: str | None = None) -> float:
     """``http://<address>/`` answers 200 with the storefront's page (the frontend behind a LoadBalancer
-    address: ARP from MetalLB's speaker, kube-proxy's rules on the node); seconds it took."""
+    address: ARP from MetalLB's speaker, kube-proxy's rules on the node; behind ingress-nginx, asked for
+    ``virtual_host``); seconds it took."""
     started = time.monotonic()
+    headers = {"Host": virtual_host} if virtual_host else {}
 
     def probe() -> waits.Check:
         try:
-            resp = requests.get(f"http://{address}/", timeout=3)
+            resp = requests.get(f"http://{address}/", timeout=3, headers=headers)
         except requests.RequestException as exc:
             return waits.pending(f"{address}: {exc.__class__.__name__}")
         if resp.status_code == 200 and "Online Boutique" in resp.text:
@@ -200,6 +202,14 @@ def expect_address_from_pool(
         interval=0.25,
         what=f"external IP of Service {namespace}/{service} from {pool}",
     )
+
+
+def storefront_host(kube: Kube, namespace: str, ingress: str = "frontend") -> str:
+    """The host name the frontend's Ingress in ``namespace`` routes (gitops-repo's overlay sets it)."""
+    rules = kube.networking.read_namespaced_ingress(ingress, namespace).spec.rules or []
+    hosts = [rule.host for rule in rules if rule.host]
+    assert hosts, f"Ingress {namespace}/{ingress} routes no host name"
+    return hosts[0]
 
 
 def ingress_controller_missing(target: Target) -> str | None:

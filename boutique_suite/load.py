@@ -14,6 +14,7 @@ from pathlib import Path
 from boutique_suite import autoscaling, bottleneck, charts, evidence, gateway, waits
 from boutique_suite.kube import Kube
 from boutique_suite.targets import Target
+from boutique_suite.touches import Touches
 from boutique_suite.undo import UndoStack
 from loadtests.locustfile import ENDPOINTS
 from loadtests.runner import LoadResult, LoadRun, start_load
@@ -22,11 +23,25 @@ MAX_FAILURE_RATIO = 0.01
 DEFAULT_SPAWN_RATE = 5  # users started per second where a step does not say
 
 
-def storefront_url(kube: Kube, target: Target, namespace: str, undo: UndoStack, timeout: float) -> str:
-    """``http://<address>`` of a LoadBalancer Service in front of the frontend's pods in ``namespace`` (its
-    address from the target's MetalLB pool; the Service is deleted on undo), once the storefront answers."""
+@dataclass(frozen=True)
+class Storefront:
+    """Where the shoppers send their requests: a URL and, behind an ingress, the host name it routes."""
+
+    url: str
+    virtual_host: str | None = None
+
+
+def storefront(kube: Kube, target: Target, namespace: str, undo: UndoStack, timeout: float) -> Storefront:
+    """Where real shoppers arrive: ingress-nginx's VIP with the host of the frontend's Ingress where the
+    target runs ingress-nginx; elsewhere a test LoadBalancer Service in front of the frontend's pods (its
+    address from the target's MetalLB pool, deleted on undo). Returned once the storefront answers there."""
+    if target.provides(Touches.ingress):
+        host = gateway.storefront_host(kube, namespace)
+        vip = gateway.gateway_of(target).ingress_vip
+        gateway.expect_storefront_at(vip, timeout, virtual_host=host)
+        return Storefront(f"http://{vip}", host)
     gateway.create_frontend_loadbalancer(kube, target, namespace, undo)
-    return f"http://{gateway.storefront_behind(kube, target, namespace, timeout)}"
+    return Storefront(f"http://{gateway.storefront_behind(kube, target, namespace, timeout)}")
 
 
 @dataclass
@@ -34,7 +49,7 @@ class LoadSession:
     """A Locust run the scenario started: its URL, when it started, and the replica watches beside it."""
 
     run: LoadRun
-    url: str
+    entry: Storefront
     started_mono: float
     watches: dict[str, autoscaling.ReplicaWatch] = field(default_factory=dict)
     stopped_mono: float | None = None
@@ -92,14 +107,15 @@ def start_shoppers(
     """Start ``users`` Locust shoppers against the storefront in ``namespace``, and a replica watch on
     every Deployment an HPA scales there (from this moment, so "never more than" misses nothing)."""
     assert shoppers.session is None, "Locust is already running in this scenario"
-    url = storefront_url(kube, target, namespace, undo, target.timeouts.assertion)
+    entry = storefront(kube, target, namespace, undo, target.timeouts.assertion)
     scaled = [
         h.spec.scale_target_ref.name
         for h in kube.autoscaling.list_namespaced_horizontal_pod_autoscaler(namespace).items
         if h.spec.scale_target_ref.kind == "Deployment"
     ]
     watches = {name: autoscaling.ReplicaWatch(kube, namespace, name).start() for name in scaled}
-    shoppers.session = LoadSession(start_load(url, users=users, spawn_rate=spawn_rate), url, time.monotonic())
+    run = start_load(entry.url, users=users, spawn_rate=spawn_rate, virtual_host=entry.virtual_host)
+    shoppers.session = LoadSession(run, entry, time.monotonic())
     shoppers.session.watches.update(watches)
     return shoppers.session
 
@@ -276,4 +292,30 @@ def expect_p95_below(result: LoadResult, route: str, ceiling_ms: float) -> None:
     assert stats is not None, f"Locust never requested {route!r}: {sorted(result.endpoints)}"
     assert stats.p95_ms < ceiling_ms, (
         f"p95 of {route} was {stats.p95_ms:.0f} ms over {stats.requests} requests (limit {ceiling_ms:.0f} ms)"
+    )
+
+
+def ingress_request_rate(host: str, window_s: int) -> str:
+    """PromQL: requests per second ingress-nginx routed for ``host`` over the last ``window_s`` seconds."""
+    return f'sum(rate(nginx_ingress_controller_requests{{host="{host}"}}[{window_s}s]))'
+
+
+def expect_ingress_saw_the_load(
+    prometheus: bottleneck.Queryable, session: LoadSession, host: str, tolerance: float, window_s: int = 120
+) -> None:
+    """ingress-nginx's own count of requests for ``host`` (Prometheus) is within ``tolerance`` of the rate
+    Locust sent over the same last ``window_s`` seconds: the platform saw the load the shoppers made."""
+    assert session.entry.virtual_host == host, (
+        f"the shoppers went to {session.entry.url} (Host {session.entry.virtual_host}), not through the "
+        f"ingress for {host}"
+    )
+    result = session.snapshot()
+    end = result.series[-1].at if result.series else time.time()
+    sent = result.requests_between(end - window_s, end) / window_s
+    rows = prometheus.query(ingress_request_rate(host, window_s))
+    seen = float(rows[0]["value"][1]) if rows else 0.0
+    assert sent > 0, f"Locust sent no request in the last {window_s} s"
+    assert abs(seen - sent) <= tolerance * sent, (
+        f"ingress-nginx counted {seen:.1f} requests/s for {host}, Locust sent {sent:.1f}/s over the last "
+        f"{window_s} s (allowed difference {tolerance:.0%})"
     )

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import uuid
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
@@ -88,6 +89,7 @@ class Storefront:
         self.faults: dict[str, int] = {}  # "METHOD /route" → status to answer instead (nothing else done)
         self.forget_sessions = False  # when True, never set the session cookie (every request: new shopper)
         self.requests = 0
+        self.hosts: Counter[str] = Counter()  # the Host header of each request (an ingress routes by it)
 
     def add(self, session: str, product: str, quantity: int) -> None:
         with self.lock:
@@ -133,6 +135,7 @@ class Handler(BaseHTTPRequestHandler):
     def _dispatch(self, method: str) -> None:
         shop = self.server.shop
         shop.requests += 1
+        shop.hosts[self.headers.get("Host", "")] += 1
         path = self.path.split("?", 1)[0]
         self.form = self._read_form() if method == "POST" else {}
         self.cookies = self._read_cookies()

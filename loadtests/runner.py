@@ -267,12 +267,22 @@ class SeriesRecorder:
             self.take_sample(users)
 
 
-def shopper_class(wait_s: tuple[float, float] | None, base: type[User] = BoutiqueShopper) -> type[User]:
-    """The user class to run: ``base`` itself, or a subclass waiting ``wait_s`` (min, max) between tasks."""
-    if wait_s is None:
+def shopper_class(
+    wait_s: tuple[float, float] | None, base: type[User] = BoutiqueShopper, virtual_host: str | None = None
+) -> type[User]:
+    """The user class to run: ``base`` itself, or a subclass waiting ``wait_s`` (min, max) between tasks
+    and sending ``Host: virtual_host`` (an ingress that routes by name, reached at its address)."""
+    attributes: dict[str, object] = {}
+    if wait_s is not None:
+        attributes["wait_time"] = between(*wait_s)
+    if virtual_host is not None:
+        attributes["default_headers"] = {
+            **(getattr(base, "default_headers", None) or {}),
+            "Host": virtual_host,
+        }
+    if not attributes:
         return base
-    low, high = wait_s
-    return type(base.__name__, (base,), {"wait_time": between(low, high), "__module__": base.__module__})
+    return type(base.__name__, (base,), {**attributes, "__module__": base.__module__})
 
 
 class LoadRun:
@@ -287,11 +297,12 @@ class LoadRun:
         wait_s: tuple[float, float] | None = None,
         user_class: type[User] = BoutiqueShopper,
         sample_interval_s: float = 1.0,
+        virtual_host: str | None = None,
     ) -> None:
         self.host = host
         self.result: LoadResult | None = None
         self.environment = Environment(
-            user_classes=[shopper_class(wait_s, user_class)], host=host, shape_class=shape
+            user_classes=[shopper_class(wait_s, user_class, virtual_host)], host=host, shape_class=shape
         )
         self.runner: LocalRunner = self.environment.create_local_runner()
         self.recorder = SeriesRecorder(self.environment, sample_interval_s)
@@ -383,11 +394,15 @@ def start_load(
     shape: LoadTestShape | None = None,
     wait_s: tuple[float, float] | None = None,
     user_class: type[User] = BoutiqueShopper,
+    virtual_host: str | None = None,
 ) -> LoadRun:
     """Start ``users`` shoppers (``spawn_rate`` per second) against ``host`` in the background, or follow
     ``shape`` (a StepLoadShape, say: then users and spawn_rate are not used). ``wait_s`` overrides the
-    shoppers' wait between tasks (min, max seconds; (0, 0) for as fast as possible)."""
-    return LoadRun(host, users, spawn_rate, shape=shape, wait_s=wait_s, user_class=user_class)
+    shoppers' wait between tasks (min, max seconds; (0, 0) for as fast as possible); ``virtual_host`` is
+    the Host header to send when ``host`` is an ingress's address."""
+    return LoadRun(
+        host, users, spawn_rate, shape=shape, wait_s=wait_s, user_class=user_class, virtual_host=virtual_host
+    )
 
 
 def run_load(

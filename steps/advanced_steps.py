@@ -236,6 +236,16 @@ def traffic_recovered(shoppers: load.Shoppers, execution: Execution, seconds: in
     execution.timing("traffic_recovered_seconds", load.expect_traffic_recovered(shoppers.running, seconds))
 
 
+@then(
+    parsers.parse(
+        'Prometheus shows ingress-nginx requests for "{host}" within {percent:d}% of Locust\'s request rate'
+    )
+)
+@touches(Touches.ingress, Touches.monitoring, Touches.data_plane)
+def ingress_saw_load(shoppers: load.Shoppers, prometheus: Prometheus, host: str, percent: int) -> None:
+    load.expect_ingress_saw_the_load(prometheus, shoppers.running, host, percent / 100)
+
+
 # --- headroom: what the load cost each service ----------------------------------------------------
 
 SERVICES_MEASURED = (

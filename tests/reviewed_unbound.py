@@ -10,7 +10,4 @@ REVIEWED_UNBOUND: dict[str, tuple[str, ...]] = {
         'then the alert "BoutiqueHighLatency" fires within 480 seconds',
         'then p95 latency of "GET /product/{id}" falls below 500 ms within 300 seconds',
     ),
-    "Locust generates shopper load that the platform sees": (
-        'then Prometheus shows ingress-nginx requests for "boutique.local" within 20% of Locust\'s request rate',
-    ),
 }

@@ -56,6 +56,10 @@ Feature: planted
     When a fault is injected
     Then a step nobody bound either
 
+  Scenario: a fault before a step the target cannot make real
+    When a fault is injected
+    Then the registry lists it
+
   Scenario: a step downgrades itself
     Then a step says it ran on simulation
 """
@@ -107,7 +111,7 @@ def listed():
 @when("a fault is injected")
 @touches(Touches.control_plane)
 def inject():
-    raise AssertionError("must not run: a later step of the scenario has no binding")
+    raise AssertionError("must not run: a later step of the scenario cannot run on this target")
 
 
 @then("a step says it ran on simulation")
@@ -128,7 +132,7 @@ def summary(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> dict[
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "-p", "no:allure_pytest", "--alluredir=allure-results", target
     )
-    result.assert_outcomes(passed=4, skipped=3)
+    result.assert_outcomes(passed=4, skipped=4)
     doc = json.loads((pytester.path / "reports" / "summary.json").read_text())
     return {entry["scenario"]: entry for entry in doc["scenarios"].values()}
 
@@ -156,6 +160,13 @@ def test_a_scenario_with_an_unbound_step_skips_before_its_first_step(summary: di
         "skipped",
         "step not implemented yet: Then a step nobody bound either",
     )
+
+
+def test_a_scenario_with_a_step_the_target_lacks_skips_before_its_first_step(
+    summary: dict[str, dict],
+) -> None:
+    node = summary["a fault before a step the target cannot make real"]
+    assert (node["outcome"], node["reason"]) == ("skipped", LAB.provision(Touches.registry).why.strip())
 
 
 def test_allure_shows_the_derived_label_and_the_reasons(

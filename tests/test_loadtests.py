@@ -488,3 +488,12 @@ def test_the_bench_prints_both_runs_and_the_overhead_against_the_standin(
     assert [line.split()[0] for line in runs] == ["plain", "loadtests.runner.run_load"], lines
     assert all(" 0 failed" in line for line in runs), lines
     assert any(line.startswith("runner overhead vs plain locust:") for line in lines), lines
+
+
+def test_shoppers_name_the_virtual_host_an_ingress_routes_by(reference: FrontendServer) -> None:
+    reference.shop.hosts.clear()
+    with start_load(reference.url, users=2, spawn_rate=2, wait_s=FAST, virtual_host="boutique.local") as load:
+        load.wait(1.5)
+    result = load.stop()
+    assert result.requests and not result.failures, result.describe_failures()
+    assert set(reference.shop.hosts) == {"boutique.local"}, reference.shop.hosts
