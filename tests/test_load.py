@@ -210,3 +210,58 @@ def test_the_p95_of_a_route_must_stay_under_its_ceiling() -> None:
         load.expect_p95_below(result, "GET /", 400)
     with pytest.raises(AssertionError, match="never requested 'GET /nope'"):
         load.expect_p95_below(result, "GET /nope", 400)
+
+
+class _Rate:
+    def __init__(self, value: float | None) -> None:
+        self.value, self.asked = value, []
+
+    def query(self, promql: str) -> list[dict]:
+        self.asked.append(promql)
+        return [] if self.value is None else [{"metric": {}, "value": [0, str(self.value)]}]
+
+
+def _session(virtual_host: str | None) -> load.LoadSession:
+    result = _result([(50, 10, 0)] * 120)  # 10 requests/s for 120 s
+    run = NS(snapshot=lambda: result)
+    return load.LoadSession(run, load.Storefront("http://192.0.2.200", virtual_host), 0.0)  # type: ignore[arg-type]
+
+
+def test_ingress_nginx_must_count_what_locust_sent_within_the_tolerance() -> None:
+    prometheus = _Rate(11.5)
+    load.expect_ingress_saw_the_load(prometheus, _session("boutique.local"), "boutique.local", 0.2)
+    assert prometheus.asked == ['sum(rate(nginx_ingress_controller_requests{host="boutique.local"}[120s]))']
+    with pytest.raises(
+        AssertionError, match=r"counted 7\.0 requests/s for boutique.local, Locust sent 10\.0/s"
+    ):
+        load.expect_ingress_saw_the_load(_Rate(7.0), _session("boutique.local"), "boutique.local", 0.2)
+    with pytest.raises(AssertionError, match=r"counted 0\.0 requests/s"):
+        load.expect_ingress_saw_the_load(_Rate(None), _session("boutique.local"), "boutique.local", 0.2)
+
+
+def test_shoppers_that_bypassed_the_ingress_are_not_compared_with_it() -> None:
+    with pytest.raises(AssertionError, match=r"not through the ingress for boutique\.local"):
+        load.expect_ingress_saw_the_load(_Rate(10.0), _session(None), "boutique.local", 0.2)
+
+
+def test_shoppers_arrive_through_the_ingress_where_the_target_runs_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from boutique_suite import gateway, targets
+    from boutique_suite.undo import UndoStack
+
+    asked: list[tuple[str, str | None]] = []
+    monkeypatch.setattr(gateway, "storefront_host", lambda kube, namespace: "boutique.local")
+    monkeypatch.setattr(
+        gateway,
+        "expect_storefront_at",
+        lambda address, timeout, virtual_host=None: asked.append((address, virtual_host)),
+    )
+    monkeypatch.setattr(gateway, "create_frontend_loadbalancer", lambda *args: {})
+    monkeypatch.setattr(gateway, "storefront_behind", lambda *args: "10.213.77.201")
+    onprem = targets.load(str(targets.ROOT / "targets" / "onprem.example.yaml"))
+    entry = load.storefront(None, onprem, "boutique-dev", UndoStack(), 5)  # type: ignore[arg-type]
+    assert entry == load.Storefront("http://192.168.10.200", "boutique.local")
+    assert asked == [("192.168.10.200", "boutique.local")]
+    lab = load.storefront(None, targets.load("lab"), "boutique-dev", UndoStack(), 5)  # type: ignore[arg-type]
+    assert lab == load.Storefront("http://10.213.77.201")  # no ingress controller in the lab
