@@ -319,3 +319,18 @@ def expect_ingress_saw_the_load(
         f"ingress-nginx counted {seen:.1f} requests/s for {host}, Locust sent {sent:.1f}/s over the last "
         f"{window_s} s (allowed difference {tolerance:.0%})"
     )
+
+
+def expect_p95_within_slo_for(session: LoadSession, slo_ms: float, seconds: float) -> float:
+    """From now, the shoppers keep shopping for ``seconds``; the p95 of every request answered in that
+    window is under ``slo_ms``. Returns the p95 measured."""
+    start = time.time()
+    session.run_for(seconds)
+    result = session.snapshot()
+    p95 = result.percentile_between(start, start + seconds, 0.95)
+    assert p95 is not None, f"no request was answered in the {seconds:.0f} s window"
+    assert p95 < slo_ms, (
+        f"p95 over the {seconds:.0f} s window was {p95:.0f} ms over "
+        f"{result.requests_between(start, start + seconds)} requests (SLO {slo_ms:.0f} ms)"
+    )
+    return p95
