@@ -14,7 +14,7 @@ Feature: Chaos, resource shortage and bottleneck analysis
     And the report names the service with the least CPU headroom, the one with the least memory headroom and the slowest route
     And no Boutique container is CPU-throttled in more than 25% of its periods
     And no Boutique container uses more than 90% of its memory limit
-    And p95 latency of "GET /" stays below 500 ms
+    And p95 latency of "GET /" stays under the target's SLO
 
   @phase7 @chaos @destructive @onprem_only
   Scenario: Extra latency in the product catalog shows up as the latency bottleneck

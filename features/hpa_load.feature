@@ -13,6 +13,7 @@ Feature: HPA under Locust load
     When Locust starts <users> users spawning 5 per second against the storefront
     Then the HPA scales Deployment "<deployment>" out to at least <out> replicas within 180 seconds
     And every new replica of Deployment "<deployment>" is available within 60 seconds of being created
+    And Locust's p95 stays under the target's SLO for the next 30 seconds
     And Deployment "<deployment>" never has more than <max> replicas
     And fewer than 1% of Locust's requests failed
     When Locust stops
@@ -20,12 +21,12 @@ Feature: HPA under Locust load
 
     Examples:
       | deployment      | users | min | out | max |
-      | frontend        | 50    | 1   | 3   | 5   |
-      | currencyservice | 50    | 1   | 2   | 4   |
+      | frontend        | 150   | 1   | 3   | 5   |
+      | currencyservice | 150   | 1   | 2   | 4   |
 
   @phase7 @hpa @nightly
   Scenario: The frontend HPA stops at its maximum when the load exceeds it
-    When Locust starts 200 users spawning 10 per second against the storefront
+    When Locust starts 500 users spawning 10 per second against the storefront
     Then the HPA scales Deployment "frontend" out to at least 5 replicas within 300 seconds
     And Deployment "frontend" still has exactly 5 replicas after 120 seconds
     And the HPA of Deployment "frontend" reports ScalingLimited because it reached its maximum

@@ -294,10 +294,17 @@ def memory_at_most(shoppers: load.Shoppers, prometheus: Prometheus, app_ns: str,
     bottleneck.expect_at_most(report.measured, "memory of limit", percent / 100)
 
 
-@then(parsers.parse('p95 latency of "{route}" stays below {ms:d} ms'))
+@then(parsers.parse('p95 latency of "{route}" stays under the target\'s SLO'))
 @touches(Touches.data_plane)
-def p95_below(shoppers: load.Shoppers, route: str, ms: int) -> None:
-    load.expect_p95_below(shoppers.running.stop(), route, ms)
+def p95_within_slo(shoppers: load.Shoppers, target: Target, route: str) -> None:
+    load.expect_p95_below(shoppers.running.stop(), route, target.slo.storefront_p95_ms)
+
+
+@then(parsers.parse("Locust's p95 stays under the target's SLO for the next {seconds:d} seconds"))
+@touches(Touches.data_plane)
+def p95_within_slo_for(shoppers: load.Shoppers, target: Target, execution: Execution, seconds: int) -> None:
+    p95 = load.expect_p95_within_slo_for(shoppers.running, target.slo.storefront_p95_ms, seconds)
+    execution.timing("p95_after_scale_out_seconds", p95 / 1000)
 
 
 # --- HPAs under load -------------------------------------------------------------------------------

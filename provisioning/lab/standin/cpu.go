@@ -36,18 +36,19 @@ func threadCPU() time.Duration {
 	return time.Duration(usage.Utime.Nano() + usage.Stime.Nano())
 }
 
-// defaultCPUMS is each role's CPU cost per request when CPU_MS_PER_REQUEST is unset. The frontend and
-// currencyservice (called on nearly every page) are the shop's hot services, as upstream. 50 shoppers
-// (about 13 frontend requests and 10 currency calls a second) cost the frontend about 170m and
-// currencyservice about 120m: past their HPAs' 70% of a 100m request, yet under the 200m limit of one
-// pod, so the pod is not throttled into failing its 1 s probes before the HPA adds replicas. The
-// in-cluster load generator's 10 shoppers stay below the HPA target.
-var defaultCPUMS = map[string]int{"frontend": 13, "currencyservice": 12}
+// defaultCPUMS is each role's CPU cost per request when CPU_MS_PER_REQUEST is unset: the frontend and
+// currencyservice (called on nearly every page) are the shop's hot services, as upstream; the others cost
+// only what serving a gRPC call costs. Costs are small, as upstream's are: a pod's 200m limit allows 20 ms
+// of CPU per 100 ms CFS period, so a request costing a large part of it is throttled whenever two meet in
+// one period, and latency grows with every hop. 150 shoppers (about 40 pages a second) cost the frontend
+// about 180m and currencyservice about 120m, past their HPAs' 70% of a 100m request without holding one pod
+// at its limit; the in-cluster load generator's 10 shoppers stay well below the target.
+var defaultCPUMS = map[string]int{"frontend": 3, "currencyservice": 3}
 
 func cpuPerRequest(role string) int {
 	fallback, ok := defaultCPUMS[role]
 	if !ok {
-		fallback = 2
+		fallback = 0 // a gRPC call costs about a millisecond of CPU by itself here
 	}
 	return envInt("CPU_MS_PER_REQUEST", fallback)
 }
