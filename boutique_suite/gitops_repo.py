@@ -70,3 +70,25 @@ def annotate_configmap(name: str, key: str, value: str) -> Callable[[str], str]:
         return yaml.safe_dump_all(docs, sort_keys=False)
 
     return edit
+
+
+def set_env(deployment: str, name: str, value: str, container: str = "server") -> Callable[[str], str]:
+    """An edit of a kustomization.yaml: a patch that sets ``name=value`` in the environment of
+    ``container`` of Deployment ``deployment`` (a strategic merge: other variables stay)."""
+    patch = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": deployment},
+        "spec": {
+            "template": {
+                "spec": {"containers": [{"name": container, "env": [{"name": name, "value": value}]}]}
+            }
+        },
+    }
+
+    def edit(text: str) -> str:
+        doc = yaml.safe_load(text)
+        doc.setdefault("patches", []).append({"patch": yaml.safe_dump(patch, sort_keys=False)})
+        return yaml.safe_dump(doc, sort_keys=False)
+
+    return edit

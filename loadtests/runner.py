@@ -91,7 +91,7 @@ class Sample:
     rps: float
     p95_ms: float | None
     failures_by_endpoint: dict[str, int] = field(default_factory=dict)
-    response_times_ms: tuple[float, ...] = field(default=(), repr=False)
+    timings_ms: tuple[tuple[str, float], ...] = field(default=(), repr=False)  # ("GET /cart", ms) each
 
     @property
     def started_at(self) -> float:
@@ -147,11 +147,24 @@ class LoadResult:
             counts.update(sample.failures_by_endpoint)
         return dict(counts)
 
-    def percentile_between(self, start: float, end: float, fraction: float) -> float | None:
-        """The latency percentile (0.95: p95) of every request completed in the samples between ``start``
-        and ``end`` (epoch seconds); None when there were none."""
-        times = [t for sample in self.samples_between(start, end) for t in sample.response_times_ms]
+    def percentile_between(
+        self, start: float, end: float, fraction: float, route: str | None = None
+    ) -> float | None:
+        """The latency percentile (0.95: p95) of every request (of ``route``, "GET /cart", if given)
+        completed in the samples between ``start`` and ``end`` (epoch seconds); None when there were none."""
+        times = [
+            ms
+            for sample in self.samples_between(start, end)
+            for name, ms in sample.timings_ms
+            if route is None or name == route
+        ]
         return percentile(times, fraction)
+
+    def route_percentiles_between(self, start: float, end: float, fraction: float) -> dict[str, float]:
+        """Per route, the latency percentile of its requests completed between ``start`` and ``end``."""
+        routes = {name for sample in self.samples_between(start, end) for name, _ in sample.timings_ms}
+        found = {route: self.percentile_between(start, end, fraction, route) for route in routes}
+        return {route: value for route, value in found.items() if value is not None}
 
     def tasks_not_run(self, tasks: Iterable[str]) -> list[str]:
         """Which of the shopper ``tasks`` ("home", "checkout", …: TASK_REQUESTS) never sent their own
@@ -201,6 +214,7 @@ class _SecondBucket:
 
     def __init__(self) -> None:
         self.response_times: list[float] = []
+        self.timings: list[tuple[str, float]] = []
         self.failures: Counter[str] = Counter()
 
 
@@ -222,6 +236,7 @@ class SeriesRecorder:
         self, request_type: str, name: str, response_time: float, exception: Any = None, **_: Any
     ):
         self._bucket.response_times.append(response_time)
+        self._bucket.timings.append((f"{request_type} {name}", response_time))
         if exception is not None:
             self._bucket.failures[f"{request_type} {name}"] += 1
 
@@ -253,7 +268,7 @@ class SeriesRecorder:
                 rps=len(bucket.response_times) / width,
                 p95_ms=percentile(bucket.response_times, 0.95),
                 failures_by_endpoint=dict(bucket.failures),
-                response_times_ms=tuple(bucket.response_times),
+                timings_ms=tuple(bucket.timings),
             )
         )
         self._last = end

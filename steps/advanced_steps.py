@@ -307,6 +307,26 @@ def p95_within_slo_for(shoppers: load.Shoppers, target: Target, execution: Execu
     execution.timing("p95_after_scale_out_seconds", p95 / 1000)
 
 
+@then(parsers.parse('p95 latency of "{route}" {way} {ms:d} ms within {seconds:d} seconds'))
+@touches(Touches.data_plane)
+def route_p95_crosses(
+    shoppers: load.Shoppers, execution: Execution, route: str, way: str, ms: int, seconds: int
+) -> None:
+    assert way in ("rises above", "falls below"), (
+        f"p95 latency either rises above or falls below, not {way!r}"
+    )
+    took = load.expect_route_p95(shoppers.running, route, way == "rises above", ms, seconds)
+    execution.timing(f"p95_{way.split()[0]}_seconds", took)
+
+
+@then(parsers.parse('the report names "{route}" as the slowest route'))
+@touches(Touches.data_plane)
+def slowest_route(shoppers: load.Shoppers, route: str) -> None:
+    evidence.attach_json(
+        "p95 per route over the last seconds (ms)", load.expect_slowest_route(shoppers.running, route)
+    )
+
+
 # --- HPAs under load -------------------------------------------------------------------------------
 
 

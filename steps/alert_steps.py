@@ -202,6 +202,12 @@ def alert_fires(
     execution.timing("fault_to_alert_firing_seconds", alarm["fired_at"] - alarm["since"])
 
 
+@then(parsers.parse('the alert "{alert}" fires within {seconds:d} seconds'))
+@touches(Touches.monitoring)
+def any_alert_fires(prometheus: alerting.Prometheus, alert: str, seconds: int) -> None:
+    wait(alerting.alert_firing(prometheus, alert, {}), seconds, f"{alert} firing")
+
+
 FIRING_MESSAGE = (
     'a message naming "{alert}" and "{name}" appears in "{channel}" within {seconds:d} seconds of the '
     "alert firing"

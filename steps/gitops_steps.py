@@ -551,6 +551,27 @@ def commit_unpullable_tag(
     story["committed_at"] = time.monotonic()
 
 
+@when(parsers.parse('a commit to gitops-repo sets {name} to "{value}" for Deployment "{deployment}"'))
+@touches(Touches.git)
+def commit_env(
+    argocd: ArgoCDClient,
+    gitops: gitops_repo.GitopsRepo,
+    target: Target,
+    undo: UndoStack,
+    story: dict,
+    name: str,
+    value: str,
+    deployment: str,
+) -> None:
+    app = story.get("app", cicd.APPLICATION)
+    undo.push("restore gitops-repo", lambda: restore_gitops(gitops, argocd, app, target.timeouts.rollout))
+    edit = gitops_repo.set_env(deployment, name, value)
+    story["commit"] = gitops.commit(
+        {"overlays/dev/kustomization.yaml": edit}, f"{deployment}: {name}={value}"
+    )
+    argocd.refresh(app)
+
+
 @then(
     parsers.parse(
         'a new pod of Deployment "{deployment}" reports ImagePullBackOff within {seconds:d} seconds'

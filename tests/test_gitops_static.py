@@ -295,3 +295,34 @@ def test_argocd_rules_catch_a_kind_the_project_does_not_permit(content: Path) ->
         "Application/argocd/online-boutique-dev: [project] "
         "project boutique does not permit ResourceQuota (core)"
     ]
+
+
+def test_an_environment_edit_renders_into_the_deployment_and_keeps_its_other_variables(
+    tmp_path: Path,
+) -> None:
+    from boutique_suite import gitops_repo
+
+    root = tmp_path / "gitops"
+    shutil.copytree(ROOT, root)
+    kustomization = root / "overlays" / "dev" / "kustomization.yaml"
+    before = {
+        o["metadata"]["name"]: o for o in render.kustomize("overlays/dev", root) if o["kind"] == "Deployment"
+    }
+    kustomization.write_text(
+        gitops_repo.set_env("productcatalogservice", "EXTRA_LATENCY", "600ms")(kustomization.read_text())
+    )
+    after = {
+        o["metadata"]["name"]: o for o in render.kustomize("overlays/dev", root) if o["kind"] == "Deployment"
+    }
+    env = {
+        e["name"]: e.get("value")
+        for e in after["productcatalogservice"]["spec"]["template"]["spec"]["containers"][0].get("env", [])
+    }
+    old = {
+        e["name"]: e.get("value")
+        for e in before["productcatalogservice"]["spec"]["template"]["spec"]["containers"][0].get("env", [])
+    }
+    assert env == {**old, "EXTRA_LATENCY": "600ms"}
+    assert {name: d for name, d in after.items() if name != "productcatalogservice"} == {
+        name: d for name, d in before.items() if name != "productcatalogservice"
+    }

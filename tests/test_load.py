@@ -265,3 +265,30 @@ def test_shoppers_arrive_through_the_ingress_where_the_target_runs_it(
     assert asked == [("192.168.10.200", "boutique.local")]
     lab = load.storefront(None, targets.load("lab"), "boutique-dev", UndoStack(), 5)  # type: ignore[arg-type]
     assert lab == load.Storefront("http://10.213.77.201")  # no ingress controller in the lab
+
+
+def _recent(timings: list[tuple[str, float]], seconds_ago: float = 1.0) -> load.LoadSession:
+    now = time.time()
+    sample = Sample(
+        0, 1, now - seconds_ago, 20, len(timings), 0, float(len(timings)), None, {}, tuple(timings)
+    )
+    result = replace(_result([]), series=[sample])
+    return load.LoadSession(NS(snapshot=lambda: result), load.Storefront("http://192.0.2.10"), 0.0)  # type: ignore[arg-type]
+
+
+def test_a_routes_recent_p95_crosses_its_threshold_either_way() -> None:
+    slow = _recent([("GET /product/{id}", 700.0)] * 19 + [("GET /", 50.0)] * 19)
+    succeeded = waits.Outcome.SUCCEEDED
+    assert load.route_p95(slow, "GET /product/{id}", True, 600)().outcome is succeeded
+    assert load.route_p95(slow, "GET /product/{id}", False, 500)().outcome is not succeeded
+    assert load.route_p95(slow, "GET /", False, 500)().outcome is succeeded
+    old = _recent([("GET /product/{id}", 700.0)] * 19, seconds_ago=60)  # outside the 20 s window
+    check = load.route_p95(old, "GET /product/{id}", True, 600)()
+    assert check.outcome is not succeeded and "no request" in check.detail
+
+
+def test_the_slowest_recent_route_is_named_or_the_step_fails_with_every_p95() -> None:
+    session = _recent([("GET /product/{id}", 700.0), ("GET /", 50.0), ("GET /cart", 90.0)])
+    assert load.expect_slowest_route(session, "GET /product/{id}")["GET /"] == 50.0
+    with pytest.raises(AssertionError, match=r"slowest route is GET /product/\{id\}, not GET /cart"):
+        load.expect_slowest_route(session, "GET /cart")
