@@ -13,13 +13,16 @@ import pytest
 
 from boutique_suite import targets
 from provisioning import LayerRunner
-from provisioning.lab import hosts, manager, processes
+from provisioning.lab import argocd, hosts, manager, processes
 
 pytestmark = pytest.mark.lab
 
 # Listeners the lab cannot narrow, and why. Each is named in the closing note as a gap, not hidden here.
 CANNOT_NARROW = {
-    ("argocd", 28082): "Argo CD 3.2's application controller binds its metrics to 0.0.0.0 "
+    (
+        "argocd-application-controller",
+        argocd.PORTS["argocd_controller_metrics"],
+    ): "Argo CD 3.2's application controller binds its metrics to 0.0.0.0 "
     '(controller/appcontroller.go: fmt.Sprintf("0.0.0.0:%d", metricsPort); no flag chooses the address)',
 }
 
