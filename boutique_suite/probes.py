@@ -9,6 +9,8 @@ from boutique_suite.waits import Check, Probe, failed, pending, succeeded
 
 # Waiting reasons after which a pod will not start by itself: waiting longer cannot help.
 TERMINAL_WAITING = {"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "CreateContainerConfigError"}
+REVISION = "deployment.kubernetes.io/revision"
+TEMPLATE_HASH = "pod-template-hash"
 
 
 def node_condition(node, kind: str) -> str | None:  # type: ignore[no-untyped-def]
@@ -36,7 +38,11 @@ def node_ready(kube: Kube, name: str) -> Probe:
 
 def rollout_complete(kube: Kube, namespace: str, name: str) -> Probe:
     """The strict definition: observedGeneration >= generation, updated = available = replicas,
-    no pods of old ReplicaSets, Progressing reason NewReplicaSetAvailable."""
+    no pods of old ReplicaSets, Progressing reason NewReplicaSetAvailable.
+
+    Fails fast only on what concerns the current template: a ProgressDeadlineExceeded naming an
+    earlier ReplicaSet (left from a rollout that was since reverted) and pods of old ReplicaSets
+    being scaled down are not the verdict, they are progress the controller has not finished."""
 
     def probe() -> Check:
         try:
@@ -48,22 +54,30 @@ def rollout_complete(kube: Kube, namespace: str, name: str) -> Probe:
         spec = dep.spec.replicas if dep.spec.replicas is not None else 1
         st = dep.status
         progressing = next((c for c in st.conditions or [] if c.type == "Progressing"), None)
-        if progressing and progressing.reason == "ProgressDeadlineExceeded":
-            return failed(f"deployment {name}: {progressing.message}")
-        selector = ",".join(f"{k}={v}" for k, v in (dep.spec.selector.match_labels or {}).items())
-        for pod in kube.pods(namespace, selector):
-            for cs in (pod.status.container_statuses or []) if pod.status else []:
-                reason = cs.state.waiting.reason if cs.state and cs.state.waiting else None
-                if reason in TERMINAL_WAITING:
-                    return failed(f"pod {pod.metadata.name}: {reason}")
         facts = (
             f"generation {dep.metadata.generation}/observed {st.observed_generation}, replicas {spec}, "
             f"updated {st.updated_replicas or 0}, available {st.available_replicas or 0}, "
             f"total {st.replicas or 0}, progressing {progressing.reason if progressing else None}"
         )
+        if (st.observed_generation or 0) < (dep.metadata.generation or 0):
+            return pending(facts)
+        selector = ",".join(f"{k}={v}" for k, v in (dep.spec.selector.match_labels or {}).items())
+        current = current_replica_set(kube, namespace, dep, selector)
+        if (
+            progressing
+            and progressing.reason == "ProgressDeadlineExceeded"
+            and (current is None or f'"{current.metadata.name}"' in (progressing.message or ""))
+        ):
+            return failed(f"deployment {name}: {progressing.message}")
+        for pod in kube.pods(namespace, _with_template_hash(selector, current)):
+            if pod.metadata.deletion_timestamp:
+                continue
+            for cs in (pod.status.container_statuses or []) if pod.status else []:
+                reason = cs.state.waiting.reason if cs.state and cs.state.waiting else None
+                if reason in TERMINAL_WAITING:
+                    return failed(f"pod {pod.metadata.name}: {reason}")
         done = (
-            (st.observed_generation or 0) >= dep.metadata.generation
-            and (st.updated_replicas or 0) == spec
+            (st.updated_replicas or 0) == spec
             and (st.available_replicas or 0) == spec
             and (st.replicas or 0) == spec
             and progressing is not None
@@ -72,6 +86,22 @@ def rollout_complete(kube: Kube, namespace: str, name: str) -> Probe:
         return succeeded(facts, dep) if done else pending(facts)
 
     return probe
+
+
+def current_replica_set(kube: Kube, namespace: str, dep, selector: str):  # type: ignore[no-untyped-def]
+    """The ReplicaSet of the Deployment's current template: the controller gives it the
+    Deployment's own revision annotation (a revert re-numbers the old ReplicaSet)."""
+    revision = (dep.metadata.annotations or {}).get(REVISION)
+    for rs in kube.replica_sets(namespace, selector):
+        owners = {ref.uid for ref in rs.metadata.owner_references or []}
+        if dep.metadata.uid in owners and (rs.metadata.annotations or {}).get(REVISION) == revision:
+            return rs
+    return None
+
+
+def _with_template_hash(selector: str, replica_set) -> str:  # type: ignore[no-untyped-def]
+    template_hash = (replica_set.metadata.labels or {}).get(TEMPLATE_HASH) if replica_set else None
+    return f"{selector},{TEMPLATE_HASH}={template_hash}" if template_hash else selector
 
 
 def pods_running_on(kube: Kube, namespace: str, selector: str, count: int) -> Probe:
