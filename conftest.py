@@ -16,6 +16,7 @@ import pytest
 from pytest_bdd.scenario import get_step_function
 
 from boutique_suite import evidence, faults, runlabel, targets, traceability
+from boutique_suite.journal import Journal, live_runs
 from boutique_suite.kube import ClusterUnreachable, Kube, connect
 from boutique_suite.touches import declared
 from boutique_suite.undo import UndoStack
@@ -40,6 +41,7 @@ RUN_KEY = pytest.StashKey[str]()
 SKIPPED_KEY = evidence.SKIPPED_KEY
 SCENARIO_KEY = evidence.SCENARIO_KEY
 EXECUTION_KEY = pytest.StashKey[evidence.Execution]()
+JOURNAL_KEY = pytest.StashKey[Journal]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -80,20 +82,31 @@ def layers(target: targets.Target) -> LayerRunner:
 
 
 @pytest.fixture(scope="session")
-def kube(layers: LayerRunner, target: targets.Target, run_id: str) -> Kube:
+def kube(request: pytest.FixtureRequest, layers: LayerRunner, target: targets.Target, run_id: str) -> Kube:
     try:
         layers.require(2)
     except LayerUnavailable as exc:
         pytest.skip(str(exc))
     try:
-        return connect(target.cluster.kubeconfig_path, target.cluster.context, run_id)
+        kube = connect(target.cluster.kubeconfig_path, target.cluster.context, run_id)
     except ClusterUnreachable as exc:
         pytest.fail(str(exc), pytrace=False)
+    # The run's Lease, held from its first use of the cluster: no other run's sweep touches its objects.
+    held = Journal(kube).open()
+    request.config.stash[JOURNAL_KEY] = held
+    yield kube
+    held.close()
+
+
+@pytest.fixture(scope="session")
+def journal(kube: Kube, pytestconfig: pytest.Config) -> Journal:
+    """This run's revert journal on the target (see boutique_suite.journal)."""
+    return pytestconfig.stash[JOURNAL_KEY]
 
 
 @pytest.fixture
 def undo(request: pytest.FixtureRequest) -> UndoStack:
-    stack = UndoStack()
+    stack = UndoStack(journal=lambda: request.getfixturevalue("journal"))
     yield stack
     if _keep(request):
         return
@@ -105,7 +118,7 @@ def undo(request: pytest.FixtureRequest) -> UndoStack:
 @pytest.fixture
 def scenario_ns(request: pytest.FixtureRequest, kube: Kube, target: targets.Target) -> str:
     """A throwaway namespace carrying the run labels; leftovers of earlier runs are removed first."""
-    kube.delete_leftovers()
+    kube.delete_leftovers(live_runs(kube))
     name = kube.create_namespace(target.namespaces.scratch_prefix)
     yield name
     if request.node.stash.get(evidence.FAILED_KEY, False):
@@ -143,7 +156,7 @@ def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature, scenario
             reason = str(exc)
         else:
             if phase >= 2:  # before the scenario: undo what earlier, interrupted runs left in the cluster
-                faults.clean_leftovers(request.getfixturevalue("kube"))
+                faults.clean_leftovers(request.getfixturevalue("kube"), target)
     if reason:
         evidence.mark_skipped(item.nodeid, scenario.name, reason)
         item.stash[SKIPPED_KEY] = True

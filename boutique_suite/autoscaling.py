@@ -159,7 +159,11 @@ def expect_replica_change_stays_synced(
     def scale(n: int) -> None:
         kube.apps.patch_namespaced_deployment_scale(deployment, namespace, {"spec": {"replicas": n}})
 
-    undo.push(f"scale {deployment} back to {before}", lambda: scale(before))
+    undo.push(
+        f"scale {deployment} back to {before}",
+        lambda: scale(before),
+        journal=("scale", {"namespace": namespace, "deployment": deployment, "replicas": before}),
+    )
     scale(changed)
     started = time.monotonic()
 

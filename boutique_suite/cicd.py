@@ -97,7 +97,11 @@ def push_app_change(
     from provisioning.lab import pipeline
 
     git = _lab_git(target, request)
-    undo.push("restore app-repo", lambda: pipeline.publish_app_repo(git, "restore app-repo after a scenario"))
+    undo.push(
+        "restore app-repo",
+        lambda: pipeline.publish_app_repo(git, "restore app-repo after a scenario"),
+        journal=("restore_app_repo", {}),
+    )
     service = Path(path).name
     note = f"{path}/CHANGELOG.md"
     trace.service = service
@@ -192,7 +196,11 @@ def run_pipeline_job(
     restored afterwards with the Application synced back. Returns the gitops-repo commit the job names."""
     skip_unrunnable_jobs(request, target, [job])
     if job == "update-gitops":
-        undo.push("restore gitops-repo", lambda: restore_gitops(argocd, target.timeouts.rollout))
+        undo.push(
+            "restore gitops-repo",
+            lambda: restore_gitops(argocd, target.timeouts.rollout),
+            journal=("restore_gitops", {"app": APPLICATION}),
+        )
         # Build and push come before the bump in the pipeline; the lab cannot build app-repo's image.
         images.ensure_pullable(target, f"{IMAGE_PREFIX}/{trace.service}:{trace.short_sha}")
         if target.is_lab:
@@ -363,15 +371,10 @@ def expect_running_image(
 
 def _current_replicaset(kube: Kube, namespace: str, deployment: str, image: str) -> dict[str, Any]:
     dep = kube.deployment(namespace, deployment)
-    revision = (dep.metadata.annotations or {}).get("deployment.kubernetes.io/revision")
+    revision = (dep.metadata.annotations or {}).get(probes.REVISION)
     selector = ",".join(f"{k}={v}" for k, v in (dep.spec.selector.match_labels or {}).items())
-    current = [
-        rs
-        for rs in kube.replica_sets(namespace, selector)
-        if (rs.metadata.annotations or {}).get("deployment.kubernetes.io/revision") == revision
-    ]
-    assert len(current) == 1, f"{deployment}: {len(current)} ReplicaSets at revision {revision}"
-    rs = current[0]
+    rs = probes.current_replica_set(kube, namespace, dep, selector)
+    assert rs is not None, f"{deployment}: no ReplicaSet at revision {revision}"
     images = [c.image for c in rs.spec.template.spec.containers]
     assert images[0] == image, f"ReplicaSet {rs.metadata.name} runs {images}"
     pods = kube.pods(namespace, ",".join(f"{k}={v}" for k, v in rs.spec.selector.match_labels.items()))

@@ -98,35 +98,65 @@ def _epoch(timestamp: str) -> float:
     return datetime.datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
 
 
-def _controller_switch(target: Target, kube: Kube) -> tuple[Callable[[], None], Callable[[], None]]:
-    """(stop, start) of the application controller: the lab's local process, or the StatefulSet on-prem."""
+def _controller_replicas(target: Target, kube: Kube) -> int:
+    """Replicas the controller runs with: the StatefulSet's on-prem, the lab's one process."""
+    if target.is_lab:
+        return 1
+    ns = target.argocd.namespace if target.argocd else "argocd"
+    return kube.apps.read_namespaced_stateful_set(CONTROLLER, ns).spec.replicas or 1
+
+
+def start_controller(target: Target, kube: Kube, replicas: int) -> None:
+    """Start the application controller again (a running one is left alone)."""
     if target.is_lab:
         from provisioning.lab import argocd as lab_argocd
 
-        def stop() -> None:
-            assert lab_argocd.stop_component(CONTROLLER), "the Argo CD application controller was not running"
-
-        def start() -> None:
-            lab_argocd.start_component(CONTROLLER)
-
-        return stop, start
-
+        lab_argocd.start_component(CONTROLLER)
+        return
     ns = target.argocd.namespace if target.argocd else "argocd"
-    replicas = kube.apps.read_namespaced_stateful_set(CONTROLLER, ns).spec.replicas or 1
+    kube.apps.patch_namespaced_stateful_set_scale(CONTROLLER, ns, {"spec": {"replicas": replicas}})
 
-    def scale(n: int) -> None:
-        kube.apps.patch_namespaced_stateful_set_scale(CONTROLLER, ns, {"spec": {"replicas": n}})
 
-    def stop_onprem() -> None:
-        scale(0)
+def stop_controller(target: Target, kube: Kube, undo: UndoStack) -> Callable[[], None]:
+    """Stop the application controller (its start journaled first); returns the start."""
+    replicas = _controller_replicas(target, kube)
 
-        def gone() -> waits.Check:
-            pods = kube.pods(ns, f"app.kubernetes.io/name={CONTROLLER}")
-            return waits.pending(f"{len(pods)} controller pods") if pods else waits.succeeded()
+    def start() -> None:
+        start_controller(target, kube, replicas)
 
-        waits.until(gone, timeout=target.timeouts.cleanup, what=f"{CONTROLLER} pods gone")
+    undo.push(
+        "start the Argo CD application controller",
+        start,
+        journal=("start_argocd_controller", {"replicas": replicas}),
+    )
+    _stop_controller(target, kube)
+    return start
 
-    return stop_onprem, lambda: scale(replicas)
+
+def controller_running(target: Target, kube: Kube) -> bool:
+    if target.is_lab:
+        from provisioning.lab import processes
+
+        return processes.info(CONTROLLER).alive
+    ns = target.argocd.namespace if target.argocd else "argocd"
+    return bool(kube.apps.read_namespaced_stateful_set(CONTROLLER, ns).status.ready_replicas)
+
+
+def _stop_controller(target: Target, kube: Kube) -> None:
+    """Stop the application controller: the lab's local process, or the StatefulSet scaled to 0."""
+    if target.is_lab:
+        from provisioning.lab import argocd as lab_argocd
+
+        assert lab_argocd.stop_component(CONTROLLER), "the Argo CD application controller was not running"
+        return
+    ns = target.argocd.namespace if target.argocd else "argocd"
+    kube.apps.patch_namespaced_stateful_set_scale(CONTROLLER, ns, {"spec": {"replicas": 0}})
+
+    def gone() -> waits.Check:
+        pods = kube.pods(ns, f"app.kubernetes.io/name={CONTROLLER}")
+        return waits.pending(f"{len(pods)} controller pods") if pods else waits.succeeded()
+
+    waits.until(gone, timeout=target.timeouts.cleanup, what=f"{CONTROLLER} pods gone")
 
 
 def stop_argocd_controller(
@@ -134,9 +164,7 @@ def stop_argocd_controller(
 ) -> ControllerOutage:
     """Stop the application controller, keep it stopped ``seconds``, start it again. Fails when the
     Application was reconciled meanwhile (then the controller was not really stopped)."""
-    stop, start = _controller_switch(target, kube)
-    undo.push("start the Argo CD application controller", start)
-    stop()
+    start = stop_controller(target, kube, undo)
     stopped_epoch = time.time()
     at_stop = _reconciled_at(client, app)
     time.sleep(seconds)
@@ -176,7 +204,7 @@ def drain(target: Target, kube: Kube, node: str, undo: UndoStack) -> float:
     never forced); seconds the drain took."""
     from boutique_suite.cluster import kubectl
 
-    undo.push(f"uncordon {node}", lambda: faults.uncordon(kube, node))
+    undo.push(f"uncordon {node}", lambda: faults.uncordon(kube, node), journal=("uncordon", {"node": node}))
     faults.cordon(kube, node)
     timeout = target.timeouts.rollout
     cmd = [

@@ -26,6 +26,15 @@ class GitopsRepo:
             raise RepoUnavailable("the lab git server is not running")
         return gitserver.head(server, "gitops-repo")
 
+    def tree(self) -> str:
+        """The tree hash of main: what gitops-repo holds, whatever commits led there."""
+        from provisioning.lab import gitserver
+
+        server = gitserver.running()
+        if server is None:
+            raise RepoUnavailable("the lab git server is not running")
+        return gitserver.tree(server, "gitops-repo")
+
     def commit(self, edits: dict[str, Callable[[str], str]], message: str) -> str:
         """Commit the suite's gitops content with ``edits`` ({path: text -> text}); returns the SHA."""
         from provisioning.lab import boutique, gitserver

@@ -9,7 +9,7 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -239,9 +239,10 @@ class Kube:
         )
         self.autoscaling.create_namespaced_horizontal_pod_autoscaler(namespace, body)
 
-    def delete_leftovers(self) -> list[str]:
-        """Remove namespaces earlier runs of the suite left behind (interrupted runs)."""
-        stale = self.core.list_namespace(label_selector=runlabel.leftovers_selector(self.run_id)).items
+    def delete_leftovers(self, alive: Iterable[str] = ()) -> list[str]:
+        """Remove namespaces other runs of the suite left behind, sparing those of ``alive`` runs."""
+        selector = runlabel.leftovers_selector(self.run_id, alive)
+        stale = self.core.list_namespace(label_selector=selector).items
         removed = []
         for ns in stale:
             if ns.status and ns.status.phase == "Terminating":

@@ -8,7 +8,7 @@ import requests
 from kubernetes import client
 
 from boutique_suite import waits
-from boutique_suite.faults import PROBE_IMAGE, RESTRICTED
+from boutique_suite.faults import PROBE_IMAGE, RESTRICTED, delete_pod_if_present
 from boutique_suite.kube import Kube
 from boutique_suite.targets import Target
 from boutique_suite.undo import UndoStack
@@ -32,8 +32,12 @@ def write_log_line(kube: Kube, namespace: str, undo: UndoStack) -> str:
             containers=[container], restart_policy="Never", automount_service_account_token=False
         ),
     )
+    undo.push(
+        f"delete pod {namespace}/{name}",
+        lambda: delete_pod_if_present(kube, namespace, name),
+        journal=("delete_pod", {"namespace": namespace, "name": name}),
+    )
     kube.core.create_namespaced_pod(namespace, body)
-    undo.push(f"delete pod {namespace}/{name}", lambda: kube.core.delete_namespaced_pod(name, namespace))
     return line
 
 

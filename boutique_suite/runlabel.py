@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
+from collections.abc import Iterable
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 SUITE = "boutique-suite"
@@ -25,6 +26,7 @@ def selector(run_id: str | None = None) -> str:
     return f"{base},{RUN_ID}={run_id}" if run_id else base
 
 
-def leftovers_selector(run_id: str) -> str:
-    """Objects of earlier runs: made by the suite, not by this run."""
-    return f"{MANAGED_BY}={SUITE},{RUN_ID}!={run_id}"
+def leftovers_selector(run_id: str, alive: Iterable[str] = ()) -> str:
+    """Objects of other runs (made by the suite, not by this run) whose run is not ``alive``."""
+    spared = ",".join(sorted({run_id, *alive}))
+    return f"{MANAGED_BY}={SUITE},{RUN_ID} notin ({spared})"

@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 from kubernetes.client.exceptions import ApiException
 
-from boutique_suite import runlabel, waits
+from boutique_suite import journal, runlabel, waits
 from boutique_suite.kube import Kube
 from boutique_suite.targets import Target
 
@@ -209,8 +209,8 @@ def delete(kube: Kube, namespace: str, name: str) -> None:
 
 
 def delete_leftovers(kube: Kube, namespace: str) -> list[str]:
-    """SealedSecrets and Secrets earlier, interrupted runs left in ``namespace`` (a shared one)."""
-    selector = runlabel.leftovers_selector(kube.run_id)
+    """SealedSecrets and Secrets runs whose Lease is gone left in ``namespace`` (a shared one)."""
+    selector = runlabel.leftovers_selector(kube.run_id, journal.live_runs(kube))
     found = kube.custom.list_namespaced_custom_object(
         GROUP, VERSION, namespace, PLURAL, label_selector=selector
     )["items"]

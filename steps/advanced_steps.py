@@ -95,7 +95,9 @@ def seal_and_apply(
     sealing.delete_leftovers(kube, namespace)
     facts["secret"] = secret = sealing.seal_run_id(target, namespace, f"suite-sealed-{run_id}", run_id)
     undo.push(
-        f"delete SealedSecret {namespace}/{secret.name}", lambda: sealing.delete(kube, namespace, secret.name)
+        f"delete SealedSecret {namespace}/{secret.name}",
+        lambda: sealing.delete(kube, namespace, secret.name),
+        journal=("delete_sealed_secret", {"namespace": namespace, "name": secret.name}),
     )
     sealing.apply(kube, secret, namespace)
     facts["applied_at"] = time.monotonic()

@@ -143,7 +143,11 @@ def crash_loop(
 ) -> None:
     pod = faults.start_crash_loop(kube, namespace, name)
     alarm.update(subject=pod, key="pod", fault=f"delete pod {pod}")
-    undo.push(alarm["fault"], lambda: faults.delete_pod_if_present(kube, namespace, pod))
+    undo.push(
+        alarm["fault"],
+        lambda: faults.delete_pod_if_present(kube, namespace, pod),
+        journal=("delete_pod", {"namespace": namespace, "name": pod}),
+    )
 
 
 @then(
@@ -175,7 +179,11 @@ def stress(
 ) -> None:
     made = faults.raise_requests(kube, node, resource.lower(), percent / 100)
     alarm.update(subject=node, key="node", fault=f"delete {made['namespace']}", **made)
-    undo.push(alarm["fault"], lambda: kube.delete_namespace(made["namespace"], wait=target.timeouts.cleanup))
+    undo.push(
+        alarm["fault"],
+        lambda: kube.delete_namespace(made["namespace"], wait=target.timeouts.cleanup),
+        journal=("delete_namespace", {"namespace": made["namespace"]}),
+    )
 
 
 @then(

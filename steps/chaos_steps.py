@@ -35,8 +35,8 @@ def interrupted_run(kube: Kube, undo: UndoStack, leftovers: dict[str, str], node
 
 @when("a new scenario starts")
 @touches(Touches.control_plane)
-def new_scenario_starts(kube: Kube, leftovers: dict[str, str]) -> None:
-    leftovers["undone"] = "; ".join(faults.clean_leftovers(kube))
+def new_scenario_starts(kube: Kube, target: Target, leftovers: dict[str, str]) -> None:
+    leftovers["undone"] = "; ".join(faults.clean_leftovers(kube, target))
 
 
 @then(parsers.parse('"{node}" is schedulable again and the stress pod is gone before any fault is injected'))

@@ -168,6 +168,7 @@ def wrong_change(
     undo.push(
         f"sync {app} from gitops-repo",
         lambda: (argocd.sync(app), wait_synced_and_healthy(argocd, app, target.timeouts.rollout)),
+        journal=("sync", {"app": app}),
     )
     story["drift"] = drift.make_drift(kube, app_ns, change)
 
@@ -189,7 +190,11 @@ def automated_after_change(argocd: ArgoCDClient, story: dict) -> None:
 @given(parsers.parse('self-heal is switched off for the Application "{app}"'))
 @touches(Touches.argocd)
 def self_heal_off(argocd: ArgoCDClient, undo: UndoStack, story: dict, app: str) -> None:
-    undo.push(f"switch self-heal on again for {app}", lambda: argocd.set_self_heal(app, True))
+    undo.push(
+        f"switch self-heal on again for {app}",
+        lambda: argocd.set_self_heal(app, True),
+        journal=("self_heal_on", {"app": app}),
+    )
     argocd.set_self_heal(app, False)
     story["app"] = app
 
@@ -260,7 +265,11 @@ def commit_new_tag(
 ) -> None:
     images.ensure_pullable(target, f"registry.local/boutique/{deployment}:rollout-{run_id}")
     app = story.get("app", cicd.APPLICATION)
-    undo.push("restore gitops-repo", lambda: restore_gitops(gitops, argocd, app, target.timeouts.rollout))
+    undo.push(
+        "restore gitops-repo",
+        lambda: restore_gitops(gitops, argocd, app, target.timeouts.rollout),
+        journal=("restore_gitops", {"app": app}),
+    )
     story["watch"] = drift.AvailabilityWatch(kube, app_ns, deployment).start()
     undo.push("stop watching availability", story["watch"].stop)
     edit = gitops_repo.set_image_tag(f"registry.local/boutique/{deployment}", f"rollout-{run_id}")
@@ -286,7 +295,11 @@ def commit_annotation(
     key: str,
 ) -> None:
     app = story.get("app", cicd.APPLICATION)
-    undo.push("restore gitops-repo", lambda: restore_gitops(gitops, argocd, app, target.timeouts.rollout))
+    undo.push(
+        "restore gitops-repo",
+        lambda: restore_gitops(gitops, argocd, app, target.timeouts.rollout),
+        journal=("restore_gitops", {"app": app}),
+    )
     edit = gitops_repo.annotate_configmap("frontend-config", key, run_id)
     story["commit"] = gitops.commit({"base/frontend.yaml": edit}, f"frontend-config: {key}={run_id}")
     story["annotation"] = (key, run_id)
@@ -333,8 +346,7 @@ def rollout_finishes(kube: Kube, app_ns: str, execution: Execution, deployment: 
         rs.metadata.name
         for rs in kube.replica_sets(app_ns, selector)
         if (rs.status.replicas or 0) > 0
-        and rs.metadata.annotations.get("deployment.kubernetes.io/revision")
-        != dep.metadata.annotations.get("deployment.kubernetes.io/revision")
+        and rs.metadata.annotations.get(probes.REVISION) != dep.metadata.annotations.get(probes.REVISION)
     ]  # type: ignore[union-attr]
     assert not old, f"old ReplicaSets still have pods: {old}"
     execution.timing("rollout_seconds", waited.seconds)
@@ -414,7 +426,11 @@ def deployed_new_tag(
 @touches(Touches.argocd)
 def suspend_auto_sync(argocd: ArgoCDClient, undo: UndoStack, story: dict, app: str) -> None:
     saved = argocd.application(app)["spec"]["syncPolicy"]["automated"]
-    undo.push(f"restore auto-sync of {app}", lambda: argocd.set_automated(app, saved))
+    undo.push(
+        f"restore auto-sync of {app}",
+        lambda: argocd.set_automated(app, saved),
+        journal=("auto_sync", {"app": app, "automated": saved}),
+    )
     story["automated"] = saved
     argocd.set_automated(app, None)
 
@@ -545,7 +561,11 @@ def commit_unpullable_tag(
     app = story.get("app", cicd.APPLICATION)
     story["previous_image"] = kube.deployment(app_ns, deployment).spec.template.spec.containers[0].image
     story["bad_image"] = f"registry.local/boutique/{deployment}:{tag}"
-    undo.push("restore gitops-repo", lambda: restore_gitops(gitops, argocd, app, target.timeouts.rollout))
+    undo.push(
+        "restore gitops-repo",
+        lambda: restore_gitops(gitops, argocd, app, target.timeouts.rollout),
+        journal=("restore_gitops", {"app": app}),
+    )
     edit = gitops_repo.set_image_tag(f"registry.local/boutique/{deployment}", tag)
     story["commit"] = gitops.commit({"overlays/dev/kustomization.yaml": edit}, f"{deployment}: {tag}")
     story["committed_at"] = time.monotonic()
@@ -564,7 +584,11 @@ def commit_env(
     deployment: str,
 ) -> None:
     app = story.get("app", cicd.APPLICATION)
-    undo.push("restore gitops-repo", lambda: restore_gitops(gitops, argocd, app, target.timeouts.rollout))
+    undo.push(
+        "restore gitops-repo",
+        lambda: restore_gitops(gitops, argocd, app, target.timeouts.rollout),
+        journal=("restore_gitops", {"app": app}),
+    )
     edit = gitops_repo.set_env(deployment, name, value)
     story["commit"] = gitops.commit(
         {"overlays/dev/kustomization.yaml": edit}, f"{deployment}: {name}={value}"

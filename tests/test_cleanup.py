@@ -5,11 +5,14 @@ from __future__ import annotations
 import pytest
 from kubernetes import client
 
-from boutique_suite import runlabel, targets
+from boutique_suite import faults, runlabel, targets
+from boutique_suite.journal import Journal, live_runs
 from boutique_suite.kube import Kube, connect
 from provisioning.lab import manager
 
 pytestmark = pytest.mark.lab
+LAB = targets.load("lab")
+NODE = "k8s-worker2"
 
 
 def as_run(run_id: str) -> Kube:
@@ -44,3 +47,24 @@ def test_leftovers_of_an_earlier_run_are_removed_and_nothing_else(lab: None) -> 
     finally:
         for name in (mine, foreign, leftover):
             current.delete_namespace(name)
+
+
+def test_a_run_whose_lease_is_alive_keeps_its_objects_until_it_ends(lab: None) -> None:
+    """Two runs on one platform: the sweep of one spares the namespaces and cordons of the other
+    while the other's Lease is alive, and removes them once it is released."""
+    other, current = as_run(f"alive-{runlabel.new_run_id()}"), as_run("current-run")
+    held = Journal(other).open()
+    theirs = other.create_namespace("suite")
+    faults.cordon(other, NODE)
+    try:
+        assert other.run_id in live_runs(current)
+        undone = faults.clean_leftovers(current, LAB)
+        assert not [u for u in undone if theirs in u or NODE in u], undone
+        assert phase(current, theirs) == "Active"
+        assert current.node(NODE).spec.unschedulable
+    finally:
+        held.close()
+    undone = faults.clean_leftovers(current, LAB)
+    assert f"namespace/{theirs} deleted" in undone
+    assert f"node/{NODE} uncordoned (left by run {other.run_id})" in undone
+    assert not current.node(NODE).spec.unschedulable

@@ -611,6 +611,12 @@ def head(server: GitServer, repo: str, branch: str = "main") -> str:
     return out.split()[0]
 
 
+def tree(server: GitServer, repo: str, branch: str = "main") -> str:
+    """The tree hash of ``branch``: equal trees are equal content, whatever commits led there."""
+    bare = server.root / f"{_repo_name(repo)}.git"
+    return _git(None, "--git-dir", str(bare), "rev-parse", f"{branch}^{{tree}}").strip()
+
+
 def commit_tree(server: GitServer, repo: str, source_dir: Path, message: str, *, subdir: str = "") -> str:
     """Make ``source_dir``'s content the tree of main (or of ``subdir`` in it), push, return the SHA.
     Without changes nothing is committed and the current head is returned."""

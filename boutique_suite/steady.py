@@ -1,0 +1,53 @@
+"""The platform's state that faults change and reverts must give back, read from the live platform.
+
+Taken before a fault and again after its revert, two snapshots must be equal (``diff`` is empty):
+the nodes' schedulability, the suite's namespaces, the Application's sync policy and status, what
+gitops-repo holds, the images the Deployments run, and whether Argo CD's controller runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from boutique_suite import disruption, faults, gitops_repo, runlabel
+from boutique_suite.argocd import ArgoCDClient
+from boutique_suite.kube import Kube
+from boutique_suite.targets import Target
+
+
+def snapshot(target: Target, kube: Kube, argocd: ArgoCDClient, app: str) -> dict[str, Any]:
+    application = argocd.application(app)
+    status = application.get("status", {})
+    namespaces = kube.core.list_namespace(label_selector=runlabel.selector()).items
+    return {
+        "nodes": {
+            node.metadata.name: {
+                "unschedulable": bool(node.spec.unschedulable),
+                "fault_by": (node.metadata.annotations or {}).get(faults.FAULT_BY),
+            }
+            for node in kube.nodes()
+        },
+        "suite namespaces": sorted(
+            ns.metadata.name for ns in namespaces if not (ns.status and ns.status.phase == "Terminating")
+        ),
+        "application": {
+            "automated": application["spec"].get("syncPolicy", {}).get("automated"),
+            "sync": status.get("sync", {}).get("status"),
+            "health": status.get("health", {}).get("status"),
+        },
+        "gitops-repo tree": gitops_repo.gitops_repo(target).tree(),
+        "images": {
+            dep.metadata.name: [c.image for c in dep.spec.template.spec.containers]
+            for dep in kube.apps.list_namespaced_deployment(target.namespaces.dev).items
+        },
+        "argocd controller running": disruption.controller_running(target, kube),
+    }
+
+
+def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """What differs, by key: {key: (before, after)}; empty when the platform is as it was."""
+    return {
+        key: (before.get(key), after.get(key))
+        for key in before.keys() | after.keys()
+        if before.get(key) != after.get(key)
+    }
