@@ -15,11 +15,13 @@ import locust  # noqa: F401  (first import on purpose: loadtests.runner runs Loc
 import pytest
 from pytest_bdd.scenario import get_step_function
 
-from boutique_suite import evidence, faults, runlabel, targets, traceability
+from boutique_suite import cicd, evidence, faults, gitops_checks, runlabel, targets, traceability
 from boutique_suite.journal import Journal, live_runs
 from boutique_suite.kube import ClusterUnreachable, Kube, connect
+from boutique_suite.steady import SteadyState
 from boutique_suite.touches import declared
 from boutique_suite.undo import UndoStack
+from boutique_suite.waits import WaitFailed
 from provisioning import LayerRunner
 from provisioning.layer import LayerUnavailable
 
@@ -105,7 +107,10 @@ def journal(kube: Kube, pytestconfig: pytest.Config) -> Journal:
 
 
 @pytest.fixture
-def undo(request: pytest.FixtureRequest) -> UndoStack:
+def undo(request: pytest.FixtureRequest, target: targets.Target) -> UndoStack:
+    """The scenario's reverts. In a chaos scenario the steady state is taken before the first fault
+    and must hold again after the reverts, or the scenario fails naming what did not come back."""
+    steady_state = _steady_state_before_the_fault(request, target)
     stack = UndoStack(journal=lambda: request.getfixturevalue("journal"))
     yield stack
     if _keep(request):
@@ -113,6 +118,21 @@ def undo(request: pytest.FixtureRequest) -> UndoStack:
     errors = stack.drain()
     if errors:
         pytest.fail("reverting faults failed: " + "; ".join(errors), pytrace=False)
+    if steady_state:
+        try:
+            steady_state.expect_restored(target.timeouts.rollout)
+        except WaitFailed as exc:
+            pytest.fail(str(exc), pytrace=False)
+
+
+def _steady_state_before_the_fault(
+    request: pytest.FixtureRequest, target: targets.Target
+) -> SteadyState | None:
+    phase = _phase(request.node) or 0
+    if not request.node.get_closest_marker("chaos") or phase < 2:
+        return None
+    argocd = gitops_checks.argocd_client(target) if phase >= 4 else None
+    return SteadyState.take(target, request.getfixturevalue("kube"), argocd, cicd.APPLICATION)
 
 
 @pytest.fixture
@@ -125,6 +145,11 @@ def scenario_ns(request: pytest.FixtureRequest, kube: Kube, target: targets.Targ
         evidence.attach_namespace(kube, name)
     if not _keep(request):
         kube.delete_namespace(name)
+
+
+def _phase(item: pytest.Item) -> int | None:
+    """The scenario's phase tag (``@phase4`` → 4)."""
+    return next((int(m.name[5:]) for m in item.iter_markers() if m.name[:5] == "phase"), None)
 
 
 def _keep(request: pytest.FixtureRequest) -> bool:
@@ -141,7 +166,7 @@ def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature, scenario
     target: targets.Target = request.config.stash[TARGET_KEY]
     item.stash[EXECUTION_KEY] = evidence.Execution(provided=target.execution)
     evidence.label_target(target)
-    phase = next((int(m.name[5:]) for m in item.iter_markers() if m.name[:5] == "phase"), None)
+    phase = _phase(item)
     reason = None
     if item.get_closest_marker("onprem_only") and target.is_lab:
         reason = "cannot be made real on the offline lab (onprem only); run with --target onprem"
