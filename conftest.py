@@ -16,7 +16,7 @@ import pytest
 from pytest_bdd.scenario import get_step_function
 
 from boutique_suite import cicd, evidence, faults, gitops_checks, runlabel, targets, traceability
-from boutique_suite.journal import Journal, live_runs
+from boutique_suite.journal import Journal, acquire_lock, live_runs, release_lock
 from boutique_suite.kube import ClusterUnreachable, Kube, connect
 from boutique_suite.steady import SteadyState
 from boutique_suite.touches import declared
@@ -181,11 +181,25 @@ def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature, scenario
             reason = str(exc)
         else:
             if phase >= 2:  # before the scenario: undo what earlier, interrupted runs left in the cluster
-                faults.clean_leftovers(request.getfixturevalue("kube"), target)
+                kube = request.getfixturevalue("kube")
+                faults.clean_leftovers(kube, target)
+                if item.get_closest_marker("destructive"):
+                    reason = _take_destructive_lock(item, kube, target)
     if reason:
         evidence.mark_skipped(item.nodeid, scenario.name, reason)
         item.stash[SKIPPED_KEY] = True
         pytest.skip(reason)
+
+
+def _take_destructive_lock(item: pytest.Item, kube: Kube, target: targets.Target) -> str | None:
+    """One destructive scenario at a time on a platform: wait for another run's to end, else skip."""
+    holder = acquire_lock(kube, "destructive", timeout=target.timeouts.rollout)
+    if holder:
+        return (
+            f"another run ({holder}) holds the platform's destructive lock: waited {target.timeouts.rollout}s"
+        )
+    item.addfinalizer(lambda: release_lock(kube, "destructive"))  # after the reverts
+    return None
 
 
 def _first_step_that_cannot_run(

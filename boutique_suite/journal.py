@@ -236,3 +236,55 @@ def _delete_if_present(delete) -> None:  # type: ignore[no-untyped-def]
     except client.ApiException as exc:
         if exc.status != 404:
             raise
+
+
+def acquire_lock(kube: Kube, name: str, timeout: float, interval: float = 2) -> str | None:
+    """Take the platform-wide lock ``name`` (a Lease held by a run id). Waits while a live run holds it,
+    takes it over from a run whose Lease is gone. None when taken; the holder's run id after ``timeout``."""
+    ensure_namespace(kube)
+    lock = object_name("lock", name)
+    body = client.V1Lease(
+        metadata=client.V1ObjectMeta(name=lock, labels=PART_OF),
+        spec=client.V1LeaseSpec(holder_identity=kube.run_id, acquire_time=datetime.now(UTC)),
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            coordination(kube).create_namespaced_lease(NAMESPACE, body)
+            return None
+        except client.ApiException as exc:
+            if exc.status != 409:
+                raise
+        held = _read_lease(kube, lock)
+        if held is not None:
+            holder = held.spec.holder_identity
+            if holder == kube.run_id:
+                return None
+            if holder not in live_runs(kube):
+                body.metadata.resource_version = held.metadata.resource_version
+                try:  # the resourceVersion makes a takeover by two runs at once fail for one of them
+                    coordination(kube).replace_namespaced_lease(lock, NAMESPACE, body)
+                    return None
+                except client.ApiException as exc:
+                    if exc.status not in (404, 409):
+                        raise
+                body.metadata.resource_version = None
+            elif time.monotonic() >= deadline:
+                return holder
+        time.sleep(interval)
+
+
+def release_lock(kube: Kube, name: str) -> None:
+    lock = object_name("lock", name)
+    held = _read_lease(kube, lock)
+    if held is not None and held.spec.holder_identity == kube.run_id:
+        _delete_if_present(lambda: coordination(kube).delete_namespaced_lease(lock, NAMESPACE))
+
+
+def _read_lease(kube: Kube, name: str) -> client.V1Lease | None:
+    try:
+        return coordination(kube).read_namespaced_lease(name, NAMESPACE)
+    except client.ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise

@@ -6,7 +6,7 @@ import pytest
 from kubernetes import client
 
 from boutique_suite import faults, runlabel, targets
-from boutique_suite.journal import Journal, live_runs
+from boutique_suite.journal import Journal, acquire_lock, live_runs, release_lock
 from boutique_suite.kube import Kube, connect
 from provisioning.lab import manager
 
@@ -68,3 +68,19 @@ def test_a_run_whose_lease_is_alive_keeps_its_objects_until_it_ends(lab: None) -
     assert f"namespace/{theirs} deleted" in undone
     assert f"node/{NODE} uncordoned (left by run {other.run_id})" in undone
     assert not current.node(NODE).spec.unschedulable
+
+
+def test_one_destructive_scenario_at_a_time_and_a_dead_holder_loses_the_lock(lab: None) -> None:
+    first, second = as_run(f"first-{runlabel.new_run_id()}"), as_run(f"second-{runlabel.new_run_id()}")
+    first_lease, second_lease = Journal(first).open(), Journal(second).open()
+    try:
+        assert acquire_lock(first, "test-lock", timeout=0) is None
+        assert acquire_lock(second, "test-lock", timeout=1, interval=0.5) == first.run_id
+        first_lease.close()  # the first run ends without releasing the lock: its Lease is gone
+        assert acquire_lock(second, "test-lock", timeout=0) is None
+        release_lock(first, "test-lock")  # not the holder any more: nothing happens
+        assert acquire_lock(first, "test-lock", timeout=0) == second.run_id
+    finally:
+        release_lock(second, "test-lock")
+        first_lease.close()
+        second_lease.close()
