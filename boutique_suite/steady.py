@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from boutique_suite import disruption, faults, gitops_repo, runlabel, waits
-from boutique_suite.argocd import ArgoCDClient
+from boutique_suite.argocd import ArgoCDClient, wait_synced_and_healthy
 from boutique_suite.kube import Kube
 from boutique_suite.targets import Target
 
@@ -73,6 +73,10 @@ class SteadyState:
 
     @classmethod
     def take(cls, target: Target, kube: Kube, argocd: ArgoCDClient | None, app: str) -> SteadyState:
+        """The hypothesis holds before the fault: the Application Synced and Healthy (waited for, as an
+        earlier scenario's pods may still be settling), then the snapshot."""
+        if argocd is not None:
+            wait_synced_and_healthy(argocd, app, target.timeouts.rollout)
         return cls(target, kube, argocd, app, snapshot(target, kube, argocd, app))
 
     def expect_restored(self, timeout: float) -> float:
