@@ -2,6 +2,11 @@
 export default {
   name: "Online Boutique GitOps platform - verification report",
   output: "reports/allure-report",
+  // Each report appends its run here: the History tab and the trend charts span the nightly runs.
+  historyPath: "reports/history.jsonl",
+  historyLimit: 60,
+  // `./run report` alone re-renders the last run: it must not count that run twice.
+  appendHistory: process.env.BOUTIQUE_REPORT_RERENDER !== "1",
   plugins: {
     awesome: {
       options: {
