@@ -39,8 +39,10 @@ def argocd(request: pytest.FixtureRequest, target: Target, story: dict) -> ArgoC
 
 
 @pytest.fixture
-def app_ns(target: Target) -> str:
-    return target.namespaces.dev
+def app_ns(request: pytest.FixtureRequest, target: Target, kube: Kube) -> str:
+    yield target.namespaces.dev
+    if request.node.stash.get(evidence.FAILED_KEY, False):  # the Boutique's events, YAML and pod logs
+        evidence.attach_namespace(kube, target.namespaces.dev)
 
 
 @pytest.fixture
