@@ -148,11 +148,11 @@ def expect_dockerfile_rule(checkout: Path, *rules: str) -> None:
 # --- pipeline jobs -----------------------------------------------------------------------------------
 
 
-def restore_gitops(argocd: ArgoCDClient, timeout: float) -> None:
-    """gitops-repo back to the suite's content, and Argo CD synced to it."""
-    head = gitops_repo.GitopsRepo().restore()
-    argocd.refresh(APPLICATION)
-    wait_synced_and_healthy(argocd, APPLICATION, timeout, revision=head)
+def restore_gitops(target: Target, argocd: ArgoCDClient, app: str = APPLICATION) -> None:
+    """gitops-repo back to the suite's content, and Argo CD's ``app`` synced to it."""
+    head = gitops_repo.gitops_repo(target).restore()
+    argocd.refresh(app)
+    wait_synced_and_healthy(argocd, app, target.timeouts.rollout, revision=head)
 
 
 def run_job(
@@ -198,7 +198,7 @@ def run_pipeline_job(
     if job == "update-gitops":
         undo.push(
             "restore gitops-repo",
-            lambda: restore_gitops(argocd, target.timeouts.rollout),
+            lambda: restore_gitops(target, argocd),
             journal=("restore_gitops", {"app": APPLICATION}),
         )
         # Build and push come before the bump in the pipeline; the lab cannot build app-repo's image.

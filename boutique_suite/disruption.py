@@ -102,7 +102,7 @@ def _controller_replicas(target: Target, kube: Kube) -> int:
     """Replicas the controller runs with: the StatefulSet's on-prem, the lab's one process."""
     if target.is_lab:
         return 1
-    ns = target.argocd.namespace if target.argocd else "argocd"
+    ns = target.argocd_namespace
     return kube.apps.read_namespaced_stateful_set(CONTROLLER, ns).spec.replicas or 1
 
 
@@ -113,7 +113,7 @@ def start_controller(target: Target, kube: Kube, replicas: int) -> None:
 
         lab_argocd.start_component(CONTROLLER)
         return
-    ns = target.argocd.namespace if target.argocd else "argocd"
+    ns = target.argocd_namespace
     kube.apps.patch_namespaced_stateful_set_scale(CONTROLLER, ns, {"spec": {"replicas": replicas}})
 
 
@@ -138,7 +138,7 @@ def controller_running(target: Target, kube: Kube) -> bool:
         from provisioning.lab import processes
 
         return processes.info(CONTROLLER).alive
-    ns = target.argocd.namespace if target.argocd else "argocd"
+    ns = target.argocd_namespace
     return bool(kube.apps.read_namespaced_stateful_set(CONTROLLER, ns).status.ready_replicas)
 
 
@@ -149,7 +149,7 @@ def _stop_controller(target: Target, kube: Kube) -> None:
 
         assert lab_argocd.stop_component(CONTROLLER), "the Argo CD application controller was not running"
         return
-    ns = target.argocd.namespace if target.argocd else "argocd"
+    ns = target.argocd_namespace
     kube.apps.patch_namespaced_stateful_set_scale(CONTROLLER, ns, {"spec": {"replicas": 0}})
 
     def gone() -> waits.Check:

@@ -33,7 +33,7 @@ def expect_components_running(target: Target, kube: Kube) -> dict[str, str]:
         down = [n for n, p in procs.items() if not p.alive]
         assert not down, f"not running: {down}"
         return {n: f"pid {p.pid}, 127.0.0.1:{p.port}" for n, p in procs.items()}
-    ns = target.argocd.namespace if target.argocd else "argocd"
+    ns = target.argocd_namespace
     found = {}
     apps = kube.apps
     workloads = [*apps.list_namespaced_deployment(ns).items, *apps.list_namespaced_stateful_set(ns).items]

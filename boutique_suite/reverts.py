@@ -82,12 +82,9 @@ def _auto_sync(platform: Platform, app: str, automated: dict | None) -> None:
 
 @kind("restore_gitops")
 def _restore_gitops(platform: Platform, app: str) -> None:
-    from boutique_suite import gitops_repo
-    from boutique_suite.argocd import wait_synced_and_healthy
+    from boutique_suite import cicd
 
-    head = gitops_repo.gitops_repo(platform.target).restore()
-    platform.argocd.refresh(app)
-    wait_synced_and_healthy(platform.argocd, app, platform.target.timeouts.rollout, revision=head)
+    cicd.restore_gitops(platform.target, platform.argocd, app)
 
 
 @kind("sync")

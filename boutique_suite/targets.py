@@ -292,6 +292,10 @@ class Target(Strict):
     def is_lab(self) -> bool:
         return self.kind == "lab"
 
+    @property
+    def argocd_namespace(self) -> str:
+        return self.argocd.namespace if self.argocd else "argocd"
+
     def provides(self, touched: Touches) -> bool:
         return self.provision(touched).mode == "real"
 

@@ -44,7 +44,7 @@ def check(target: Target) -> LayerState:
 def _check_onprem(target: Target) -> LayerState:
     from provisioning import argocd_bootstrap
 
-    ns = target.argocd.namespace if target.argocd else "argocd"
+    ns = target.argocd_namespace
     try:
         kubectl = argocd_bootstrap.kubectl_for(target)
         for workload in argocd_bootstrap.WORKLOADS:

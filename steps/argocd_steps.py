@@ -28,7 +28,7 @@ def loadbalancer() -> dict:
 
 @pytest.fixture
 def argocd_ns(target: Target) -> str:
-    return target.argocd.namespace if target.argocd else "argocd"
+    return target.argocd_namespace
 
 
 # --- MetalLB and ingress-nginx's VIP --------------------------------------------------------------

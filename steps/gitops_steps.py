@@ -56,12 +56,6 @@ def story() -> dict:
     return {}
 
 
-def restore_gitops(gitops: gitops_repo.GitopsRepo, argocd: ArgoCDClient, app: str, timeout: float) -> None:
-    head = gitops.restore()
-    argocd.refresh(app)
-    wait_synced_and_healthy(argocd, app, timeout, revision=head)
-
-
 # --- status and history ----------------------------------------------------------------------------
 
 
@@ -269,7 +263,7 @@ def commit_new_tag(
     app = story.get("app", cicd.APPLICATION)
     undo.push(
         "restore gitops-repo",
-        lambda: restore_gitops(gitops, argocd, app, target.timeouts.rollout),
+        lambda: cicd.restore_gitops(target, argocd, app),
         journal=("restore_gitops", {"app": app}),
     )
     story["watch"] = drift.AvailabilityWatch(kube, app_ns, deployment).start()
@@ -299,7 +293,7 @@ def commit_annotation(
     app = story.get("app", cicd.APPLICATION)
     undo.push(
         "restore gitops-repo",
-        lambda: restore_gitops(gitops, argocd, app, target.timeouts.rollout),
+        lambda: cicd.restore_gitops(target, argocd, app),
         journal=("restore_gitops", {"app": app}),
     )
     edit = gitops_repo.annotate_configmap("frontend-config", key, run_id)
@@ -565,7 +559,7 @@ def commit_unpullable_tag(
     story["bad_image"] = f"registry.local/boutique/{deployment}:{tag}"
     undo.push(
         "restore gitops-repo",
-        lambda: restore_gitops(gitops, argocd, app, target.timeouts.rollout),
+        lambda: cicd.restore_gitops(target, argocd, app),
         journal=("restore_gitops", {"app": app}),
     )
     edit = gitops_repo.set_image_tag(f"registry.local/boutique/{deployment}", tag)
@@ -588,7 +582,7 @@ def commit_env(
     app = story.get("app", cicd.APPLICATION)
     undo.push(
         "restore gitops-repo",
-        lambda: restore_gitops(gitops, argocd, app, target.timeouts.rollout),
+        lambda: cicd.restore_gitops(target, argocd, app),
         journal=("restore_gitops", {"app": app}),
     )
     edit = gitops_repo.set_env(deployment, name, value)
