@@ -8,6 +8,7 @@ target cannot provide still shows in the Allure report as skipped, with the reas
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 # Locust monkey-patches the standard library with gevent when imported; that must happen before anything
 # imports ssl (kubernetes, requests), else Locust's runs inside pytest die in a RecursionError in ssl.
@@ -15,7 +16,7 @@ import locust  # noqa: F401  (first import on purpose: loadtests.runner runs Loc
 import pytest
 from pytest_bdd.scenario import get_step_function
 
-from boutique_suite import cicd, evidence, faults, gitops_checks, runlabel, targets, traceability
+from boutique_suite import cicd, evidence, faults, gitops_checks, resilience, runlabel, targets, traceability
 from boutique_suite.journal import Journal, acquire_lock, live_runs, release_lock
 from boutique_suite.kube import ClusterUnreachable, Kube, connect
 from boutique_suite.steady import SteadyState
@@ -60,12 +61,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.hookimpl(tryfirst=True)  # before allure and junitxml open their files
 def pytest_configure(config: pytest.Config) -> None:
+    _reports_in(config, targets.REPORTS)
     try:
         config.stash[TARGET_KEY] = targets.load(config.getoption("--target"))
     except targets.TargetError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[RUN_KEY] = runlabel.new_run_id()
+
+
+def _reports_in(config: pytest.Config, reports: Path) -> None:
+    """pytest.ini writes Allure results and JUnit under reports/; BOUTIQUE_REPORTS moves both there."""
+    if reports == targets.ROOT / "reports":
+        return
+    if config.option.allure_report_dir == "reports/allure-results":
+        config.option.allure_report_dir = str(reports / "allure-results")
+    if config.option.xmlpath == "reports/junit.xml":
+        config.option.xmlpath = str(reports / "junit.xml")
 
 
 @pytest.fixture(scope="session")
@@ -150,6 +163,11 @@ def scenario_ns(request: pytest.FixtureRequest, kube: Kube, target: targets.Targ
 def _phase(item: pytest.Item) -> int | None:
     """The scenario's phase tag (``@phase4`` → 4)."""
     return next((int(m.name[5:]) for m in item.iter_markers() if m.name[:5] == "phase"), None)
+
+
+def _tags(item: pytest.Item) -> set[str]:
+    """The scenario's Gherkin tags as pytest-bdd turned them into markers (phase, chaos, nightly, ...)."""
+    return {m.name for m in item.iter_markers() if m.name not in ("parametrize", "usefixtures")}
 
 
 def _keep(request: pytest.FixtureRequest) -> bool:
@@ -237,7 +255,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> objec
         evidence.record_skip(item.nodeid, name, evidence.skip_reason(report))
     elif report.when == "call":
         run = item.stash.get(EXECUTION_KEY, None) or evidence.Execution()
-        run.record(item.nodeid, name, report.outcome)
+        run.record(item.nodeid, name, report.outcome, _tags(item))
 
 
 @pytest.fixture
@@ -264,7 +282,8 @@ def pytest_bdd_after_scenario(request: pytest.FixtureRequest, feature, scenario)
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     if evidence.write_summary(session.config):
-        try:
-            traceability.publish()
-        except Exception as exc:  # the table must never hide the run's own outcome
-            print(f"traceability table not written: {exc}", file=sys.stderr)
+        for document in (traceability, resilience):
+            try:
+                document.publish()
+            except Exception as exc:  # a document must never hide the run's own outcome
+                print(f"{document.__name__} not written: {exc}", file=sys.stderr)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from boutique_suite.touches import Touches
 FAILED_KEY = pytest.StashKey[bool]()
 SCENARIO_KEY = pytest.StashKey[str]()
 SKIPPED_KEY = pytest.StashKey[bool]()
-REPORTS = targets.ROOT / "reports"
+REPORTS = targets.REPORTS
 ONPREM_PENDING = "step not implemented yet for on-prem targets (issues #5, #7)"
 _SUMMARY: dict[str, dict[str, object]] = {}
 
@@ -41,6 +42,7 @@ class Execution:
     simulated_parts: list[str] = field(default_factory=list)
     steps: list[tuple[str, frozenset[Touches] | None]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    budgets: dict[str, float] = field(default_factory=dict)
 
     def step(self, text: str, touched: frozenset[Touches] | None) -> list[str]:
         """Record a step; returns the reasons it cannot run here (touches the target does not provide)."""
@@ -86,9 +88,14 @@ class Execution:
         if what not in self.simulated_parts:
             self.simulated_parts.append(what)
 
-    def timing(self, name: str, seconds: float) -> float:
+    def timing(self, name: str, seconds: float, budget: float | None = None) -> float:
+        """A measured time; ``budget``: the most the scenario allows for it (its "within N seconds")."""
         self.timings[name] = round(seconds, 3)
-        allure.dynamic.parameter(name, f"{seconds:.2f} s")
+        shown = f"{seconds:.2f} s"
+        if budget is not None:
+            self.budgets[name] = float(budget)
+            shown += f" of {budget:g} s"
+        allure.dynamic.parameter(name, shown)
         return seconds
 
     def publish(self) -> None:
@@ -98,15 +105,17 @@ class Execution:
         if self.reasons:
             allure.dynamic.description("Not real: " + "; ".join(self.reasons))
 
-    def record(self, nodeid: str, name: str, outcome: str) -> None:
+    def record(self, nodeid: str, name: str, outcome: str, tags: Iterable[str] = ()) -> None:
         _SUMMARY[nodeid] = {
             "scenario": name,
+            "tags": sorted(tags),
             "outcome": outcome,
             "execution": self.mode,
             "label": self.label,
             "simulated": self.reasons,
             "touches": sorted(self.touched),
             "timings_seconds": self.timings,
+            "budgets_seconds": self.budgets,
         }
 
 
@@ -208,11 +217,38 @@ def attach_application(client, name: str) -> None:  # type: ignore[no-untyped-de
         )
 
 
+def attach_run_document(
+    title: str, filename: str, text: str, ok: bool, results: Path = REPORTS / "allure-results"
+) -> Path | None:
+    """A result of its own in allure-results carrying a Markdown document about the whole run (session end
+    has no test to attach to): the traceability table, the resilience summary."""
+    if not results.is_dir():
+        return None
+    key, stem = uuid.uuid4().hex, filename.removesuffix(".md")
+    (results / f"{key}-attachment.md").write_text(text, encoding="utf-8")
+    now = int(time.time() * 1000)
+    result = {
+        "uuid": key,
+        "historyId": f"boutique-suite-{stem}",
+        "name": title,
+        "fullName": f"boutique_suite.{stem}",
+        "status": "passed" if ok else "failed",
+        "stage": "finished",
+        "start": now,
+        "stop": now,
+        "labels": [{"name": "suite", "value": stem}],
+        "attachments": [{"name": filename, "source": f"{key}-attachment.md", "type": "text/markdown"}],
+    }
+    path = results / f"{key}-result.json"
+    path.write_text(json.dumps(result), encoding="utf-8")
+    return path
+
+
 def write_summary(config: pytest.Config) -> Path | None:
     """reports/summary.json: per scenario outcome, execution mode and measured timings."""
     if not _SUMMARY:
         return None
-    REPORTS.mkdir(exist_ok=True)
+    REPORTS.mkdir(parents=True, exist_ok=True)
     path = REPORTS / "summary.json"
     target = config.getoption("--target", "lab")
     counts: dict[str, int] = {}

@@ -28,6 +28,9 @@ from boutique_suite.touches import Touches
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS_DIR = ROOT / "targets"
+# Where a run writes its evidence (summary, JUnit, Allure results and report, traceability, load files):
+# reports/ unless BOUTIQUE_REPORTS names another directory (a nightly job's artifact directory).
+REPORTS = Path(os.environ.get("BOUTIQUE_REPORTS") or ROOT / "reports").resolve()
 REQUIRED_HOSTS = ("mini-pc", "k8s-master", "k8s-worker1", "k8s-worker2")
 
 

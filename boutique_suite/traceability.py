@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import time
-import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -18,13 +16,13 @@ from pathlib import Path
 import yaml
 from pytest_bdd.parser import FeatureParser
 
-from boutique_suite.targets import ROOT
+from boutique_suite import evidence
+from boutique_suite.targets import REPORTS, ROOT
 
 FEATURES_DIR = ROOT / "features"
 PLAN_FILE = FEATURES_DIR / "plan.yaml"
 TABLE_FILE = ROOT / "docs" / "traceability.md"
 TABLE_HEADER = "| id | item | feature | scenario |"
-REPORTS = ROOT / "reports"
 SUMMARY_FILE = REPORTS / "summary.json"
 OUTPUT_FILE = REPORTS / "traceability.md"
 STEP_MODULES = (
@@ -304,29 +302,9 @@ def write(traces: Iterable[ItemTrace], path: Path = OUTPUT_FILE) -> Path:
 
 
 def attach_to_allure(text: str, ok: bool, results: Path = REPORTS / "allure-results") -> Path | None:
-    """A result of its own in allure-results carrying the table (session end has no test to attach to)."""
-    if not results.is_dir():
-        return None
-    key = uuid.uuid4().hex
-    (results / f"{key}-attachment.md").write_text(text, encoding="utf-8")
-    now = int(time.time() * 1000)
-    result = {
-        "uuid": key,
-        "historyId": "boutique-suite-traceability",
-        "name": "Traceability of the validation plan",
-        "fullName": "boutique_suite.traceability",
-        "status": "passed" if ok else "failed",
-        "stage": "finished",
-        "start": now,
-        "stop": now,
-        "labels": [{"name": "suite", "value": "traceability"}],
-        "attachments": [
-            {"name": "traceability.md", "source": f"{key}-attachment.md", "type": "text/markdown"}
-        ],
-    }
-    path = results / f"{key}-result.json"
-    path.write_text(json.dumps(result), encoding="utf-8")
-    return path
+    return evidence.attach_run_document(
+        "Traceability of the validation plan", "traceability.md", text, ok, results
+    )
 
 
 def publish() -> Path:
@@ -342,7 +320,7 @@ def main() -> int:
     path = write(traces)
     for column, number in counts(traces).items():
         print(f"{column:>18}: {number}")
-    print(f"table: {path.relative_to(ROOT)}")
+    print(f"table: {path}")
     return 0
 
 

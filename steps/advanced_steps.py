@@ -112,7 +112,7 @@ def seal_and_apply(
 def secret_opened(kube: Kube, execution: Execution, facts: dict, namespace: str, seconds: int) -> None:
     assert facts["secret"].namespace == namespace, f"sealed for {facts['secret'].namespace}, not {namespace}"
     sealing.expect_opened(kube, facts["secret"], seconds)
-    execution.timing("unseal_seconds", time.monotonic() - facts["applied_at"])
+    execution.timing("unseal_seconds", time.monotonic() - facts["applied_at"], budget=seconds)
 
 
 @when("the same SealedSecret is applied in another namespace")
@@ -235,7 +235,9 @@ def few_failures_after(shoppers: load.Shoppers, seconds: int) -> None:
 @then(parsers.parse("Locust's requests succeed again within {seconds:d} seconds"))
 @touches(Touches.data_plane)
 def traffic_recovered(shoppers: load.Shoppers, execution: Execution, seconds: int) -> None:
-    execution.timing("traffic_recovered_seconds", load.expect_traffic_recovered(shoppers.running, seconds))
+    execution.timing(
+        "traffic_recovered_seconds", load.expect_traffic_recovered(shoppers.running, seconds), budget=seconds
+    )
 
 
 @then(
@@ -318,7 +320,7 @@ def route_p95_crosses(
         f"p95 latency either rises above or falls below, not {way!r}"
     )
     took = load.expect_route_p95(shoppers.running, route, way == "rises above", ms, seconds)
-    execution.timing(f"p95_{way.split()[0]}_seconds", took)
+    execution.timing(f"p95_{way.split()[0]}_seconds", took, budget=seconds)
 
 
 @then(parsers.parse('the report names "{route}" as the slowest route'))
@@ -353,7 +355,7 @@ def hpa_scales(
     took = load.expect_hpa_scaled(
         kube, app_ns, shoppers.running, deployment, int(replicas), int(seconds), out
     )
-    execution.timing(f"{deployment}_scale_{'out' if out else 'in'}_seconds", took)
+    execution.timing(f"{deployment}_scale_{'out' if out else 'in'}_seconds", took, budget=int(seconds))
 
 
 @then(
@@ -416,7 +418,7 @@ def hpas_exist(kube: Kube, facts: dict, namespace: str, datatable: list[list[str
 def hpas_active(kube: Kube, target: Target, execution: Execution, facts: dict, seconds: int) -> None:
     waited = autoscaling.expect_scaling_active(kube, facts["hpa_namespace"], facts["hpas"], seconds)
     evidence.attach_json("HPA status", waited.check.value)
-    execution.timing("hpa_scaling_active_seconds", waited.seconds)
+    execution.timing("hpa_scaling_active_seconds", waited.seconds, budget=seconds)
 
 
 @then("Argo CD ignores the replicas of those Deployments, so it does not fight the HPAs")

@@ -130,7 +130,7 @@ def run_id_message(
     target: Target, execution: Execution, alarm: dict, run_id: str, channel: str, seconds: int
 ) -> None:
     found = slack.wait_for_message(slack.Channel.open(target, channel), alarm["since"], (run_id,), seconds)
-    execution.timing("post_to_slack_seconds", found["seconds"])
+    execution.timing("post_to_slack_seconds", found["seconds"], budget=seconds)
 
 
 # --- injected faults -------------------------------------------------------------------------------
@@ -207,7 +207,7 @@ def alert_fires(
     probe = alerting.alert_firing(prometheus, alert, {alarm["key"]: alarm["subject"]})
     alarm["alert"] = wait(probe, seconds, f"{alert} firing").check.value
     alarm["fired_at"] = time.time()
-    execution.timing("fault_to_alert_firing_seconds", alarm["fired_at"] - alarm["since"])
+    execution.timing("fault_to_alert_firing_seconds", alarm["fired_at"] - alarm["since"], budget=seconds)
 
 
 @then(parsers.parse('the alert "{alert}" fires within {seconds:d} seconds'))
@@ -229,7 +229,7 @@ def firing_message(
 ) -> None:
     needles = ("FIRING", alert, alarm["subject"])
     latency = alerting.expect_slack_message(target, channel, alarm, needles, seconds)
-    execution.timing("alert_firing_to_slack_seconds", latency)
+    execution.timing("alert_firing_to_slack_seconds", latency, budget=seconds)
 
 
 @when(parsers.parse('the pod "{name}" is deleted'))
@@ -248,7 +248,7 @@ def resolved_message(
     after_revert = {**alarm, "since": alarm["removed_at"], "fired_at": alarm["removed_at"]}
     needles = ("RESOLVED", alert, alarm["subject"])
     latency = alerting.expect_slack_message(target, channel, after_revert, needles, seconds)
-    execution.timing("revert_to_resolved_message_seconds", latency)
+    execution.timing("revert_to_resolved_message_seconds", latency, budget=seconds)
 
 
 # --- a CPU shortage across the workers -------------------------------------------------------------
@@ -305,7 +305,7 @@ def message_naming(
     latency = alerting.expect_slack_message(
         target, channel, alarm, ("FIRING", alert, alarm["subject"]), seconds
     )
-    execution.timing("pending_pods_to_slack_seconds", latency)
+    execution.timing("pending_pods_to_slack_seconds", latency, budget=seconds)
 
 
 @then(parsers.parse("the test Deployment has {replicas:d} available replicas within {seconds:d} seconds"))
@@ -314,7 +314,9 @@ def deployment_available_after_revert(
     kube: Kube, workload: Workload, execution: Execution, replicas: int, seconds: int
 ) -> None:
     execution.timing(
-        "scheduled_after_revert_seconds", cluster.expect_available(kube, workload, replicas, seconds)
+        "scheduled_after_revert_seconds",
+        cluster.expect_available(kube, workload, replicas, seconds),
+        budget=seconds,
     )
 
 
@@ -364,6 +366,7 @@ def loki_line(target: Target, execution: Execution, story: dict, namespace: str,
     execution.timing(
         "log_to_loki_seconds",
         logs.expect_line_in_loki(target, namespace, story["line"], seconds, story["since"]),
+        budget=seconds,
     )
 
 

@@ -64,6 +64,7 @@ def storefront_at_loadbalancer(
     execution.timing(
         "loadbalancer_storefront_seconds",
         gateway.expect_storefront_behind(kube, target, loadbalancer, seconds),
+        budget=seconds,
     )
 
 
@@ -83,7 +84,9 @@ def gets_address(
 ) -> None:
     ns = loadbalancer["namespace"]
     gateway.expect_address_from_pool(kube, target, ns, gateway.TEST_SERVICE, pool, seconds)
-    execution.timing("loadbalancer_address_seconds", time.monotonic() - loadbalancer["created"])
+    execution.timing(
+        "loadbalancer_address_seconds", time.monotonic() - loadbalancer["created"], budget=seconds
+    )
 
 
 @then("the ingress-nginx controller has all replicas available")

@@ -78,7 +78,7 @@ def healthy_after_restart(
     argocd: ArgoCDClient, execution: Execution, story: dict, app: str, seconds: int
 ) -> None:
     took = disruption.expect_reconciled_after_restart(argocd, app, story["outage"], seconds)
-    execution.timing("controller_restart_recovery_seconds", took)
+    execution.timing("controller_restart_recovery_seconds", took, budget=seconds)
 
 
 # --- a worker drained and uncordoned ---------------------------------------------------------------------
@@ -101,7 +101,7 @@ def drained(
 @touches(Touches.control_plane, Touches.node_runtime)
 def all_on_node(kube: Kube, app_ns: str, execution: Execution, story: dict, node: str, seconds: int) -> None:
     disruption.expect_all_on(kube, app_ns, node, seconds)
-    execution.timing("rescheduled_seconds", time.monotonic() - story["drain_started"])
+    execution.timing("rescheduled_seconds", time.monotonic() - story["drain_started"], budget=seconds)
 
 
 @when(parsers.parse('worker "{node}" is uncordoned'))
@@ -121,4 +121,4 @@ def places_pods_on(
 ) -> None:
     cluster.create_test_deployment(kube, workload, replicas)
     waited = disruption.expect_pods_on(kube, workload.namespace, workload.selector, node, seconds)
-    execution.timing("placed_on_uncordoned_seconds", waited.seconds)
+    execution.timing("placed_on_uncordoned_seconds", waited.seconds, budget=seconds)

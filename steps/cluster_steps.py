@@ -102,7 +102,9 @@ def test_deployment_with_request(
 @then(parsers.parse("it has {replicas:d} available replicas within {seconds:d} seconds"))
 @touches(Touches.control_plane, Touches.node_runtime)
 def has_available(kube: Kube, workload: Workload, execution: Execution, replicas: int, seconds: int) -> None:
-    execution.timing("available_seconds", cluster.expect_available(kube, workload, replicas, seconds))
+    execution.timing(
+        "available_seconds", cluster.expect_available(kube, workload, replicas, seconds), budget=seconds
+    )
 
 
 @then(parsers.parse('none of its pods runs on "{node}"'))
@@ -125,7 +127,9 @@ def delete_a_pod(kube: Kube, workload: Workload) -> None:
 )
 @touches(Touches.control_plane, Touches.node_runtime)
 def replaced(kube: Kube, workload: Workload, execution: Execution, replicas: int, seconds: int) -> None:
-    execution.timing("pod_replacement_seconds", cluster.expect_replaced(kube, workload, replicas, seconds))
+    execution.timing(
+        "pod_replacement_seconds", cluster.expect_replaced(kube, workload, replicas, seconds), budget=seconds
+    )
 
 
 @then(
@@ -170,7 +174,9 @@ def pods_use_cpu(kube: Kube, target: Target, workload: Workload, undo: UndoStack
 @touches(Touches.control_plane)
 def hpa_scales_out(kube: Kube, workload: Workload, execution: Execution, replicas: int, seconds: int) -> None:
     execution.timing(
-        "hpa_scale_out_seconds", cluster.expect_hpa_scale(kube, workload, replicas, None, seconds)
+        "hpa_scale_out_seconds",
+        cluster.expect_hpa_scale(kube, workload, replicas, None, seconds),
+        budget=seconds,
     )
 
 
@@ -181,5 +187,7 @@ def hpa_scales_out(kube: Kube, workload: Workload, execution: Execution, replica
 @touches(Touches.control_plane)
 def hpa_scales_in(kube: Kube, workload: Workload, execution: Execution, replicas: int, seconds: int) -> None:
     execution.timing(
-        "hpa_scale_in_seconds", cluster.expect_hpa_scale(kube, workload, None, replicas, seconds)
+        "hpa_scale_in_seconds",
+        cluster.expect_hpa_scale(kube, workload, None, replicas, seconds),
+        budget=seconds,
     )

@@ -72,7 +72,7 @@ def app_healthy_within(
     argocd: ArgoCDClient, execution: Execution, story: dict, app: str, seconds: int
 ) -> None:
     waited = wait_synced_and_healthy(argocd, app, seconds)
-    execution.timing("application_healthy_seconds", waited.seconds)
+    execution.timing("application_healthy_seconds", waited.seconds, budget=seconds)
 
 
 @then(
@@ -141,7 +141,7 @@ def available_again(
     kube: Kube, app_ns: str, execution: Execution, story: dict, deployment: str, seconds: int
 ) -> None:
     took = drift.expect_pods_replaced(kube, app_ns, deployment, story["deleted"], seconds)
-    execution.timing("self_heal_seconds", took)
+    execution.timing("self_heal_seconds", took, budget=seconds)
 
 
 @then(parsers.parse('the Application "{app}" was never OutOfSync meanwhile'))
@@ -172,7 +172,7 @@ def wrong_change(
 @then(parsers.parse('Deployment "{deployment}" matches gitops-repo again within {seconds:d} seconds'))
 @touches(Touches.argocd, Touches.control_plane)
 def drift_undone(execution: Execution, story: dict, deployment: str, seconds: int) -> None:
-    execution.timing("drift_recovery_seconds", drift.expect_undone(story["drift"], seconds))
+    execution.timing("drift_recovery_seconds", drift.expect_undone(story["drift"], seconds), budget=seconds)
 
 
 @then("the Application's last sync was started automatically after the change")
@@ -315,7 +315,7 @@ def syncs_commit(
     took = gitops_checks.expect_sync_of(
         argocd, story.get("app", cicd.APPLICATION), story["commit"], seconds, automated=True
     )
-    execution.timing("commit_to_sync_seconds", took)
+    execution.timing("commit_to_sync_seconds", took, budget=seconds)
 
 
 @then("the frontend's ConfigMap in the cluster carries that annotation")
@@ -345,7 +345,7 @@ def rollout_finishes(kube: Kube, app_ns: str, execution: Execution, deployment: 
         and rs.metadata.annotations.get(probes.REVISION) != dep.metadata.annotations.get(probes.REVISION)
     ]  # type: ignore[union-attr]
     assert not old, f"old ReplicaSets still have pods: {old}"
-    execution.timing("rollout_seconds", waited.seconds)
+    execution.timing("rollout_seconds", waited.seconds, budget=seconds)
 
 
 @then(
@@ -457,6 +457,7 @@ def previous_image(
         waits.until(
             probe, timeout=seconds, interval=1, what=f"{deployment} back on its previous image"
         ).seconds,
+        budget=seconds,
     )
 
 
@@ -603,7 +604,9 @@ def pull_backoff(
 ) -> None:
     probe = rollout.pod_cannot_pull(kube, app_ns, deployment, story["bad_image"])
     waits.until(probe, timeout=seconds, interval=1, what=f"a {deployment} pod in ImagePullBackOff")
-    execution.timing("commit_to_image_pull_backoff_seconds", time.monotonic() - story["committed_at"])
+    execution.timing(
+        "commit_to_image_pull_backoff_seconds", time.monotonic() - story["committed_at"], budget=seconds
+    )
 
 
 @then(parsers.parse('the old pods of Deployment "{deployment}" stay available'))
@@ -636,7 +639,7 @@ def app_degraded(
 ) -> None:
     probe = rollout.degraded(argocd, kube, app, app_ns, "frontend")
     waits.until(probe, timeout=seconds, interval=3, what=f"{app} Degraded")
-    execution.timing("commit_to_degraded_seconds", time.monotonic() - story["committed_at"])
+    execution.timing("commit_to_degraded_seconds", time.monotonic() - story["committed_at"], budget=seconds)
 
 
 @when("that commit is reverted in gitops-repo")
@@ -665,7 +668,7 @@ def rolled_back(
     previous_image(kube, app_ns, execution, story, deployment, seconds)
     app = story.get("app", cicd.APPLICATION)
     waits.until(rollout.health_recovered(argocd, app), timeout=60, interval=2, what=f"{app} Healthy again")
-    execution.timing("revert_to_rolled_back_seconds", time.monotonic() - story["reverted_at"])
+    execution.timing("revert_to_rolled_back_seconds", time.monotonic() - story["reverted_at"], budget=seconds)
 
 
 @then(parsers.parse('the Ingress "{ingress}" for host "{host}" has the ingress VIP as its address'))
@@ -683,7 +686,9 @@ def ingress_has_vip(kube: Kube, target: Target, app_ns: str, ingress: str, host:
 @touches(Touches.ingress)
 def home_page(target: Target, execution: Execution, url: str, status: int, seconds: int) -> None:
     execution.timing(
-        "home_page_seconds", storefront.expect_answers(target, url, status, "Online Boutique", seconds)
+        "home_page_seconds",
+        storefront.expect_answers(target, url, status, "Online Boutique", seconds),
+        budget=seconds,
     )
 
 

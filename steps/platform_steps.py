@@ -123,4 +123,6 @@ def runner_online(runner: dict, status: str) -> None:
 @then(parsers.parse("that runner contacted GitLab within the last {seconds:d} seconds"))
 @touches(Touches.gitlab)
 def runner_contacted(runner: dict, execution: Execution, seconds: int) -> None:
-    execution.timing("runner_last_contact_seconds", gitlab_checks.expect_contacted_within(runner, seconds))
+    execution.timing(
+        "runner_last_contact_seconds", gitlab_checks.expect_contacted_within(runner, seconds), budget=seconds
+    )

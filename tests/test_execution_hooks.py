@@ -62,6 +62,10 @@ Feature: planted
 
   Scenario: a step downgrades itself
     Then a step says it ran on simulation
+
+  @chaos
+  Scenario: a recovery is timed against its budget
+    Then the control plane recovers within 10 seconds
 """
 
 STEPS = """
@@ -102,6 +106,12 @@ def push():
     raise AssertionError("must not run on a target without a registry")
 
 
+@then(parsers.parse("the control plane recovers within {seconds:d} seconds"))
+@touches(Touches.control_plane)
+def recovers(execution, seconds):
+    execution.timing("recovery_seconds", 2.5, budget=seconds)
+
+
 @then("the registry lists it")
 @touches(Touches.registry)
 def listed():
@@ -132,7 +142,7 @@ def summary(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> dict[
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "-p", "no:allure_pytest", "--alluredir=allure-results", target
     )
-    result.assert_outcomes(passed=4, skipped=4)
+    result.assert_outcomes(passed=5, skipped=4)
     doc = json.loads((pytester.path / "reports" / "summary.json").read_text())
     return {entry["scenario"]: entry for entry in doc["scenarios"].values()}
 
@@ -144,6 +154,17 @@ def test_the_planted_scenarios_get_the_labels_their_steps_earn(summary: dict[str
     assert summary["a Dockerfile lint"]["label"] == "static"
     assert summary["nothing is checked"]["label"] == "simulated (no step checked anything)"
     assert summary["a step downgrades itself"]["label"] == "simulated (planted: usage is simulated)"
+
+
+def test_a_timed_recovery_is_recorded_with_its_budget_and_the_scenarios_tags(
+    summary: dict[str, dict],
+) -> None:
+    timed = summary["a recovery is timed against its budget"]
+    assert timed["tags"] == ["chaos"]
+    assert (timed["timings_seconds"], timed["budgets_seconds"]) == (
+        {"recovery_seconds": 2.5},
+        {"recovery_seconds": 10},
+    )
 
 
 def test_a_step_the_target_cannot_make_real_skips_with_the_targets_reason(summary: dict[str, dict]) -> None:

@@ -13,6 +13,7 @@ import json
 import statistics
 import time
 
+from boutique_suite import targets
 from provisioning.lab import build, manager
 
 
@@ -151,7 +152,7 @@ def _idle_cores(window: float) -> float:
 
 
 def _print_scenario_timings() -> None:
-    summary = build.HERE.parents[1] / "reports" / "summary.json"
+    summary = targets.REPORTS / "summary.json"
     if not summary.exists():
         print("scenario timings: none yet (run ./run tests)")
         return

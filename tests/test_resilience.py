@@ -1,0 +1,82 @@
+"""The resilience summary: each measured time against its budget, the chaos recoveries first, the history
+kept across runs (bounded, tolerant of a line cut short) and the trend drawn from it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from boutique_suite import resilience
+
+
+def summary(finished: str = "2026-12-03T01:00:00Z", drift: float = 30.0) -> dict:
+    return {
+        "target": "lab",
+        "finished": finished,
+        "scenarios": {
+            "a": {
+                "scenario": "Argo CD reverts a wrong change made by hand",
+                "tags": ["chaos", "drift", "phase4"],
+                "outcome": "passed",
+                "timings_seconds": {"drift_recovery_seconds": drift},
+                "budgets_seconds": {"drift_recovery_seconds": 120},
+            },
+            "b": {
+                "scenario": "The storefront answers",
+                "tags": ["phase3"],
+                "outcome": "passed",
+                "timings_seconds": {"home_page_seconds": 0.5, "layer_seconds": 4.0},
+                "budgets_seconds": {"home_page_seconds": 0.25},
+            },
+            "c": {"scenario": "skipped one", "outcome": "skipped", "execution": "skipped", "reason": "x"},
+        },
+    }
+
+
+def test_chaos_measures_come_first_and_each_has_its_verdict() -> None:
+    found = resilience.measures(summary())
+    assert [(m.name, m.chaos, m.verdict) for m in found] == [
+        ("drift_recovery_seconds", True, "within budget"),
+        ("home_page_seconds", False, "OVER BUDGET"),
+        ("layer_seconds", False, "no budget"),
+    ]
+    assert found[0].share == 0.25
+
+
+def test_the_slowest_recoveries_are_the_chaos_measures_that_used_most_of_their_budget() -> None:
+    assert [m.name for m in resilience.slowest_recoveries(summary())] == ["drift_recovery_seconds"]
+    assert [m.name for m in resilience.over_budget(summary())] == ["home_page_seconds"]
+
+
+def test_history_keeps_the_last_runs_and_survives_a_line_cut_short(tmp_path: Path) -> None:
+    path = tmp_path / "resilience-history.jsonl"
+    path.write_text('{"finished": "old", "seconds": {}}\n{"finished": "cut sho\n')
+    for run in range(resilience.HISTORY_LIMIT + 2):
+        runs = resilience.append_history(summary(f"run-{run}", drift=10.0 + run), path)
+    assert len(runs) == resilience.HISTORY_LIMIT
+    assert runs[-1]["finished"] == f"run-{resilience.HISTORY_LIMIT + 1}"
+    assert resilience.read_history(path) == runs
+
+
+def test_the_trend_shows_the_last_runs_oldest_first() -> None:
+    key = resilience.measures(summary())[0].key
+    history = [resilience.history_record(summary(drift=d)) for d in (40, 30, 20)]
+    assert resilience.trend(history, key) == "40.0 → 30.0 → 20.0 (median 30.0)"
+    assert resilience.trend(history[:1], key) == "first run"
+
+
+def test_publish_writes_the_table_appends_the_history_and_attaches_it(tmp_path: Path) -> None:
+    source = tmp_path / "summary.json"
+    source.write_text(json.dumps(summary()))
+    results = tmp_path / "allure-results"
+    results.mkdir()
+    out = resilience.publish(source, tmp_path / "resilience.md", tmp_path / "history.jsonl", results)
+    text = out.read_text()
+    assert (
+        "| Argo CD reverts a wrong change made by hand (chaos) | drift_recovery_seconds | 30.0 | 120 | 25%"
+        in text
+    )
+    assert "- over budget: 1" in text
+    assert len(resilience.read_history(tmp_path / "history.jsonl")) == 1
+    (result,) = results.glob("*-result.json")
+    assert json.loads(result.read_text())["status"] == "failed"  # a measure went over its budget
