@@ -53,7 +53,7 @@ class Measure:
 def measures(summary: Mapping[str, object]) -> list[Measure]:
     """Every timing of every scenario that ran, chaos scenarios first, then by share of budget used."""
     found = []
-    for entry in _scenarios(summary):
+    for entry in scenarios(summary):
         budgets = entry.get("budgets_seconds") or {}
         for name, seconds in (entry.get("timings_seconds") or {}).items():
             found.append(
@@ -68,7 +68,7 @@ def measures(summary: Mapping[str, object]) -> list[Measure]:
     return sorted(found, key=lambda m: (not m.chaos, -(m.share or 0), m.key))
 
 
-def _scenarios(summary: Mapping[str, object]) -> list[Mapping[str, object]]:
+def scenarios(summary: Mapping[str, object]) -> list[Mapping[str, object]]:
     scenarios = summary.get("scenarios") or {}
     return list(scenarios.values()) if isinstance(scenarios, Mapping) else []
 

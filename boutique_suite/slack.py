@@ -67,7 +67,7 @@ class Channel:
             raise SlackUnavailable(_explain(exc)) from None
 
     def post(self, text: str) -> str:
-        """Used by the receiver's own tests; the platform posts through Alertmanager."""
+        """The suite's own message (the nightly summary); the platform's alerts go through Alertmanager."""
         return self.client.chat_postMessage(channel=self.id, text=text)["ts"]
 
 

@@ -10,6 +10,9 @@
   with it);
 - a project runner of app-repo tagged ``boutique``: created when missing, its authentication token returned
   once for the host's ``gitlab-runner register`` (Ansible); ``runner_online`` tells whether it is online.
+  The same runner is enabled for gitops-repo, whose nightly job it runs;
+- the nightly pipeline schedule of gitops-repo (``SCHEDULE=nightly``, the target's name in ``TARGET``): the
+  ``nightly`` job of gitops-repo's .gitlab-ci.yml runs ``./run nightly`` with it.
 
 Token values are never logged, printed or kept in a repr: a token GitLab shows once goes straight into the
 CI/CD variable that needs it. A token whose variable is missing cannot be recovered, so it is rotated.
@@ -50,6 +53,13 @@ class Spec:
     deploy_token: str = "registry-ci"
     bump_token: str = "update-gitops"
     platform_ca_pem: str | None = None
+    nightly_cron: str = "0 2 * * *"
+    nightly_timezone: str = "UTC"
+    nightly_target: str = "onprem"
+
+    @property
+    def nightly_variables(self) -> dict[str, str]:
+        return {"SCHEDULE": "nightly", "TARGET": self.nightly_target}
 
 
 @dataclass
@@ -97,7 +107,9 @@ def from_target(target: Target) -> tuple[gitlab.Gitlab, Spec]:
             ca_pem = Path(ca_file).read_text()
         except OSError as exc:
             raise GitLabUnavailable(f"gitlab.ca_file {ca_file}: {exc.strerror}") from None
-    return connect(target.gitlab.url, token, ca_file), Spec(platform_ca_pem=ca_pem)
+    return connect(target.gitlab.url, token, ca_file), Spec(
+        platform_ca_pem=ca_pem, nightly_target=target.name
+    )
 
 
 def keep_runner_token(report: Report, path: Path | None = None) -> Path | None:
@@ -126,6 +138,8 @@ def ensure(gl: gitlab.Gitlab, spec: Spec | None = None) -> Report:
         if spec.platform_ca_pem:
             _variable(group, "PLATFORM_CA", spec.platform_ca_pem, report, masked=False, file=True)
         _runner(gl, app, spec.runner_tag, report)
+        _runner_enabled(app, gitops, spec.runner_tag, report)
+        _nightly_schedule(gitops, spec, report)
     except gitlab.GitlabError as exc:
         raise GitLabUnavailable(f"GitLab refused a change: {_short(exc)}") from None
     return report
@@ -296,6 +310,53 @@ def _runner(gl: gitlab.Gitlab, app: Project, tag: str, report: Report) -> None:
     assert isinstance(created, dict)
     report.runner_token = created["token"]
     report.note(True, f"{what} (register it on the host with the returned token)")
+
+
+def _runner_enabled(app: Project, other: Project, tag: str, report: Report) -> None:
+    """app-repo's runner also takes ``other``'s jobs (GitLab: enable a project runner in another project)."""
+    what = f"{other.path_with_namespace}: runner tagged {tag} enabled"
+    if other.runners.list(tag_list=tag, get_all=True):
+        report.note(False, what)
+        return
+    for runner in app.runners.list(tag_list=tag, get_all=True):
+        other.runners.create({"runner_id": runner.id})
+    report.note(True, what)
+
+
+NIGHTLY = "nightly verification"
+
+
+def _nightly_schedule(gitops: Project, spec: Spec, report: Report) -> None:
+    """The pipeline schedule that runs gitops-repo's ``nightly`` job: cron, ref and variables as the spec
+    says; a schedule that differs is edited in place (its id, and so its pipelines' history, stays)."""
+    when = f"{spec.nightly_cron} {spec.nightly_timezone}"
+    what = (
+        f"{gitops.path_with_namespace}: pipeline schedule '{NIGHTLY}' ({when}, target {spec.nightly_target})"
+    )
+    wanted = {
+        "ref": spec.branch,
+        "cron": spec.nightly_cron,
+        "cron_timezone": spec.nightly_timezone,
+        "active": True,
+    }
+    found = [s for s in gitops.pipelineschedules.list(get_all=True) if s.description == NIGHTLY]
+    if not found:
+        schedule = gitops.pipelineschedules.create({"description": NIGHTLY, **wanted})
+        changed = True
+    else:
+        schedule = gitops.pipelineschedules.get(found[0].id)  # the list leaves the variables out
+        changed = any(schedule.attributes.get(k) != v for k, v in wanted.items())
+        if changed:
+            gitops.pipelineschedules.update(schedule.id, wanted)
+    have = {v["key"]: v.get("value") for v in schedule.attributes.get("variables") or []}
+    for key, value in spec.nightly_variables.items():
+        if key not in have:
+            schedule.variables.create({"key": key, "value": value})
+            changed = True
+        elif have[key] != value:
+            schedule.variables.update(key, {"value": value})
+            changed = True
+    report.note(changed, what)
 
 
 def _short(exc: BaseException) -> str:

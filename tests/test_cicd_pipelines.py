@@ -92,6 +92,13 @@ def test_gitops_repo_runs_its_checks_on_merge_requests_only(gitops: Path) -> Non
     assert running(pipeline.list_jobs(gitops, MR)) == ["kustomize-build", "policy", "schema", "yamllint"]
 
 
+def test_gitops_repo_runs_only_the_nightly_job_on_its_schedule(gitops: Path) -> None:
+    nightly = {"CI_PIPELINE_SOURCE": "schedule", "SCHEDULE": "nightly"}
+    assert running(pipeline.list_jobs(gitops, nightly)) == ["nightly"]
+    other = {"CI_PIPELINE_SOURCE": "schedule", "SCHEDULE": "weekly"}
+    assert running(pipeline.list_jobs(gitops, other)) == [], "another schedule starts nothing here"
+
+
 # --- gitops-repo's check pyramid ---------------------------------------------------------------------
 
 

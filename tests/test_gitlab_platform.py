@@ -37,6 +37,9 @@ class FakeGitLab:
     def items(self, owner: str, oid: int, kind: str) -> dict[str, dict[str, Any]]:
         return self.children.setdefault((owner, oid, kind), {})
 
+    def all(self, kind: str) -> list[dict[str, Any]]:
+        return [item for (_, _, k), items in self.children.items() if k == kind for item in items.values()]
+
     def handle(
         self, method: str, path: str, query: dict[str, list[str]], body: dict[str, Any]
     ) -> tuple[int, Any]:
@@ -93,6 +96,18 @@ class FakeGitLab:
         kind = parts[0]
         items = self.items(owner, obj["id"], kind)
         key_field = {"protected_branches": "name", "variables": "key"}.get(kind, "id")
+        if kind == "runners" and method == "POST":  # enable an existing project runner here too
+            runner = next(r for r in self.all("runners") if r["id"] == int(body["runner_id"]))
+            items[str(runner["id"])] = runner
+            return 201, runner
+        if kind == "pipeline_schedules" and parts[2:3] == ["variables"] and parts[1] in items:
+            variables = items[parts[1]]["variables"]
+            if method == "POST":
+                variables.append(dict(body))
+                return 201, body
+            variable = next(v for v in variables if v["key"] == parts[3])
+            variable |= body
+            return 200, variable
         if len(parts) == 1 and method == "GET":
             found = list(items.values())
             if "tag_list" in query:
@@ -102,6 +117,8 @@ class FakeGitLab:
             item = dict(body)
             if kind == "protected_branches":
                 item["push_access_levels"] = [{"access_level": body["push_access_level"]}]
+            if kind == "pipeline_schedules":
+                item |= {"id": next(self.ids), "variables": []}
             if kind in ("deploy_tokens", "access_tokens"):
                 item |= {"id": next(self.ids), "token": f"secret-{kind}-{next(self.ids)}", "revoked": False}
                 item |= {"username": f"gitlab+deploy-token-{item['id']}", "active": True}
@@ -185,6 +202,36 @@ def test_first_run_creates_everything(fake: tuple[FakeGitLab, str]) -> None:
     assert ca["variable_type"] == "file"
     assert report.runner_token and report.runner_token.startswith("glrt-")
     assert len(report.changed) >= 10
+    assert state.items("projects", gitops, "runners") == state.items("projects", app, "runners")
+    (nightly,) = state.items("projects", gitops, "pipeline_schedules").values()
+    assert (nightly["description"], nightly["ref"], nightly["cron"], nightly["active"]) == (
+        "nightly verification",
+        "main",
+        "0 2 * * *",
+        True,
+    )
+    assert {v["key"]: v["value"] for v in nightly["variables"]} == {"SCHEDULE": "nightly", "TARGET": "onprem"}
+
+
+def test_a_nightly_schedule_changed_by_hand_is_put_back_in_place(fake: tuple[FakeGitLab, str]) -> None:
+    state, url = fake
+    gl = gitlab_platform.connect(url, TOKEN)
+    gitlab_platform.ensure(gl, SPEC)
+    gitops = state.projects["boutique/gitops-repo"]["id"]
+    (nightly,) = state.items("projects", gitops, "pipeline_schedules").values()
+    nightly["cron"], nightly["active"] = "0 12 * * *", False
+    nightly["variables"] = [{"key": "TARGET", "value": "staging"}]
+    state.mutations.clear()
+    report = gitlab_platform.ensure(gl, SPEC)
+    sid = nightly["id"]
+    assert state.mutations == [
+        f"PUT /projects/{gitops}/pipeline_schedules/{sid}",
+        f"POST /projects/{gitops}/pipeline_schedules/{sid}/variables",
+        f"PUT /projects/{gitops}/pipeline_schedules/{sid}/variables/TARGET",
+    ]
+    assert (nightly["cron"], nightly["active"]) == ("0 2 * * *", True)
+    assert {v["key"]: v["value"] for v in nightly["variables"]} == {"TARGET": "onprem", "SCHEDULE": "nightly"}
+    assert [c for c in report.changed if "pipeline schedule" in c]
 
 
 def test_second_run_changes_nothing(fake: tuple[FakeGitLab, str]) -> None:
