@@ -8,6 +8,7 @@ target cannot provide still shows in the Allure report as skipped, with the reas
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 # Locust monkey-patches the standard library with gevent when imported; that must happen before anything
@@ -211,7 +212,9 @@ def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature, scenario
 
 def _take_destructive_lock(item: pytest.Item, kube: Kube, target: targets.Target) -> str | None:
     """One destructive scenario at a time on a platform: wait for another run's to end, else skip."""
+    asked = time.monotonic()
     holder = acquire_lock(kube, "destructive", timeout=target.timeouts.rollout)
+    item.stash[EXECUTION_KEY].timing("destructive_lock_wait_seconds", time.monotonic() - asked)
     if holder:
         return (
             f"another run ({holder}) holds the platform's destructive lock: waited {target.timeouts.rollout}s"
