@@ -7,6 +7,7 @@ target cannot provide still shows in the Allure report as skipped, with the reas
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from pathlib import Path
@@ -17,11 +18,21 @@ import locust  # noqa: F401  (first import on purpose: loadtests.runner runs Loc
 import pytest
 from pytest_bdd.scenario import get_step_function
 
-from boutique_suite import cicd, evidence, faults, gitops_checks, resilience, runlabel, targets, traceability
+from boutique_suite import (
+    cicd,
+    evidence,
+    faults,
+    gitops_checks,
+    load,
+    resilience,
+    runlabel,
+    targets,
+    traceability,
+)
 from boutique_suite.journal import Journal, acquire_lock, live_runs, release_lock
 from boutique_suite.kube import ClusterUnreachable, Kube, connect
-from boutique_suite.steady import SteadyState
-from boutique_suite.touches import declared
+from boutique_suite.steady import KEEPS_SERVING, During, SteadyState
+from boutique_suite.touches import Touches, declared
 from boutique_suite.undo import UndoStack
 from boutique_suite.waits import WaitFailed
 from provisioning import LayerRunner
@@ -122,31 +133,61 @@ def journal(kube: Kube, pytestconfig: pytest.Config) -> Journal:
 
 @pytest.fixture
 def undo(request: pytest.FixtureRequest, target: targets.Target) -> UndoStack:
-    """The scenario's reverts. In a chaos scenario the steady state is taken before the first fault
-    and must hold again after the reverts, or the scenario fails naming what did not come back."""
-    steady_state = _steady_state_before_the_fault(request, target)
-    stack = UndoStack(journal=lambda: request.getfixturevalue("journal"))
-    yield stack
-    if _keep(request):
-        return
-    errors = stack.drain()
-    if errors:
-        pytest.fail("reverting faults failed: " + "; ".join(errors), pytrace=False)
-    if steady_state:
-        try:
-            steady_state.expect_restored(target.timeouts.rollout)
-        except WaitFailed as exc:
-            pytest.fail(str(exc), pytrace=False)
+    """The scenario's reverts. A chaos scenario's steady state is taken before the first fault, watched
+    during it (the storefront, from phase 4) and must hold again after the reverts, or the scenario fails
+    naming what did not come back (or, for @keeps_serving, that the storefront stopped answering)."""
+    journal = lambda: request.getfixturevalue("journal")  # noqa: E731  (opened only when a fault is journaled)
+    watch_undo = UndoStack(journal=journal)  # the Service the storefront is watched through
+    steady_state = None
+    try:
+        steady_state = _steady_state_before_the_fault(request, target, watch_undo)
+        stack = UndoStack(journal=journal)
+        yield stack
+        if _keep(request):
+            return
+        errors = stack.drain()
+        during = steady_state.during() if steady_state else None
+        if errors:
+            pytest.fail("reverting faults failed: " + "; ".join(errors), pytrace=False)
+        if steady_state:
+            _expect_hypothesis_after(request, steady_state, during, target)
+    finally:
+        if steady_state:
+            steady_state.during()  # the watch stops on every exit path
+        watch_undo.drain()
 
 
 def _steady_state_before_the_fault(
-    request: pytest.FixtureRequest, target: targets.Target
+    request: pytest.FixtureRequest, target: targets.Target, undo: UndoStack
 ) -> SteadyState | None:
     phase = _phase(request.node) or 0
     if not request.node.get_closest_marker("chaos") or phase < 2:
         return None
-    argocd = gitops_checks.argocd_client(target) if phase >= 4 else None
-    return SteadyState.take(target, request.getfixturevalue("kube"), argocd, cicd.APPLICATION)
+    kube = request.getfixturevalue("kube")
+    argocd, storefront = None, None
+    if phase >= 4:
+        argocd = gitops_checks.argocd_client(target)
+        if target.provides(Touches.data_plane):
+            service = re.sub(r"[^a-z0-9-]", "-", f"steady-{kube.run_id}".lower())[:63].rstrip("-")
+            storefront = load.storefront(
+                kube, target, target.namespaces.dev, undo, target.timeouts.rollout, service
+            )
+    return SteadyState.take(target, kube, argocd, cicd.APPLICATION, storefront)
+
+
+def _expect_hypothesis_after(
+    request: pytest.FixtureRequest, steady_state: SteadyState, during: During | None, target: targets.Target
+) -> None:
+    if during is not None:
+        request.node.stash[EXECUTION_KEY].timing("storefront_longest_outage_seconds", during.longest_outage)
+        evidence.note("storefront during the fault", during.describe())
+        if during.failed and request.node.get_closest_marker(KEEPS_SERVING):
+            pytest.fail(f"@{KEEPS_SERVING}, but {during.describe()}", pytrace=False)
+    try:
+        steady_state.expect_serving_again(target.timeouts.rollout)
+        steady_state.expect_restored(target.timeouts.rollout)
+    except WaitFailed as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 @pytest.fixture

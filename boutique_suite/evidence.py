@@ -150,6 +150,11 @@ def skip_reason(report: pytest.TestReport) -> str:
     return str(longrepr[2]).removeprefix("Skipped: ") if isinstance(longrepr, tuple) else str(longrepr)
 
 
+def note(name: str, text: str) -> None:
+    """A fact about the scenario shown among its parameters in the report."""
+    allure.dynamic.parameter(name, text)
+
+
 def attach_text(name: str, text: str) -> None:
     """A plain-text attachment (a job log, a trace, a diff). Callers pass no secret: tokens stay in env."""
     allure.attach(text or "(empty)", name, allure.attachment_type.TEXT)

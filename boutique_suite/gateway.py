@@ -93,7 +93,7 @@ def create_test_service(
     ``app`` (default: none: an address and no endpoints); returns when it was created."""
     body = client.V1Service(
         metadata=client.V1ObjectMeta(
-            name=TEST_SERVICE,
+            name=name,
             labels=kube.labels({"app": TEST_SERVICE}),
             annotations={POOL_ANNOTATION: pool},
         ),
@@ -107,9 +107,9 @@ def create_test_service(
     return time.monotonic()
 
 
-def delete_test_service(kube: Kube, namespace: str) -> None:
+def delete_test_service(kube: Kube, namespace: str, name: str = TEST_SERVICE) -> None:
     try:
-        kube.core.delete_namespaced_service(TEST_SERVICE, namespace)
+        kube.core.delete_namespaced_service(name, namespace)
     except ApiException as exc:
         if exc.status != 404:
             raise
@@ -136,22 +136,31 @@ def expect_storefront_at(address: str, timeout: float, virtual_host: str | None 
     return time.monotonic() - started
 
 
-def create_frontend_loadbalancer(kube: Kube, target: Target, namespace: str, undo: UndoStack) -> dict:
-    """The test LoadBalancer Service in front of the frontend's pods in ``namespace`` (deleted on undo)."""
-    undo.push("delete the frontend's test LoadBalancer", lambda: delete_test_service(kube, namespace))
-    created = create_test_service(kube, namespace, gateway_of(target).pool, app="frontend")
+def create_frontend_loadbalancer(
+    kube: Kube, target: Target, namespace: str, undo: UndoStack, service: str = TEST_SERVICE
+) -> dict:
+    """The test LoadBalancer Service in front of the frontend's pods in ``namespace`` (deleted on undo,
+    journaled: a run killed before its undo leaves a Service the next run removes)."""
+    undo.push(
+        f"delete the frontend's test LoadBalancer {service}",
+        lambda: delete_test_service(kube, namespace, service),
+        journal=("delete_service", {"namespace": namespace, "name": service}),
+    )
+    created = create_test_service(kube, namespace, gateway_of(target).pool, service, app="frontend")
     return {"namespace": namespace, "created": created}
 
 
-def storefront_behind(kube: Kube, target: Target, namespace: str, timeout: float) -> str:
+def storefront_behind(
+    kube: Kube, target: Target, namespace: str, timeout: float, service: str = TEST_SERVICE
+) -> str:
     """The test LoadBalancer Service's address from the pool, once the storefront answers there."""
     gw = gateway_of(target)
     started = time.monotonic()
     address = waits.until(
-        address_from_pool(kube, gw, namespace, TEST_SERVICE, gw.pool),
+        address_from_pool(kube, gw, namespace, service, gw.pool),
         timeout=timeout,
         interval=0.25,
-        what=f"external IP of Service {namespace}/{TEST_SERVICE}",
+        what=f"external IP of Service {namespace}/{service}",
     ).check.value
     expect_storefront_at(address, timeout - (time.monotonic() - started))
     return address

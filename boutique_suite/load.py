@@ -31,7 +31,14 @@ class Storefront:
     virtual_host: str | None = None
 
 
-def storefront(kube: Kube, target: Target, namespace: str, undo: UndoStack, timeout: float) -> Storefront:
+def storefront(
+    kube: Kube,
+    target: Target,
+    namespace: str,
+    undo: UndoStack,
+    timeout: float,
+    service: str = gateway.TEST_SERVICE,
+) -> Storefront:
     """Where real shoppers arrive: ingress-nginx's VIP with the host of the frontend's Ingress where the
     target runs ingress-nginx; elsewhere a test LoadBalancer Service in front of the frontend's pods (its
     address from the target's MetalLB pool, deleted on undo). Returned once the storefront answers there."""
@@ -40,8 +47,8 @@ def storefront(kube: Kube, target: Target, namespace: str, undo: UndoStack, time
         vip = gateway.gateway_of(target).ingress_vip
         gateway.expect_storefront_at(vip, timeout, virtual_host=host)
         return Storefront(f"http://{vip}", host)
-    gateway.create_frontend_loadbalancer(kube, target, namespace, undo)
-    return Storefront(f"http://{gateway.storefront_behind(kube, target, namespace, timeout)}")
+    gateway.create_frontend_loadbalancer(kube, target, namespace, undo, service)
+    return Storefront(f"http://{gateway.storefront_behind(kube, target, namespace, timeout, service)}")
 
 
 @dataclass

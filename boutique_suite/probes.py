@@ -9,6 +9,27 @@ from boutique_suite.waits import Check, Probe, failed, pending, succeeded
 
 # Waiting reasons after which a pod will not start by itself: waiting longer cannot help.
 TERMINAL_WAITING = {"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "CreateContainerConfigError"}
+# ...except a kubelet that has not yet read what the pod refers to: it retries and the container starts
+# (seen on the lab right after a force-deleted pod was replaced).
+PASSING_CONFIG_ERRORS = (
+    "failed to sync configmap cache",
+    "failed to sync secret cache",
+    "services have not yet been read",
+)
+
+
+def stuck_waiting(container_status) -> str | None:  # type: ignore[no-untyped-def]
+    """The reason a container waits for good (an image that cannot be pulled, a missing ConfigMap), or
+    None while it may still start."""
+    waiting = container_status.state.waiting if container_status.state else None
+    if waiting is None or waiting.reason not in TERMINAL_WAITING:
+        return None
+    message = getattr(waiting, "message", None) or ""
+    if waiting.reason == "CreateContainerConfigError" and message.startswith(PASSING_CONFIG_ERRORS):
+        return None
+    return f"{waiting.reason}: {message}" if message else waiting.reason
+
+
 REVISION = "deployment.kubernetes.io/revision"
 TEMPLATE_HASH = "pod-template-hash"
 
@@ -73,9 +94,8 @@ def rollout_complete(kube: Kube, namespace: str, name: str) -> Probe:
             if pod.metadata.deletion_timestamp:
                 continue
             for cs in (pod.status.container_statuses or []) if pod.status else []:
-                reason = cs.state.waiting.reason if cs.state and cs.state.waiting else None
-                if reason in TERMINAL_WAITING:
-                    return failed(f"pod {pod.metadata.name}: {reason}")
+                if stuck := stuck_waiting(cs):
+                    return failed(f"pod {pod.metadata.name}: {stuck}")
         done = (
             (st.updated_replicas or 0) == spec
             and (st.available_replicas or 0) == spec

@@ -56,6 +56,13 @@ def _delete_namespace(platform: Platform, namespace: str) -> None:
     platform.kube.delete_namespace(namespace, wait=platform.target.timeouts.cleanup)
 
 
+@kind("delete_service")
+def _delete_service(platform: Platform, namespace: str, name: str) -> None:
+    from boutique_suite import gateway
+
+    gateway.delete_test_service(platform.kube, namespace, name)
+
+
 @kind("delete_pod")
 def _delete_pod(platform: Platform, namespace: str, name: str) -> None:
     from boutique_suite import faults

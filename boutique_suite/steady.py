@@ -1,16 +1,23 @@
-"""The platform's state that faults change and reverts must give back, read from the live platform.
+"""Chaos Toolkit's steady-state hypothesis for the chaos scenarios: before, during and after the fault.
 
-Taken before a fault and again after its revert, two snapshots must be equal (``diff`` is empty):
-the nodes' schedulability, the suite's namespaces, the Application's sync policy and status, what
-gitops-repo holds, the images the Deployments run, and whether Argo CD's controller runs.
+Before: the Application is Synced and Healthy and the storefront answers. During: the storefront is asked
+every second; a scenario tagged ``@keeps_serving`` fails if it ever stopped answering, one tagged
+``@tolerates_outage`` reports the outage. After the reverts, a snapshot of the platform's state must equal
+the one taken before (``diff`` is empty): the nodes' schedulability, the suite's namespaces, the
+Application's sync policy and status, what gitops-repo holds, the images the Deployments run, and whether
+Argo CD's controller runs; and the storefront answers again.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
-from boutique_suite import disruption, faults, gitops_repo, runlabel, waits
+import requests
+
+from boutique_suite import disruption, faults, gateway, gitops_repo, runlabel, waits
 from boutique_suite.argocd import ArgoCDClient, wait_synced_and_healthy
 from boutique_suite.kube import Kube
 from boutique_suite.targets import Target
@@ -60,9 +67,79 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, tuple[Any, 
     }
 
 
+KEEPS_SERVING = "keeps_serving"
+TOLERATES_OUTAGE = "tolerates_outage"
+TOLERANCES = (KEEPS_SERVING, TOLERATES_OUTAGE)
+
+
+@dataclass(frozen=True)
+class During:
+    """What the storefront did while the fault was in place."""
+
+    probes: int
+    failed: int
+    longest_outage: float  # seconds from the first failed answer to the next good one
+
+    def describe(self) -> str:
+        if not self.probes:
+            return "the storefront was not asked during the fault"
+        answered = (self.probes - self.failed) / self.probes
+        return (
+            f"the storefront answered {self.probes - self.failed} of {self.probes} requests during the fault "
+            f"({answered:.0%}); longest outage {self.longest_outage:.1f} s"
+        )
+
+
+@dataclass
+class StorefrontWatch:
+    """GET the storefront's home page every ``interval`` seconds in the background, until stopped."""
+
+    url: str
+    virtual_host: str | None = None
+    interval: float = 1.0
+    samples: list[tuple[float, bool]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> StorefrontWatch:
+        self._thread = threading.Thread(target=self._loop, name="steady-state-watch", daemon=True)
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        headers = {"Host": self.virtual_host} if self.virtual_host else {}
+        while True:
+            try:
+                answer = requests.get(f"{self.url}/", headers=headers, timeout=3)
+                ok = answer.status_code == 200 and "Online Boutique" in answer.text
+            except requests.RequestException:
+                ok = False
+            self.samples.append((time.monotonic(), ok))
+            if self._stop.wait(self.interval):
+                return
+
+    def stop(self) -> During:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=10)
+        return summarise(self.samples)
+
+
+def summarise(samples: list[tuple[float, bool]]) -> During:
+    longest, down_since = 0.0, None
+    for at, ok in samples:
+        if not ok and down_since is None:
+            down_since = at
+        elif ok and down_since is not None:
+            longest, down_since = max(longest, at - down_since), None
+    if down_since is not None:
+        longest = max(longest, samples[-1][0] - down_since)
+    return During(len(samples), sum(not ok for _, ok in samples), longest)
+
+
 @dataclass
 class SteadyState:
-    """Chaos Toolkit's steady-state hypothesis, as a snapshot: taken before the fault, and after the
+    """Chaos Toolkit's steady-state hypothesis: taken before the fault, watched during it, and after the
     reverts it must hold again (waited for: Argo CD and the controllers need a moment)."""
 
     target: Target
@@ -70,14 +147,29 @@ class SteadyState:
     argocd: ArgoCDClient | None
     app: str
     before: dict[str, Any]
+    watch: StorefrontWatch | None = None
 
     @classmethod
-    def take(cls, target: Target, kube: Kube, argocd: ArgoCDClient | None, app: str) -> SteadyState:
+    def take(
+        cls, target: Target, kube: Kube, argocd: ArgoCDClient | None, app: str, storefront: Any = None
+    ) -> SteadyState:
         """The hypothesis holds before the fault: the Application Synced and Healthy (waited for, as an
-        earlier scenario's pods may still be settling), then the snapshot."""
+        earlier scenario's pods may still be settling) and the storefront answers (``storefront``: a
+        ``load.Storefront``, already answering); then the snapshot, and the watch starts."""
         if argocd is not None:
             wait_synced_and_healthy(argocd, app, target.timeouts.rollout)
-        return cls(target, kube, argocd, app, snapshot(target, kube, argocd, app))
+        watch = StorefrontWatch(storefront.url, storefront.virtual_host).start() if storefront else None
+        return cls(target, kube, argocd, app, snapshot(target, kube, argocd, app), watch)
+
+    def during(self) -> During | None:
+        """Stop watching the storefront; what it did since the hypothesis was taken."""
+        return self.watch.stop() if self.watch else None
+
+    def expect_serving_again(self, timeout: float) -> float:
+        if self.watch is None:
+            return 0.0
+        address = self.watch.url.removeprefix("http://")
+        return gateway.expect_storefront_at(address, timeout, virtual_host=self.watch.virtual_host)
 
     def expect_restored(self, timeout: float) -> float:
         """Seconds until the platform is as it was; WaitFailed names what did not come back."""

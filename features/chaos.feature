@@ -16,7 +16,7 @@ Feature: Chaos, resource shortage and bottleneck analysis
     And no Boutique container uses more than 90% of its memory limit
     And p95 latency of "GET /" stays under the target's SLO
 
-  @phase7 @chaos @destructive @onprem_only
+  @phase7 @chaos @destructive @onprem_only @tolerates_outage
   Scenario: Extra latency in the product catalog shows up as the latency bottleneck
     Given the platform is built through phase 7
     And Locust is running 20 users against the storefront
@@ -27,7 +27,7 @@ Feature: Chaos, resource shortage and bottleneck analysis
     When that commit is reverted in gitops-repo
     Then p95 latency of "GET /product/{id}" falls below 500 ms within 300 seconds
 
-  @phase6 @chaos @destructive
+  @phase6 @chaos @destructive @keeps_serving
   Scenario: A CPU shortage leaves new pods Pending while the Boutique keeps running
     Given the platform is built through phase 6
     And every Boutique Deployment has all replicas available
@@ -39,7 +39,7 @@ Feature: Chaos, resource shortage and bottleneck analysis
     When the stress pods are deleted
     Then the test Deployment has 2 available replicas within 60 seconds
 
-  @phase4 @chaos @destructive
+  @phase4 @chaos @destructive @tolerates_outage
   Scenario: Draining a worker moves the Boutique onto the other worker
     Given the platform is built through phase 4
     And the Application "online-boutique-dev" is Synced and Healthy
@@ -49,7 +49,7 @@ Feature: Chaos, resource shortage and bottleneck analysis
     When worker "k8s-worker2" is uncordoned
     Then a test Deployment with 4 replicas places pods on "k8s-worker2" within 60 seconds
 
-  @phase7 @selfheal @chaos @destructive
+  @phase7 @selfheal @chaos @destructive @tolerates_outage
   Scenario: Self-heal holds while the storefront is under load
     Given the platform is built through phase 7
     And Locust is running 20 users against the storefront

@@ -7,7 +7,7 @@ Feature: Drift recovery after a wrong change made by hand
     Given the platform is built through phase 4
     And the Application "online-boutique-dev" is Synced and Healthy
 
-  @phase4 @drift @chaos @destructive
+  @phase4 @drift @chaos @destructive @tolerates_outage
   Scenario Outline: Argo CD reverts a wrong change made by hand
     When someone <change> by hand
     Then Deployment "<deployment>" matches gitops-repo again within <seconds> seconds
@@ -21,7 +21,7 @@ Feature: Drift recovery after a wrong change made by hand
       | deletes Deployment "emailservice"                                                              | emailservice          | 120     |
       | changes the label "app.kubernetes.io/part-of" of Deployment "cartservice" to "tampered"        | cartservice           | 60      |
 
-  @phase4 @drift @chaos @destructive
+  @phase4 @drift @chaos @destructive @tolerates_outage
   Scenario: With self-heal off, Argo CD reports the drift and leaves it in place
     Given self-heal is switched off for the Application "online-boutique-dev"
     When someone scales Deployment "paymentservice" to 3 replicas by hand

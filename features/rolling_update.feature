@@ -23,7 +23,7 @@ Feature: Rolling update when an image tag changes in gitops-repo
     Then the rollout of Deployment "frontend" finishes within 180 seconds
     And at least 99.5% of the probe requests during the rollout got HTTP 200
 
-  @phase4 @rollout @chaos @destructive
+  @phase4 @rollout @chaos @destructive @keeps_serving
   Scenario: A tag that cannot be pulled stops the rollout and a revert rolls it back
     When a commit to gitops-repo changes the image tag of Deployment "frontend" to "does-not-exist"
     Then a new pod of Deployment "frontend" reports ImagePullBackOff within 120 seconds
@@ -33,7 +33,7 @@ Feature: Rolling update when an image tag changes in gitops-repo
     Then the rollout of Deployment "frontend" finishes within 240 seconds with the previous image
     And the Application "online-boutique-dev" is Synced and Healthy within 60 seconds
 
-  @phase4 @rollout @chaos @destructive
+  @phase4 @rollout @chaos @destructive @tolerates_outage
   Scenario: A rollback to the previous history entry runs with auto-sync suspended
     Given a commit to gitops-repo changed the image tag of Deployment "frontend" and Argo CD deployed it
     When auto-sync of the Application "online-boutique-dev" is suspended

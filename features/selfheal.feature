@@ -7,7 +7,7 @@ Feature: Self-heal after pods are killed
     Given the platform is built through phase 4
     And the Application "online-boutique-dev" is Synced and Healthy
 
-  @phase4 @selfheal @chaos @destructive
+  @phase4 @selfheal @chaos @destructive @tolerates_outage
   Scenario Outline: Force-deleted pods of a Deployment come back on their own
     When every pod of Deployment "<deployment>" is force-deleted with a grace period of 0 seconds
     Then Deployment "<deployment>" has all replicas available again within <seconds> seconds
@@ -21,7 +21,7 @@ Feature: Self-heal after pods are killed
       | productcatalogservice | 60      |
       | redis-cart            | 60      |
 
-  @phase4 @selfheal @chaos @destructive
+  @phase4 @selfheal @chaos @destructive @keeps_serving
   Scenario: The Boutique keeps running while the Argo CD application controller restarts
     When the Argo CD application controller is stopped for 60 seconds and then started again
     Then every Boutique Deployment kept all replicas available throughout

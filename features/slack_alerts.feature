@@ -19,7 +19,7 @@ Feature: Alerts reach Slack
       | BoutiquePodUnschedulable   | a pod stays Pending because no node has enough CPU or memory          | 2m  |
       | BoutiqueHighLatency        | p95 latency of the storefront through ingress-nginx is above 500 ms   | 5m  |
 
-  @phase6 @alerts @chaos @destructive
+  @phase6 @alerts @chaos @destructive @keeps_serving
   Scenario: A crash-looping pod raises a Slack alert
     When a pod "crash-probe" that exits with code 1 on every start runs in "boutique-dev"
     Then Prometheus sees the restart count of "crash-probe" rise above 2 within 180 seconds
@@ -28,7 +28,7 @@ Feature: Alerts reach Slack
     When the pod "crash-probe" is deleted
     Then a resolved message for "BoutiquePodCrashLooping" appears in "#boutique-alerts" within 360 seconds
 
-  @phase6 @alerts @chaos @destructive
+  @phase6 @alerts @chaos @destructive @keeps_serving
   Scenario Outline: A worker running short of CPU or memory raises a Slack alert
     When stress pods raise the requested <resource> of "k8s-worker2" to 95% of its allocatable <resource>
     Then Prometheus sees more than 90% of the allocatable <resource> of "k8s-worker2" requested within 120 seconds

@@ -38,8 +38,8 @@ def replica_set(name: str, revision: str, template_hash: str) -> NS:
     )
 
 
-def pod(name: str, template_hash: str, waiting: str | None) -> NS:
-    state = NS(waiting=NS(reason=waiting) if waiting else None)
+def pod(name: str, template_hash: str, waiting: str | None, message: str = "") -> NS:
+    state = NS(waiting=NS(reason=waiting, message=message) if waiting else None)
     return NS(
         metadata=NS(name=name, labels={probes.TEMPLATE_HASH: template_hash}, deletion_timestamp=None),
         status=NS(container_statuses=[NS(state=state)]),
@@ -106,3 +106,20 @@ def test_a_rollout_with_the_old_pods_gone_succeeds() -> None:
     dep = deployment(generation=3, observed=3, revision="3", progressing=condition("NewReplicaSetAvailable"))
     dep.status.replicas = 1
     assert verdict(dep) == "succeeded"
+
+
+def test_a_kubelet_that_has_not_synced_a_configmap_yet_is_pending_a_missing_one_fails() -> None:
+    dep = deployment(generation=3, observed=3, revision="3", progressing=condition("ReplicaSetUpdated"))
+    kube = FakeKube(dep)
+    kube.all_pods = [
+        pod(
+            "frontend-good-1",
+            "good",
+            "CreateContainerConfigError",
+            "failed to sync configmap cache: timed out",
+        )
+    ]
+    assert probes.rollout_complete(kube, "boutique", "frontend")().outcome.value == "pending"
+    kube.all_pods = [pod("frontend-good-1", "good", "CreateContainerConfigError", 'configmap "fe" not found')]
+    check = probes.rollout_complete(kube, "boutique", "frontend")()
+    assert check.outcome.value == "failed" and 'configmap "fe" not found' in check.detail

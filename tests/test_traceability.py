@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from reviewed_unbound import REVIEWED_UNBOUND
 
-from boutique_suite import traceability
+from boutique_suite import steady, traceability
 from boutique_suite.traceability import (
     FEATURES_DIR,
     PLAN_FILE,
@@ -32,7 +32,8 @@ from boutique_suite.traceability import (
 ROOT = traceability.ROOT
 PHASE_TAGS = frozenset(f"phase{n}" for n in range(8))
 THEME_TAGS = frozenset({"selfheal", "drift", "rollout", "alerts", "hpa", "chaos", "destructive", "nightly"})
-ALLOWED_TAGS = PHASE_TAGS | THEME_TAGS | {"onprem_only"}
+TOLERANCE_TAGS = frozenset(steady.TOLERANCES)
+ALLOWED_TAGS = PHASE_TAGS | THEME_TAGS | TOLERANCE_TAGS | {"onprem_only"}
 
 EXPECTED_IDS: tuple[str, ...] = (
     *(f"P0.{n}" for n in range(1, 4)),
@@ -149,6 +150,21 @@ def test_scenario_is_either_nightly_or_destructive(scenario: ScenarioRef) -> Non
         assert len(tags & {"nightly", "destructive"}) == 1, f"{scenario.key}: needs @nightly or @destructive"
         if "chaos" in tags:
             assert "destructive" in tags, f"{scenario.key}: a @chaos scenario is @destructive too"
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[scenario.key for scenario in SCENARIOS])
+def test_a_chaos_scenario_on_the_boutique_says_what_it_tolerates_during_the_fault(
+    scenario: ScenarioRef,
+) -> None:
+    """From phase 4 the storefront is watched during a fault: the scenario declares whether it must keep
+    answering (@keeps_serving) or may stop (@tolerates_outage); below phase 4 there is no storefront."""
+    for tags in scenario.tag_sets():
+        phase = max((int(t[5:]) for t in tags & PHASE_TAGS), default=0)
+        declared = tags & TOLERANCE_TAGS
+        if "chaos" in tags and phase >= 4:
+            assert len(declared) == 1, f"{scenario.key}: needs one of @keeps_serving, @tolerates_outage"
+        else:
+            assert not declared, f"{scenario.key}: only a @chaos scenario from phase 4 declares a tolerance"
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[scenario.key for scenario in SCENARIOS])
