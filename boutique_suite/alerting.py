@@ -49,7 +49,11 @@ class Prometheus:
         return self._get("/api/v1/alerts")["alerts"]
 
     def rule_names(self) -> set[str]:
-        return {r["name"] for g in self._get("/api/v1/rules")["groups"] for r in g["rules"]}
+        return set(self.rules())
+
+    def rules(self) -> dict[str, dict[str, Any]]:
+        """{rule name: the rule as Prometheus loaded it (query, duration, labels, annotations, ...)}."""
+        return {r["name"]: r for g in self._get("/api/v1/rules")["groups"] for r in g["rules"]}
 
 
 @dataclass

@@ -3,9 +3,9 @@ receiver, as local processes on 127.0.0.1.
 
 - kube-state-metrics (built from the Go module proxy) reads the lab's API server with its kubeconfig.
 - Prometheus (Debian's) scrapes it, itself, Alertmanager, the lab's kube-apiserver and the platform's
-  Argo CD and Sealed Secrets metrics, and evaluates the platform's own rule file
-  (provisioning/observability/rules, extracted from the PrometheusRule).
-- Alertmanager (Debian's) runs the platform's own config (provisioning/observability/alertmanager),
+  Argo CD and Sealed Secrets metrics, and evaluates the rules gitops-repo deploys: the PrometheusRules of
+  `kustomize build platform/config/monitoring`, not the sources (provisioning/observability/publish.py).
+- Alertmanager (Debian's) runs the config gitops-repo gives kube-prometheus-stack (its values file),
   rendered for a bot token posting to the lab receiver's chat.postMessage; gossip is off.
 - The receiver (provisioning/lab/slack.py) accepts a bot token generated per lab (0600 file).
 
@@ -27,7 +27,7 @@ import yaml
 
 from provisioning.lab import build, locks, manager, processes
 from provisioning.observability import alertmanager as am_config
-from provisioning.observability import rules
+from provisioning.observability import publish
 
 HOME = processes.PLATFORM / "monitoring"
 SLACK_HOME = processes.PLATFORM / "slack"
@@ -127,9 +127,11 @@ def prometheus_config(rule_files: list[Path]) -> dict[str, Any]:
     }
 
 
-def alertmanager_config(channel: str) -> dict[str, Any]:
+def alertmanager_config(channel: str, gitops: Path = publish.GITOPS) -> dict[str, Any]:
     """The platform's config with the lab's receiver and short grouping; only a token *file* in it."""
+    rendered, _ = publish.rendered_alertmanager(gitops)  # what gitops-repo gives the chart
     config = am_config.render(
+        config=rendered,
         bot_token_file=str(TOKEN_FILE),
         api_url=f"{slack_api_url()}chat.postMessage",
         channel=channel,
@@ -199,19 +201,34 @@ def _argv() -> dict[str, list[str]]:
     }
 
 
+def _write_rendered_rules(rules_dir: Path, gitops: Path = publish.GITOPS) -> list[Path]:
+    """The PrometheusRules gitops-repo renders (kustomize build of platform/config/monitoring), one plain
+    rule file each; files of rules no longer rendered are removed."""
+    rules_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, groups in publish.rendered_rule_groups(gitops).items():
+        path = rules_dir / f"{name}.rules.yaml"
+        _write_if_changed(path, yaml.safe_dump({"groups": groups}, sort_keys=False))
+        written.append(path)
+    for path in set(rules_dir.glob("*.yaml")) - set(written):
+        path.unlink()
+    return written
+
+
 def _write_configs(channel: str) -> set[str]:
     """Write the configs; the names of the components whose config changed."""
     changed = set()
     rules_dir = HOME / "prometheus" / "rules"
     before = {p.name: p.read_text() for p in rules_dir.glob("*.yaml")} if rules_dir.exists() else {}
-    written = rules.extract(rules_dir)
+    written = _write_rendered_rules(rules_dir)
     if {p.name: p.read_text() for p in written} != before:
         changed.add("prometheus")
     prom = yaml.safe_dump(prometheus_config(written), sort_keys=False)
     if _write_if_changed(HOME / "prometheus" / "prometheus.yml", prom):
         changed.add("prometheus")
     am_dir = HOME / "alertmanager"
-    if _write_if_changed(am_dir / am_config.TEMPLATE.name, am_config.TEMPLATE.read_text()):
+    _, template = publish.rendered_alertmanager()
+    if _write_if_changed(am_dir / publish.TEMPLATE, template):
         changed.add("alertmanager")
     am = yaml.safe_dump(alertmanager_config(channel), sort_keys=False)
     if _write_if_changed(am_dir / "alertmanager.yml", am):

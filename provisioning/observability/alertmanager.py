@@ -47,15 +47,17 @@ def render(
     channel: str | None = None,
     templates_glob: str | None = None,
     path: Path = CONFIG,
+    config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The config with the Slack credentials' location changed; only file paths, never a secret value.
 
     webhook_url_file: a file holding an incoming-webhook URL. bot_token_file: a file holding a bot token,
     sent as a Bearer token to api_url (chat.postMessage of Slack, or of the lab's Slack-compatible receiver).
+    config: the config to start from (default: the source file at ``path``).
     """
     if webhook_url_file and bot_token_file:
         raise ValueError("give either webhook_url_file or bot_token_file, not both")
-    config = copy.deepcopy(load(path))
+    config = copy.deepcopy(config if config is not None else load(path))
     for sc in slack_configs(config):
         if webhook_url_file:
             sc["api_url_file"] = webhook_url_file

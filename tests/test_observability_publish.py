@@ -1,0 +1,111 @@
+"""One source for the monitoring: gitops-repo's platform holds exactly what provisioning/observability
+gives (rules, Alertmanager routing and template, dashboards, chart values), the lab runs what gitops-repo
+renders, and one change to a source rule or route reaches both."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from boutique_suite import alerting
+from provisioning.lab import manager, monitoring
+from provisioning.observability import HERE, dashboards, publish
+
+
+def test_gitops_repo_monitoring_is_what_the_sources_give() -> None:
+    assert publish.stale() == [], "run `python -m provisioning.observability.publish` and commit the result"
+
+
+def test_every_dashboard_reaches_grafana_as_a_labelled_configmap() -> None:
+    sources = {path.name: board for path, board in dashboards.load().items()}
+    assert publish.rendered_dashboards() == sources
+
+
+def test_the_rendered_alertmanager_config_is_the_source_config() -> None:
+    from provisioning.observability import alertmanager
+
+    config, template = publish.rendered_alertmanager()
+    assert config == alertmanager.load()
+    assert template == alertmanager.TEMPLATE.read_text()
+
+
+@pytest.fixture
+def copies(tmp_path: Path) -> tuple[Path, Path]:
+    """The sources and gitops-repo's monitoring, copied: a change made here touches nothing else."""
+    source, gitops = tmp_path / "observability", tmp_path / "gitops"
+    for part in ("rules", "alertmanager", "dashboards", "values"):
+        shutil.copytree(HERE / part, source / part)
+    shutil.copytree(publish.GITOPS / publish.MONITORING, gitops / publish.MONITORING)
+    (gitops / "platform" / "values").mkdir(parents=True)
+    return source, gitops
+
+
+def test_one_rule_change_reaches_gitops_repo_and_the_labs_prometheus(
+    copies: tuple[Path, Path], tmp_path: Path
+) -> None:
+    source, gitops = copies
+    path = source / "rules" / "boutique-alerts.yaml"
+    doc = yaml.safe_load(path.read_text())
+    rule = doc["spec"]["groups"][0]["rules"][0]
+    rule["expr"] = f"({rule['expr']}) and on() vector(1)"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    publish.publish(gitops, source)
+    (rendered,) = publish.rendered_rule_groups(gitops).values()
+    assert rendered[0]["rules"][0]["expr"] == rule["expr"]
+    (written,) = monitoring._write_rendered_rules(tmp_path / "lab-rules", gitops)
+    assert yaml.safe_load(written.read_text())["groups"][0]["rules"][0]["expr"] == rule["expr"]
+
+
+def test_one_route_change_reaches_gitops_repo_and_the_labs_alertmanager(copies: tuple[Path, Path]) -> None:
+    source, gitops = copies
+    path = source / "alertmanager" / "alertmanager.yaml"
+    path.write_text(path.read_text().replace("repeat_interval: 4h", "repeat_interval: 3h"))
+    publish.publish(gitops, source)
+    assert publish.rendered_alertmanager(gitops)[0]["route"]["repeat_interval"] == "3h"
+    assert monitoring.alertmanager_config("#boutique-alerts", gitops)["route"]["repeat_interval"] == "3h"
+
+
+def test_a_stale_gitops_repo_is_named(copies: tuple[Path, Path]) -> None:
+    source, gitops = copies
+    (source / "dashboards" / "cluster-nodes.json").unlink()
+    assert publish.stale(gitops, source)[-1].endswith("cluster-nodes.json (no source)")
+    publish.publish(gitops, source)
+    assert not (gitops / publish.MONITORING / "dashboards" / "cluster-nodes.json").exists()
+
+
+def seconds(duration: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    return float(sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([smhd])", duration)))
+
+
+def essence(expr: str, duration: float, labels: dict, annotations: dict) -> tuple:
+    """A rule as both sides can state it. Prometheus prints the expression it parsed, label matchers
+    sorted: compare the expression's characters (not their order or spacing), the rest exactly."""
+    return sorted("".join(expr.split())), duration, labels, annotations
+
+
+@pytest.mark.lab
+def test_the_labs_prometheus_and_alertmanager_run_what_gitops_repo_renders() -> None:
+    manager.up()
+    running = monitoring.ensure()
+    loaded = {
+        name: essence(r["query"], r["duration"], {**r["labels"]}, r["annotations"])
+        for name, r in alerting.Prometheus(running.prometheus_url).rules().items()
+    }
+    rendered = {
+        r["alert"]: essence(r["expr"], seconds(r.get("for", "0s")), r.get("labels", {}), r["annotations"])
+        for groups in publish.rendered_rule_groups().values()
+        for g in groups
+        for r in g["rules"]
+    }
+    assert loaded == rendered
+    config = alerting.Alertmanager(running.alertmanager_url).config()
+    expected = publish.rendered_alertmanager()[0]
+    assert [r["receiver"] for r in config["route"]["routes"]] == [
+        r["receiver"] for r in expected["route"]["routes"]
+    ]
+    assert config["inhibit_rules"] == expected["inhibit_rules"]
