@@ -17,6 +17,7 @@ from prometheus_api_client import PrometheusConnect
 from boutique_suite import waits
 from boutique_suite.kube import Kube
 from boutique_suite.targets import Target
+from boutique_suite.touches import Touches
 
 
 class MonitoringUnavailable(Exception):
@@ -47,6 +48,10 @@ class Prometheus:
 
     def alerts(self) -> list[dict[str, Any]]:
         return self._get("/api/v1/alerts")["alerts"]
+
+    def metric_names(self) -> set[str]:
+        """Every metric name Prometheus holds series of."""
+        return set(self._get("/api/v1/label/__name__/values"))
 
     def rule_names(self) -> set[str]:
         return set(self.rules())
@@ -336,3 +341,28 @@ def pods_unschedulable(kube: Kube, namespace: str, selector: str, reason: str, c
         return waits.succeeded(f"{len(pods)} pods Pending: {reason}")
 
     return probe
+
+
+# Exporters whose metrics only a target that provides the touch can have: {metric prefix: touch}.
+EXPORTER_TOUCHES = {
+    "node_": Touches.hosts,  # node-exporter runs on the target's hosts
+    "nginx_ingress_controller_": Touches.ingress,
+}
+
+
+def expect_named_metrics_have_series(
+    prom: Prometheus, target: Target, named: dict[str, list[str]]
+) -> dict[str, list[str]]:
+    """Every metric the alert rules and dashboards name (``named``: {metric: where}) has series, except
+    those of an exporter the target does not run; returns those as {the target's reason: metrics}."""
+    have = prom.metric_names()
+    missing: list[str] = []
+    excused: dict[str, list[str]] = {}
+    for metric, where in sorted(named.items()):
+        touch = next((t for prefix, t in EXPORTER_TOUCHES.items() if metric.startswith(prefix)), None)
+        if touch is not None and not target.provides(touch):
+            excused.setdefault(target.provision(touch).why, []).append(metric)
+        elif metric not in have:
+            missing.append(f"{metric} (used by {', '.join(sorted(set(where))[:3])})")
+    assert not missing, f"no series in Prometheus for {len(missing)} metric(s) the platform names: {missing}"
+    return excused

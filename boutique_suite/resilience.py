@@ -53,12 +53,13 @@ class Measure:
 def measures(summary: Mapping[str, object]) -> list[Measure]:
     """Every timing of every scenario that ran, chaos scenarios first, then by share of budget used."""
     found = []
-    for entry in scenarios(summary):
+    for nodeid, entry in _by_nodeid(summary).items():
         budgets = entry.get("budgets_seconds") or {}
+        example = nodeid.partition("[")[2].rstrip("]")  # a Scenario Outline's row
         for name, seconds in (entry.get("timings_seconds") or {}).items():
             found.append(
                 Measure(
-                    str(entry["scenario"]),
+                    f"{entry['scenario']} [{example}]" if example else str(entry["scenario"]),
                     name,
                     float(seconds),
                     budgets.get(name),
@@ -68,9 +69,13 @@ def measures(summary: Mapping[str, object]) -> list[Measure]:
     return sorted(found, key=lambda m: (not m.chaos, -(m.share or 0), m.key))
 
 
+def _by_nodeid(summary: Mapping[str, object]) -> Mapping[str, Mapping[str, object]]:
+    found = summary.get("scenarios") or {}
+    return found if isinstance(found, Mapping) else {}
+
+
 def scenarios(summary: Mapping[str, object]) -> list[Mapping[str, object]]:
-    scenarios = summary.get("scenarios") or {}
-    return list(scenarios.values()) if isinstance(scenarios, Mapping) else []
+    return list(_by_nodeid(summary).values())
 
 
 def slowest_recoveries(summary: Mapping[str, object], count: int = 3) -> list[Measure]:

@@ -21,6 +21,7 @@ Feature: Phase 6 - metrics, logs, dashboards and alerts
     And every Prometheus target is up within 60 seconds
     And Prometheus has available-replica series for all 12 Deployments in "boutique-dev" within 120 seconds
     And Prometheus has CPU and memory request series for every Boutique container
+    And every metric the alert rules and dashboards name has series in Prometheus
 
   @phase6 @nightly @onprem_only
   Scenario: Promtail ships the Boutique's pod logs to Loki

@@ -7,13 +7,14 @@ import time
 import pytest
 from pytest_bdd import given, parsers, then, when
 
-from boutique_suite import alerting, cluster, faults, grafana, logs, monitoring_stack, slack, waits
+from boutique_suite import alerting, cluster, evidence, faults, grafana, logs, monitoring_stack, slack, waits
 from boutique_suite.cluster import Workload
 from boutique_suite.evidence import Execution
 from boutique_suite.kube import Kube
 from boutique_suite.targets import ROOT, Target
 from boutique_suite.touches import Touches, touches
 from boutique_suite.undo import UndoStack
+from provisioning.observability import promql
 
 MONITORING_NS = "monitoring"
 STOREFRONT_HOST = "boutique.local"
@@ -88,6 +89,15 @@ def replica_series(
 @touches(Touches.monitoring)
 def request_series(prometheus: alerting.Prometheus, kube: Kube, target: Target) -> None:
     alerting.expect_request_series(prometheus, kube, target.namespaces.dev, target.timeouts.assertion)
+
+
+@then("every metric the alert rules and dashboards name has series in Prometheus")
+@touches(Touches.monitoring)
+def named_metrics_have_series(prometheus: alerting.Prometheus, target: Target) -> None:
+    excused = alerting.expect_named_metrics_have_series(prometheus, target, promql.named_metrics())
+    evidence.note(
+        "metrics not checked here", "; ".join(f"{', '.join(m)}: {why}" for why, m in excused.items())
+    )
 
 
 # --- Alertmanager and Slack ------------------------------------------------------------------------

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from boutique_suite import alerting
+from boutique_suite import alerting, targets
 from provisioning.lab import manager, monitoring
-from provisioning.observability import HERE, dashboards, publish
+from provisioning.observability import HERE, dashboards, promql, publish
 
 
 def test_gitops_repo_monitoring_is_what_the_sources_give() -> None:
@@ -109,3 +109,32 @@ def test_the_labs_prometheus_and_alertmanager_run_what_gitops_repo_renders() -> 
         r["receiver"] for r in expected["route"]["routes"]
     ]
     assert config["inhibit_rules"] == expected["inhibit_rules"]
+
+
+class FakePrometheus:
+    def __init__(self, names: set[str]) -> None:
+        self.names = names
+
+    def metric_names(self) -> set[str]:
+        return self.names
+
+
+def test_the_metrics_named_are_read_from_the_parsed_promql() -> None:
+    expr = 'sum by (node) (rate(a_total{job="x"}[5m])) / on (node) group_left b or {__name__="c"} > bool 1'
+    assert promql.metric_names(expr) == {"a_total", "b", "c"}
+    named = promql.named_metrics()
+    assert "kube_pod_container_status_restarts_total" in named  # BoutiquePodCrashLooping
+    assert "node_cpu_seconds_total" in named  # the Cluster nodes dashboard
+
+
+def test_a_named_metric_without_series_is_named_with_where_it_is_used() -> None:
+    lab = targets.load("lab")
+    named = {"up": ["r"], "gone_total": ["boutique-alerts alert Gone"], "node_load1": ["dashboard"]}
+    with pytest.raises(AssertionError, match=r"gone_total \(used by boutique-alerts alert Gone\)"):
+        alerting.expect_named_metrics_have_series(FakePrometheus({"up"}), lab, named)  # type: ignore[arg-type]
+    excused = alerting.expect_named_metrics_have_series(
+        FakePrometheus({"up", "gone_total"}),  # type: ignore[arg-type]
+        lab,
+        named,
+    )
+    assert list(excused.values()) == [["node_load1"]]  # the lab runs no node-exporter on hosts
