@@ -111,6 +111,19 @@ def test_the_validator_catches_a_dangling_datasource(planted: Path) -> None:
     assert "cluster-nodes.json panel 1 target A" in problem and "prometheus-old" in problem
 
 
+def test_the_validator_catches_a_ratio_without_thresholds_and_a_panel_without_unit(planted: Path) -> None:
+    def strip(model: dict) -> None:
+        model["panels"][0]["fieldConfig"]["defaults"].pop("thresholds")  # CPU requested / allocatable
+        model["panels"][1]["fieldConfig"]["defaults"].pop("unit")  # Memory requested / allocatable
+
+    edit(planted, "cluster-nodes.json", strip)
+    assert dashboards.validate(planted) == [
+        "cluster-nodes.json panel 1 (CPU requested / allocatable): a percentunit panel needs a threshold"
+        " above the base",
+        "cluster-nodes.json panel 2 (Memory requested / allocatable): no unit",
+    ]
+
+
 def test_the_validator_catches_duplicate_panel_ids_and_invalid_json(planted: Path) -> None:
     edit(planted, "boutique-resources.json", lambda m: m["panels"][1].update(id=1))
     assert dashboards.validate(planted) == ["boutique-resources.json: panel id 1 used 2 times"]

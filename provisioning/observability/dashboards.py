@@ -103,6 +103,7 @@ def structure_problems(name: str, dashboard: dict[str, Any], datasources: dict[s
     for panel in panels(dashboard):
         if panel.get("type") != "row" and "gridPos" not in panel:
             problems.append(f"{name} panel {panel.get('id')}: no gridPos")
+        problems += reading_problems(name, panel)
     for query in queries(name, dashboard):
         ds = query.datasource
         if not isinstance(ds, dict) or ds.get("uid") not in datasources:
@@ -117,6 +118,32 @@ def structure_problems(name: str, dashboard: dict[str, Any], datasources: dict[s
         if not query.expr.strip():
             problems.append(f"{query.where}: empty query")
     return problems
+
+
+READ_AGAINST_LIMITS = ("percentunit", "s")  # ratios and latencies: a reader needs to see where "bad" starts
+
+
+def reading_problems(name: str, panel: dict[str, Any]) -> list[str]:
+    """A number without its unit, or a ratio, latency or stat without thresholds, cannot be read at a
+    glance: every timeseries and stat states its unit; every stat, and every timeseries of a ratio or a
+    latency, its thresholds (ratios and latencies at least one above the base, drawn as a line)."""
+    if panel.get("type") not in ("timeseries", "stat"):
+        return []
+    where = f"{name} panel {panel.get('id')} ({panel.get('title')})"
+    defaults = panel.get("fieldConfig", {}).get("defaults", {})
+    unit = defaults.get("unit")
+    if not unit:
+        return [f"{where}: no unit"]
+    steps = (defaults.get("thresholds") or {}).get("steps") or []
+    needs_limit = unit in READ_AGAINST_LIMITS
+    if panel["type"] == "stat" and not steps:
+        return [f"{where}: no thresholds"]
+    if needs_limit and len(steps) < 2:
+        return [f"{where}: a {unit} panel needs a threshold above the base"]
+    style = defaults.get("custom", {}).get("thresholdsStyle", {}).get("mode", "off")
+    if needs_limit and panel["type"] == "timeseries" and style == "off":
+        return [f"{where}: thresholds are not drawn (custom.thresholdsStyle.mode is off)"]
+    return []
 
 
 def promql_problems(all_queries: list[Query], workdir: Path) -> list[str]:
