@@ -8,6 +8,7 @@ target cannot provide still shows in the Allure report as skipped, with the reas
 from __future__ import annotations
 
 import re
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -168,7 +169,9 @@ def _steady_state_before_the_fault(
     if phase >= 4:
         argocd = gitops_checks.argocd_client(target)
         if target.provides(Touches.data_plane):
-            service = re.sub(r"[^a-z0-9-]", "-", f"steady-{kube.run_id}".lower())[:63].rstrip("-")
+            # one name per scenario: the previous scenario's Service may still be going away
+            name = f"steady-{secrets.token_hex(2)}-{kube.run_id}"
+            service = re.sub(r"[^a-z0-9-]", "-", name.lower())[:63].rstrip("-")
             storefront = load.storefront(
                 kube, target, target.namespaces.dev, undo, target.timeouts.rollout, service
             )
