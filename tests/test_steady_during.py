@@ -54,6 +54,7 @@ def test_an_outage_in_the_middle_is_counted_and_measured(storefront: tuple[Store
     assert during.failed >= 4 and during.probes > during.failed
     assert 0.3 <= during.longest_outage <= 1.0
     assert set(state.hosts) == {"boutique.local"}  # asked as the ingress routes it
+    assert set(during.reasons) == {"HTTP 503"} and "(HTTP 503)" in during.describe()
     probes = len(watch.samples)
     time.sleep(0.2)
     assert len(watch.samples) == probes, "the watch stopped"
