@@ -7,8 +7,6 @@ target cannot provide still shows in the Allure report as skipped, with the reas
 
 from __future__ import annotations
 
-import re
-import secrets
 import sys
 import time
 from pathlib import Path
@@ -32,7 +30,13 @@ from boutique_suite import (
 )
 from boutique_suite.journal import Journal, acquire_lock, live_runs, release_lock
 from boutique_suite.kube import ClusterUnreachable, Kube, connect
-from boutique_suite.steady import KEEPS_SERVING, KEEPS_SERVING_MAX_OUTAGE, During, SteadyState
+from boutique_suite.steady import (
+    KEEPS_SERVING,
+    KEEPS_SERVING_MAX_OUTAGE,
+    During,
+    SteadyState,
+    watch_service_name,
+)
 from boutique_suite.touches import Touches, declared
 from boutique_suite.undo import UndoStack
 from boutique_suite.waits import WaitFailed
@@ -169,9 +173,7 @@ def _steady_state_before_the_fault(
     if phase >= 4:
         argocd = gitops_checks.argocd_client(target)
         if target.provides(Touches.data_plane):
-            # one name per scenario: the previous scenario's Service may still be going away
-            name = f"steady-{secrets.token_hex(2)}-{kube.run_id}"
-            service = re.sub(r"[^a-z0-9-]", "-", name.lower())[:63].rstrip("-")
+            service = watch_service_name(kube.run_id)
             storefront = load.storefront(
                 kube, target, target.namespaces.dev, undo, target.timeouts.rollout, service
             )

@@ -10,14 +10,16 @@ Argo CD's controller runs; and the storefront answers again.
 
 from __future__ import annotations
 
-import threading
+import re
+import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import requests
 
-from boutique_suite import disruption, faults, gateway, gitops_repo, runlabel, waits
+from boutique_suite import disruption, faults, gateway, gitops_repo, runlabel, storefront, waits
 from boutique_suite.argocd import ArgoCDClient, wait_synced_and_healthy
 from boutique_suite.kube import Kube
 from boutique_suite.targets import Target
@@ -95,6 +97,13 @@ class During:
         return f"{told} ({', '.join(sorted(set(self.reasons)))})" if self.reasons else told
 
 
+def watch_service_name(run_id: str) -> str:
+    """The LoadBalancer the lab watches the storefront through: one name per scenario (the previous
+    scenario's Service may still be going away), a valid DNS label."""
+    name = f"steady-{secrets.token_hex(2)}-{run_id}"
+    return re.sub(r"[^a-z0-9-]", "-", name.lower())[:63].rstrip("-")
+
+
 @dataclass
 class StorefrontWatch:
     """GET the storefront's home page every ``interval`` seconds in the background, until stopped."""
@@ -104,33 +113,27 @@ class StorefrontWatch:
     interval: float = 1.0
     samples: list[tuple[float, bool]] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    _halt: Callable[[], None] | None = None
 
     def start(self) -> StorefrontWatch:
-        self._thread = threading.Thread(target=self._loop, name="steady-state-watch", daemon=True)
-        self._thread.start()
+        self._halt = storefront.repeat_in_background(self._ask, self.interval, "steady-state-watch")
         return self
 
-    def _loop(self) -> None:
+    def _ask(self) -> None:
         headers = {"Host": self.virtual_host} if self.virtual_host else {}
-        while True:
-            try:
-                answer = requests.get(f"{self.url}/", headers=headers, timeout=3)
-                ok = answer.status_code == 200 and "Online Boutique" in answer.text
-                if not ok:
-                    self.reasons.append(f"HTTP {answer.status_code}")
-            except requests.RequestException as exc:
-                ok = False
-                self.reasons.append(type(exc).__name__)
-            self.samples.append((time.monotonic(), ok))
-            if self._stop.wait(self.interval):
-                return
+        try:
+            answer = requests.get(f"{self.url}/", headers=headers, timeout=3)
+            ok = answer.status_code == 200 and storefront.HOME_PAGE_MARK in answer.text
+            if not ok:
+                self.reasons.append(f"HTTP {answer.status_code}")
+        except requests.RequestException as exc:
+            ok = False
+            self.reasons.append(type(exc).__name__)
+        self.samples.append((time.monotonic(), ok))
 
     def stop(self) -> During:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=10)
+        if self._halt:
+            self._halt()
         return replace(summarise(self.samples), reasons=tuple(self.reasons))
 
 

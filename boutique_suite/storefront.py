@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -63,6 +64,27 @@ def expect_answers(target: Target, url: str, status: int = 200, text: str = "", 
     return time.monotonic() - start
 
 
+def repeat_in_background(sample: Callable[[], None], interval: float, name: str) -> Callable[[], None]:
+    """Call ``sample`` now and then every ``interval`` seconds on a daemon thread; returns what stops it
+    (and waits for the sample in flight)."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while True:
+            sample()
+            if stop.wait(interval):
+                return
+
+    thread = threading.Thread(target=loop, name=name, daemon=True)
+    thread.start()
+
+    def halt() -> None:
+        stop.set()
+        thread.join(timeout=10)
+
+    return halt
+
+
 @dataclass
 class Prober:
     """Requests ``url`` through the VIP ``rate`` times per second in the background; records each status
@@ -72,25 +94,21 @@ class Prober:
     url: str
     rate: int
     statuses: list[int] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    _halt: Callable[[], None] | None = None
 
     def start(self) -> Prober:
-        self._thread = threading.Thread(target=self._loop, name="storefront-probe", daemon=True)
-        self._thread.start()
+        self._halt = repeat_in_background(self._ask, 1 / self.rate, "storefront-probe")
         return self
 
-    def _loop(self) -> None:
-        while not self._stop.wait(1 / self.rate):
-            try:
-                self.statuses.append(through_vip(self.target, self.url, timeout=2).status_code)
-            except requests.RequestException:
-                self.statuses.append(0)
+    def _ask(self) -> None:
+        try:
+            self.statuses.append(through_vip(self.target, self.url, timeout=2).status_code)
+        except requests.RequestException:
+            self.statuses.append(0)
 
     def stop(self) -> list[int]:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=5)
+        if self._halt:
+            self._halt()
         return self.statuses
 
 

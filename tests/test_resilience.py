@@ -9,40 +9,42 @@ from pathlib import Path
 from boutique_suite import resilience
 
 
+def timed(scenario: str, tags: list[str], timings: dict[str, float], budgets: dict[str, float]) -> dict:
+    """A scenario's entry in reports/summary.json as the suite writes it."""
+    return {
+        "scenario": scenario,
+        "tags": tags,
+        "outcome": "passed",
+        "timings_seconds": timings,
+        "budgets_seconds": budgets,
+    }
+
+
 def summary(finished: str = "2026-12-03T01:00:00Z", drift: float = 30.0) -> dict:
+    pods = "Force-deleted pods come back"
     return {
         "target": "lab",
         "finished": finished,
         "scenarios": {
-            "a": {
-                "scenario": "Argo CD reverts a wrong change made by hand",
-                "tags": ["chaos", "drift", "phase4"],
-                "outcome": "passed",
-                "timings_seconds": {"drift_recovery_seconds": drift},
-                "budgets_seconds": {"drift_recovery_seconds": 120},
-            },
-            "b": {
-                "scenario": "The storefront answers",
-                "tags": ["phase3"],
-                "outcome": "passed",
-                "timings_seconds": {"home_page_seconds": 0.5, "layer_seconds": 4.0},
-                "budgets_seconds": {"home_page_seconds": 0.25},
-            },
+            "a": timed(
+                "Argo CD reverts a wrong change made by hand",
+                ["chaos", "drift", "phase4"],
+                {"drift_recovery_seconds": drift},
+                {"drift_recovery_seconds": 120},
+            ),
+            "b": timed(
+                "The storefront answers",
+                ["phase3"],
+                {"home_page_seconds": 0.5, "layer_seconds": 4.0},
+                {"home_page_seconds": 0.25},
+            ),
             "c": {"scenario": "skipped one", "outcome": "skipped", "execution": "skipped", "reason": "x"},
-            "steps/test_scenarios.py::test_pods[frontend-60]": {
-                "scenario": "Force-deleted pods come back",
-                "tags": ["chaos"],
-                "outcome": "passed",
-                "timings_seconds": {"self_heal_seconds": 3.0},
-                "budgets_seconds": {"self_heal_seconds": 60},
-            },
-            "steps/test_scenarios.py::test_pods[cartservice-90]": {
-                "scenario": "Force-deleted pods come back",
-                "tags": ["chaos"],
-                "outcome": "passed",
-                "timings_seconds": {"self_heal_seconds": 6.0},
-                "budgets_seconds": {"self_heal_seconds": 90},
-            },
+            "steps/test_scenarios.py::test_pods[frontend-60]": timed(
+                pods, ["chaos"], {"self_heal_seconds": 3.0}, {"self_heal_seconds": 60}
+            ),
+            "steps/test_scenarios.py::test_pods[cartservice-90]": timed(
+                pods, ["chaos"], {"self_heal_seconds": 6.0}, {"self_heal_seconds": 90}
+            ),
         },
     }
 

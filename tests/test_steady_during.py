@@ -3,6 +3,7 @@ while, and how an outage is measured and told."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -10,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from boutique_suite.steady import During, StorefrontWatch, summarise
+from boutique_suite.steady import During, StorefrontWatch, summarise, watch_service_name
 
 
 class Storefront:
@@ -79,3 +80,9 @@ def test_the_description_says_how_much_answered_and_the_longest_outage() -> None
         "the storefront answered 114 of 120 requests during the fault (95%); longest outage 5.0 s"
     )
     assert During(0, 0, 0).describe() == "the storefront was not asked during the fault"
+
+
+def test_the_watch_service_name_is_a_dns_label_of_its_run() -> None:
+    name = watch_service_name("First_Run.1203")
+    assert re.fullmatch(r"steady-[0-9a-f]{4}-first-run-1203", name)
+    assert watch_service_name("x" * 80)[:7] == "steady-" and len(watch_service_name("x" * 80)) <= 63
