@@ -139,18 +139,27 @@ def force_delete_pods(kube: Kube, namespace: str, deployment: str) -> list[str]:
 def expect_pods_replaced(
     kube: Kube, namespace: str, deployment: str, deleted: list[str], timeout: float
 ) -> float:
-    """Every deleted pod is gone and the Deployment has all replicas available again; seconds taken."""
+    """Every deleted pod is gone, as many new pods as the Deployment wants are Ready, and the Deployment
+    reports them available; seconds taken.
+
+    The Deployment's status alone is not the answer: right after a force delete it still counts the
+    deleted pods as available until the controller next syncs, so the replacements are counted here."""
     from boutique_suite import probes
 
     started = time.monotonic()
     dep = kube.deployment(namespace, deployment)
     selector = ",".join(f"{k}={v}" for k, v in (dep.spec.selector.match_labels or {}).items())
+    wanted = dep.spec.replicas if dep.spec.replicas is not None else 1
+    replacements_ready = probes.pods_running_on(kube, namespace, selector, wanted)
 
     def probe() -> waits.Check:
         pods = {p.metadata.name for p in kube.pods(namespace, selector)}
         back = pods & set(deleted)
         if back:
             return waits.pending(f"deleted pods still listed: {sorted(back)}")
+        ready = replacements_ready()
+        if ready.outcome is not waits.Outcome.SUCCEEDED:
+            return waits.pending(f"replacements: {ready.detail}")
         return probes.rollout_complete(kube, namespace, deployment)()
 
     waits.until(
