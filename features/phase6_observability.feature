@@ -41,3 +41,9 @@ Feature: Phase 6 - metrics, logs, dashboards and alerts
     And Alertmanager reads the Slack URL from a Secret, not from a file in git
     When a test alert "SuiteProbe" carrying the run id is posted to Alertmanager
     Then a message with the run id appears in "#boutique-alerts" within 60 seconds
+
+  @phase6 @alerts @destructive
+  Scenario: Every alert rule's Slack message is rendered by Alertmanager from the platform's template
+    When every alert rule's firing example from its unit tests is posted to Alertmanager with the run id, the inhibiting ones after the others' messages arrived (60 seconds at most)
+    Then each example has a message in "#boutique-alerts" naming its alert, severity, run id, summary and runbook link
+    And each of those messages is attached to the report

@@ -7,7 +7,18 @@ import time
 import pytest
 from pytest_bdd import given, parsers, then, when
 
-from boutique_suite import alerting, cluster, evidence, faults, grafana, logs, monitoring_stack, slack, waits
+from boutique_suite import (
+    alert_messages,
+    alerting,
+    cluster,
+    evidence,
+    faults,
+    grafana,
+    logs,
+    monitoring_stack,
+    slack,
+    waits,
+)
 from boutique_suite.cluster import Workload
 from boutique_suite.evidence import Execution
 from boutique_suite.kube import Kube
@@ -141,6 +152,43 @@ def run_id_message(
 ) -> None:
     found = slack.wait_for_message(slack.Channel.open(target, channel), alarm["since"], (run_id,), seconds)
     execution.timing("post_to_slack_seconds", found["seconds"], budget=seconds)
+
+
+@when(
+    parsers.parse(
+        "every alert rule's firing example from its unit tests is posted to Alertmanager with the run id, "
+        "the inhibiting ones after the others' messages arrived ({seconds:d} seconds at most)"
+    )
+)
+@touches(Touches.monitoring, Touches.slack)
+def post_every_example(
+    alertmanager: alerting.Alertmanager,
+    target: Target,
+    undo: UndoStack,
+    alarm: dict,
+    run_id: str,
+    seconds: int,
+) -> None:
+    posted = alert_messages.Posted(alertmanager, run_id)
+    undo.push("resolve every posted example", posted.resolve)
+    alarm["delivery"] = posted.in_waves(slack.Channel.open(target), seconds)
+
+
+@then(
+    parsers.parse(
+        'each example has a message in "{channel}" naming its alert, severity, run id, summary '
+        "and runbook link"
+    )
+)
+@touches(Touches.slack)
+def message_per_example(alarm: dict, channel: str) -> None:
+    alarm["delivery"].expect_all_rendered(channel)
+
+
+@then("each of those messages is attached to the report")
+@touches()
+def attach_messages(alarm: dict) -> None:
+    alarm["delivery"].attach()
 
 
 # --- injected faults -------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ def copies(tmp_path: Path) -> tuple[Path, Path]:
     source, gitops = tmp_path / "observability", tmp_path / "gitops"
     for part in ("rules", "alertmanager", "dashboards", "values"):
         shutil.copytree(HERE / part, source / part)
+    shutil.copy(HERE / "runbooks.md", source / "runbooks.md")
     shutil.copytree(publish.GITOPS / publish.MONITORING, gitops / publish.MONITORING)
     (gitops / "platform" / "values").mkdir(parents=True)
     return source, gitops

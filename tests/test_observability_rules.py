@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from provisioning.observability import rules, tools
+from provisioning.observability import HERE, rules, tools
 
 ROOT = Path(__file__).resolve().parents[1]
 ALERTS = rules.alerts()
@@ -88,7 +88,22 @@ def test_the_feature_table_names_the_five_alerts() -> None:
 def test_every_alert_has_severity_summary_and_runbook_text(alert: rules.Alert) -> None:
     assert alert.labels.get("severity") in {"critical", "warning"}
     assert alert.annotations.get("summary", "").strip()
-    assert len(alert.annotations.get("description", "")) > 40, "description carries the runbook text"
+    assert len(alert.annotations.get("description", "")) > 40, "description carries the first steps"
+
+
+RUNBOOK_HEADINGS = {
+    line.removeprefix("## ").strip().lower()
+    for line in (HERE / "runbooks.md").read_text().splitlines()
+    if line.startswith("## ")
+}
+
+
+@pytest.mark.parametrize("alert", ALERTS, ids=lambda a: f"{a.name}-{a.labels.get('severity')}")
+def test_every_alert_links_its_runbook_section_in_gitops_repo(alert: rules.Alert) -> None:
+    url = alert.annotations.get("runbook_url", "")
+    page, _, anchor = url.partition("#")
+    assert page == "https://gitlab.local/boutique/gitops-repo/-/blob/main/platform/runbooks.md", url
+    assert anchor == alert.name.lower() and anchor in RUNBOOK_HEADINGS, f"no section ## {alert.name}"
 
 
 @pytest.mark.parametrize("name", ALERT_NAMES)

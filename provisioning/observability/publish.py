@@ -68,6 +68,7 @@ def render(source: Path = HERE) -> dict[Path, str]:
             GENERATED.format(source=f"values/{chart}.yaml")
             + (source / "values" / f"{chart}.yaml").read_text()
         )
+    files[Path("platform/runbooks.md")] = (source / "runbooks.md").read_text()  # the alerts' runbook_url
     rules = sorted((source / "rules").glob("*.yaml"))
     for path in rules:
         files[MONITORING / path.name] = GENERATED.format(source=f"rules/{path.name}") + path.read_text()
