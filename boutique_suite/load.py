@@ -140,15 +140,24 @@ def expect_all_shopping(session: LoadSession, users: int, timeout: float) -> Non
 
 def traffic_recovered(session: LoadSession, since: float) -> waits.Probe:
     """Succeeds with the end (epoch) of the first whole second after ``since`` in which Locust's requests
-    were answered and none failed: the shoppers' view that a Service routes to its new pods again (the
-    kubelet says Ready a moment before kube-proxy's rules and the callers' reconnects follow)."""
+    were answered, none failed, and every endpoint that failed in the last failing second has answered
+    since: the shoppers' view that a Service routes to its new pods again (the kubelet says Ready a moment
+    before kube-proxy's rules and the callers' reconnects follow). A clean second that only set the
+    currency says nothing about the cart."""
 
     def probe() -> waits.Check:
-        seconds = [s for s in session.snapshot().series if s.started_at >= since]
-        clean = next((s for s in seconds if s.requests and not s.failures), None)
-        if clean is not None:
-            return waits.succeeded(f"answered without failure at {clean.at:.0f}", clean.at)
-        return waits.pending(f"{sum(s.failures for s in seconds)} failed requests in {len(seconds)} s")
+        unproven: set[str] = set()
+        failed = 0
+        for second in session.snapshot().series:
+            if second.failures:
+                unproven = set(second.failures_by_endpoint)
+                failed += second.failures if second.started_at >= since else 0
+                continue
+            unproven -= {route for route, _ in second.timings_ms}
+            if second.started_at >= since and second.requests and not unproven:
+                return waits.succeeded(f"answered without failure at {second.at:.0f}", second.at)
+        waiting = f", not yet answered again: {sorted(unproven)}" if unproven else ""
+        return waits.pending(f"{failed} failed requests since the wait began{waiting}")
 
     return probe
 

@@ -182,7 +182,21 @@ def test_traffic_recovers_at_the_first_clean_second_after_the_fault() -> None:
     assert (check.outcome, check.value) == (waits.Outcome.SUCCEEDED, T0 + 4)  # an idle second is no proof
     still_failing = _result([(20, 4, 4), (20, 5, 1)])
     check = load.traffic_recovered(NS(snapshot=lambda: still_failing), since=T0)()  # type: ignore[arg-type]
-    assert check.outcome is waits.Outcome.PENDING and "5 failed requests in 2 s" in check.detail
+    assert check.outcome is waits.Outcome.PENDING and "5 failed requests since the wait began" in check.detail
+
+
+def test_traffic_recovers_only_once_the_endpoints_that_failed_answer_again() -> None:
+    """What CI saw: a clean second that only set the currency, while the cart still failed."""
+    cart_failing = replace(_result([(20, 3, 3)]).series[0], failures_by_endpoint={"GET /cart": 3})
+    currency_only = replace(_result([(20, 1, 0)]).series[0], timings_ms=(("POST /setCurrency", 9.0),))
+    cart_back = replace(_result([(20, 2, 0)]).series[0], timings_ms=(("GET /cart", 12.0), ("GET /", 8.0)))
+    seconds = [replace(s, at=T0 + n + 1) for n, s in enumerate([cart_failing, currency_only, cart_back])]
+    result = replace(_result([(20, 1, 0)]), series=seconds)
+    check = load.traffic_recovered(NS(snapshot=lambda: result), since=T0)()  # type: ignore[arg-type]
+    assert (check.outcome, check.value) == (waits.Outcome.SUCCEEDED, T0 + 3)
+    result = replace(result, series=seconds[:2])
+    check = load.traffic_recovered(NS(snapshot=lambda: result), since=T0)()  # type: ignore[arg-type]
+    assert check.outcome is waits.Outcome.PENDING and "['GET /cart']" in check.detail
 
 
 def _with_routes(p95_ms: dict[str, float] | None = None) -> LoadResult:
