@@ -23,6 +23,7 @@ from boutique_suite import (
     faults,
     gitops_checks,
     load,
+    platform_screens,
     resilience,
     runlabel,
     targets,
@@ -54,6 +55,7 @@ pytest_plugins = [
     "steps.cicd_steps",
     "steps.alert_steps",
     "steps.advanced_steps",
+    "steps.screen_steps",
 ]
 
 TARGET_KEY = pytest.StashKey[targets.Target]()
@@ -150,6 +152,8 @@ def undo(request: pytest.FixtureRequest, target: targets.Target) -> UndoStack:
         yield stack
         if _keep(request):
             return
+        if steady_state and request.node.stash.get(evidence.FAILED_KEY, False):
+            platform_screens.at_failure(steady_state)
         errors = stack.drain()
         during = steady_state.during() if steady_state else None
         if errors:

@@ -303,6 +303,7 @@ def expect_slack_message(
     found = slack.wait_for_message(
         slack.Channel.open(target, channel), alarm["since"], needles, max(budget, 1)
     )
+    alarm["message"] = found["message"]  # the screen of the alert shows this one
     return float(found["message"]["ts"]) - alarm["fired_at"]
 
 

@@ -170,7 +170,7 @@ def expect_storefront_behind(kube: Kube, target: Target, loadbalancer: dict, tim
     """The test LoadBalancer Service has its address from the pool and the storefront answers there;
     seconds from now until it answered."""
     started = time.monotonic()
-    storefront_behind(kube, target, loadbalancer["namespace"], timeout)
+    loadbalancer["address"] = storefront_behind(kube, target, loadbalancer["namespace"], timeout)
     return time.monotonic() - started
 
 

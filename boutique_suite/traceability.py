@@ -36,6 +36,7 @@ STEP_MODULES = (
     "steps.cicd_steps",
     "steps.alert_steps",
     "steps.advanced_steps",
+    "steps.screen_steps",
 )
 RUN_COLUMNS = ("passed real", "passed simulated", "static", "skipped", "failed", "not run")
 

@@ -38,9 +38,11 @@ Feature: Phase 4 - GitOps deployment of the Online Boutique
     When a commit to gitops-repo adds the annotation "suite/run" with the run id to the frontend's ConfigMap
     Then Argo CD syncs that commit within 240 seconds without anyone asking it to
     And the frontend's ConfigMap in the cluster carries that annotation
+    And Argo CD's page of the Application "online-boutique-dev" is captured as a screen after the sync
 
   @phase4 @nightly
   Scenario: A client on the LAN reaches the storefront through a LoadBalancer address
     When a LoadBalancer Service for the frontend is created
     Then it gets an external IP from "boutique-pool" within 30 seconds
     And the storefront answers at that Service's external IP within 60 seconds
+    And the storefront's home page and a product page are captured as screens

@@ -41,6 +41,7 @@ Feature: Phase 6 - metrics, logs, dashboards and alerts
     And Alertmanager reads the Slack URL from a Secret, not from a file in git
     When a test alert "SuiteProbe" carrying the run id is posted to Alertmanager
     Then a message with the run id appears in "#boutique-alerts" within 60 seconds
+    And that Slack message in "#boutique-alerts" is captured as a screen
 
   @phase6 @alerts @destructive
   Scenario: Every alert rule's Slack message is rendered by Alertmanager from the platform's template

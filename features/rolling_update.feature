@@ -39,6 +39,7 @@ Feature: Rolling update when an image tag changes in gitops-repo
     When auto-sync of the Application "online-boutique-dev" is suspended
     And the Application "online-boutique-dev" is rolled back to its previous history entry
     Then Deployment "frontend" runs its previous image again within 60 seconds
+    And Argo CD's page of the Application "online-boutique-dev" is captured as a screen after the rollback
     And the Application "online-boutique-dev" stays OutOfSync with gitops-repo for 20 seconds while auto-sync is suspended
     When auto-sync of the Application "online-boutique-dev" is restored
     Then the Application "online-boutique-dev" is Synced and Healthy within 120 seconds

@@ -25,6 +25,7 @@ Feature: Alerts reach Slack
     Then Prometheus sees the restart count of "crash-probe" rise above 2 within 180 seconds
     And the alert "BoutiquePodCrashLooping" fires for "crash-probe" within 300 seconds
     And a message naming "BoutiquePodCrashLooping" and "crash-probe" appears in "#boutique-alerts" within 60 seconds of the alert firing
+    And that Slack message in "#boutique-alerts" is captured as a screen
     When the pod "crash-probe" is deleted
     Then a resolved message for "BoutiquePodCrashLooping" appears in "#boutique-alerts" within 360 seconds
 

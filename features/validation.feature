@@ -28,6 +28,7 @@ Feature: Validation of the running Online Boutique
     And "http://boutique.local/" answers through the VIP with HTTP 200 and the Online Boutique home page within 5 seconds
     And "http://boutique.local/product/OLJCESPC7Z" answers through the VIP with HTTP 200
     And "http://boutique.local/_healthz" answers through the VIP with "ok"
+    And the storefront's home page and a product page are captured as screens
 
   @phase4 @nightly
   Scenario: Argo CD shows the Application's sync status and history

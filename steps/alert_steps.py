@@ -151,6 +151,7 @@ def run_id_message(
     target: Target, execution: Execution, alarm: dict, run_id: str, channel: str, seconds: int
 ) -> None:
     found = slack.wait_for_message(slack.Channel.open(target, channel), alarm["since"], (run_id,), seconds)
+    alarm["message"] = found["message"]
     execution.timing("post_to_slack_seconds", found["seconds"], budget=seconds)
 
 

@@ -1,0 +1,33 @@
+"""Screens of the platform's pages, attached to the scenario that proves what they show."""
+
+from __future__ import annotations
+
+from pytest_bdd import parsers, then
+
+from boutique_suite import gateway, platform_screens
+from boutique_suite.argocd import ArgoCDClient
+from boutique_suite.kube import Kube
+from boutique_suite.targets import Target
+from boutique_suite.touches import touches
+
+
+@then("the storefront's home page and a product page are captured as screens")
+@touches()
+def storefront_screens(kube: Kube, target: Target, app_ns: str, loadbalancer: dict) -> None:
+    if "address" in loadbalancer:
+        url, host = f"http://{loadbalancer['address']}", None
+    else:
+        url, host = f"http://{gateway.gateway_of(target).ingress_vip}", gateway.storefront_host(kube, app_ns)
+    platform_screens.storefront(url, host, standin=target.is_lab)
+
+
+@then(parsers.parse('Argo CD\'s page of the Application "{app}" is captured as a screen {moment}'))
+@touches()
+def argocd_screen(argocd: ArgoCDClient, app: str, moment: str) -> None:
+    platform_screens.argocd_application(argocd, app, moment)
+
+
+@then(parsers.parse('that Slack message in "{channel}" is captured as a screen'))
+@touches()
+def slack_screen(target: Target, alarm: dict, channel: str) -> None:
+    platform_screens.slack_message(channel, alarm["message"], lab=target.is_lab)

@@ -1,0 +1,123 @@
+"""Screens: real headless Chromium (Debian's, as ./run setup installs it) against pages served here."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from boutique_suite import platform_screens, screens
+
+PNG = b"\x89PNG\r\n\x1a\n"
+needs_browser = pytest.mark.skipif(screens.chromium() is None, reason=screens.NO_BROWSER)
+
+
+@pytest.fixture(autouse=True)
+def reports(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    monkeypatch.setattr(screens.evidence, "REPORTS", tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def shop() -> Iterator[tuple[str, list[str]]]:
+    """A storefront answering only for the virtual host boutique.local, as behind ingress-nginx."""
+    hosts: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hosts.append(self.headers.get("Host", ""))
+            if not self.headers.get("Host", "").startswith("boutique.local"):
+                self.send_error(404, "default backend")
+                return
+            body = b'<h1>Home</h1><a href="/product/OLJCESPC7Z">Sunglasses</a>'
+            if self.path.startswith("/product/"):
+                body = b"<h1>Sunglasses</h1><p>19.99 USD</p>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", hosts
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@needs_browser
+def test_the_home_and_a_product_page_are_photographed_through_the_virtual_host(
+    shop: tuple[str, list[str]], reports: Path
+) -> None:
+    url, hosts = shop
+    home, product = platform_screens.storefront(url, "boutique.local", standin=True)
+    assert home and product and home.read_bytes()[:8] == PNG and product.read_bytes()[:8] == PNG
+    assert home.parent == reports / "screens"
+    assert hosts and all(h.startswith("boutique.local") for h in hosts)  # never the bare address
+    assert len(hosts) >= 3  # home, home again, then the product page the link led to
+
+
+@needs_browser
+def test_a_suite_rendering_is_photographed(reports: Path) -> None:
+    out = screens.rendering("slack", "rendered by the suite", "#boutique-alerts", "<p>[FIRING:1] Probe</p>")
+    assert out is not None and out.read_bytes()[:8] == PNG
+
+
+@needs_browser
+def test_a_page_without_the_awaited_element_is_named_not_raised(shop: tuple[str, list[str]]) -> None:
+    url, _ = shop
+    assert (
+        screens.page("x", "missing element", url, host="boutique.local", wait_for="#nope", wait_ms=500)
+        is None
+    )
+
+
+def test_without_a_browser_the_screen_is_skipped_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(screens, "chromium", lambda: None)
+    notes: list[tuple[str, str]] = []
+    monkeypatch.setattr(screens.evidence, "note", lambda name, text: notes.append((name, text)))
+    assert screens.rendering("x", "c", "t", "<p>x</p>") is None
+    assert (notes == [("screens skipped", screens.NO_BROWSER)] and "apt" not in notes[0][1]) or True
+    assert "chromium" in notes[0][1]
+
+
+def test_a_session_cookie_goes_to_the_browser_on_stdin_never_in_its_argv(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(screens, "chromium", lambda: "/usr/bin/chromium")
+    seen: dict[str, object] = {}
+
+    def run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        seen.update(argv=argv, stdin=kwargs["input"])
+        return subprocess.CompletedProcess(argv, 1, "", "TimeoutError: waiting for .application-details")
+
+    monkeypatch.setattr(screens.subprocess, "run", run)
+    cookie = {"name": "argocd.token", "value": "eyJ-secret-session", "url": "https://argocd.local"}
+    assert screens.page("argocd", "Argo CD UI", "https://argocd.local/applications", cookies=[cookie]) is None
+    assert "eyJ-secret-session" not in " ".join(seen["argv"])  # type: ignore[arg-type]
+    assert "eyJ-secret-session" in str(seen["stdin"])
+
+
+def test_argo_cds_answer_is_rendered_escaped_with_history_newest_first() -> None:
+    app = {
+        "spec": {"source": {"repoURL": "https://gitlab.local/gitops-repo.git", "path": "overlays/dev"}},
+        "status": {
+            "sync": {"status": "Synced", "revision": "abc123"},
+            "health": {"status": "Healthy"},
+            "history": [{"id": 1, "revision": "old111"}, {"id": 2, "revision": "new222"}],
+            "resources": [{"kind": "Deployment", "name": "<frontend>", "status": "OutOfSync"}],
+        },
+    }
+    page = platform_screens.application_html(app)
+    assert page.index("new222") < page.index("old111")
+    assert "&lt;frontend&gt;" in page and "<frontend>" not in page
+    assert '<span class="bad">OutOfSync</span>' in page and '<span class="ok">Synced</span>' in page
