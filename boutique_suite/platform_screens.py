@@ -5,6 +5,7 @@ the suite rendered from an API's answer."""
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,27 @@ def application_html(app: dict[str, Any]) -> str:
         + "</table><h3>Resources</h3><table><tr><th>kind</th><th>name</th><th>sync</th><th>health</th></tr>"
         + resources
         + "</table>"
+    )
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+LOG_LINES = 80
+
+
+def job_log(job: str, returncode: int, seconds: float, log: str, commit: str, runner: str) -> Path | None:
+    """The pipeline job as its page shows it: status, duration and the end of its log (rendered: on the lab
+    the job ran in gitlab-ci-local, which has no page)."""
+    lines = ANSI.sub("", log).strip().splitlines()
+    shown = lines[-LOG_LINES:]
+    cut = len(lines) - len(shown)
+    body = f"<p>{'passed' if returncode == 0 else f'failed (exit code {returncode})'} in {seconds:.1f} s"
+    body += f", its last {len(shown)} of {len(lines)} lines</p>" if cut else "</p>"
+    body += f'<pre class="card">{html.escape(chr(10).join(shown))}</pre>'
+    return screens.rendering(
+        f"job-{job}-{commit[:8]}",
+        f"rendered by the suite from the {job} job's log ({runner}); on-prem GitLab shows it on its job page",
+        f"job {job} at app-repo {commit[:8]}",
+        body,
     )
 
 

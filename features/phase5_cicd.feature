@@ -25,6 +25,7 @@ Feature: Phase 5 - CI/CD from app-repo to the cluster
   Scenario: A commit to app-repo ships an image tagged with its commit SHA
     When a commit that changes "src/frontend" is pushed to app-repo's "main" branch
     Then its pipeline's "update-gitops" job succeeds within 300 seconds
+    And that job's log is captured as a screen
     And gitops-repo's dev overlay sets the frontend image to that commit's short SHA in a commit that names it
     And Argo CD syncs that commit within 120 seconds without anyone asking it to
     And Deployment "frontend" in "boutique-dev" runs that image within 300 seconds of the pipeline's end

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pytest_bdd import parsers, then
 
-from boutique_suite import gateway, platform_screens
+from boutique_suite import cicd, gateway, platform_screens
 from boutique_suite.argocd import ArgoCDClient
 from boutique_suite.kube import Kube
 from boutique_suite.targets import Target
@@ -31,3 +31,13 @@ def argocd_screen(argocd: ArgoCDClient, app: str, moment: str) -> None:
 @touches()
 def slack_screen(target: Target, alarm: dict, channel: str) -> None:
     platform_screens.slack_message(channel, alarm["message"], lab=target.is_lab)
+
+
+@then("that job's log is captured as a screen")
+@touches()
+def job_screen(trace: cicd.Trace) -> None:
+    from provisioning.lab.pipeline import GITLAB_CI_LOCAL_VERSION
+
+    assert trace.job is not None, "no pipeline job ran in this scenario"
+    job, runner = trace.job, f"gitlab-ci-local {GITLAB_CI_LOCAL_VERSION}"
+    platform_screens.job_log(job.job, job.returncode, job.seconds, job.log, trace.app_commit, runner)

@@ -121,3 +121,20 @@ def test_argo_cds_answer_is_rendered_escaped_with_history_newest_first() -> None
     assert page.index("new222") < page.index("old111")
     assert "&lt;frontend&gt;" in page and "<frontend>" not in page
     assert '<span class="bad">OutOfSync</span>' in page and '<span class="ok">Synced</span>' in page
+
+
+def test_a_job_log_is_rendered_without_colour_codes_and_ends_with_its_last_lines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pages: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        screens, "rendering", lambda name, caption, title, body: pages.append((caption, body))
+    )  # noqa: E501
+    coloured = "\x1b[32m$ kustomize edit set image <frontend>\x1b[0m"
+    log = "\n".join([*(f"line {n}" for n in range(100)), coloured])
+    platform_screens.job_log("update-gitops", 0, 3.2, log, "0123abcd9", "gitlab-ci-local 4.73.0")
+    caption, body = pages[0]
+    assert "gitlab-ci-local 4.73.0" in caption and "rendered by the suite" in caption
+    assert "passed in 3.2 s, its last 80 of 101 lines" in body
+    assert "line 20\n" not in body and "line 21\n" in body
+    assert "\x1b" not in body and "&lt;frontend&gt;" in body
