@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace as NS
 
 import pytest
 
@@ -129,7 +130,7 @@ def test_a_job_log_is_rendered_without_colour_codes_and_ends_with_its_last_lines
     pages: list[tuple[str, str]] = []
     monkeypatch.setattr(
         screens, "rendering", lambda name, caption, title, body: pages.append((caption, body))
-    )  # noqa: E501
+    )
     coloured = "\x1b[32m$ kustomize edit set image <frontend>\x1b[0m"
     log = "\n".join([*(f"line {n}" for n in range(100)), coloured])
     platform_screens.job_log("update-gitops", 0, 3.2, log, "0123abcd9", "gitlab-ci-local 4.73.0")
@@ -138,3 +139,24 @@ def test_a_job_log_is_rendered_without_colour_codes_and_ends_with_its_last_lines
     assert "passed in 3.2 s, its last 80 of 101 lines" in body
     assert "line 20\n" not in body and "line 21\n" in body
     assert "\x1b" not in body and "&lt;frontend&gt;" in body
+
+
+def test_a_failed_chaos_scenario_photographs_the_storefront_and_the_application(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    taken: list[tuple[str, ...]] = []
+
+    def page(name: str, caption: str, url: str, **how: str) -> None:
+        taken.append((name, url, how["host"]))
+
+    monkeypatch.setattr(screens, "page", page)
+    monkeypatch.setattr(platform_screens, "argocd_application", lambda _, a, m: taken.append((a, m)))
+    watch = NS(url="http://10.213.77.201", virtual_host=None)
+    platform_screens.at_failure(NS(watch=watch, argocd=object(), app="online-boutique-dev"))  # type: ignore[arg-type]
+    assert taken == [
+        ("failure-storefront", "http://10.213.77.201", None),
+        ("online-boutique-dev", "when the scenario failed, before the revert"),
+    ]
+    taken.clear()
+    platform_screens.at_failure(NS(watch=None, argocd=None, app="online-boutique-dev"))  # type: ignore[arg-type]
+    assert taken == []
