@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from boutique_suite.argocd import OPERATION_IN_PROGRESS, ArgoCDClient
+from tests import localhttp
 
 ANSWERS: dict[str, tuple[int, dict]] = {
     "busy": (400, {"error": OPERATION_IN_PROGRESS, "code": 9, "message": OPERATION_IN_PROGRESS}),
@@ -18,27 +16,15 @@ ANSWERS: dict[str, tuple[int, dict]] = {
 }
 
 
-class FakeArgoCD(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        name = self.path.split("/")[4]
-        status, body = ANSWERS[name]
-        payload = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args: object) -> None:
-        pass
+def argocd_server(method: str, path: str, headers: dict[str, str]) -> tuple[int, dict]:
+    assert method == "POST"
+    return ANSWERS[path.split("/")[4]]
 
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[ArgoCDClient]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeArgoCD)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield ArgoCDClient(f"http://127.0.0.1:{server.server_address[1]}", "token")
-    server.shutdown()
+    with localhttp.serve(argocd_server) as url:
+        yield ArgoCDClient(url, "token")
 
 
 def test_sync_started(client: ArgoCDClient) -> None:

@@ -3,17 +3,15 @@ query parameters, bearer token, JSON shapes): the same requests the on-prem scen
 
 from __future__ import annotations
 
-import json
 import re
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 
 from boutique_suite import grafana, logs, waits
+from tests import localhttp
 
 TOKEN = "glsa_test-token-never-printed"
 LOGQL = re.compile(r'^\{namespace="(?P<ns>[^"]+)"\} \|= "(?P<line>[^"]+)"$')
@@ -64,32 +62,16 @@ class Api:
 def api() -> Iterator[tuple[Api, str]]:
     state = Api()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            url = urlparse(self.path)
-            query = parse_qs(url.query)
-            state.seen.append(url.path)
-            if url.path == "/loki/api/v1/query_range":
-                status, body = state.loki(query)
-            else:
-                status, body = state.grafana(url.path, query, self.headers.get("Authorization", ""))
-            data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "text/plain" if isinstance(body, str) else "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    def answer(method: str, path: str, headers: dict[str, str]) -> tuple[int, Any]:
+        url = urlparse(path)
+        query = parse_qs(url.query)
+        state.seen.append(url.path)
+        if url.path == "/loki/api/v1/query_range":
+            return state.loki(query)
+        return state.grafana(url.path, query, headers.get("Authorization", ""))
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield state, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with localhttp.serve(answer) as url:
+        yield state, url
 
 
 def test_loki_is_pending_until_it_has_the_line_in_that_namespace(api: tuple[Api, str]) -> None:

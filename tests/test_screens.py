@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace as NS
 
 import pytest
 
 from boutique_suite import platform_screens, screens
+from tests import localhttp
 
 PNG = b"\x89PNG\r\n\x1a\n"
 needs_browser = pytest.mark.skipif(screens.chromium() is None, reason=screens.NO_BROWSER)
@@ -28,31 +27,16 @@ def shop() -> Iterator[tuple[str, list[str]]]:
     """A storefront answering only for the virtual host boutique.local, as behind ingress-nginx."""
     hosts: list[str] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            hosts.append(self.headers.get("Host", ""))
-            if not self.headers.get("Host", "").startswith("boutique.local"):
-                self.send_error(404, "default backend")
-                return
-            body = b'<h1>Home</h1><a href="/product/OLJCESPC7Z">Sunglasses</a>'
-            if self.path.startswith("/product/"):
-                body = b"<h1>Sunglasses</h1><p>19.99 USD</p>"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def answer(method: str, path: str, headers: dict[str, str]) -> tuple[int, str]:
+        hosts.append(headers.get("Host", ""))
+        if not hosts[-1].startswith("boutique.local"):
+            return 404, "default backend"
+        if path.startswith("/product/"):
+            return 200, "<h1>Sunglasses</h1><p>19.99 USD</p>"
+        return 200, '<h1>Home</h1><a href="/product/OLJCESPC7Z">Sunglasses</a>'
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", hosts
-    finally:
-        server.shutdown()
-        server.server_close()
+    with localhttp.serve(answer) as url:
+        yield url, hosts
 
 
 @needs_browser

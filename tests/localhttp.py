@@ -1,0 +1,44 @@
+"""Local HTTP servers for the clients' tests: a handler per test, served on 127.0.0.1 at a free port."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+# (method, path with query, headers) -> (status, body): a str is sent as text/html, anything else as JSON
+Answer = Callable[[str, str, dict[str, str]], tuple[int, Any]]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    answer: Answer
+
+    def _reply(self) -> None:
+        status, body = type(self).answer(self.command, self.path, dict(self.headers.items()))
+        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html" if isinstance(body, str) else "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = _reply
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def serve(answer: Answer) -> Iterator[str]:
+    """``http://127.0.0.1:<port>`` answering every request with ``answer``; stopped on exit."""
+    handler = type("Handler", (_Handler,), {"answer": staticmethod(answer)})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
