@@ -106,6 +106,24 @@ ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 LOG_LINES = 80
 
 
+GRAFANA_PANELS = ".react-grid-layout"
+
+
+def grafana_dashboards(url: str, token: str, uids: dict[str, str]) -> list[Path | None]:
+    """Each dashboard as Grafana draws it (kiosk mode, the last hour), the service-account token sent as a
+    bearer header to the browser process on its stdin."""
+    return [
+        screens.page(
+            f"grafana-{uid}",
+            f"Grafana dashboard {title} (the real page)",
+            f"{url.rstrip('/')}/d/{uid}?orgId=1&from=now-1h&to=now&kiosk",
+            wait_for=GRAFANA_PANELS,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        for title, uid in uids.items()
+    ]
+
+
 def job_log(job: str, returncode: int, seconds: float, log: str, commit: str, runner: str) -> Path | None:
     """The pipeline job as its page shows it: status, duration and the end of its log (rendered: on the lab
     the job ran in gitlab-ci-local, which has no page)."""

@@ -54,6 +54,7 @@ class Capture:
     click: str | None = None  # then follow this link, and wait for ``wait_for`` again
     host: str | None = None  # a virtual host served at the URL's address (the storefront behind ingress)
     cookies: list[dict[str, str]] = field(default_factory=list)  # session cookies; never logged
+    headers: dict[str, str] = field(default_factory=dict)  # e.g. a bearer token; never logged
     wait_ms: int = 20_000  # for the page to load and the selector to show
 
 
@@ -141,7 +142,9 @@ def _capture(browser: str, job: Capture) -> None:
     with sync_playwright() as pw:
         chrome = pw.chromium.launch(executable_path=browser, args=args)
         try:
-            context = chrome.new_context(viewport={"width": 1280, "height": 800})
+            context = chrome.new_context(
+                viewport={"width": 1280, "height": 800}, extra_http_headers=job.headers or None
+            )
             if job.cookies:
                 context.add_cookies(job.cookies)  # type: ignore[arg-type]
             tab = context.new_page()

@@ -34,6 +34,7 @@ Feature: Phase 6 - metrics, logs, dashboards and alerts
     Then Grafana's data sources "Prometheus" and "Loki" pass their health checks
     And Grafana has the dashboards "Online Boutique overview", "Online Boutique resources" and "Cluster nodes"
     And Grafana marks those dashboards as provisioned from git
+    And each of those dashboards is captured as a screen
 
   @phase6 @alerts @nightly
   Scenario: Alertmanager sends platform alerts to Slack

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pytest_bdd import parsers, then
 
-from boutique_suite import cicd, gateway, platform_screens
+from boutique_suite import cicd, gateway, grafana, platform_screens
 from boutique_suite.argocd import ArgoCDClient
 from boutique_suite.kube import Kube
 from boutique_suite.targets import Target
@@ -41,3 +41,10 @@ def job_screen(trace: cicd.Trace) -> None:
     assert trace.job is not None, "no pipeline job ran in this scenario"
     job, runner = trace.job, f"gitlab-ci-local {GITLAB_CI_LOCAL_VERSION}"
     platform_screens.job_log(job.job, job.returncode, job.seconds, job.log, trace.app_commit, runner)
+
+
+@then("each of those dashboards is captured as a screen")
+@touches()
+def grafana_screens(target: Target, dashboards: dict[str, str]) -> None:
+    client = grafana.connect(target)
+    platform_screens.grafana_dashboards(client.url, client.token, dashboards)

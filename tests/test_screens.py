@@ -144,3 +144,28 @@ def test_a_failed_chaos_scenario_photographs_the_storefront_and_the_application(
     taken.clear()
     platform_screens.at_failure(NS(watch=None, argocd=None, app="online-boutique-dev"))  # type: ignore[arg-type]
     assert taken == []
+
+
+@needs_browser
+def test_a_grafana_dashboard_is_drawn_with_the_token_as_a_header_never_in_argv(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Grafana answers the dashboard page only with the bearer token; the page must draw its panel grid."""
+    seen: list[str] = []
+
+    def answer(method: str, path: str, headers: dict[str, str]) -> tuple[int, str]:
+        seen.append(path)
+        if headers.get("Authorization") != "Bearer glsa_secret":
+            return 401, "<p>Unauthorized</p>"
+        return 200, '<div class="react-grid-layout"><div>CPU by pod</div></div>'
+
+    argvs: list[list[str]] = []
+    real_run = screens.subprocess.run
+    monkeypatch.setattr(
+        screens.subprocess, "run", lambda argv, **kw: argvs.append(argv) or real_run(argv, **kw)
+    )
+    with localhttp.serve(answer) as url:
+        shots = platform_screens.grafana_dashboards(url, "glsa_secret", {"Online Boutique overview": "ob"})
+    assert shots[0] is not None and shots[0].read_bytes()[:8] == PNG
+    assert seen[0].startswith("/d/ob?") and "kiosk" in seen[0]
+    assert all("glsa_secret" not in " ".join(argv) for argv in argvs)
