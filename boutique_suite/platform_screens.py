@@ -38,7 +38,7 @@ def storefront(url: str, host: str | None, standin: bool) -> list[Path | None]:
 def argocd_serves_ui(argocd: ArgoCDClient) -> bool:
     """Argo CD's web UI is served (its index names it); a server built without the UI assets is not."""
     try:
-        answer = requests.get(f"{argocd.url}/applications", timeout=10, verify=False)
+        answer = argocd.session.get(f"{argocd.url}/applications", timeout=10)
     except requests.RequestException:
         return False
     return answer.status_code == 200 and "<title>Argo CD</title>" in answer.text

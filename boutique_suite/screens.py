@@ -22,8 +22,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import allure
-
 from boutique_suite import evidence
 
 log = logging.getLogger(__name__)
@@ -98,7 +96,7 @@ def take(name: str, caption: str, capture: Capture) -> Path | None:
         reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
         evidence.note(f"screen {name!r} not taken", reason)
         return None
-    allure.attach.file(str(out), f"screen: {caption}", allure.attachment_type.PNG)
+    evidence.attach_png(f"screen: {caption}", out)
     return out
 
 

@@ -21,7 +21,7 @@ def reports(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """Screens land in tmp_path; these tests are no scenario, so Allure gets nothing (its listener would
     have no test to attach to)."""
     monkeypatch.setattr(screens.evidence, "REPORTS", tmp_path)
-    monkeypatch.setattr(screens.allure.attach, "file", lambda *args, **kwargs: None)
+    monkeypatch.setattr(screens.evidence, "attach_png", lambda name, path: None)
     monkeypatch.setattr(screens.evidence, "note", lambda name, text: None)
     return tmp_path
 
