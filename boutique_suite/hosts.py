@@ -9,10 +9,13 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import subprocess
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+
+import testinfra
+import testinfra.host
+from testinfra.backend.base import CommandResult
 
 from boutique_suite.targets import Target
 
@@ -59,24 +62,57 @@ def target_nodes(target: Target) -> list[PlanHost]:
     ]
 
 
-def ssh_runner(target: Target, timeout: float = 30) -> Run:
-    """Runs a command on a target host with ssh (BatchMode: keys only, never a password prompt)."""
+def testinfra_host(target: Target, name: str, timeout: int = 10) -> testinfra.host.Host:
+    """testinfra's host for the target's ``name`` over ssh (BatchMode: keys only, never a password prompt)."""
     ssh = target.ssh
     key = os.environ.get(ssh.private_key_file_env, "") if ssh and ssh.private_key_file_env else ""
+    entry = target.hosts[name]
+    return testinfra.get_host(
+        f"ssh://{entry.ssh_user}@{entry.ip}:{ssh.port if ssh else 22}",
+        ssh_identity_file=key or None,
+        ssh_extra_args="-o BatchMode=yes",
+        timeout=timeout,
+    )
+
+
+def ssh_runner(target: Target, timeout: int = 30) -> Run:
+    """Runs a command on a target host through testinfra's ssh backend."""
+    connections: dict[str, testinfra.host.Host] = {}
 
     def run(host: str, command: str) -> str:
-        entry = target.hosts[host]
-        args = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-p", str(ssh.port if ssh else 22)]
-        args += ["-i", key] if key else []
-        proc = subprocess.run(
-            [*args, f"{entry.ssh_user}@{entry.ip}", command], capture_output=True, text=True, timeout=timeout
-        )
-        assert proc.returncode == 0, (
-            f"{host}: `{command}` exited {proc.returncode}: {proc.stderr.strip()[-300:]}"
-        )
-        return proc.stdout
+        if host not in connections:
+            connections[host] = testinfra_host(target, host, timeout)
+        result = _run(connections[host], command)
+        assert result.rc == 0, f"{host}: `{command}` exited {result.rc}: {result.stderr.strip()[-300:]}"
+        return result.stdout
 
     return run
+
+
+def _run(host: testinfra.host.Host, command: str) -> CommandResult:
+    """testinfra's run, with ssh's own failure (exit 255, which testinfra raises) as a result too."""
+    try:
+        return host.run(command)
+    except RuntimeError as exc:
+        if exc.args and isinstance(exc.args[0], CommandResult):
+            return exc.args[0]
+        raise
+
+
+def unreachable(target: Target, timeout: int = 10, only: Iterable[str] | None = None) -> str | None:
+    """The first of the target's hosts (or of ``only``) that does not answer over ssh, with why; None when
+    all answer."""
+    names = list(target.hosts) if only is None else list(only)
+    for name in names:
+        entry = target.hosts[name]
+        result = _run(testinfra_host(target, name, timeout), "true")
+        if result.rc != 0:
+            why = (result.stderr or result.stdout).strip().splitlines()[-1:] or [f"exit {result.rc}"]
+            return (
+                f"{name} ({entry.ip}) does not answer over ssh as {entry.ssh_user}: {why[0][:200]} "
+                "(check hosts: and ssh: in the target file)"
+            )
+    return None
 
 
 def _each(hosts: Iterable[PlanHost], check: Callable[[PlanHost], str | None]) -> None:

@@ -37,6 +37,8 @@ class Touches(StrEnum):
     gitlab = "gitlab"
     hosts = "hosts"
     """The platform's machines over SSH (addresses, names, time, resources)."""
+    hypervisor = "hypervisor"
+    """The libvirt daemon Terraform's provider plans and creates the machines on."""
     file_only = "file_only"
     """Files of the repository only (static checks): the scenario is labelled ``static``."""
 

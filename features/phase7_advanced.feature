@@ -12,6 +12,10 @@ Feature: Phase 7 - Terraform, Sealed Secrets, Locust and HPA
     Then "terraform fmt -check" reports no change in any Terraform module
     And "terraform validate" passes for every Terraform module
 
+  @phase7 @nightly
+  Scenario: Terraform plans the three node VMs on a scratch libvirt
+    Then "terraform plan" on an empty scratch libvirt lists exactly the node VMs, disks and network
+
   @phase7 @nightly @onprem_only
   Scenario: Terraform finds no drift on the platform it manages
     Then "terraform plan -detailed-exitcode" reports no changes for every Terraform module

@@ -51,11 +51,6 @@ class LayerRunner:
         """
         for lower in range(phase):
             self._ensure(lower)
-        module = LAYERS[phase]
-        for needed in module.needs(self.target):
-            result = self.results[needed]
-            if isinstance(result, LayerUnavailable):
-                raise LayerUnavailable(f"{result} (needed by layer {phase}, {module.NAME})")
         result = self._ensure(phase)
         if isinstance(result, LayerUnavailable):
             raise result
@@ -64,6 +59,11 @@ class LayerRunner:
     def _ensure(self, phase: int) -> LayerState | LayerUnavailable:
         if phase not in self.results:
             module = LAYERS[phase]
+            missing = self._missing_need(phase)
+            if missing is not None:
+                self.results[phase] = missing
+                self.seconds[phase] = 0.0
+                return missing
             started = time.monotonic()
             try:
                 self.results[phase] = module.ensure(self.target)
@@ -73,3 +73,14 @@ class LayerRunner:
                 log.info("%s", exc)
             self.seconds[phase] = time.monotonic() - started
         return self.results[phase]
+
+    def _missing_need(self, phase: int) -> LayerUnavailable | None:
+        """The first layer ``phase`` needs that is unavailable, said once: the reason is the needed layer's
+        own (the first missing thing), never ensured around."""
+        module = LAYERS[phase]
+        for needed in module.needs(self.target):
+            result = self._ensure(needed)
+            if isinstance(result, LayerUnavailable):
+                root = str(result).split(" (needed by layer")[0]
+                return LayerUnavailable(f"{root} (needed by layer {phase}, {module.NAME})")
+        return None

@@ -1,7 +1,9 @@
 """Layer 0, foundation: hosts with static IPs and names, time sync, resources.
 
 lab: the local machine only (resources and tools the lab needs); node checks are onprem only.
-onprem: Ansible over SSH plus testinfra host checks - not written yet.
+onprem: every host answers over ssh, then the ``foundation`` role (provisioning/ansible/phase0.yml) runs
+against the inventory made from the target file, and testinfra checks what it set: swap off, chrony
+running, every host's name resolving on every host.
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ from __future__ import annotations
 import os
 import shutil
 
+from boutique_suite import hosts
 from boutique_suite.targets import Target
+from provisioning import playbooks
 from provisioning.layer import LayerState, LayerUnavailable, not_provisioned
 
 PHASE = 0
@@ -51,11 +55,35 @@ def check_local_host() -> LayerState:
 def check(target: Target) -> LayerState:
     if target.is_lab:
         return check_local_host()
-    raise not_provisioned(PHASE, NAME, "host checks over SSH (testinfra) are not written yet")
+    if why := hosts.unreachable(target):
+        return LayerState(PHASE, NAME, False, why)
+    problems = []
+    for name in target.hosts:
+        host = hosts.testinfra_host(target, name)
+        if host.run("swapon --noheadings --show").stdout.strip():
+            problems.append(f"{name}: swap is on")
+        if not host.service("chrony").is_running:
+            problems.append(f"{name}: chrony is not running")
+        unresolved = [other for other in target.hosts if not host.run(f"getent hosts {other}").succeeded]
+        if unresolved:
+            problems.append(f"{name}: does not resolve {', '.join(unresolved)}")
+    detail = "; ".join(problems) or f"{len(target.hosts)} hosts answer over ssh, swap off, chrony running"
+    return LayerState(PHASE, NAME, not problems, detail)
 
 
 def ensure(target: Target) -> LayerState:
     state = check(target)
-    if not state.ready:
+    if state.ready:
+        return state
+    if target.is_lab:
         raise LayerUnavailable(f"layer 0 (foundation) not ready on this machine: {state.detail}")
-    return state
+    if why := hosts.unreachable(target):
+        raise not_provisioned(PHASE, NAME, why)
+    try:
+        recap = playbooks.apply(target, "phase0.yml")
+    except playbooks.PlaybookError as exc:
+        raise not_provisioned(PHASE, NAME, str(exc)) from None
+    state = check(target)
+    if not state.ready:
+        raise not_provisioned(PHASE, NAME, f"after the foundation role: {state.detail}")
+    return LayerState(PHASE, NAME, True, state.detail, changed=recap.changed > 0)

@@ -2,14 +2,18 @@
 
 lab: the smart-HTTPS git server on loopback (platform CA, token auth) hosting app-repo and gitops-repo;
 the OCI registry is not in the lab yet, so the registry scenarios skip with that reason.
-onprem: GitLab's groups, projects, protected branches, tokens, CI/CD variables and runner through
-python-gitlab (provisioning/gitlab_platform.py); the layer is ready when the runner is online. The hosts'
-side (GitLab, the registry, registering the runner, distributing the CA) is Ansible's (issue #5).
+onprem: the hosts' side first — the ``platform`` role (provisioning/ansible/phase1.yml: GitLab CE with its
+registry and a runner under Docker Compose, the platform CA) on the host with the gitlab role, when that
+host answers over ssh (a GitLab installed some other way is used as it is); then GitLab's groups,
+projects, protected branches, tokens, CI/CD variables and runner through python-gitlab
+(provisioning/gitlab_platform.py). The layer is ready when the runner is online.
 """
 
 from __future__ import annotations
 
+from boutique_suite import hosts
 from boutique_suite.targets import Target
+from provisioning import playbooks
 from provisioning.layer import LayerState, LayerUnavailable, not_provisioned
 
 PHASE = 1
@@ -33,6 +37,11 @@ def check(target: Target) -> LayerState:
 
 def ensure(target: Target) -> LayerState:
     if not target.is_lab:
+        if hosts.unreachable(target, only=playbooks.hosts_in(target, "platform")) is None:
+            try:
+                playbooks.apply(target, "phase1.yml")
+            except playbooks.PlaybookError as exc:
+                raise not_provisioned(PHASE, NAME, str(exc)) from None
         return _gitlab(target, change=True)
     from provisioning.lab import argocd, boutique, gitserver
 

@@ -2,16 +2,19 @@
 
 lab: the offline lab (real etcd, kube-apiserver, controller-manager, scheduler; KWOK nodes), started by
 provisioning.lab.manager and seeded with the on-prem topology.
-onprem: an existing kubeadm cluster is checked through the target's kubeconfig; building it with
-Ansible (kubeadm, containerd registry trust) is not written yet.
+onprem: the cluster is checked through the target's kubeconfig; when it is not there or not Ready, and
+every node answers over ssh, phase2.yml builds it (containerd trusting the registry's CA, kubeadm init
+and join, flannel, local-path as the default StorageClass, node labels) and the check runs again.
 """
 
 from __future__ import annotations
 
+from boutique_suite import hosts
 from boutique_suite.kube import ClusterUnreachable, connect
 from boutique_suite.probes import node_condition
 from boutique_suite.targets import Target
 from boutique_suite.touches import Touches
+from provisioning import playbooks
 from provisioning.lab import manager
 from provisioning.layer import LayerState, LayerUnavailable, not_provisioned
 
@@ -63,4 +66,14 @@ def ensure(target: Target) -> LayerState:
     state = check(target)
     if state.ready:
         return state
-    raise not_provisioned(PHASE, NAME, f"{state.detail}; kubeadm provisioning via Ansible is not written yet")
+    nodes = playbooks.hosts_in(target, "control_plane") + playbooks.hosts_in(target, "workers")
+    if why := hosts.unreachable(target, only=nodes):
+        raise not_provisioned(PHASE, NAME, f"{state.detail}; and Ansible cannot build it: {why}")
+    try:
+        recap = playbooks.apply(target, "phase2.yml")
+    except playbooks.PlaybookError as exc:
+        raise not_provisioned(PHASE, NAME, str(exc)) from None
+    state = check(target)
+    if not state.ready:
+        raise not_provisioned(PHASE, NAME, f"after phase2.yml: {state.detail}")
+    return LayerState(PHASE, NAME, True, state.detail, state.components, changed=recap.changed > 0)

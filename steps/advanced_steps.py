@@ -61,9 +61,16 @@ def terraform_validate(request: pytest.FixtureRequest) -> None:
 
 
 @then('"terraform plan -detailed-exitcode" reports no changes for every Terraform module')
-@touches(Touches.control_plane)
+@touches(Touches.hypervisor)
 def terraform_plan(request: pytest.FixtureRequest) -> None:
-    skip_unless(request, terraform.unavailable() or evidence.ONPREM_PENDING)
+    skip_unless(request, terraform.unavailable() or terraform.NO_ONPREM_STATE)
+
+
+@then('"terraform plan" on an empty scratch libvirt lists exactly the node VMs, disks and network')
+@touches(Touches.hypervisor)
+def terraform_plan_scratch(request: pytest.FixtureRequest) -> None:
+    skip_unless(request, terraform.unavailable() or terraform.libvirt_unavailable())
+    evidence.attach_text("terraform plan", terraform.expect_plan_on_scratch_libvirt().output)
 
 
 # --- Sealed Secrets --------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,20 +26,22 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    do_GET = do_POST = _reply
+    do_GET = do_POST = do_HEAD = _reply
 
     def log_message(self, *args: object) -> None:
         pass
 
 
 @contextmanager
-def serve(answer: Answer) -> Iterator[str]:
-    """``http://127.0.0.1:<port>`` answering every request with ``answer``; stopped on exit."""
+def serve(answer: Answer, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None) -> Iterator[str]:
+    """``http(s)://<host>:<port>`` answering every request with ``answer``; stopped on exit."""
     handler = type("Handler", (_Handler,), {"answer": staticmethod(answer)})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = ThreadingHTTPServer((host, 0), handler)
+    if tls:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"{'https' if tls else 'http'}://{host}:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from boutique_suite import autoscaling, sealing, targets, terraform
+from boutique_suite import autoscaling, sealing, targets
 from provisioning import phase7_advanced
 from provisioning.lab import build
 from provisioning.layer import LayerUnavailable
@@ -58,20 +58,6 @@ def test_onprem_controller_location_is_the_charts() -> None:
     assert phase7_advanced.controller_location() == ("kube-system", "sealed-secrets-controller")
 
 
-def test_terraform_reasons(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    assert terraform.unavailable(tmp_path) == terraform.NO_MODULES
-    (tmp_path / "cluster").mkdir()
-    (tmp_path / "cluster" / "main.tf").write_text('terraform {\n  required_version = ">= 1.5"\n}\n')
-    monkeypatch.setattr(terraform.shutil, "which", lambda name: None)
-    assert terraform.unavailable(tmp_path) == terraform.NO_BINARY
-    assert terraform.modules(tmp_path) == [tmp_path / "cluster"]
-
-
-def test_the_repository_has_no_terraform_module_yet() -> None:
-    """When modules arrive, the scenario runs terraform for real: bind plan and this test changes."""
-    assert terraform.unavailable() == terraform.NO_MODULES
-
-
 def test_dev_application_ignores_the_replicas_of_the_hpa_deployments() -> None:
     app = yaml.safe_load((GITOPS / "platform" / "apps" / "online-boutique-dev.yaml").read_text())
     hpas = [d for d in yaml.safe_load_all((GITOPS / "components" / "autoscaling" / "hpa.yaml").read_text())]
@@ -116,18 +102,3 @@ def test_a_plain_secret_in_gitops_repo_is_caught(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(sealing, "gitops_checkout", checkout)
     with pytest.raises(AssertionError, match=r"plain Secret manifests in \['overlays/dev/leak.yaml'\]"):
         sealing.expect_only_sealed_secrets(targets.load("lab"))
-
-
-@pytest.mark.skipif(terraform.shutil.which("terraform") is None, reason="terraform is not on PATH")
-def test_terraform_checks_catch_unformatted_and_invalid_modules(tmp_path: Path) -> None:
-    (tmp_path / "ok").mkdir()
-    (tmp_path / "ok" / "main.tf").write_text('variable "region" {\n  type = string\n}\n')
-    terraform.expect_formatted(tmp_path)
-    terraform.expect_valid(tmp_path)
-    (tmp_path / "messy").mkdir()
-    (tmp_path / "messy" / "main.tf").write_text('variable "region" {\ntype = string\n}\n')
-    with pytest.raises(AssertionError, match=r"terraform fmt would change: \{'messy': \['main.tf'\]\}"):
-        terraform.expect_formatted(tmp_path)
-    (tmp_path / "messy" / "main.tf").write_text('variable "region" {\n  type = strin\n}\n')
-    with pytest.raises(AssertionError, match=r"terraform validate failed: \{'messy'"):
-        terraform.expect_valid(tmp_path)

@@ -50,6 +50,7 @@ class Component:
     # file in module -> [(exact text, replacement)], each text found exactly once, applied to a copy of
     # the module the wrapper replaces it with. Only for what upstream has no flag for (listen addresses).
     patches: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    links: dict[str, list[str]] = field(default_factory=dict)  # binary -> hard links in the cache (layouts)
 
     @property
     def directory(self) -> Path:
@@ -74,8 +75,8 @@ def go_proxy() -> str:
     return os.environ.get("GOPROXY", "https://proxy.golang.org").split(",")[0]
 
 
-def module_replaces(module: str, version: str) -> list[list[str]]:
-    """The replace lines of ``module``'s own go.mod, each split into words (``X => Y [v]``)."""
+def _go_mod_lines(module: str, version: str) -> list[list[str]]:
+    """The lines of ``module``'s own go.mod (cached), each split into words, ``replace`` dropped."""
     url = f"{go_proxy()}/{module}/@v/{version}.mod"
     cached = CACHE_ROOT / "gomod" / f"{module.replace('/', '_')}-{version}.mod"
     if not cached.exists():
@@ -88,11 +89,19 @@ def module_replaces(module: str, version: str) -> list[list[str]]:
     lines = []
     for line in cached.read_text().splitlines():
         parts = line.split("//")[0].split()
-        if parts[:1] == ["replace"]:
-            parts = parts[1:]
-        if len(parts) >= 3 and parts[1] == "=>":
-            lines.append(parts)
+        lines.append(parts[1:] if parts[:1] == ["replace"] else parts)
     return lines
+
+
+def module_replaces(module: str, version: str) -> list[list[str]]:
+    """The replace lines of ``module``'s own go.mod, each split into words (``X => Y [v]``)."""
+    return [p for p in _go_mod_lines(module, version) if len(p) >= 3 and p[1] == "=>"]
+
+
+def versioned_replaces(module: str, version: str) -> dict[str, str]:
+    """The ``X vN => Y vM`` replaces of ``module``'s go.mod as ``X => Y vM``: the wrapper may select
+    another version of X than the one the replace names."""
+    return {p[0]: " ".join(p[3:]) for p in _go_mod_lines(module, version) if len(p) == 5 and p[2] == "=>"}
 
 
 def kubernetes_staging_modules(version: str) -> list[str]:
@@ -141,6 +150,8 @@ def components() -> dict[str, Component]:
     metallb = v["metallb"]["version"]
     frr_k8s = v["metallb"]["frr_k8s"]
     distribution = v["distribution"]["version"]
+    tofu = v["opentofu"]["version"]
+    libvirt = v["terraform-provider-libvirt"]["version"]
     return {
         "kubernetes": Component(
             name="kubernetes",
@@ -284,7 +295,37 @@ def components() -> dict[str, Component]:
                 "-X github.com/distribution/distribution/v3/version.revision=module",
             ],
         ),
+        "opentofu": Component(
+            name="opentofu",
+            version=tofu,
+            tools=["github.com/opentofu/opentofu/cmd/tofu"],
+            requires={"github.com/opentofu/opentofu": tofu},
+            replaces=lambda: versioned_replaces("github.com/opentofu/opentofu", tofu),
+            ldflags=["-X github.com/opentofu/opentofu/version.dev=no"],
+        ),
+        "terraform-provider-libvirt": Component(
+            name="terraform-provider-libvirt",
+            version=libvirt,
+            tools=["github.com/dmacvicar/terraform-provider-libvirt"],
+            requires={"github.com/dmacvicar/terraform-provider-libvirt": libvirt},
+            replaces=lambda: copied_replaces("github.com/dmacvicar/terraform-provider-libvirt", libvirt),
+            ldflags=[f"-X github.com/dmacvicar/terraform-provider-libvirt/version.ProviderVersion={libvirt}"],
+            links={"terraform-provider-libvirt": provider_mirror_paths("dmacvicar", "libvirt", libvirt)},
+        ),
     }
+
+
+PROVIDER_MIRROR = "mirror"  # in a provider's cache entry: a filesystem_mirror for tofu and terraform
+
+
+def provider_mirror_paths(namespace: str, kind: str, version: str) -> list[str]:
+    """Where tofu's (and terraform's) unpacked filesystem-mirror layout expects the provider's executable:
+    ``HOSTNAME/NAMESPACE/TYPE/VERSION/OS_ARCH/terraform-provider-TYPE_vVERSION``."""
+    plain = version.lstrip("v")
+    return [
+        f"{PROVIDER_MIRROR}/{host}/{namespace}/{kind}/{plain}/linux_amd64/terraform-provider-{kind}_v{plain}"
+        for host in ("registry.opentofu.org", "registry.terraform.io")
+    ]
 
 
 def sha256(path: Path) -> str:
@@ -310,6 +351,10 @@ def verify(component: Component) -> str | None:
             return f"{name} missing"
         if sums.get(name) != sha256(path):
             return f"{name} corrupt (sha256 mismatch)"
+        for link in component.links.get(name, []):
+            linked = component.directory / link
+            if not linked.exists() or not linked.samefile(path):
+                return f"{link} missing"
     return None
 
 
@@ -414,6 +459,10 @@ def build(component: Component, force: bool = False) -> Path:
             for path in (work / dst).rglob("*"):
                 path.chmod(0o755 if path.is_dir() else 0o644)
         shutil.rmtree(work / "patched", ignore_errors=True)  # the patched copy of the source is not kept
+        for name, links in component.links.items():
+            for link in links:
+                (work / link).parent.mkdir(parents=True, exist_ok=True)
+                os.link(work / "bin" / name, work / link)
         sums = {n: sha256(work / "bin" / n) for n in component.binary_names()}
         (work / MANIFEST).write_text(
             json.dumps(

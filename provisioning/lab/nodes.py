@@ -150,6 +150,12 @@ def ensure_cgroups(name: str) -> None:
                     (path / knob).write_text((controller / knob).read_text())
 
 
+def join_cgroups(name: str) -> None:
+    """Move the calling process into the node's cgroups (a ``preexec`` of processes.start)."""
+    for controller in _controllers():
+        (controller / cgroup_parent(name) / "cgroup.procs").write_text(str(os.getpid()))
+
+
 def remove_cgroups(name: str) -> list[str]:
     """Kill what is left inside the node's cgroups, then remove them deepest first."""
     removed = []

@@ -89,9 +89,11 @@ def start(
     wait: float = 60,
     not_before: float = 0.0,
     ready: Callable[[], bool] | None = None,
+    preexec: Callable[[], None] | None = None,
 ) -> Proc:
     """Start ``argv`` detached unless it already runs with the same arguments (and started after
-    ``not_before``, an epoch); wait until it listens on 127.0.0.1:``port`` (or until ``ready()``)."""
+    ``not_before``, an epoch); wait until it listens on 127.0.0.1:``port`` (or until ``ready()``).
+    ``preexec`` runs in the child before exec (joining a cgroup)."""
     if ready is None:
         if port is None:
             raise ValueError(f"{name}: give a port or a readiness check")
@@ -115,6 +117,7 @@ def start(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=preexec,
         )
     _state(name).write_text(
         json.dumps(
