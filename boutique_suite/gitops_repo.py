@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import yaml
 
@@ -16,7 +20,7 @@ class RepoUnavailable(Exception):
 
 @dataclass
 class GitopsRepo:
-    """The lab's gitops-repo on its git server (on-prem goes through GitLab's API with issue #7)."""
+    """The lab's gitops-repo on its git server: the suite publishes its own content there."""
 
     def head(self) -> str:
         from provisioning.lab import gitserver
@@ -49,10 +53,87 @@ class GitopsRepo:
         return self.commit({}, "restore gitops-repo after a scenario")
 
 
-def gitops_repo(target: Target) -> GitopsRepo:
-    if not target.is_lab:
-        raise RepoUnavailable("writing gitops-repo on GitLab comes with issue #7")
-    return GitopsRepo()
+SUITE_TRAILER = "Boutique-Suite-Change: true"
+HISTORY = 50  # how far back restore looks for the last commit that is not the suite's
+
+
+@dataclass
+class RemoteGitopsRepo:
+    """gitops-repo on GitLab (on-prem), changed the way a person would: clone over HTTPS, edit, commit, push.
+
+    Every commit the suite makes carries ``SUITE_TRAILER``; ``restore`` gives main the tree of the newest
+    commit that does not, so a run killed mid-scenario is undone by the next one without any state of its
+    own (a person's commit made on top of the suite's is kept, and with it what the suite changed).
+    """
+
+    url: str
+    env: dict[str, str] = field(repr=False)  # carries the token (git's environment config)
+
+    def _git(self, *args: str, cwd: Path | None = None) -> str:
+        proc = subprocess.run(
+            ["git", *args], cwd=cwd, env=self.env, capture_output=True, text=True, timeout=120
+        )
+        if proc.returncode != 0:
+            raise RepoUnavailable(f"git {args[0]} of gitops-repo failed: {proc.stderr.strip()[-300:]}")
+        return proc.stdout
+
+    def head(self) -> str:
+        return self._git("ls-remote", self.url, "refs/heads/main").split()[0]
+
+    def tree(self) -> str:
+        with self._clone(depth=1) as work:
+            return self._git("rev-parse", "HEAD^{tree}", cwd=work).strip()
+
+    def commit(self, edits: dict[str, Callable[[str], str]], message: str) -> str:
+        with self._clone(depth=1) as work:
+            for relative, edit in edits.items():
+                path = work / relative
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(edit(path.read_text() if path.exists() else ""))
+            return self._push(work, message)
+
+    def restore(self) -> str:
+        with self._clone(depth=HISTORY) as work:
+            log = self._git("log", "--format=%H %(trailers:key=Boutique-Suite-Change,valueonly)", cwd=work)
+            base = next((line.split()[0] for line in log.splitlines() if len(line.split()) == 1), None)
+            if base is None:
+                raise RepoUnavailable(
+                    f"no commit of gitops-repo's last {HISTORY} is a person's: restore by hand"
+                )
+            self._git("rm", "-r", "-q", "--ignore-unmatch", ".", cwd=work)
+            self._git("checkout", base, "--", ".", cwd=work)
+            return self._push(work, f"restore gitops-repo to {base[:12]} after a scenario")
+
+    def _push(self, work: Path, message: str) -> str:
+        self._git("add", "-A", cwd=work)
+        if not self._git("status", "--porcelain", cwd=work).strip():
+            return self._git("rev-parse", "HEAD", cwd=work).strip()  # nothing to change
+        identity = ["-c", "user.name=boutique-suite", "-c", "user.email=boutique-suite@localhost"]
+        self._git(*identity, "commit", "-q", "-m", message, "-m", SUITE_TRAILER, cwd=work)
+        self._git("push", "-q", "origin", "HEAD:main", cwd=work)
+        return self._git("rev-parse", "HEAD", cwd=work).strip()
+
+    @contextmanager
+    def _clone(self, depth: int) -> Iterator[Path]:
+        with tempfile.TemporaryDirectory(prefix="gitops-repo-") as tmp:
+            work = Path(tmp) / "gitops-repo"
+            self._git("clone", "-q", f"--depth={depth}", "--branch=main", self.url, str(work))
+            yield work
+
+
+Repo = GitopsRepo | RemoteGitopsRepo  # the lab's, or GitLab's on-prem: the same four operations
+
+
+def gitops_repo(target: Target) -> Repo:
+    if target.is_lab:
+        return GitopsRepo()
+    from boutique_suite import repos
+
+    try:
+        url, env = repos.remote(target, "gitops-repo")
+    except AssertionError as exc:
+        raise RepoUnavailable(str(exc)) from None
+    return RemoteGitopsRepo(url, env)
 
 
 def set_image_tag(image: str, tag: str) -> Callable[[str], str]:

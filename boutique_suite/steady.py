@@ -51,7 +51,7 @@ def snapshot(target: Target, kube: Kube, argocd: ArgoCDClient | None, app: str) 
             "sync": status.get("sync", {}).get("status"),
             "health": status.get("health", {}).get("status"),
         },
-        "gitops-repo tree": gitops_repo.gitops_repo(target).tree() if target.is_lab else None,
+        "gitops-repo tree": gitops_repo.gitops_repo(target).tree(),
         "images": {
             dep.metadata.name: [c.image for c in dep.spec.template.spec.containers]
             for dep in kube.apps.list_namespaced_deployment(target.namespaces.dev).items

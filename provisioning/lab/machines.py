@@ -127,6 +127,8 @@ class Machines:
         return self.keys / "known_hosts"
 
     def up(self, boot_timeout: float = 90) -> None:
+        if self.leftovers():
+            self.down()  # an earlier run's machines of the same names
         tarball = image()
         self.keys.mkdir(parents=True, exist_ok=True)
         if not self.private_key.exists():
@@ -251,6 +253,15 @@ class Machines:
             for c in nodes.CGROUP_ROOT.glob(f"*/{nodes.cgroup_parent(m.name)}")
         ]
         return found
+
+
+def sweep() -> list[str]:
+    """Remove the machines a killed run left (``lab down``): every one with a process record or a root
+    filesystem, and the bridge."""
+    recorded = {name.removeprefix("machine-") for name in processes.recorded() if name.startswith("machine-")}
+    made = {d.name for d in HOME.glob("*") if d.is_dir() and d.name != "ssh"}
+    leftover = Machines(sorted(recorded | made))
+    return leftover.down() if leftover.leftovers() or hosts._link_exists(leftover.net.bridge) else []
 
 
 def _listening(address: str, port: int) -> bool:

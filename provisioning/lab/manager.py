@@ -495,7 +495,10 @@ def _down_nodes() -> list[str]:
     RUNTIME_FILE.unlink(missing_ok=True)
     if os.geteuid() != 0 or hosts.missing_tools():
         return []
-    return [item for item in nodes.down(NET) if item.startswith("node-")]
+    from provisioning.lab import machines  # the Ansible role tests' machines, if a killed run left them
+
+    swept = [item for item in machines.sweep() if item.startswith("machine ")]
+    return swept + [item for item in nodes.down(NET) if item.startswith("node-")]
 
 
 def _stop_platform() -> list[str]:
