@@ -14,6 +14,7 @@ import json
 import os
 import re
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urljoin
 
@@ -80,6 +81,23 @@ def test_image(run_id: str) -> TestImage:
     return TestImage(layer, config, manifest)
 
 
+def image_of(
+    layer: bytes, config: bytes, layer_type: str = "application/vnd.oci.image.layer.v1.tar"
+) -> TestImage:
+    """An OCI image of one layer (uncompressed by default, as the lab's stand-in is built)."""
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": MANIFEST,
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": digest(config),
+            "size": len(config),
+        },
+        "layers": [{"mediaType": layer_type, "digest": digest(layer), "size": len(layer)}],
+    }
+    return TestImage(layer, config, json.dumps(manifest, sort_keys=True).encode())
+
+
 class Registry:
     """A client of one registry host and repository with the token flow of the distribution spec."""
 
@@ -88,6 +106,8 @@ class Registry:
         self.repository = repository
         self.session = requests.Session()
         self.session.verify = ca_file or True
+        # Otherwise REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE in the environment override the target's CA.
+        self.session.trust_env = False
         self._auth = (user, password)
 
     def _request(self, method: str, url: str, **kwargs: object) -> requests.Response:
@@ -152,6 +172,8 @@ class Registry:
 
     def tags(self) -> list[str]:
         answer = self._request("GET", f"/v2/{self.repository}/tags/list")
+        if answer.status_code == 404:
+            return []  # NAME_UNKNOWN: nothing was pushed to the repository yet
         assert answer.status_code == 200, f"listing {self.repository}'s tags: HTTP {answer.status_code}"
         return answer.json().get("tags") or []
 
@@ -187,6 +209,14 @@ def expect_pulls_back(registry: Registry, tag: str, pushed: str) -> None:
     header, body = registry.pull_manifest(tag)
     assert digest(body) == pushed, f"{registry.repository}:{tag} serves {digest(body)}, {pushed} was pushed"
     assert header in ("", pushed), f"the registry reports the digest {header}, {pushed} was pushed"
+
+
+def ensure_image(client: Registry, tag: str, build: Callable[[], TestImage]) -> str | None:
+    """Push ``build()`` as ``tag`` unless the repository already lists it; the digest pushed, or None when
+    nothing was (a second run changes nothing)."""
+    if tag in client.tags():
+        return None
+    return client.push(build(), tag)
 
 
 def push_test_image(target: Target, image: str, tag: str, undo: UndoStack) -> dict:

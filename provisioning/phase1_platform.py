@@ -6,14 +6,17 @@ onprem: the hosts' side first — the ``platform`` role (provisioning/ansible/ph
 registry and a runner under Docker Compose, the platform CA) on the host with the gitlab role, when that
 host answers over ssh (a GitLab installed some other way is used as it is); then GitLab's groups,
 projects, protected branches, tokens, CI/CD variables and runner through python-gitlab
-(provisioning/gitlab_platform.py). The layer is ready when the runner is online.
+(provisioning/gitlab_platform.py), and the suite's probe image pushed to the registry when it lists no tag
+(provisioning/probe_image.py). The layer is ready when the runner is online.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from boutique_suite import hosts
 from boutique_suite.targets import Target
-from provisioning import playbooks
+from provisioning import playbooks, probe_image
 from provisioning.layer import LayerState, LayerUnavailable, not_provisioned
 
 PHASE = 1
@@ -42,7 +45,14 @@ def ensure(target: Target) -> LayerState:
                 playbooks.apply(target, "phase1.yml")
             except playbooks.PlaybookError as exc:
                 raise not_provisioned(PHASE, NAME, str(exc)) from None
-        return _gitlab(target, change=True)
+        state = _gitlab(target, change=True)
+        try:
+            pushed = probe_image.ensure_on_target(target)
+        except (AssertionError, OSError) as exc:
+            raise not_provisioned(
+                PHASE, NAME, f"the suite's probe image could not be pushed: {exc}"
+            ) from None
+        return replace(state, changed=state.changed or pushed is not None)
     from provisioning.lab import argocd, boutique, gitserver
 
     try:
