@@ -10,7 +10,7 @@ import ipaddress
 import os
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -93,6 +93,7 @@ class Host(Strict):
 class Ssh(Strict):
     private_key_file_env: EnvName | None = None
     port: PositiveInt = 22
+    known_hosts_file: str | None = None  # the hosts' keys (default: the user's ~/.ssh/known_hosts)
 
 
 class GitLab(Strict):
@@ -271,6 +272,9 @@ class Target(Strict):
     slo: Slo = Slo()
     execution: dict[Touches, Annotated[Provision, BeforeValidator(_shorthand)]] = {}
     workload: str = ""  # what runs as the Online Boutique, when it is not Google's own images
+    # Extra variables for the Ansible roles of phases 0-2 (provisioning/ansible), over the roles' defaults:
+    # e.g. foundation_chrony_servers, foundation_apt_update. Never a secret (they go to reports/ansible/).
+    ansible: dict[str, Any] = {}
     source: Path | None = Field(None, exclude=True)
 
     @model_validator(mode="after")

@@ -64,7 +64,9 @@ def check(target: Target) -> LayerState:
             problems.append(f"{name}: swap is on")
         if not host.service("chrony").is_running:
             problems.append(f"{name}: chrony is not running")
-        unresolved = [other for other in target.hosts if not host.run(f"getent hosts {other}").succeeded]
+        # /etc/hosts itself: resolving a missing name would wait on DNS, and phase 0 wants the file anyway
+        names = hosts.hosts_file(host.run("cat /etc/hosts 2>/dev/null || true").stdout)
+        unresolved = [other for other, entry in target.hosts.items() if names.get(other) != str(entry.ip)]
         if unresolved:
             problems.append(f"{name}: does not resolve {', '.join(unresolved)}")
     detail = "; ".join(problems) or f"{len(target.hosts)} hosts answer over ssh, swap off, chrony running"

@@ -91,7 +91,8 @@ def target_variables(target: Target) -> dict:
         variables |= {
             "gitlab_host": gitlab_host,
             "registry_host": target.gitlab.registry,
-            "platform_names": sorted({gitlab_host, target.gitlab.registry}),
+            # the plan's name of the mini PC, and GitLab's and the registry's names
+            "platform_names": sorted({"gitlab", gitlab_host, target.gitlab.registry}),
         }
         ca = Path(target.gitlab.ca_file).expanduser() if target.gitlab.ca_file else None
         if ca and ca.is_file():
@@ -107,8 +108,9 @@ def target_inventory(target: Target) -> dict:
     key = os.environ.get(key_env) if key_env else None
     if key_env and not key:
         raise PlaybookError(f"ssh.private_key_file_env: the environment variable {key_env} is not set")
-    settings = Ssh(port=ssh.port if ssh else 22, private_key_file=key)
-    return inventory(target_hosts(target), settings, target_variables(target))
+    known = os.path.expanduser(ssh.known_hosts_file) if ssh and ssh.known_hosts_file else None
+    settings = Ssh(port=ssh.port if ssh else 22, private_key_file=key, known_hosts_file=known)
+    return inventory(target_hosts(target), settings, target_variables(target) | target.ansible)
 
 
 @dataclass

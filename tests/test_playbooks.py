@@ -57,7 +57,7 @@ def test_the_inventory_groups_the_target_hosts_by_role(monkeypatch: pytest.Monke
         "ansible_user": "ubuntu",
     }
     assert inventory["vars"]["ansible_ssh_private_key_file"] == "/keys/id_ed25519"
-    assert inventory["vars"]["platform_names"] == ["gitlab.local", "registry.local"]
+    assert inventory["vars"]["platform_names"] == ["gitlab", "gitlab.local", "registry.local"]
     assert inventory["vars"]["registry_host"] == "registry.local"
 
 

@@ -36,6 +36,7 @@ PACKAGES = (
     "sudo",
     "iproute2",
     "procps",
+    "iputils-ping",
     "kmod",
     "ca-certificates",
     "openssl",
@@ -51,6 +52,15 @@ class MachineError(Exception):
 
 
 @dataclass(frozen=True)
+class MachineHost(hosts.Host):
+    """A machine's network: names of its own, so machines named like the lab's hosts live beside them."""
+
+    @property
+    def veth(self) -> str:
+        return f"bm-{self.name.removeprefix('k8s-')}"[:15]
+
+
+@dataclass(frozen=True)
 class Machine:
     name: str
     address: str
@@ -62,6 +72,11 @@ class Machine:
 
     @property
     def process(self) -> str:
+        return f"machine-{self.name}"
+
+    @property
+    def cgroup(self) -> str:
+        """The name nodes.ensure_cgroups() makes ``boutique-lab-machine-<name>`` of."""
         return f"machine-{self.name}"
 
 
@@ -164,6 +179,7 @@ class Machines:
         machine.root.mkdir(parents=True)
         _run(["tar", "-xf", str(tarball), "-C", str(machine.root)])
         (machine.root / "etc/hostname").write_text("debian\n")
+        (machine.root / "etc/hosts").write_text("127.0.0.1 localhost\n::1 localhost ip6-localhost\n")
         for old in (machine.root / "etc/ssh").glob("ssh_host_*"):
             old.unlink()
         _run(["ssh-keygen", "-q", "-A", "-f", str(machine.root)])
@@ -174,7 +190,7 @@ class Machines:
         return f"{machine.address} {' '.join(host_key)}\n"
 
     def _boot(self, machine: Machine, timeout: float) -> None:
-        nodes.ensure_cgroups(machine.name)
+        nodes.ensure_cgroups(machine.cgroup)
         argv = [
             "systemd-nspawn",
             f"--directory={machine.root}",
@@ -192,7 +208,7 @@ class Machines:
             port=None,
             wait=timeout,
             ready=lambda: _listening(machine.address, 22),
-            preexec=lambda: nodes.join_cgroups(machine.name),
+            preexec=lambda: nodes.join_cgroups(machine.cgroup),
         )
 
     def _wait_ssh(self, machine: Machine, timeout: float) -> None:
@@ -224,7 +240,7 @@ class Machines:
             # nspawn forwards TERM to the machine's systemd as a clean poweroff.
             if processes.stop(machine.process, grace=30):
                 removed.append(f"machine {machine.name}")
-            removed += [f"cgroup {c}" for c in nodes.remove_cgroups(machine.name)]
+            removed += [f"cgroup {c}" for c in nodes.remove_cgroups(machine.cgroup)]
             if machine.host.netns_path.exists():
                 hosts.run(["ip", "netns", "del", machine.host.netns], check=False)
                 removed.append(f"netns {machine.host.netns}")
@@ -250,7 +266,7 @@ class Machines:
         found += [
             f"cgroup {c}"
             for m in self.machines
-            for c in nodes.CGROUP_ROOT.glob(f"*/{nodes.cgroup_parent(m.name)}")
+            for c in nodes.CGROUP_ROOT.glob(f"*/{nodes.cgroup_parent(m.cgroup)}")
         ]
         return found
 
