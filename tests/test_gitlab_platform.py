@@ -308,6 +308,12 @@ def test_layer_1_on_prem_is_ready_once_the_runner_is_online(
     target = base.model_copy(update={"gitlab": base.gitlab.model_copy(update={"url": url, "ca_file": None})})
     monkeypatch.setenv(base.gitlab.token_env, TOKEN)
     monkeypatch.setattr(gitlab_platform, "RUNNER_TOKEN_FILE", tmp_path / "runner-token")
+    # GitLab runs already (no ssh to the example's mini PC), and its registry holds the probe image
+    monkeypatch.setattr(
+        phase1_platform.hosts, "unreachable", lambda *args, **kwargs: "mini-pc: not in this test"
+    )
+    probed: list[str] = []
+    monkeypatch.setattr(phase1_platform.probe_image, "ensure_on_target", lambda t: probed.append(t.name))
     with pytest.raises(LayerUnavailable, match="no online runner tagged boutique for app-repo: register it"):
         phase1_platform.ensure(target)
     kept = tmp_path / "runner-token"
@@ -319,6 +325,7 @@ def test_layer_1_on_prem_is_ready_once_the_runner_is_online(
     layer = phase1_platform.ensure(target)
     assert layer.ready and not layer.changed
     assert state.mutations == []
+    assert probed == [target.name], "the probe image is ensured once GitLab is ready"
 
 
 def test_layer_1_on_prem_without_a_token_says_which_variable(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -135,7 +135,17 @@ def test_kubeadm_prerequisites_name_the_node_that_misses_them() -> None:
             nodes,
         )
     with pytest.raises(AssertionError, match=r"lacks the kernel modules \['br_netfilter'\]"):
-        hosts.expect_modules(answers({"ls /sys/module": "overlay ext4"}), nodes, ["overlay", "br_netfilter"])
+        hosts.expect_modules(
+            answers({"ls /sys/module": "overlay ext4", "test -e /proc/sys/net/bridge": ""}),
+            nodes,
+            ["overlay", "br_netfilter"],
+        )
+    # built into the kernel: no /sys/module entry, but its sysctls exist
+    hosts.expect_modules(
+        answers({"ls /sys/module": "overlay ext4", "test -e /proc/sys/net/bridge": "yes\n"}),
+        nodes,
+        ["overlay", "br_netfilter"],
+    )
     with pytest.raises(AssertionError, match=r"net\.ipv4\.ip_forward=0"):
         hosts.expect_sysctls(
             answers({"sysctl": "0\n1\n"}),

@@ -115,7 +115,7 @@ def image() -> Path:
 def network(names: list[str]) -> hosts.Network:
     subnet = ipaddress.IPv4Network(SETTINGS["subnet"])
     members = tuple(
-        hosts.Host(name, str(subnet.network_address + 10 + i), f"boutique-{name}")
+        MachineHost(name, str(subnet.network_address + 10 + i), f"boutique-machine-{name}")
         for i, name in enumerate(names)
     )
     none = ipaddress.IPv4Network("0.0.0.0/32")
