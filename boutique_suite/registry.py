@@ -59,26 +59,7 @@ def test_image(run_id: str) -> TestImage:
         },
         sort_keys=True,
     ).encode()
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": MANIFEST,
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": digest(config),
-                "size": len(config),
-            },
-            "layers": [
-                {
-                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                    "digest": digest(layer),
-                    "size": len(layer),
-                }
-            ],
-        },
-        sort_keys=True,
-    ).encode()
-    return TestImage(layer, config, manifest)
+    return image_of(layer, config, "application/vnd.oci.image.layer.v1.tar+gzip")
 
 
 def image_of(

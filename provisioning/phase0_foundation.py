@@ -14,7 +14,7 @@ import shutil
 from boutique_suite import hosts
 from boutique_suite.targets import Target
 from provisioning import playbooks
-from provisioning.layer import LayerState, LayerUnavailable, not_provisioned
+from provisioning.layer import LayerState, LayerUnavailable
 
 PHASE = 0
 NAME = "foundation"
@@ -79,13 +79,4 @@ def ensure(target: Target) -> LayerState:
         return state
     if target.is_lab:
         raise LayerUnavailable(f"layer 0 (foundation) not ready on this machine: {state.detail}")
-    if why := hosts.unreachable(target):
-        raise not_provisioned(PHASE, NAME, why)
-    try:
-        recap = playbooks.apply(target, "phase0.yml")
-    except playbooks.PlaybookError as exc:
-        raise not_provisioned(PHASE, NAME, str(exc)) from None
-    state = check(target)
-    if not state.ready:
-        raise not_provisioned(PHASE, NAME, f"after the foundation role: {state.detail}")
-    return LayerState(PHASE, NAME, True, state.detail, changed=recap.changed > 0)
+    return playbooks.build_layer(target, PHASE, NAME, "phase0.yml", check, list(target.hosts))

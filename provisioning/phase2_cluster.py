@@ -9,14 +9,13 @@ and join, flannel, local-path as the default StorageClass, node labels) and the 
 
 from __future__ import annotations
 
-from boutique_suite import hosts
 from boutique_suite.kube import ClusterUnreachable, connect
 from boutique_suite.probes import node_condition
 from boutique_suite.targets import Target
 from boutique_suite.touches import Touches
 from provisioning import playbooks
 from provisioning.lab import manager
-from provisioning.layer import LayerState, LayerUnavailable, not_provisioned
+from provisioning.layer import LayerState, LayerUnavailable
 
 PHASE = 2
 NAME = "cluster"
@@ -63,17 +62,5 @@ def ensure(target: Target) -> LayerState:
         if not state.ready:
             raise LayerUnavailable(f"layer 2 (cluster) lab started but not ready: {state.detail}")
         return LayerState(PHASE, NAME, True, state.detail, state.components, changed=started)
-    state = check(target)
-    if state.ready:
-        return state
     nodes = playbooks.hosts_in(target, "control_plane") + playbooks.hosts_in(target, "workers")
-    if why := hosts.unreachable(target, only=nodes):
-        raise not_provisioned(PHASE, NAME, f"{state.detail}; and Ansible cannot build it: {why}")
-    try:
-        recap = playbooks.apply(target, "phase2.yml")
-    except playbooks.PlaybookError as exc:
-        raise not_provisioned(PHASE, NAME, str(exc)) from None
-    state = check(target)
-    if not state.ready:
-        raise not_provisioned(PHASE, NAME, f"after phase2.yml: {state.detail}")
-    return LayerState(PHASE, NAME, True, state.detail, state.components, changed=recap.changed > 0)
+    return playbooks.build_layer(target, PHASE, NAME, "phase2.yml", check, nodes)

@@ -12,13 +12,15 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import yaml
 
 from boutique_suite.targets import REPORTS, Target
+from provisioning.layer import LayerState, not_provisioned
 
 ANSIBLE_DIR = Path(__file__).resolve().parent / "ansible"
 # The target file's host roles -> the inventory's groups (nodes = control_plane + workers).
@@ -179,6 +181,34 @@ def apply(target: Target, playbook: str, *args: str) -> Recap:
     recap = run(playbook, target_inventory(target), REPORTS / "ansible", *args)
     recap.expect_ok()
     return recap
+
+
+def build_layer(
+    target: Target,
+    phase: int,
+    name: str,
+    playbook: str,
+    check: Callable[[Target], LayerState],
+    hosts: list[str],
+) -> LayerState:
+    """An on-prem layer Ansible builds: ready as it is, or ``playbook`` run against ``hosts`` (all of which
+    must answer over ssh) and the check made again. Unavailable with the first missing thing otherwise."""
+    from boutique_suite import hosts as host_checks
+
+    state = check(target)
+    if state.ready:
+        return state
+    if why := host_checks.unreachable(target, only=hosts):
+        detail = why if state.detail == why else f"{state.detail}; and Ansible cannot build it: {why}"
+        raise not_provisioned(phase, name, detail)
+    try:
+        recap = apply(target, playbook)
+    except PlaybookError as exc:
+        raise not_provisioned(phase, name, str(exc)) from None
+    state = check(target)
+    if not state.ready:
+        raise not_provisioned(phase, name, f"after {playbook}: {state.detail}")
+    return replace(state, changed=recap.changed > 0)
 
 
 def _venv_binary(name: str) -> str | None:
