@@ -17,6 +17,7 @@ from kubernetes.client.exceptions import ApiException
 from boutique_suite import waits
 from boutique_suite.argocd import ArgoCDClient, sync_and_health
 from boutique_suite.kube import Kube
+from boutique_suite.undo import UndoStack
 
 CHANGES = {
     "scale": re.compile(r'scales Deployment "(?P<name>[^"]+)" to (?P<value>\d+) replicas?'),
@@ -210,3 +211,35 @@ def resync(client: ArgoCDClient, app: str, timeout: float) -> None:
     if sync_and_health(client.refresh(app))[0] != "Synced":
         client.sync(app)
     wait_synced_and_healthy(client, app, timeout)
+
+
+def sync_afterwards(undo: UndoStack, client: ArgoCDClient, app: str, timeout: float) -> None:
+    """The revert of a wrong change made by hand: sync ``app`` from gitops-repo and wait for it to be
+    Synced and Healthy (journaled)."""
+    from boutique_suite.argocd import wait_synced_and_healthy
+
+    undo.push(
+        f"sync {app} from gitops-repo",
+        lambda: (client.sync(app), wait_synced_and_healthy(client, app, timeout)),
+        journal=("sync", {"app": app}),
+    )
+
+
+def expect_replicas_kept(kube: Kube, namespace: str, deployment: str, replicas: int, seconds: float) -> None:
+    """The Deployment asks for ``replicas`` at every look for ``seconds`` (nothing undoes the change)."""
+
+    def probe() -> waits.Check:
+        have = kube.deployment(namespace, deployment).spec.replicas
+        return waits.succeeded(f"{have}") if have == replicas else waits.failed(f"{deployment} has {have}")
+
+    waits.consistently(probe, duration=seconds, interval=2, what=f"{deployment} keeps {replicas} replicas")
+
+
+def expect_replicas_back(kube: Kube, namespace: str, deployment: str, replicas: int, timeout: float) -> None:
+    """The Deployment asks for ``replicas`` again within ``timeout``."""
+
+    def probe() -> waits.Check:
+        have = kube.deployment(namespace, deployment).spec.replicas
+        return waits.succeeded() if have == replicas else waits.pending(f"{deployment} has {have} replicas")
+
+    waits.until(probe, timeout=timeout, interval=1, what=f"{deployment} back to {replicas}")

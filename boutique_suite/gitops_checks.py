@@ -199,3 +199,39 @@ def expect_no_bad_pods(kube: Kube, namespace: str) -> None:
         if pod.status.phase == "Pending" or "CrashLoopBackOff" in waiting:
             bad.append(f"{pod.metadata.name}: {pod.status.phase} {waiting}")
     assert not bad, f"pods in trouble: {bad}"
+
+
+def expect_out_of_sync(client: ArgoCDClient, app: str, timeout: float) -> None:
+    """Argo CD reports the Application OutOfSync within ``timeout`` (asked to refresh at every look)."""
+
+    def probe() -> waits.Check:
+        status = client.refresh(app)["status"]["sync"]["status"]
+        return waits.succeeded(status) if status == "OutOfSync" else waits.pending(status)
+
+    waits.until(probe, timeout=timeout, interval=2, what=f"Application {app} OutOfSync")
+
+
+def expect_stays_out_of_sync(client: ArgoCDClient, app: str, seconds: float) -> None:
+    """The Application becomes OutOfSync within 30 seconds (a rollback just ran) and stays so for
+    ``seconds``: any other status fails at once."""
+
+    def probe() -> waits.Check:
+        status = client.refresh(app)["status"]["sync"]["status"]
+        return waits.succeeded(status) if status == "OutOfSync" else waits.failed(f"{app} is {status}")
+
+    waits.until(probe, timeout=30, interval=2, what=f"{app} OutOfSync after the rollback")
+    waits.consistently(probe, duration=seconds, interval=2, what=f"{app} stays OutOfSync")
+
+
+def expect_all_deployed(kube: Kube, namespace: str, rows: list[list[str]], timeout: float) -> None:
+    """For each (Deployment, port) row: the rollout is complete and the Service of the same name has a
+    ready endpoint on that port."""
+    from boutique_suite import probes
+
+    for deployment, port in rows:
+        waits.until(
+            probes.rollout_complete(kube, namespace, deployment),
+            timeout=timeout,
+            what=f"Deployment {deployment}",
+        )
+        expect_ready_endpoints(kube, namespace, deployment, int(port))

@@ -12,16 +12,15 @@ from boutique_suite import (
     cicd,
     drift,
     evidence,
+    gitops_changes,
     gitops_checks,
     gitops_repo,
-    images,
     manifests,
-    probes,
     rollout,
     storefront,
     waits,
 )
-from boutique_suite.argocd import ArgoCDClient, wait_synced_and_healthy
+from boutique_suite.argocd import ArgoCDClient, seconds_since, wait_synced_and_healthy
 from boutique_suite.evidence import Execution
 from boutique_suite.kube import Kube
 from boutique_suite.targets import Target
@@ -35,7 +34,7 @@ SYNCED_SELF_HEAL = 'the Application "{app}" is Synced and Healthy within {second
 def argocd(request: pytest.FixtureRequest, target: Target, story: dict) -> ArgoCDClient:
     client = gitops_checks.argocd_client(target)
     yield client
-    evidence.attach_application(client, story.get("app", cicd.APPLICATION))  # pass or fail: the evidence
+    evidence.attach_application(client, gitops_changes.application(story))  # pass or fail: the evidence
 
 
 @pytest.fixture
@@ -57,6 +56,14 @@ def gitops(target: Target) -> gitops_repo.Repo:
 def story() -> dict:
     """What earlier steps of the scenario did (the Application, the drift, the commit, watches)."""
     return {}
+
+
+@pytest.fixture
+def commits(
+    argocd: ArgoCDClient, gitops: gitops_repo.Repo, target: Target, undo: UndoStack, story: dict
+) -> gitops_changes.ScenarioCommits:
+    """The scenario's commits to gitops-repo, each reverted."""
+    return gitops_changes.ScenarioCommits(target, argocd, gitops, undo, story)
 
 
 # --- status and history ----------------------------------------------------------------------------
@@ -163,12 +170,7 @@ def never_out_of_sync(story: dict, app: str) -> None:
 def wrong_change(
     kube: Kube, argocd: ArgoCDClient, target: Target, app_ns: str, undo: UndoStack, story: dict, change: str
 ) -> None:
-    app = story.get("app", cicd.APPLICATION)
-    undo.push(
-        f"sync {app} from gitops-repo",
-        lambda: (argocd.sync(app), wait_synced_and_healthy(argocd, app, target.timeouts.rollout)),
-        journal=("sync", {"app": app}),
-    )
+    drift.sync_afterwards(undo, argocd, gitops_changes.application(story), target.timeouts.rollout)
     story["drift"] = drift.make_drift(kube, app_ns, change)
 
 
@@ -182,19 +184,14 @@ def drift_undone(execution: Execution, story: dict, deployment: str, seconds: in
 @touches(Touches.argocd)
 def automated_after_change(argocd: ArgoCDClient, story: dict) -> None:
     gitops_checks.last_sync_automated_after(
-        argocd, story.get("app", cicd.APPLICATION), story["drift"].at_epoch
+        argocd, gitops_changes.application(story), story["drift"].at_epoch
     )
 
 
 @given(parsers.parse('self-heal is switched off for the Application "{app}"'))
 @touches(Touches.argocd)
 def self_heal_off(argocd: ArgoCDClient, undo: UndoStack, story: dict, app: str) -> None:
-    undo.push(
-        f"switch self-heal on again for {app}",
-        lambda: argocd.set_self_heal(app, True),
-        journal=("self_heal_on", {"app": app}),
-    )
-    argocd.set_self_heal(app, False)
+    gitops_changes.switch_self_heal_off(argocd, undo, app)
     story["app"] = app
 
 
@@ -207,21 +204,13 @@ def self_heal_on(argocd: ArgoCDClient, app: str) -> None:
 @then(parsers.parse('the Application "{app}" is OutOfSync within {seconds:d} seconds'))
 @touches(Touches.argocd)
 def out_of_sync(argocd: ArgoCDClient, app: str, seconds: int) -> None:
-    def probe() -> waits.Check:
-        status = argocd.refresh(app)["status"]["sync"]["status"]
-        return waits.succeeded(status) if status == "OutOfSync" else waits.pending(status)
-
-    waits.until(probe, timeout=seconds, interval=2, what=f"Application {app} OutOfSync")
+    gitops_checks.expect_out_of_sync(argocd, app, seconds)
 
 
 @then(parsers.parse('Deployment "{deployment}" still has {replicas:d} replicas after {seconds:d} seconds'))
 @touches(Touches.control_plane)
 def still_has(kube: Kube, app_ns: str, deployment: str, replicas: int, seconds: int) -> None:
-    def probe() -> waits.Check:
-        have = kube.deployment(app_ns, deployment).spec.replicas
-        return waits.succeeded(f"{have}") if have == replicas else waits.failed(f"{deployment} has {have}")
-
-    waits.consistently(probe, duration=seconds, interval=2, what=f"{deployment} keeps {replicas} replicas")
+    drift.expect_replicas_kept(kube, app_ns, deployment, replicas, seconds)
 
 
 @then(
@@ -233,11 +222,7 @@ def still_has(kube: Kube, app_ns: str, deployment: str, replicas: int, seconds: 
 )
 @touches(Touches.control_plane)
 def back_to(kube: Kube, app_ns: str, deployment: str, replicas: int, seconds: int) -> None:
-    def probe() -> waits.Check:
-        have = kube.deployment(app_ns, deployment).spec.replicas
-        return waits.succeeded() if have == replicas else waits.pending(f"{deployment} has {have} replicas")
-
-    waits.until(probe, timeout=seconds, interval=1, what=f"{deployment} back to {replicas}")
+    drift.expect_replicas_back(kube, app_ns, deployment, replicas, seconds)
 
 
 # --- commits to gitops-repo and rolling update -------------------------------------------------------
@@ -252,30 +237,15 @@ def back_to(kube: Kube, app_ns: str, deployment: str, replicas: int, seconds: in
 @touches(Touches.git)
 def commit_new_tag(
     kube: Kube,
-    argocd: ArgoCDClient,
-    gitops: gitops_repo.Repo,
-    target: Target,
+    commits: gitops_changes.ScenarioCommits,
     app_ns: str,
     run_id: str,
     undo: UndoStack,
-    execution: Execution,
     story: dict,
     deployment: str,
 ) -> None:
-    images.ensure_pullable(target, f"registry.local/boutique/{deployment}:rollout-{run_id}")
-    app = story.get("app", cicd.APPLICATION)
-    undo.push(
-        "restore gitops-repo",
-        lambda: cicd.restore_gitops(target, argocd, app),
-        journal=("restore_gitops", {"app": app}),
-    )
-    story["watch"] = drift.AvailabilityWatch(kube, app_ns, deployment).start()
-    undo.push("stop watching availability", story["watch"].stop)
-    edit = gitops_repo.set_image_tag(f"registry.local/boutique/{deployment}", f"rollout-{run_id}")
-    story["commit"] = gitops.commit(
-        {"overlays/dev/kustomization.yaml": edit}, f"{deployment}: rollout-{run_id}"
-    )
-    story["committed_at"] = time.monotonic()
+    story["watch"] = rollout.watch_availability(kube, app_ns, deployment, undo)
+    story["commit"], story["committed_at"] = commits.registry_image_tag(deployment, f"rollout-{run_id}")
 
 
 @when(
@@ -284,23 +254,8 @@ def commit_new_tag(
     )
 )
 @touches(Touches.git)
-def commit_annotation(
-    argocd: ArgoCDClient,
-    gitops: gitops_repo.Repo,
-    target: Target,
-    run_id: str,
-    undo: UndoStack,
-    story: dict,
-    key: str,
-) -> None:
-    app = story.get("app", cicd.APPLICATION)
-    undo.push(
-        "restore gitops-repo",
-        lambda: cicd.restore_gitops(target, argocd, app),
-        journal=("restore_gitops", {"app": app}),
-    )
-    edit = gitops_repo.annotate_configmap("frontend-config", key, run_id)
-    story["commit"] = gitops.commit({"base/frontend.yaml": edit}, f"frontend-config: {key}={run_id}")
+def commit_annotation(commits: gitops_changes.ScenarioCommits, run_id: str, story: dict, key: str) -> None:
+    story["commit"] = commits.frontend_config_annotation(key, run_id)
     story["annotation"] = (key, run_id)
 
 
@@ -315,9 +270,8 @@ def commit_annotation(
 def syncs_commit(
     argocd: ArgoCDClient, execution: Execution, story: dict, seconds: int, alone: str | None
 ) -> None:
-    took = gitops_checks.expect_sync_of(
-        argocd, story.get("app", cicd.APPLICATION), story["commit"], seconds, automated=True
-    )
+    app = gitops_changes.application(story)
+    took = gitops_checks.expect_sync_of(argocd, app, story["commit"], seconds, automated=True)
     execution.timing("commit_to_sync_seconds", took, budget=seconds)
 
 
@@ -332,23 +286,8 @@ def configmap_annotated(kube: Kube, app_ns: str, story: dict) -> None:
 @then(parsers.parse('the rollout of Deployment "{deployment}" finishes within {seconds:d} seconds'))
 @touches(Touches.control_plane, Touches.node_runtime)
 def rollout_finishes(kube: Kube, app_ns: str, execution: Execution, deployment: str, seconds: int) -> None:
-    waited = waits.until(
-        probes.rollout_complete(kube, app_ns, deployment),
-        timeout=seconds,
-        interval=1,
-        what=f"rollout of {deployment}",
-        wake=kube.watch_deployments(app_ns, seconds + 1),
-    )
-    dep = waited.check.value
-    selector = ",".join(f"{k}={v}" for k, v in (dep.spec.selector.match_labels or {}).items())  # type: ignore[union-attr]
-    old = [
-        rs.metadata.name
-        for rs in kube.replica_sets(app_ns, selector)
-        if (rs.status.replicas or 0) > 0
-        and rs.metadata.annotations.get(probes.REVISION) != dep.metadata.annotations.get(probes.REVISION)
-    ]  # type: ignore[union-attr]
-    assert not old, f"old ReplicaSets still have pods: {old}"
-    execution.timing("rollout_seconds", waited.seconds, budget=seconds)
+    took = rollout.expect_finished(kube, app_ns, deployment, seconds)
+    execution.timing("rollout_seconds", took, budget=seconds)
 
 
 @then(
@@ -359,10 +298,7 @@ def rollout_finishes(kube: Kube, app_ns: str, execution: Execution, deployment: 
 )
 @touches(Touches.control_plane, Touches.node_runtime)
 def never_dropped(story: dict, deployment: str) -> None:
-    samples = story["watch"].stop()
-    assert samples, "no availability sample was recorded during the rollout"
-    drops = [(available, desired) for available, desired in samples if available < desired]
-    assert not drops, f"available replicas dropped below desired: {drops}"
+    rollout.expect_no_drop_below_desired(story["watch"].stop())
 
 
 # --- validation ------------------------------------------------------------------------------------
@@ -376,13 +312,7 @@ def never_dropped(story: dict, deployment: str) -> None:
 )
 @touches(Touches.control_plane, Touches.node_runtime)
 def all_deployed(kube: Kube, target: Target, namespace: str, datatable: list[list[str]]) -> None:
-    for deployment, port in datatable[1:]:
-        waits.until(
-            probes.rollout_complete(kube, namespace, deployment),
-            timeout=target.timeouts.assertion,
-            what=f"Deployment {deployment}",
-        )
-        gitops_checks.expect_ready_endpoints(kube, namespace, deployment, int(port))
+    gitops_checks.expect_all_deployed(kube, namespace, datatable[1:], target.timeouts.assertion)
 
 
 @then("no Boutique pod is Pending or in CrashLoopBackOff")
@@ -402,36 +332,21 @@ def no_bad_pods(kube: Kube, app_ns: str) -> None:
 @touches(Touches.git, Touches.argocd)
 def deployed_new_tag(
     kube: Kube,
-    argocd: ArgoCDClient,
-    gitops: gitops_repo.Repo,
-    target: Target,
     app_ns: str,
+    commits: gitops_changes.ScenarioCommits,
     run_id: str,
-    undo: UndoStack,
-    execution: Execution,
     story: dict,
     deployment: str,
 ) -> None:
     story.setdefault("app", cicd.APPLICATION)
-    story["previous_image"] = kube.deployment(app_ns, deployment).spec.template.spec.containers[0].image
-    commit_new_tag(kube, argocd, gitops, target, app_ns, run_id, undo, execution, story, deployment)
-    gitops_checks.expect_sync_of(
-        argocd, story["app"], story["commit"], target.timeouts.rollout, automated=True
-    )
-    wait_synced_and_healthy(argocd, story["app"], target.timeouts.rollout, revision=story["commit"])
+    story["previous_image"] = rollout.running_image(kube, app_ns, deployment)
+    story["commit"] = commits.deploy_registry_image_tag(deployment, f"rollout-{run_id}")
 
 
 @when(parsers.parse('auto-sync of the Application "{app}" is suspended'))
 @touches(Touches.argocd)
 def suspend_auto_sync(argocd: ArgoCDClient, undo: UndoStack, story: dict, app: str) -> None:
-    saved = argocd.application(app)["spec"]["syncPolicy"]["automated"]
-    undo.push(
-        f"restore auto-sync of {app}",
-        lambda: argocd.set_automated(app, saved),
-        journal=("auto_sync", {"app": app, "automated": saved}),
-    )
-    story["automated"] = saved
-    argocd.set_automated(app, None)
+    story["automated"] = gitops_changes.suspend_auto_sync(argocd, undo, app)
 
 
 @when(parsers.parse('the Application "{app}" is rolled back to its previous history entry'))
@@ -447,21 +362,7 @@ def roll_back(argocd: ArgoCDClient, app: str) -> None:
 def previous_image(
     kube: Kube, app_ns: str, execution: Execution, story: dict, deployment: str, seconds: int
 ) -> None:
-    rollout = probes.rollout_complete(kube, app_ns, deployment)
-
-    def probe() -> waits.Check:
-        image = kube.deployment(app_ns, deployment).spec.template.spec.containers[0].image
-        if image != story["previous_image"]:
-            return waits.pending(f"{deployment} runs {image}")
-        return rollout()
-
-    execution.timing(
-        "rollback_seconds",
-        waits.until(
-            probe, timeout=seconds, interval=1, what=f"{deployment} back on its previous image"
-        ).seconds,
-        budget=seconds,
-    )
+    rollout.expect_back_on_image(kube, app_ns, deployment, story["previous_image"], seconds, execution)
 
 
 @then(
@@ -472,12 +373,7 @@ def previous_image(
 )
 @touches(Touches.argocd)
 def stays_out_of_sync(argocd: ArgoCDClient, app: str, seconds: int) -> None:
-    def probe() -> waits.Check:
-        status = argocd.refresh(app)["status"]["sync"]["status"]
-        return waits.succeeded(status) if status == "OutOfSync" else waits.failed(f"{app} is {status}")
-
-    waits.until(probe, timeout=30, interval=2, what=f"{app} OutOfSync after the rollback")
-    waits.consistently(probe, duration=seconds, interval=2, what=f"{app} stays OutOfSync")
+    gitops_checks.expect_stays_out_of_sync(argocd, app, seconds)
 
 
 @when(parsers.parse('auto-sync of the Application "{app}" is restored'))
@@ -548,52 +444,29 @@ def secrets_exist(kube: Kube, target: Target, story: dict, namespace: str) -> No
 @touches(Touches.git)
 def commit_unpullable_tag(
     kube: Kube,
-    argocd: ArgoCDClient,
-    gitops: gitops_repo.Repo,
-    target: Target,
+    commits: gitops_changes.ScenarioCommits,
     app_ns: str,
-    undo: UndoStack,
-    execution: Execution,
     story: dict,
     deployment: str,
     tag: str,
 ) -> None:
-    app = story.get("app", cicd.APPLICATION)
-    story["previous_image"] = kube.deployment(app_ns, deployment).spec.template.spec.containers[0].image
-    story["bad_image"] = f"registry.local/boutique/{deployment}:{tag}"
-    undo.push(
-        "restore gitops-repo",
-        lambda: cicd.restore_gitops(target, argocd, app),
-        journal=("restore_gitops", {"app": app}),
-    )
-    edit = gitops_repo.set_image_tag(f"registry.local/boutique/{deployment}", tag)
-    story["commit"] = gitops.commit({"overlays/dev/kustomization.yaml": edit}, f"{deployment}: {tag}")
-    story["committed_at"] = time.monotonic()
+    story["previous_image"] = rollout.running_image(kube, app_ns, deployment)
+    story["bad_image"] = gitops_changes.image(deployment, tag)
+    story["commit"], story["committed_at"] = commits.image_tag(deployment, tag)
 
 
 @when(parsers.parse('a commit to gitops-repo sets {name} to "{value}" for Deployment "{deployment}"'))
 @touches(Touches.git)
 def commit_env(
     argocd: ArgoCDClient,
-    gitops: gitops_repo.Repo,
-    target: Target,
-    undo: UndoStack,
+    commits: gitops_changes.ScenarioCommits,
     story: dict,
     name: str,
     value: str,
     deployment: str,
 ) -> None:
-    app = story.get("app", cicd.APPLICATION)
-    undo.push(
-        "restore gitops-repo",
-        lambda: cicd.restore_gitops(target, argocd, app),
-        journal=("restore_gitops", {"app": app}),
-    )
-    edit = gitops_repo.set_env(deployment, name, value)
-    story["commit"] = gitops.commit(
-        {"overlays/dev/kustomization.yaml": edit}, f"{deployment}: {name}={value}"
-    )
-    argocd.refresh(app)
+    story["commit"] = commits.env(deployment, name, value)
+    argocd.refresh(gitops_changes.application(story))
 
 
 @then(
@@ -605,22 +478,15 @@ def commit_env(
 def pull_backoff(
     kube: Kube, app_ns: str, execution: Execution, story: dict, deployment: str, seconds: int
 ) -> None:
-    probe = rollout.pod_cannot_pull(kube, app_ns, deployment, story["bad_image"])
-    waits.until(probe, timeout=seconds, interval=1, what=f"a {deployment} pod in ImagePullBackOff")
-    execution.timing(
-        "commit_to_image_pull_backoff_seconds", time.monotonic() - story["committed_at"], budget=seconds
-    )
+    rollout.expect_pull_backoff(kube, app_ns, deployment, story["bad_image"], seconds)
+    took = seconds_since(story["committed_at"])
+    execution.timing("commit_to_image_pull_backoff_seconds", took, budget=seconds)
 
 
 @then(parsers.parse('the old pods of Deployment "{deployment}" stay available'))
 @touches(Touches.control_plane, Touches.node_runtime)
 def old_pods_stay(kube: Kube, app_ns: str, story: dict, deployment: str) -> None:
-    waits.consistently(
-        lambda: rollout.old_pods_available(kube, app_ns, deployment, story["bad_image"]),
-        duration=10,
-        interval=2,
-        what=f"old pods of {deployment} available",
-    )
+    rollout.expect_old_pods_stay(kube, app_ns, deployment, story["bad_image"])
 
 
 @then(
@@ -642,7 +508,7 @@ def app_degraded(
 ) -> None:
     probe = rollout.degraded(argocd, kube, app, app_ns, "frontend")
     waits.until(probe, timeout=seconds, interval=3, what=f"{app} Degraded")
-    execution.timing("commit_to_degraded_seconds", time.monotonic() - story["committed_at"], budget=seconds)
+    execution.timing("commit_to_degraded_seconds", seconds_since(story["committed_at"]), budget=seconds)
 
 
 @when("that commit is reverted in gitops-repo")
@@ -650,7 +516,7 @@ def app_degraded(
 def revert_commit(gitops: gitops_repo.Repo, argocd: ArgoCDClient, story: dict) -> None:
     story["commit"] = gitops.restore()
     story["reverted_at"] = time.monotonic()
-    argocd.refresh(story.get("app", cicd.APPLICATION))
+    argocd.refresh(gitops_changes.application(story))
 
 
 @then(
@@ -668,10 +534,9 @@ def rolled_back(
     deployment: str,
     seconds: int,
 ) -> None:
-    previous_image(kube, app_ns, execution, story, deployment, seconds)
-    app = story.get("app", cicd.APPLICATION)
-    waits.until(rollout.health_recovered(argocd, app), timeout=60, interval=2, what=f"{app} Healthy again")
-    execution.timing("revert_to_rolled_back_seconds", time.monotonic() - story["reverted_at"], budget=seconds)
+    rollout.expect_back_on_image(kube, app_ns, deployment, story["previous_image"], seconds, execution)
+    rollout.expect_healthy_again(argocd, gitops_changes.application(story))
+    execution.timing("revert_to_rolled_back_seconds", seconds_since(story["reverted_at"]), budget=seconds)
 
 
 @then(parsers.parse('the Ingress "{ingress}" for host "{host}" has the ingress VIP as its address'))
@@ -688,11 +553,8 @@ def ingress_has_vip(kube: Kube, target: Target, app_ns: str, ingress: str, host:
 )
 @touches(Touches.ingress)
 def home_page(target: Target, execution: Execution, url: str, status: int, seconds: int) -> None:
-    execution.timing(
-        "home_page_seconds",
-        storefront.expect_answers(target, url, status, "Online Boutique", seconds),
-        budget=seconds,
-    )
+    took = storefront.expect_answers(target, url, status, "Online Boutique", seconds)
+    execution.timing("home_page_seconds", took, budget=seconds)
 
 
 @then(

@@ -11,7 +11,16 @@ import sys
 import time
 from collections.abc import Callable
 
-from boutique_suite import cicd, disruption, faults, gitops_checks, gitops_repo, runlabel, targets
+from boutique_suite import (
+    cicd,
+    disruption,
+    faults,
+    gitops_changes,
+    gitops_checks,
+    gitops_repo,
+    runlabel,
+    targets,
+)
 from boutique_suite.argocd import wait_synced_and_healthy
 from boutique_suite.journal import Journal
 from boutique_suite.kube import Kube, connect
@@ -26,9 +35,8 @@ NODE = "k8s-worker2"
 def git_drift(kube: Kube, undo: UndoStack) -> None:
     argocd = gitops_checks.argocd_client(LAB)
     story: dict = {"app": APP}
-    gitops_steps.commit_annotation(
-        argocd, gitops_repo.GitopsRepo(), LAB, kube.run_id, undo, story, "boutique.suite/killed-run"
-    )
+    commits = gitops_changes.ScenarioCommits(LAB, argocd, gitops_repo.GitopsRepo(), undo, story)
+    gitops_steps.commit_annotation(commits, kube.run_id, story, "boutique.suite/killed-run")
     wait_synced_and_healthy(argocd, APP, LAB.timeouts.rollout, revision=story["commit"])
 
 
