@@ -24,6 +24,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from boutique_suite import waits
 from provisioning.lab import build, hosts, processes, registry
 
 KUBELET_CONFIG_API = "kubelet.config.k8s.io/v1beta1"
@@ -422,10 +423,14 @@ def _kill_tasks(name: str) -> None:
     tasks = ctr(name, "tasks", "list", "--quiet")
     for tid in tasks.stdout.split():
         ctr(name, "tasks", "kill", "--signal", "SIGKILL", tid, timeout=10)
-    deadline = time.monotonic() + 10
-    for tid in tasks.stdout.split():
-        while ctr(name, "tasks", "delete", tid, timeout=10).returncode != 0 and time.monotonic() < deadline:
-            time.sleep(0.2)
+    left = tasks.stdout.split()
+
+    def deleted() -> waits.Check:
+        left[:] = [tid for tid in left if ctr(name, "tasks", "delete", tid, timeout=10).returncode != 0]
+        return waits.pending(f"tasks {left}") if left else waits.succeeded()
+
+    with contextlib.suppress(waits.WaitTimeout):  # best effort: what is left goes with the shims
+        waits.until(deleted, timeout=10, what=f"{name}'s tasks deleted", interval=0.2)
 
 
 def _kill_shims(name: str) -> None:
@@ -558,15 +563,17 @@ def ensure(
         start_containerd(net, name, settings["sandbox_image"])
     for name in names:
         start_kubelet(net, name, pki, server, settings["kubelet_port"])
-    deadline = time.monotonic() + timeout
-    while len(cidrs := pod_cidrs(kubectl, names)) < len(names):
-        if time.monotonic() > deadline:
-            missing = sorted(set(names) - set(cidrs))
-            raise NodeError(
-                f"no pod range for {', '.join(missing)} after {timeout:g}s (kubelet logs under "
-                f"{processes.PLATFORM / 'logs'})"
+
+    def pod_ranges() -> waits.Check:
+        cidrs = pod_cidrs(kubectl, names)
+        if missing := sorted(set(names) - set(cidrs)):
+            return waits.pending(
+                f"none yet for {', '.join(missing)} (kubelet logs under {processes.PLATFORM / 'logs'})"
             )
-        time.sleep(0.5)
+        return waits.succeeded(value=cidrs)
+
+    waited = waits.until(pod_ranges, timeout=timeout, what="pod ranges", interval=0.5, error=NodeError)
+    cidrs: dict[str, str] = waited.check.value  # type: ignore[assignment]
     for name, cidr in cidrs.items():
         write_cni(name, cidr)
     hosts.ensure_pod_routes(net, cidrs)
