@@ -59,20 +59,27 @@ def alive(pid: int | None, program: str | None = None) -> bool:
     return program is None or Path(cmdline.split(" ")[0]).name == Path(program).name
 
 
-def running_from(directory: Path) -> dict[int, str]:
-    """{pid: program name} of every process whose program lies in ``directory``."""
-    prefix = str(directory).rstrip("/") + "/"
+def find(match: Callable[[list[str]], bool]) -> dict[int, list[str]]:
+    """{pid: argv} of every process (kernel threads aside) whose argv ``match`` accepts."""
     found = {}
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
-            argv0 = (proc / "cmdline").read_bytes().split(b"\0", 1)[0].decode(errors="replace")
+            argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
         except OSError:
             continue
-        if argv0.startswith(prefix):
-            found[int(proc.name)] = Path(argv0).name
+        if argv[-1] == "":
+            argv.pop()
+        if argv and match(argv):
+            found[int(proc.name)] = argv
     return found
+
+
+def running_from(directory: Path) -> dict[int, str]:
+    """{pid: program name} of every process whose program lies in ``directory``."""
+    prefix = str(directory).rstrip("/") + "/"
+    return {pid: Path(argv[0]).name for pid, argv in find(lambda argv: argv[0].startswith(prefix)).items()}
 
 
 def kill(pids: Iterable[int], sig: int, group: bool = False) -> None:
