@@ -101,8 +101,10 @@ def until(
     interval: float = 1.0,
     wake: Iterable[object] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    error: Callable[[str], Exception] | None = None,
 ) -> Waited:
-    """Wait until ``probe`` succeeds. Raise WaitFailed at the first failure, WaitTimeout at the deadline."""
+    """Wait until ``probe`` succeeds. Raise WaitFailed at the first failure, WaitTimeout at the deadline;
+    ``error`` (a module's own exception type, which its callers catch) is raised instead of both."""
     start = clock()
     waker = _Waker(wake)
     evaluations = 0
@@ -114,9 +116,9 @@ def until(
             if check.outcome is Outcome.SUCCEEDED:
                 return Waited(check, elapsed, evaluations)
             if check.outcome is Outcome.FAILED:
-                raise WaitFailed(f"{what}: failed after {elapsed:.1f}s: {check.detail}")
+                raise (error or WaitFailed)(f"{what}: failed after {elapsed:.1f}s: {check.detail}")
             if elapsed >= timeout:
-                raise WaitTimeout(f"{what}: still pending after {timeout:g}s: {check.detail}")
+                raise (error or WaitTimeout)(f"{what}: still pending after {timeout:g}s: {check.detail}")
             waker.sleep(min(interval, max(timeout - elapsed, 0.01)))
     finally:
         waker.close()

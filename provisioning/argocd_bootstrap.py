@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import yaml
 
 from boutique_suite.targets import Target, TargetError
+from provisioning.lab.kubectl import Kubectl, KubectlError
 
 MODULE = "github.com/argoproj/argo-cd/v3"
 GITOPS = Path(__file__).resolve().parent / "gitops"
@@ -44,22 +44,8 @@ class BootstrapError(Exception):
     """The bootstrap cannot go on; the message names what is missing or what the cluster refused."""
 
 
-class Kubectl:
-    """kubectl with the target's kubeconfig and context."""
-
-    def __init__(self, argv: list[str]) -> None:
-        self.argv = argv
-
-    def run(self, *args: str, stdin: str | None = None, timeout: float = 300) -> str:
-        proc = subprocess.run(
-            [*self.argv, *args], input=stdin, capture_output=True, text=True, timeout=timeout
-        )
-        if proc.returncode != 0:
-            raise BootstrapError(f"kubectl {' '.join(args[:2])}: {proc.stderr.strip()[:600]}")
-        return proc.stdout
-
-
 def kubectl_for(target: Target) -> Kubectl:
+    """kubectl with the target's kubeconfig and context (provisioning's one runner: KubectlError)."""
     from boutique_suite import cluster
 
     try:
@@ -207,13 +193,19 @@ def apply(kubectl: Kubectl, objects: list[dict], group: str, dry_run: bool = Fal
 
 def wait_ready(kubectl: Kubectl, namespace: str, timeout: int) -> None:
     for workload in WORKLOADS:
-        kubectl.run(
-            "rollout", "status", "-n", namespace, workload, f"--timeout={timeout}s", timeout=timeout + 30
-        )
+        kubectl.run("rollout", "status", "-n", namespace, workload, f"--timeout={timeout}s")
 
 
 def ensure(target: Target) -> list[str]:
-    """Idempotent bootstrap; returns the objects it created or changed (none on a second run)."""
+    """Idempotent bootstrap; returns the objects it created or changed (none on a second run).
+    Every failure, the cluster's refusals included, is a BootstrapError."""
+    try:
+        return _ensure(target)
+    except KubectlError as exc:
+        raise BootstrapError(str(exc)) from None
+
+
+def _ensure(target: Target) -> list[str]:
     if target.argocd is None:
         raise BootstrapError(f"{target.source}: the target has no argocd section")
     namespace = target.argocd.namespace

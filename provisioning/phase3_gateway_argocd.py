@@ -43,13 +43,14 @@ def check(target: Target) -> LayerState:
 
 def _check_onprem(target: Target) -> LayerState:
     from provisioning import argocd_bootstrap
+    from provisioning.lab.kubectl import KubectlError
 
     ns = target.argocd_namespace
     try:
         kubectl = argocd_bootstrap.kubectl_for(target)
         for workload in argocd_bootstrap.WORKLOADS:
             kubectl.run("rollout", "status", "-n", ns, workload, "--timeout=5s", timeout=30)
-    except argocd_bootstrap.BootstrapError as exc:
+    except (argocd_bootstrap.BootstrapError, KubectlError) as exc:
         return LayerState(PHASE, NAME, False, str(exc))
     return LayerState(PHASE, NAME, True, f"Argo CD {argocd_bootstrap.version()} rolled out in {ns}")
 

@@ -93,7 +93,7 @@ def test_rendered_install_passes_a_server_side_dry_run(kubectl: bootstrap.Kubect
     broken = copy.deepcopy(objects)
     server = next(o for o in broken if o["kind"] == "Deployment" and o["metadata"]["name"] == "argocd-server")
     server["spec"]["replicas"] = "two"
-    with pytest.raises(bootstrap.BootstrapError, match="replicas"):
+    with pytest.raises(bootstrap.KubectlError, match="replicas"):
         bootstrap.apply(kubectl, broken, "install", dry_run=True)
 
 

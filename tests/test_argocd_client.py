@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -47,3 +48,23 @@ def test_a_clients_token_stays_out_of_its_repr() -> None:
     token = "secret-token-1"
     for client in (ArgoCDClient("http://argocd.local", token), Grafana("http://grafana.local", token)):
         assert token not in repr(client)
+
+
+def test_the_labs_login_is_the_clients_login_tried_again_until_accepted(tmp_path: Path) -> None:
+    """A server that just started refuses the admin login until it has read its Secret."""
+    from provisioning.lab import argocd as lab_argocd
+
+    answers = [(401, {"error": "invalid session"}), (200, {"token": "session-token"})]
+
+    def session(method: str, path: str, headers: dict[str, str]) -> tuple[int, dict]:
+        assert (method, path) == ("POST", "/api/v1/session")
+        return answers.pop(0) if len(answers) > 1 else answers[0]
+
+    password = tmp_path / "admin.password"
+    password.write_text("pw\n")
+    with localhttp.serve(session) as url:
+        argocd = lab_argocd.ArgoCD(url, "admin", password, git=None)  # type: ignore[arg-type]
+        assert lab_argocd.login(argocd, timeout=10) == "session-token"
+        answers[:] = [(401, {"error": "invalid session"})]
+        with pytest.raises(lab_argocd.ArgoCDError, match=r"Argo CD login as admin: still pending .*: 401"):
+            lab_argocd.login(argocd, timeout=0.5)

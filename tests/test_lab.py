@@ -129,7 +129,7 @@ def test_down_leaves_no_process_and_up_restores(lab: manager.Status) -> None:
     alive = [
         name
         for name, pid in running.items()
-        if pid and Path(f"/proc/{pid}").exists() and manager._alive(pid, name)
+        if pid and Path(f"/proc/{pid}").exists() and processes.alive(pid, name)
     ]
     assert alive == []
     assert lab_processes() == []

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from provisioning.observability import HERE, alertmanager, rules, tools
+from provisioning.observability import HERE, VALUES, alertmanager, rules, tools
 
 CONFIG = alertmanager.load()
 CASES = alertmanager.route_cases()
@@ -29,7 +29,7 @@ def test_no_slack_secret_is_in_git() -> None:
 
 
 def test_slack_receivers_read_the_url_from_the_mounted_secret() -> None:
-    values = yaml.safe_load((HERE / "values" / "kube-prometheus-stack.yaml").read_text())
+    values = yaml.safe_load((VALUES / "kube-prometheus-stack.yaml").read_text())
     [secret] = values["alertmanager"]["alertmanagerSpec"]["secrets"]
     for sc in alertmanager.slack_configs(CONFIG):
         assert "api_url" not in sc

@@ -11,11 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from provisioning.observability import HERE, dashboards
+from provisioning.observability import VALUES, dashboards
 
 DASHBOARDS = dashboards.load()
 TITLES = {d["title"] for d in DASHBOARDS.values()}
-VALUES = HERE / "values"
 
 
 def exprs(title: str) -> str:

@@ -37,7 +37,7 @@ def test_the_rendered_alertmanager_config_is_the_source_config() -> None:
 def copies(tmp_path: Path) -> tuple[Path, Path]:
     """The sources and gitops-repo's monitoring, copied: a change made here touches nothing else."""
     source, gitops = tmp_path / "observability", tmp_path / "gitops"
-    for part in ("rules", "alertmanager", "dashboards", "values"):
+    for part in ("rules", "alertmanager", "dashboards"):
         shutil.copytree(HERE / part, source / part)
     shutil.copy(HERE / "runbooks.md", source / "runbooks.md")
     shutil.copytree(publish.GITOPS / publish.MONITORING, gitops / publish.MONITORING)

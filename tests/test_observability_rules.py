@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from provisioning.observability import HERE, rules, tools
+from provisioning.observability import HERE, VALUES, rules, tools
 
 ROOT = Path(__file__).resolve().parents[1]
 ALERTS = rules.alerts()
@@ -51,7 +51,7 @@ def test_the_prometheusrule_is_named_and_selected_by_the_operator() -> None:
     [manifest] = rules.manifests()
     assert manifest["metadata"]["name"] == "boutique-alerts"
     assert manifest["metadata"]["namespace"] == "monitoring"
-    values = yaml.safe_load((rules.HERE / "values" / "kube-prometheus-stack.yaml").read_text())
+    values = yaml.safe_load((VALUES / "kube-prometheus-stack.yaml").read_text())
     assert values["prometheus"]["prometheusSpec"]["ruleSelectorNilUsesHelmValues"] is False, (
         "Prometheus must select PrometheusRules of every release"
     )

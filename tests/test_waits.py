@@ -41,6 +41,21 @@ def test_pending_until_timeout_reports_last_detail() -> None:
         waits.until(sequence(waits.pending("1/3 ready")), timeout=0.2, what="thing", interval=0.05)
 
 
+class LabError(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("last", "words"),
+    [(waits.failed("exited"), "failed after"), (waits.pending("1/3"), "still pending after")],
+)
+def test_a_modules_own_error_replaces_both_wait_errors(last: waits.Check, words: str) -> None:
+    with pytest.raises(LabError, match=rf"thing: {words} .*{last.detail}"):
+        waits.until(
+            sequence(waits.pending("a"), last), timeout=0.1, what="thing", interval=0.01, error=LabError
+        )
+
+
 def test_probe_must_answer_with_an_outcome() -> None:
     with pytest.raises(TypeError, match="must return"):
         waits.until(lambda: True, timeout=1, what="thing")  # type: ignore[arg-type,return-value]

@@ -12,12 +12,11 @@ import os
 import secrets
 import shutil
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
-
+from boutique_suite import waits
+from boutique_suite.argocd import ArgoCDClient, ArgoCDUnavailable
 from provisioning.lab import build, gitserver, kubectl, manager, processes
 
 NS: str = manager.SETTINGS["argocd"]["namespace"]
@@ -281,19 +280,18 @@ def _start(component: str, env: dict[str, str], not_before: float) -> processes.
 
 
 def login(argocd: ArgoCD, timeout: float = 30) -> str:
-    """A session token for the admin user (the API's own login)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        resp = requests.post(
-            f"{argocd.url}/api/v1/session",
-            json={"username": argocd.username, "password": argocd.password()},
-            timeout=10,
-        )
-        if resp.status_code == 200:
-            return resp.json()["token"]
-        if time.monotonic() > deadline:
-            raise ArgoCDError(f"Argo CD login as {argocd.username} answered {resp.status_code}")
-        time.sleep(1)
+    """A session token for the admin user: the suite's own login (ArgoCDClient.login), tried again until
+    Argo CD accepts it (a server that just started may not have read its admin Secret yet)."""
+
+    def logged_in() -> waits.Check:
+        try:
+            client = ArgoCDClient.login(argocd.url, argocd.username, argocd.password())
+        except ArgoCDUnavailable as exc:
+            return waits.pending(str(exc))
+        return waits.succeeded(value=client.token)
+
+    what = f"Argo CD login as {argocd.username}"
+    return waits.until(logged_in, timeout=timeout, what=what, error=ArgoCDError).check.value  # type: ignore[return-value]
 
 
 def status() -> dict[str, processes.Proc]:

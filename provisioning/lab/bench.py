@@ -13,8 +13,10 @@ import json
 import statistics
 import time
 
-from boutique_suite import targets
+from boutique_suite import targets, waits
 from provisioning.lab import build, manager
+
+REPLACE_TIMEOUT = 300  # seconds for a force-deleted frontend pod's replacement to be Ready
 
 
 def _timed(fn) -> float:  # type: ignore[no-untyped-def]
@@ -97,7 +99,8 @@ def _replace_frontend_pod(kubectl) -> float:  # type: ignore[no-untyped-def]
     old = kubectl("-n", ns, "get", "pods", "-l", selector, "-o", "jsonpath={.items[0].metadata.name}")
     started = time.monotonic()
     kubectl("-n", ns, "delete", "pod", old, "--grace-period=0", "--force", "--wait=false")
-    while True:
+
+    def replaced() -> waits.Check:
         ready = kubectl(
             "-n",
             ns,
@@ -110,8 +113,11 @@ def _replace_frontend_pod(kubectl) -> float:  # type: ignore[no-untyped-def]
             "{.status.conditions[?(@.type=='Ready')].status} {end}",
         )
         if any(p.split("=")[1] == "True" for p in ready.split() if not p.startswith(old)):
-            return time.monotonic() - started
-        time.sleep(0.2)
+            return waits.succeeded()
+        return waits.pending(f"no Ready replacement of {old} yet")
+
+    waits.until(replaced, timeout=REPLACE_TIMEOUT, what="frontend pod replaced", interval=0.2)
+    return time.monotonic() - started
 
 
 def _cpu_seconds() -> float:

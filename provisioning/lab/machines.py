@@ -18,10 +18,10 @@ import ipaddress
 import shutil
 import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from boutique_suite import waits
 from provisioning.lab import build, hosts, nodes, processes
 
 SUITE = "bookworm"
@@ -212,16 +212,12 @@ class Machines:
         )
 
     def _wait_ssh(self, machine: Machine, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
+        def ssh_answers() -> waits.Check:
             proc = subprocess.run([*self.ssh(machine), "true"], capture_output=True, text=True, timeout=30)
-            if proc.returncode == 0:
-                return
-            if time.monotonic() > deadline:
-                raise MachineError(
-                    f"{machine.name}: ssh root@{machine.address} failed: {proc.stderr.strip()[-200:]}"
-                )
-            time.sleep(0.5)
+            return waits.succeeded() if proc.returncode == 0 else waits.pending(proc.stderr.strip()[-200:])
+
+        what = f"{machine.name}: ssh root@{machine.address}"
+        waits.until(ssh_answers, timeout=timeout, what=what, interval=0.5, error=MachineError)
 
     def ssh(self, machine: Machine) -> list[str]:
         return [

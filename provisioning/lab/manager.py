@@ -22,7 +22,8 @@ import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from provisioning.lab import build, hosts, locks, nodes, ports
+from boutique_suite import waits
+from provisioning.lab import build, hosts, kubectl, locks, nodes, ports, processes
 
 HERE = Path(__file__).resolve().parent
 SETTINGS = tomllib.loads((HERE / "settings.toml").read_text())
@@ -131,28 +132,13 @@ def _pid(component: str) -> int | None:
         return None
 
 
-def _alive(pid: int | None, component: str) -> bool:
-    if pid is None:
-        return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    if stat.rsplit(")", 1)[1].split()[0] == "Z":  # a zombie is dead
-        return False
-    binary = Path(cmdline[0].decode(errors="replace")).name
-    return component.split("-")[-1] in binary or binary in component
-
-
 def _components() -> list[Component]:
-    from provisioning.lab import processes
-
     ports = SETTINGS["ports"]
     result = []
     for name in COMPONENTS:
         pid = _pid(name)
-        result.append(Component(name, pid, _alive(pid, name), ports[PORT_OF[name]]))
+        # kwokctl runs each component from a link named after it in the cluster's bin directory
+        result.append(Component(name, pid, processes.alive(pid, name), ports[PORT_OF[name]]))
     runtime = node_runtime()
     if runtime and runtime.kind == "real":
         for host in NET.hosts:
@@ -266,13 +252,20 @@ def _render_config(bins: dict[str, Path]) -> Path:
 def check_ports_free(wait: float = 10.0) -> None:
     """Raise LabError naming every taken port. Waits up to ``wait`` seconds: a component that was just
     stopped keeps its listener until the kernel has torn the process down."""
-    deadline = time.monotonic() + wait
-    while True:
-        busy = {name: port for name, port in SETTINGS["ports"].items() if ports.taken(port)}
-        if not busy or time.monotonic() >= deadline:
-            break
-        time.sleep(0.25)
-    taken = [f"127.0.0.1:{port} ({name}) is already in use{ports.owner(port)}" for name, port in busy.items()]
+
+    def busy() -> dict[str, int]:
+        return {name: port for name, port in SETTINGS["ports"].items() if ports.taken(port)}
+
+    with contextlib.suppress(waits.WaitTimeout):
+        waits.until(
+            lambda: waits.pending() if busy() else waits.succeeded(),
+            timeout=wait,
+            what="ports",
+            interval=0.25,
+        )
+    taken = [
+        f"127.0.0.1:{port} ({name}) is already in use{ports.owner(port)}" for name, port in busy().items()
+    ]
     if taken:
         raise LabError(
             "; ".join(taken) + ". Stop what holds it, or change [ports] in provisioning/lab/settings.toml"
@@ -290,48 +283,33 @@ def _kwokctl(bins: dict[str, Path], *args: str, timeout: float) -> subprocess.Co
         raise LabError(f"`kwokctl {' '.join(args[:2])}` did not finish in {timeout:g}s") from exc
 
 
-def _kubectl(bins: dict[str, Path], *args: str, timeout: float = 60) -> str:
-    cmd = [str(bins["kubernetes"] / "kubectl"), "--kubeconfig", str(KUBECONFIG), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    if proc.returncode != 0:
-        raise LabError(f"kubectl {' '.join(args[:2])}: {proc.stderr.strip()[:400]}")
-    return proc.stdout
-
-
-def _seed_and_wait(bins: dict[str, Path], runtime: NodeRuntime) -> None:
+def _seed_and_wait(runtime: NodeRuntime) -> None:
     # Real nodes register themselves; the KWOK fallback gets the on-prem topology as seeded Node objects.
     seed = HERE / "seed" / "platform.yaml" if runtime.kind == "real" else HERE / "seed"
-    deadline = time.monotonic() + 30
-    while True:  # the apiserver may still be installing its built-in RBAC right after start
+
+    def seed_applied() -> waits.Check:  # the apiserver may still be installing its built-in RBAC
         try:
-            _kubectl(
-                bins,
-                "apply",
-                "--server-side",
-                "--force-conflicts",
-                "--field-manager=boutique-lab",
-                "-f",
-                str(seed),
-            )
-            break
-        except LabError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(1)
-    if runtime.kind == "real":
-        _ensure_real_nodes(bins)
-    _kubectl(
-        bins,
-        "wait",
-        "--for=condition=Ready",
-        "node",
-        "--all",
-        f"--timeout={SETTINGS['timeouts']['nodes_ready']}s",
-        timeout=SETTINGS["timeouts"]["nodes_ready"] + 10,
-    )
+            kubectl.apply("-f", str(seed))
+        except kubectl.KubectlError as exc:
+            return waits.pending(str(exc))
+        return waits.succeeded()
+
+    try:
+        waits.until(seed_applied, timeout=30, what="the lab's seed applied", error=LabError)
+        if runtime.kind == "real":
+            _ensure_real_nodes()
+        kubectl.run(
+            "wait",
+            "--for=condition=Ready",
+            "node",
+            "--all",
+            f"--timeout={SETTINGS['timeouts']['nodes_ready']}s",
+        )
+    except kubectl.KubectlError as exc:
+        raise LabError(str(exc)) from None
 
 
-def _ensure_real_nodes(bins: dict[str, Path]) -> None:
+def _ensure_real_nodes() -> None:
     """The lab's registry on the gateway (the nodes pull from it as on-prem nodes pull from GitLab's), the
     stand-in images pushed to it, then the nodes."""
     from provisioning.lab import catalog, registry
@@ -345,7 +323,7 @@ def _ensure_real_nodes(bins: dict[str, Path]) -> None:
             WORKDIR / "pki",
             server,
             reg,
-            lambda *args: _kubectl(bins, *args),
+            kubectl.lab(),
             SETTINGS["nodes"],
             timeout=SETTINGS["timeouts"]["nodes_ready"],
         )
@@ -434,32 +412,9 @@ def _up() -> bool:
             _down()
             raise LabError("kwokctl create cluster failed: " + " | ".join(log))
         CREATED_WITH.write_text(digest)
-    _seed_and_wait(bins, runtime)
+    _seed_and_wait(runtime)
     _write_stamp(started)
     return True
-
-
-def _lab_processes() -> dict[int, str]:
-    """Every process started from the lab's bin directory, whether or not a pid file names it."""
-    prefix = str(WORKDIR / "bin") + "/"
-    found = {}
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            argv0 = (proc / "cmdline").read_bytes().split(b"\0", 1)[0].decode(errors="replace")
-        except OSError:
-            continue
-        if argv0.startswith(prefix):
-            found[int(proc.name)] = Path(argv0).name
-    return found
-
-
-def _gone(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
-    except OSError:
-        return True
 
 
 def _kill_leftovers(known: dict[int, str] | None = None) -> list[str]:
@@ -467,14 +422,12 @@ def _kill_leftovers(known: dict[int, str] | None = None) -> list[str]:
     TERM, wait up to 10 s for each PID to be gone, then KILL and wait again. Returns their names."""
     names: dict[int, str] = {}
     for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-        procs = {**{pid: n for pid, n in (known or {}).items() if _alive(pid, n)}, **_lab_processes()}
+        # every process started from the lab's bin directory, whether or not a pid file names it
+        running = processes.running_from(WORKDIR / "bin")
+        procs = {**{pid: n for pid, n in (known or {}).items() if processes.alive(pid, n)}, **running}
         names.update(procs)
-        for pid in procs:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and not all(_gone(pid) for pid in procs):
-            time.sleep(0.1)
+        processes.kill(procs, sig)
+        processes.wait_gone(procs, grace)
     return sorted(set(names.values()))
 
 
@@ -503,7 +456,7 @@ def _down_nodes() -> list[str]:
 
 def _stop_platform() -> list[str]:
     """The platform layer's local processes (Argo CD, redis, git server...) go first: they use the cluster."""
-    from provisioning.lab import gitserver, processes
+    from provisioning.lab import gitserver
 
     stopped = [name for name in processes.recorded() if processes.stop(name)]
     if gitserver.stop(gitserver.STATE):

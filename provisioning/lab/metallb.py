@@ -24,13 +24,13 @@ import contextlib
 import copy
 import os
 import secrets
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 import yaml
 
+from boutique_suite import waits
 from provisioning.lab import build, kubectl, locks, manager, processes
 
 NS = "metallb-system"
@@ -98,7 +98,7 @@ def _configure(addresses: list[str]) -> None:
     kubectl.apply("-f", str(build.bin_dir(COMPONENT).parent / "crds"))
     kubectl.apply_objects([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}])
     for crd in CRDS:
-        kubectl.run("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=30s", timeout=40)
+        kubectl.run("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=30s")
     kubectl.apply_objects(lab_pool_objects(addresses))
 
 
@@ -139,20 +139,22 @@ def metrics() -> str:
 
 def _wait_pool_loaded(pool: str, timeout: float = 60) -> float:
     """Until the controller's allocator reports the pool (it has read the IPAddressPool); seconds."""
-    started = time.monotonic()
     want = f'metallb_allocator_addresses_total{{pool="{pool}"}}'
-    problem = "no answer yet"
-    while time.monotonic() - started < timeout:
+    log = processes.log_path(NAME)
+
+    def loaded() -> waits.Check:
         if not processes.info(NAME).alive:
-            raise MetalLBError(f"{NAME} exited (log {processes.log_path(NAME)})")
+            return waits.failed(f"{NAME} exited (log {log})")
         try:
             if want in metrics():
-                return time.monotonic() - started
-            problem = f"its metrics do not list pool {pool} yet"
+                return waits.succeeded()
         except requests.RequestException as exc:
-            problem = f"metrics: {exc}"
-        time.sleep(0.5)
-    raise MetalLBError(f"{NAME} not ready within {timeout:g}s: {problem} (log {processes.log_path(NAME)})")
+            return waits.pending(f"metrics: {exc} (log {log})")
+        return waits.pending(f"its metrics do not list pool {pool} yet (log {log})")
+
+    return waits.until(
+        loaded, timeout=timeout, what=f"{NAME} ready", interval=0.5, error=MetalLBError
+    ).seconds
 
 
 def _exclusive() -> contextlib.AbstractContextManager[None]:
@@ -294,7 +296,6 @@ def ensure_speakers(timeout: float = 120) -> None:
             "status",
             "daemonset/speaker",
             f"--timeout={timeout:g}s",
-            timeout=timeout + 10,
         )
     except kubectl.KubectlError as exc:
         raise MetalLBError(f"MetalLB's speaker: {exc}") from None

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import secrets
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 import requests
 import yaml
 
+from boutique_suite import waits
 from provisioning.lab import build, locks, manager, processes
 from provisioning.observability import alertmanager as am_config
 from provisioning.observability import publish
@@ -291,19 +291,22 @@ def ensure(channel: str = "#boutique-alerts") -> Monitoring:
 
 
 def _wait_ready(timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
     pending = {"prometheus": "/-/ready", "alertmanager": "/-/ready", "kube_state_metrics": "/healthz"}
-    while pending:
+
+    def ready() -> waits.Check:
         for component, path in list(pending.items()):
             try:
                 if requests.get(f"{url(component)}{path}", timeout=2).status_code == 200:
                     del pending[component]
             except requests.RequestException:
                 pass
-        if pending and time.monotonic() > deadline:
-            raise MonitoringError(f"not ready within {timeout:g}s: {', '.join(pending)} (logs in {HOME})")
-        if pending:
-            time.sleep(0.5)
+        return (
+            waits.pending(f"not ready: {', '.join(pending)} (logs in {HOME})")
+            if pending
+            else waits.succeeded()
+        )
+
+    waits.until(ready, timeout=timeout, what="monitoring", interval=0.5, error=MonitoringError)
 
 
 def stop() -> list[str]:

@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import json
 import os
 import shutil
 import signal
 import subprocess
-import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from boutique_suite import waits
 from provisioning.lab import build, hosts, processes, registry
 
 KUBELET_CONFIG_API = "kubelet.config.k8s.io/v1beta1"
@@ -165,18 +166,18 @@ def remove_cgroups(name: str) -> list[str]:
             continue
         dirs = sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True)
         for cgroup in [*dirs, top]:
-            for _ in range(50):
-                pids = _pids_in(cgroup)
-                for pid in pids:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
-                with contextlib.suppress(OSError):
-                    cgroup.rmdir()
-                if not cgroup.exists():
-                    break
-                time.sleep(0.1)
+            with contextlib.suppress(waits.WaitTimeout):  # best effort, 5 s per cgroup
+                waits.until(functools.partial(_emptied, cgroup), timeout=5, what=str(cgroup), interval=0.1)
         removed.append(str(top))
     return removed
+
+
+def _emptied(cgroup: Path) -> waits.Check:
+    """Kill what runs in ``cgroup`` and remove it; pending while it still exists."""
+    processes.kill(_pids_in(cgroup), signal.SIGKILL)
+    with contextlib.suppress(OSError):
+        cgroup.rmdir()
+    return waits.pending("still there") if cgroup.exists() else waits.succeeded()
 
 
 def _pids_in(cgroup: Path) -> list[int]:
@@ -422,21 +423,20 @@ def _kill_tasks(name: str) -> None:
     tasks = ctr(name, "tasks", "list", "--quiet")
     for tid in tasks.stdout.split():
         ctr(name, "tasks", "kill", "--signal", "SIGKILL", tid, timeout=10)
-    deadline = time.monotonic() + 10
-    for tid in tasks.stdout.split():
-        while ctr(name, "tasks", "delete", tid, timeout=10).returncode != 0 and time.monotonic() < deadline:
-            time.sleep(0.2)
+    left = tasks.stdout.split()
+
+    def deleted() -> waits.Check:
+        left[:] = [tid for tid in left if ctr(name, "tasks", "delete", tid, timeout=10).returncode != 0]
+        return waits.pending(f"tasks {left}") if left else waits.succeeded()
+
+    with contextlib.suppress(waits.WaitTimeout):  # best effort: what is left goes with the shims
+        waits.until(deleted, timeout=10, what=f"{name}'s tasks deleted", interval=0.2)
 
 
 def _kill_shims(name: str) -> None:
-    marker = str(state_dir(name)).encode()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            cmdline = (proc / "cmdline").read_bytes()
-            if b"containerd-shim" in cmdline and marker in cmdline:
-                os.kill(int(proc.name), signal.SIGKILL)
+    marker = str(state_dir(name))
+    shims = processes.find(lambda argv: "containerd-shim" in (line := "\0".join(argv)) and marker in line)
+    processes.kill(shims, signal.SIGKILL)
 
 
 def unmount_under(*roots: Path) -> list[str]:
@@ -464,10 +464,9 @@ def stop_node(name: str) -> list[str]:
     if processes.stop(f"node-{name}-containerd"):
         done.append(f"node-{name}-containerd")
     _kill_shims(name)
-    for leftover in _node_processes(name):  # anything of this node no record names (an interrupted start)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(int(leftover.split()[0]), signal.SIGKILL)
-        done.append(f"process {leftover}")
+    leftovers = _node_processes(name)  # anything of this node no record names (an interrupted start)
+    processes.kill(leftovers, signal.SIGKILL)
+    done += [f"process {pid} {argv0}" for pid, argv0 in leftovers.items()]
     done += [f"mount {m}" for m in unmount_under(node_dir(name), state_dir(name), *netns)]
     for path in netns:
         with contextlib.suppress(OSError):
@@ -493,7 +492,7 @@ def leftovers(net: hosts.Network) -> list[str]:
     found = []
     for host in net.hosts:
         name = host.name
-        found += [f"process {p}" for p in _node_processes(name)]
+        found += [f"process {pid} {argv0}" for pid, argv0 in _node_processes(name).items()]
         found += [
             f"cgroup {c}/{cgroup_parent(name)}" for c in _controllers() if (c / cgroup_parent(name)).exists()
         ]
@@ -509,18 +508,11 @@ def leftovers(net: hosts.Network) -> list[str]:
     return found + hosts.leftovers(net)
 
 
-def _node_processes(name: str) -> list[str]:
-    markers = [str(node_dir(name)).encode(), str(state_dir(name)).encode()]
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            cmdline = (proc / "cmdline").read_bytes()
-            if any(m in cmdline for m in markers):
-                argv0 = cmdline.split(b"\0", 1)[0].decode(errors="replace")
-                found.append(f"{proc.name} {argv0}")
-    return found
+def _node_processes(name: str) -> dict[int, str]:
+    """{pid: program} of every process with the node's directories in its arguments."""
+    markers = [str(node_dir(name)), str(state_dir(name))]
+    found = processes.find(lambda argv: any(m in "\0".join(argv) for m in markers))
+    return {pid: argv[0] for pid, argv in found.items()}
 
 
 # --- the whole data plane ----------------------------------------------------------------------
@@ -558,15 +550,17 @@ def ensure(
         start_containerd(net, name, settings["sandbox_image"])
     for name in names:
         start_kubelet(net, name, pki, server, settings["kubelet_port"])
-    deadline = time.monotonic() + timeout
-    while len(cidrs := pod_cidrs(kubectl, names)) < len(names):
-        if time.monotonic() > deadline:
-            missing = sorted(set(names) - set(cidrs))
-            raise NodeError(
-                f"no pod range for {', '.join(missing)} after {timeout:g}s (kubelet logs under "
-                f"{processes.PLATFORM / 'logs'})"
+
+    def pod_ranges() -> waits.Check:
+        cidrs = pod_cidrs(kubectl, names)
+        if missing := sorted(set(names) - set(cidrs)):
+            return waits.pending(
+                f"none yet for {', '.join(missing)} (kubelet logs under {processes.PLATFORM / 'logs'})"
             )
-        time.sleep(0.5)
+        return waits.succeeded(value=cidrs)
+
+    waited = waits.until(pod_ranges, timeout=timeout, what="pod ranges", interval=0.5, error=NodeError)
+    cidrs: dict[str, str] = waited.check.value  # type: ignore[assignment]
     for name, cidr in cidrs.items():
         write_cni(name, cidr)
     hosts.ensure_pod_routes(net, cidrs)

@@ -1,5 +1,7 @@
-"""Local processes of the lab's platform layer (redis, Argo CD's components): start detached, record the
-PID, tell whether it still runs, stop it. One directory per process under ``PLATFORM``."""
+"""The lab's one process supervisor. Platform processes (redis, Argo CD's components, ...): start detached,
+record the PID, tell whether it still runs, stop it; one directory per process under ``PLATFORM``. And the
+liveness and signalling every other part of the lab uses for processes it did not start here (the
+control plane kwokctl starts): ``alive``, ``running_from``, ``kill``, ``wait_gone``."""
 
 from __future__ import annotations
 
@@ -11,9 +13,11 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from boutique_suite import waits
 
 PLATFORM = Path(os.environ.get("KWOK_WORKDIR", Path.home() / ".kwok")) / "boutique-lab-platform"
 
@@ -39,7 +43,9 @@ def log_path(name: str) -> Path:
     return PLATFORM / "logs" / f"{name}.log"
 
 
-def _alive(pid: int | None, argv0: str | None) -> bool:
+def alive(pid: int | None, program: str | None = None) -> bool:
+    """``pid`` runs (neither gone nor a zombie) and, when ``program`` is given, runs that program (same
+    file name: a reused PID of another program is not ours)."""
     if not pid:
         return False
     try:
@@ -47,9 +53,55 @@ def _alive(pid: int | None, argv0: str | None) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
     except OSError:
         return False
+    if stat.rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+        return False
     # redis rewrites its title ("/usr/bin/redis-server 127.0.0.1:26379"): compare the program name only.
-    same = argv0 is None or Path(cmdline.split(" ")[0]).name == Path(argv0).name
-    return stat.rsplit(")", 1)[1].split()[0] != "Z" and same
+    return program is None or Path(cmdline.split(" ")[0]).name == Path(program).name
+
+
+def find(match: Callable[[list[str]], bool]) -> dict[int, list[str]]:
+    """{pid: argv} of every process (kernel threads aside) whose argv ``match`` accepts."""
+    found = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if argv[-1] == "":
+            argv.pop()
+        if argv and match(argv):
+            found[int(proc.name)] = argv
+    return found
+
+
+def running_from(directory: Path) -> dict[int, str]:
+    """{pid: program name} of every process whose program lies in ``directory``."""
+    prefix = str(directory).rstrip("/") + "/"
+    return {pid: Path(argv[0]).name for pid, argv in find(lambda argv: argv[0].startswith(prefix)).items()}
+
+
+def kill(pids: Iterable[int], sig: int, group: bool = False) -> None:
+    """Send ``sig`` to each PID (to its process group with ``group``); one already gone is no error."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            (os.killpg if group else os.kill)(pid, sig)
+
+
+def wait_gone(pids: Iterable[int], timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds until none of ``pids`` runs; True when none does."""
+    pids = list(pids)
+
+    def gone() -> waits.Check:
+        left = [pid for pid in pids if alive(pid)]
+        return waits.pending(f"still running: {left}") if left else waits.succeeded()
+
+    try:
+        waits.until(gone, timeout=timeout, what="processes gone", interval=0.1)
+    except waits.WaitTimeout:
+        return False
+    return True
 
 
 def _program(argv: list[str]) -> str:
@@ -65,7 +117,7 @@ def info(name: str) -> Proc:
     except (OSError, ValueError):
         data = {}
     pid = data.get("pid")
-    return Proc(name, pid, _alive(pid, data.get("argv0")), data.get("port"), log_path(name))
+    return Proc(name, pid, alive(pid, data.get("argv0")), data.get("port"), log_path(name))
 
 
 def port_open(port: int, timeout: float = 0.5) -> bool:
@@ -124,16 +176,22 @@ def start(
             {"pid": proc.pid, "argv0": _program(argv), "argv": argv, "port": port, "started_at": time.time()}
         )
     )
-    deadline = time.monotonic() + wait
-    while not ready():
+
+    def started() -> waits.Check:
+        if ready():
+            return waits.succeeded()
         if proc.poll() is not None:
             tail = " | ".join(log.read_text(errors="replace").strip().splitlines()[-3:])
-            raise ProcessError(f"{name} exited with {proc.returncode} during start (log {log}): {tail}")
-        if time.monotonic() > deadline:
+            return waits.failed(f"{name} exited with {proc.returncode} during start (log {log}): {tail}")
+        return waits.pending(f"not yet (log {log})")
+
+    what = f"{name} listening on 127.0.0.1:{port}" if port is not None else f"{name} ready"
+    try:
+        waits.until(started, timeout=wait, what=what, interval=0.2, error=ProcessError)
+    except ProcessError:
+        if proc.poll() is None:
             stop(name)
-            what = f"listen on 127.0.0.1:{port}" if port is not None else "become ready"
-            raise ProcessError(f"{name} did not {what} within {wait:g}s (log {log})")
-        time.sleep(0.2)
+        raise
     return info(name)
 
 
@@ -143,13 +201,9 @@ def stop(name: str, grace: float = 10) -> bool:
     _state(name).unlink(missing_ok=True)
     if not current.alive or current.pid is None:
         return False
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(current.pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while _alive(current.pid, None) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(current.pid, signal.SIGKILL)
+    kill([current.pid], signal.SIGTERM, group=True)
+    wait_gone([current.pid], grace)
+    kill([current.pid], signal.SIGKILL, group=True)
     return True
 
 

@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 import requests
 import yaml
 
+from boutique_suite import waits
 from provisioning.lab import build, kubectl, locks, manager, processes
 
 NS = "sealed-secrets"
@@ -117,7 +118,7 @@ def _configure() -> None:
     """The CRD (from the module, cached with the binaries), the namespace and the controller's identity."""
     kubectl.apply("-f", str(build.bin_dir(COMPONENT).parent / "crds"))
     kubectl.apply_objects(_rbac())
-    kubectl.run("wait", "--for=condition=Established", f"crd/{CRD}", "--timeout=30s", timeout=40)
+    kubectl.run("wait", "--for=condition=Established", f"crd/{CRD}", "--timeout=30s")
 
 
 def _key_exists() -> bool:
@@ -233,25 +234,22 @@ def _get(path: str, timeout: float = 5) -> requests.Response:
 
 
 def _wait_ready(timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    problem = "not started"
-    while time.monotonic() < deadline:
+    log = processes.log_path(NAME)
+
+    def ready() -> waits.Check:
         if not processes.info(NAME).alive:
-            raise SealedSecretsError(f"{NAME} exited (log {processes.log_path(NAME)})")
+            return waits.failed(f"{NAME} exited (log {log})")
         try:
             answers = {p: _get(p).status_code for p in ("/healthz", "/readyz")}
         except requests.RequestException as exc:
-            answers, problem = {}, f"HTTP: {exc}"
-        if answers and all(code == 200 for code in answers.values()):
-            if _key_exists():
-                return
-            problem = f"no active sealing key Secret in namespace {NS}"
-        elif answers:
-            problem = f"answers {answers}"
-        time.sleep(0.5)
-    raise SealedSecretsError(
-        f"{NAME} not ready within {timeout:g}s: {problem} (log {processes.log_path(NAME)})"
-    )
+            return waits.pending(f"HTTP: {exc} (log {log})")
+        if not all(code == 200 for code in answers.values()):
+            return waits.pending(f"answers {answers} (log {log})")
+        if not _key_exists():
+            return waits.pending(f"no active sealing key Secret in namespace {NS} (log {log})")
+        return waits.succeeded()
+
+    waits.until(ready, timeout=timeout, what=f"{NAME} ready", interval=0.5, error=SealedSecretsError)
 
 
 def _exclusive() -> contextlib.AbstractContextManager[None]:

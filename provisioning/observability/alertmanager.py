@@ -83,7 +83,8 @@ def write(dest: Path, **render_args: Any) -> Path:
 
 
 def helm_values() -> dict[str, Any]:
-    """kube-prometheus-stack values carrying this config; merged over values/kube-prometheus-stack.yaml."""
+    """kube-prometheus-stack values carrying this config: publish writes them into gitops-repo's
+    platform/values/kube-prometheus-stack-alertmanager.yaml, which Helm merges over the chart's values."""
     return {"alertmanager": {"config": load(), "templateFiles": {TEMPLATE.name: TEMPLATE.read_text()}}}
 
 

@@ -1,8 +1,8 @@
 """Grafana dashboards as code: load, list their queries, and validate them.
 
 A dashboard is valid when its JSON model has a uid, a title and panels with unique ids, every datasource it
-names is one Grafana provisions (values/kube-prometheus-stack.yaml), and every PromQL query parses; the
-queries are parsed by promtool, embedded as alert rules in a temporary rule file.
+names is one Grafana provisions (gitops-repo's platform/values/kube-prometheus-stack.yaml), and every PromQL
+query parses; the queries are parsed by promtool, embedded as alert rules in a temporary rule file.
 
     python -m provisioning.observability.dashboards   # validate every dashboard
 """
@@ -20,11 +20,11 @@ from typing import Any
 
 import yaml
 
-from provisioning.observability import HERE
+from provisioning.observability import HERE, VALUES
 from provisioning.observability.tools import run
 
 DASHBOARDS_DIR = HERE / "dashboards"
-STACK_VALUES = HERE / "values" / "kube-prometheus-stack.yaml"
+STACK_VALUES = VALUES / "kube-prometheus-stack.yaml"
 # Grafana fills these in before a query reaches Prometheus; a duration keeps the query parseable.
 INTERVAL_VARIABLES = re.compile(
     r"\$__(rate_interval|interval|range)\b|\$\{__(rate_interval|interval|range)\}"

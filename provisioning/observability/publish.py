@@ -2,15 +2,15 @@
 and the lab runs what gitops-repo renders.
 
 ``publish`` writes, from the sources here, into gitops-repo's platform/ (never edit those files by hand):
-- values/kube-prometheus-stack.yaml: values/ with the Alertmanager config and its Slack template
-  (alertmanager.config, alertmanager.templateFiles);
-- values/loki.yaml, values/promtail.yaml: values/ as they are;
+- values/kube-prometheus-stack-alertmanager.yaml: the Alertmanager config and its Slack template as chart
+  values (alertmanager.config, alertmanager.templateFiles), the Application's second values file after
+  values/kube-prometheus-stack.yaml (the charts' values themselves are written once, in gitops-repo);
 - config/monitoring/: the PrometheusRules of rules/, and every dashboard of dashboards/ as a ConfigMap
   labelled grafana_dashboard=1 (Grafana's sidecar loads it), beside the manifests already there.
 
 The lab reads back the rendered form: ``rendered_rule_groups`` runs ``kustomize build`` over
 config/monitoring and takes the PrometheusRules' groups; ``rendered_alertmanager`` takes the config and the
-template from the values file the Application gives the chart. tests/test_observability_publish.py fails when
+template from the values file publish writes for the chart. tests/test_observability_publish.py fails when
 the files in gitops-repo are not what the sources give, and shows one rule change reaching both.
 
     python -m provisioning.observability.publish      # rewrite gitops-repo's monitoring from the sources
@@ -40,34 +40,21 @@ OWN_RESOURCES = ("ingress-nginx-servicemonitor.yaml",)  # written by hand in con
 TEMPLATE = "slack.tmpl"
 
 
-def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
+ALERTMANAGER_VALUES = Path("platform/values/kube-prometheus-stack-alertmanager.yaml")
 
 
 def render(source: Path = HERE) -> dict[Path, str]:
     """{path in gitops-repo: text} for everything the sources give."""
     files: dict[Path, str] = {}
-    stack = yaml.safe_load((source / "values" / "kube-prometheus-stack.yaml").read_text())
     alertmanager = {
         "alertmanager": {
             "config": yaml.safe_load((source / "alertmanager" / "alertmanager.yaml").read_text()),
             "templateFiles": {TEMPLATE: (source / "alertmanager" / TEMPLATE).read_text()},
         }
     }
-    files[Path("platform/values/kube-prometheus-stack.yaml")] = GENERATED.format(
-        source="values/kube-prometheus-stack.yaml and alertmanager/"
-    ) + yaml.safe_dump(_deep_merge(stack, alertmanager), sort_keys=False, width=110)
-    for chart in ("loki", "promtail"):
-        files[Path(f"platform/values/{chart}.yaml")] = (
-            GENERATED.format(source=f"values/{chart}.yaml")
-            + (source / "values" / f"{chart}.yaml").read_text()
-        )
+    files[ALERTMANAGER_VALUES] = GENERATED.format(source="alertmanager/") + yaml.safe_dump(
+        alertmanager, sort_keys=False, width=110
+    )
     files[Path("platform/runbooks.md")] = (source / "runbooks.md").read_text()  # the alerts' runbook_url
     rules = sorted((source / "rules").glob("*.yaml"))
     for path in rules:
@@ -160,7 +147,7 @@ def rendered_dashboards(gitops: Path = GITOPS) -> dict[str, dict[str, Any]]:
 
 def rendered_alertmanager(gitops: Path = GITOPS) -> tuple[dict[str, Any], str]:
     """The Alertmanager config and Slack template the chart gets from gitops-repo's values."""
-    values = yaml.safe_load((gitops / "platform" / "values" / "kube-prometheus-stack.yaml").read_text())
+    values = yaml.safe_load((gitops / ALERTMANAGER_VALUES).read_text())
     return values["alertmanager"]["config"], values["alertmanager"]["templateFiles"][TEMPLATE]
 
 
