@@ -54,7 +54,11 @@ class Component:
 
     @property
     def directory(self) -> Path:
-        return CACHE_ROOT / f"{self.name}-{self.version}"
+        """Keyed by the pinned version and, for a patched build, by its patches (a changed patch rebuilds)."""
+        if not self.patches:
+            return CACHE_ROOT / f"{self.name}-{self.version}"
+        digest = hashlib.sha256(json.dumps(self.patches, sort_keys=True).encode()).hexdigest()[:10]
+        return CACHE_ROOT / f"{self.name}-{self.version}-patched-{digest}"
 
     def binary_names(self) -> list[str]:
         names = [tool.rsplit("/", 1)[1] for tool in self.tools]
@@ -122,6 +126,8 @@ def copied_replaces(module: str, version: str) -> dict[str, str]:
 
 
 METALLB_LOOPBACK_METRICS = 'MetricsHost: "127.0.0.1", MetricsPort: *port,'
+ARGOCD_ANY_METRICS = 'metricsAddr := fmt.Sprintf("0.0.0.0:%d", metricsPort)'
+ARGOCD_LOOPBACK_METRICS = 'metricsAddr := fmt.Sprintf("127.0.0.1:%d", metricsPort)'
 
 
 def components() -> dict[str, Component]:
@@ -216,6 +222,9 @@ def components() -> dict[str, Component]:
                 f"-X github.com/argoproj/argo-cd/v3/common.buildDate={now}",
             ],
             extra_files={"manifests/crds": "crds"},
+            # The application controller's metrics listener has no address flag (all interfaces): the lab's
+            # stays on loopback, where its Prometheus scrapes it.
+            patches={"controller/appcontroller.go": [(ARGOCD_ANY_METRICS, ARGOCD_LOOPBACK_METRICS)]},
         ),
         "kustomize": Component(
             name="kustomize",
