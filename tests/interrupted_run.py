@@ -27,7 +27,7 @@ def git_drift(kube: Kube, undo: UndoStack) -> None:
     argocd = gitops_checks.argocd_client(LAB)
     story: dict = {"app": APP}
     gitops_steps.commit_annotation(
-        argocd, gitops_repo.GitopsRepo(), LAB, kube.run_id, undo, story, "boutique.suite/killed-run"
+        argocd, gitops_repo.gitops_repo(LAB), LAB, kube.run_id, undo, story, "boutique.suite/killed-run"
     )
     wait_synced_and_healthy(argocd, APP, LAB.timeouts.rollout, revision=story["commit"])
 
