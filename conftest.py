@@ -26,6 +26,7 @@ from boutique_suite import (
     platform_screens,
     resilience,
     runlabel,
+    sites,
     targets,
     traceability,
 )
@@ -242,8 +243,9 @@ def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature, scenario
     evidence.label_target(target)
     phase = _phase(item)
     reason = None
-    if item.get_closest_marker("onprem_only") and target.is_lab:
-        reason = "cannot be made real on the offline lab (onprem only); run with --target onprem"
+    onprem_only = item.get_closest_marker("onprem_only") and sites.site_for(target).onprem_only_missing()
+    if onprem_only:
+        reason = onprem_only
     elif item.get_closest_marker("destructive") and not target.allow_destructive:
         reason = f"destructive scenario: target {target.name} does not set allow_destructive: true"
     elif cannot := _first_step_that_cannot_run(request, scenario, target):

@@ -10,14 +10,13 @@ from __future__ import annotations
 import base64
 import importlib.util
 import json
-import shutil
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 import yaml
@@ -27,16 +26,13 @@ from boutique_suite import evidence, gitops_repo, images, probes, waits
 from boutique_suite.argocd import ArgoCDClient, wait_synced_and_healthy
 from boutique_suite.evidence import Execution
 from boutique_suite.kube import Kube
+from boutique_suite.sites import JobRun, Pipelines, site_for
 from boutique_suite.targets import Target
 from boutique_suite.undo import UndoStack
 
-if TYPE_CHECKING:  # the lab's modules are imported where a lab target needs them
-    from provisioning.lab.gitserver import GitServer
-    from provisioning.lab.pipeline import JobResult
-
 IMAGE_PREFIX = "registry.local/boutique"
 DEV_OVERLAY = "overlays/dev/kustomization.yaml"
-APPLICATION = "online-boutique-dev"
+APPLICATION = Target.model_fields["application"].default  # the target's field names the one in use
 CHECKER = (
     Path(__file__).resolve().parents[1] / "provisioning" / "cicd" / "app-repo" / "ci" / "check_dockerfiles.py"
 )
@@ -62,7 +58,9 @@ class Trace:
     service: str = ""
     app_commit: str = ""
     pushed_at: float = 0.0
-    job: JobResult | None = None
+    job: JobRun | None = None
+    runner: str = ""  # how the job ran
+    application: str = APPLICATION  # the Argo CD Application that deploys the commit
     job_ended: float = 0.0
     gitops_commit: str = ""
     scratch_repo: str = ""
@@ -76,15 +74,12 @@ class Trace:
         return self.app_commit[:8]
 
 
-def _lab_git(target: Target, request: pytest.FixtureRequest) -> GitServer:
-    """The lab's git server; on-prem targets skip (GitLab's API comes with phase 1 of issue #7)."""
-    if not target.is_lab:
-        evidence.skip_scenario(request, evidence.ONPREM_PENDING)
-    from provisioning.lab import gitserver
-
-    git = gitserver.running()
-    assert git is not None, "the lab git server is not running"
-    return git
+def _pipelines(target: Target, request: pytest.FixtureRequest) -> Pipelines:
+    """The target's CI; a target whose CI the suite cannot drive yet skips with the reason."""
+    site = site_for(target)
+    if why := site.pipelines_missing():
+        evidence.skip_scenario(request, why)
+    return site.pipelines()
 
 
 # --- app-repo ------------------------------------------------------------------------------------------
@@ -94,19 +89,17 @@ def push_app_change(
     request: pytest.FixtureRequest, target: Target, trace: Trace, path: str, run_id: str, undo: UndoStack
 ) -> str:
     """A commit to app-repo's main that changes ``path`` (src/<service>); app-repo is restored afterwards."""
-    from provisioning.lab import pipeline
-
-    git = _lab_git(target, request)
+    ci = _pipelines(target, request)
     undo.push(
         "restore app-repo",
-        lambda: pipeline.publish_app_repo(git, "restore app-repo after a scenario"),
+        lambda: ci.restore_app_repo("restore app-repo after a scenario"),
         journal=("restore_app_repo", {}),
     )
     service = Path(path).name
     note = f"{path}/CHANGELOG.md"
     trace.service = service
-    trace.app_commit = pipeline.commit_change(
-        git, "app-repo", {note: lambda text: f"{text}- suite run {run_id}\n"}, f"{service}: run {run_id}"
+    trace.app_commit = ci.commit_change(
+        "app-repo", {note: lambda text: f"{text}- suite run {run_id}\n"}, f"{service}: run {run_id}"
     )
     trace.pushed_at = time.monotonic()
     return trace.app_commit
@@ -114,10 +107,8 @@ def push_app_change(
 
 def app_repo_checkout(request: pytest.FixtureRequest, target: Target, trace: Trace, tmp: Path) -> Path:
     """app-repo's head as the git server has it."""
-    from provisioning.lab import gitserver, pipeline
-
-    git = _lab_git(target, request)
-    trace.app_checkout = pipeline.checkout(git, "app-repo", gitserver.head(git, "app-repo"), tmp / "app-repo")
+    ci = _pipelines(target, request)
+    trace.app_checkout = ci.checkout("app-repo", ci.head("app-repo"), tmp / "app-repo")
     return trace.app_checkout
 
 
@@ -148,8 +139,10 @@ def expect_dockerfile_rule(checkout: Path, *rules: str) -> None:
 # --- pipeline jobs -----------------------------------------------------------------------------------
 
 
-def restore_gitops(target: Target, argocd: ArgoCDClient, app: str = APPLICATION) -> None:
-    """gitops-repo back to the suite's content, and Argo CD's ``app`` synced to it."""
+def restore_gitops(target: Target, argocd: ArgoCDClient, app: str | None = None) -> None:
+    """gitops-repo back to the suite's content, and Argo CD's ``app`` (default: the target's Application)
+    synced to it."""
+    app = app or target.application
     head = gitops_repo.gitops_repo(target).restore()
     argocd.refresh(app)
     wait_synced_and_healthy(argocd, app, target.timeouts.rollout, revision=head)
@@ -163,18 +156,17 @@ def run_job(
     job: str,
     seconds: int,
     variables: dict[str, str] | None = None,
-) -> JobResult:
-    """Run ``job`` of app-repo's .gitlab-ci.yml at the scenario's app commit (gitlab-ci-local, shell
-    executor) and require it to pass within ``seconds``; its log goes to the report."""
-    from provisioning.lab import gitserver, pipeline
-
-    git = _lab_git(target, request)
-    commit = trace.app_commit or gitserver.head(git, "app-repo")
+) -> JobRun:
+    """Run ``job`` of app-repo's .gitlab-ci.yml at the scenario's app commit (on the lab: gitlab-ci-local,
+    shell executor) and require it to pass within ``seconds``; its log goes to the report."""
+    ci = _pipelines(target, request)
+    commit = trace.app_commit or ci.head("app-repo")
     with tempfile.TemporaryDirectory(prefix="boutique-job-") as tmp:
-        work = pipeline.checkout(git, "app-repo", commit, Path(tmp) / "app")
-        result = pipeline.run_job(git, work, job, variables, timeout=seconds + 30)
+        work = ci.checkout("app-repo", commit, Path(tmp) / "app")
+        result = ci.run_job(work, job, variables, timeout=seconds + 30)
     trace.job, trace.job_ended = result, time.monotonic()
-    evidence.attach_text(f"{job} job log (gitlab-ci-local {pipeline.GITLAB_CI_LOCAL_VERSION})", result.log)
+    trace.runner, trace.application = ci.runner, target.application
+    evidence.attach_text(f"{job} job log ({ci.runner})", result.log)
     execution.timing(f"{job.replace('-', '_')}_job_seconds", result.seconds)
     tail = "\n".join(result.log.strip().splitlines()[-12:])
     assert result.passed, f"job {job} failed with exit code {result.returncode}:\n{tail}"
@@ -192,41 +184,34 @@ def run_pipeline_job(
     job: str,
     seconds: int,
 ) -> str:
-    """``job`` at the pushed commit. The bump ("update-gitops") writes to the lab's gitops-repo, which is
+    """``job`` at the pushed commit. The bump ("update-gitops") writes to the target's gitops-repo, which is
     restored afterwards with the Application synced back. Returns the gitops-repo commit the job names."""
     skip_unrunnable_jobs(request, target, [job])
+    app = target.application
     if job == "update-gitops":
         undo.push(
             "restore gitops-repo",
-            lambda: restore_gitops(target, argocd),
-            journal=("restore_gitops", {"app": APPLICATION}),
+            lambda: restore_gitops(target, argocd, app),
+            journal=("restore_gitops", {"app": app}),
         )
-        # Build and push come before the bump in the pipeline; the lab cannot build app-repo's image.
-        images.ensure_pullable(target, f"{IMAGE_PREFIX}/{trace.service}:{trace.short_sha}")
-        if target.is_lab:
-            execution.simulated(images.LAB_PUSHED)
+        # Build and push come before the bump in the pipeline (the lab cannot build app-repo's image).
+        image = f"{IMAGE_PREFIX}/{trace.service}:{trace.short_sha}"
+        if simulated := images.ensure_pullable(target, image):
+            execution.simulated(simulated)
     result = run_job(request, target, trace, execution, job, seconds)
     trace.gitops_commit = result.gitops_commit or ""
     assert trace.gitops_commit or job != "update-gitops", (
         f"the job named no gitops-repo commit:\n{result.log}"
     )
-    if job == "update-gitops" and target.is_lab:
-        # What gitops-repo's push webhook does on GitLab: Argo CD looks at the repository now rather than at
-        # its next poll. Only a refresh: the sync itself is still Argo CD's automated policy.
-        argocd.refresh(APPLICATION)
+    if job == "update-gitops":
+        site_for(target).gitops_pushed(argocd, app)
     return trace.gitops_commit
 
 
 def skip_unrunnable_jobs(request: pytest.FixtureRequest, target: Target, jobs: list[str]) -> None:
     """Jobs the target cannot run are skipped with the reason, never reported as passed."""
-    if not target.is_lab:
-        evidence.skip_scenario(request, evidence.ONPREM_PENDING)
-    from provisioning.lab import pipeline
-
-    reasons = pipeline.unrunnable_jobs()
-    skipped = [f'"{job}": {reasons[job]}' for job in jobs if job in reasons]
-    if skipped:
-        evidence.skip_scenario(request, "job cannot run on the lab: " + "; ".join(skipped))
+    if why := _pipelines(target, request).unrunnable(jobs):
+        evidence.skip_scenario(request, why)
 
 
 # --- the bump against a scratch copy -----------------------------------------------------------------
@@ -236,15 +221,10 @@ def scratch_copy_of_gitops_repo(
     request: pytest.FixtureRequest, target: Target, trace: Trace, run_id: str, undo: UndoStack
 ) -> str:
     """A new repository on the git server holding gitops-repo's history; deleted after the scenario."""
-    from provisioning.lab import gitserver
-
-    git = _lab_git(target, request)
+    ci = _pipelines(target, request)
     name = f"scratch-gitops-{run_id}"
-    path = git.root / f"{name}.git"
-    undo.push(f"delete the scratch repository {name}", lambda: shutil.rmtree(path, ignore_errors=True))
-    gitserver._git(None, "clone", "--quiet", "--bare", str(git.root / "gitops-repo.git"), str(path))
-    gitserver._git(path, "config", "http.receivepack", "true")
-    trace.scratch_repo, trace.scratch_base = name, gitserver.head(git, name)
+    undo.push(f"delete the scratch repository {name}", ci.copy_repo("gitops-repo", name))
+    trace.scratch_repo, trace.scratch_base = name, ci.head(name)
     return name
 
 
@@ -259,13 +239,13 @@ def bump_scratch_copy(
     service: str,
     commit: str,
 ) -> None:
-    git = _lab_git(target, request)
+    ci = _pipelines(target, request)
     scratch = scratch_copy_of_gitops_repo(request, target, trace, run_id, undo)
     variables = {
         "SERVICES": service,
         "APP_COMMIT": commit,
         "IMAGE_TAG": commit[:8],
-        "GITOPS_REPO_URL": git.repo_url(scratch),
+        "GITOPS_REPO_URL": ci.repo_url(scratch),
     }
     result = run_job(request, target, trace, execution, job, target.timeouts.apply + 300, variables)
     trace.gitops_commit = result.gitops_commit or ""
@@ -274,15 +254,13 @@ def bump_scratch_copy(
 def expect_one_scratch_commit(
     request: pytest.FixtureRequest, target: Target, trace: Trace, commit: str
 ) -> None:
-    from provisioning.lab import gitserver, pipeline
-
-    git = _lab_git(target, request)
-    head = gitserver.head(git, trace.scratch_repo)
-    new = pipeline.commits_between(git, trace.scratch_repo, trace.scratch_base, head)
+    ci = _pipelines(target, request)
+    head = ci.head(trace.scratch_repo)
+    new = ci.commits_between(trace.scratch_repo, trace.scratch_base, head)
     assert new == [trace.gitops_commit], (
         f"new commits on the scratch copy: {new}, the job named {trace.gitops_commit}"
     )
-    shown = pipeline.show_commit(git, trace.scratch_repo, head, DEV_OVERLAY)
+    shown = ci.show_commit(trace.scratch_repo, head, DEV_OVERLAY)
     assert commit in str(shown["message"]), f"the commit message does not name {commit}: {shown['message']!r}"
     trace.steps["gitops_commit"] = shown
 
@@ -296,10 +274,7 @@ def expect_image_tag_in_commit(
     tag: str,
     repo: str = "",
 ) -> dict[str, str]:
-    from provisioning.lab import pipeline
-
-    git = _lab_git(target, request)
-    shown = pipeline.show_commit(git, repo or trace.scratch_repo, trace.gitops_commit, path)
+    shown = _pipelines(target, request).show_commit(repo or trace.scratch_repo, trace.gitops_commit, path)
     trace.steps["gitops_commit"], trace.checked_path, trace.steps["bumped_image"] = shown, path, image
     tags = _image_tags(str(shown["content"]))
     assert tags.get(image) == tag, f"{path} at {trace.gitops_commit[:8]} sets {image} to {tags.get(image)!r}"
@@ -392,11 +367,11 @@ def _current_replicaset(kube: Kube, namespace: str, deployment: str, image: str)
 def attach_trace(argocd: ArgoCDClient, trace: Trace) -> dict[str, Any]:
     """The whole trace in the report: app-repo commit -> gitops-repo commit -> Argo CD revision -> ReplicaSet,
     each link checked against the next."""
-    app = argocd.application(APPLICATION)
+    app = argocd.application(trace.application)
     entries = [
         h for h in app.get("status", {}).get("history") or [] if h.get("revision") == trace.gitops_commit
     ]
-    assert entries, f"Argo CD's history of {APPLICATION} has no entry for {trace.gitops_commit[:8]}"
+    assert entries, f"Argo CD's history of {trace.application} has no entry for {trace.gitops_commit[:8]}"
     gitops = trace.steps["gitops_commit"]
     rs = trace.steps["replicaset"]
     assert trace.job is not None, "no pipeline job ran in this scenario"
@@ -406,7 +381,7 @@ def attach_trace(argocd: ArgoCDClient, trace: Trace) -> dict[str, Any]:
         "pipeline job": {
             "job": trace.job.job,
             "seconds": round(trace.job.seconds, 2),
-            "runner": "gitlab-ci-local (shell executor)",
+            "runner": trace.runner,
         },
         "gitops-repo commit": {
             "sha": trace.gitops_commit,
@@ -416,7 +391,7 @@ def attach_trace(argocd: ArgoCDClient, trace: Trace) -> dict[str, Any]:
             "files": gitops["files"],
         },
         "Argo CD": {
-            "application": APPLICATION,
+            "application": trace.application,
             "history id": entries[-1].get("id"),
             "revision": entries[-1].get("revision"),
             "deployedAt": entries[-1].get("deployedAt"),
@@ -426,9 +401,10 @@ def attach_trace(argocd: ArgoCDClient, trace: Trace) -> dict[str, Any]:
     }
     lines = [
         f"app-repo commit    {trace.app_commit}  ({trace.service} changed)",
-        f"  -> {trace.job.job} job   {trace.job.seconds:.1f}s, gitlab-ci-local",
+        f"  -> {trace.job.job} job   {trace.job.seconds:.1f}s, {trace.runner}",
         f"gitops-repo commit {trace.gitops_commit}  {str(gitops['message']).splitlines()[0]}",
-        f"  -> Argo CD {APPLICATION} history #{entries[-1].get('id')} revision {entries[-1].get('revision')} "
+        f"  -> Argo CD {trace.application} history #{entries[-1].get('id')} "
+        f"revision {entries[-1].get('revision')} "
         f"at {entries[-1].get('deployedAt')}",
         f"ReplicaSet         {rs['name']} (revision {rs['revision']}) image {rs['image']}, "
         f"{rs['ready']}/{rs['replicas']} ready",

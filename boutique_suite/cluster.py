@@ -4,11 +4,9 @@
 from __future__ import annotations
 
 import ipaddress
-import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from kubernetes import client
 from kubernetes.utils import parse_quantity
@@ -191,17 +189,11 @@ def expect_replaced(kube: Kube, workload: Workload, replicas: int, timeout: floa
 
 
 def kubectl(target: Target) -> list[str]:
-    """The kubectl of the target: the lab's pinned build, else the one on PATH."""
-    if target.is_lab:
-        from provisioning.lab import build
+    """The kubectl of the target (the lab's pinned build, or the one on PATH) with its kubeconfig."""
+    from boutique_suite.sites import site_for
 
-        binary = build.bin_dir("kubernetes") / "kubectl"
-    else:
-        found = shutil.which("kubectl")
-        assert found, "kubectl is not on PATH: install it to run this scenario"
-        binary = Path(found)
     return [
-        str(binary),
+        str(site_for(target).kubectl_binary()),
         "--kubeconfig",
         str(target.cluster.kubeconfig_path),
         "--context",

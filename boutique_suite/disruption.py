@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from boutique_suite import faults, probes, waits
 from boutique_suite.argocd import ArgoCDClient, synced_and_healthy
 from boutique_suite.kube import Kube
+from boutique_suite.sites import site_for
 from boutique_suite.targets import Target
 from boutique_suite.undo import UndoStack
 
@@ -98,28 +99,15 @@ def _epoch(timestamp: str) -> float:
     return datetime.datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
 
 
-def _controller_replicas(target: Target, kube: Kube) -> int:
-    """Replicas the controller runs with: the StatefulSet's on-prem, the lab's one process."""
-    if target.is_lab:
-        return 1
-    ns = target.argocd_namespace
-    return kube.apps.read_namespaced_stateful_set(CONTROLLER, ns).spec.replicas or 1
-
-
 def start_controller(target: Target, kube: Kube, replicas: int) -> None:
     """Start the application controller again (a running one is left alone)."""
-    if target.is_lab:
-        from provisioning.lab import argocd as lab_argocd
-
-        lab_argocd.start_component(CONTROLLER)
-        return
-    ns = target.argocd_namespace
-    kube.apps.patch_namespaced_stateful_set_scale(CONTROLLER, ns, {"spec": {"replicas": replicas}})
+    site_for(target).start_controller(kube, replicas)
 
 
 def stop_controller(target: Target, kube: Kube, undo: UndoStack) -> Callable[[], None]:
     """Stop the application controller (its start journaled first); returns the start."""
-    replicas = _controller_replicas(target, kube)
+    site = site_for(target)
+    replicas = site.controller_replicas(kube)
 
     def start() -> None:
         start_controller(target, kube, replicas)
@@ -129,34 +117,12 @@ def stop_controller(target: Target, kube: Kube, undo: UndoStack) -> Callable[[],
         start,
         journal=("start_argocd_controller", {"replicas": replicas}),
     )
-    _stop_controller(target, kube)
+    site.stop_controller(kube)
     return start
 
 
 def controller_running(target: Target, kube: Kube) -> bool:
-    if target.is_lab:
-        from provisioning.lab import processes
-
-        return processes.info(CONTROLLER).alive
-    ns = target.argocd_namespace
-    return bool(kube.apps.read_namespaced_stateful_set(CONTROLLER, ns).status.ready_replicas)
-
-
-def _stop_controller(target: Target, kube: Kube) -> None:
-    """Stop the application controller: the lab's local process, or the StatefulSet scaled to 0."""
-    if target.is_lab:
-        from provisioning.lab import argocd as lab_argocd
-
-        assert lab_argocd.stop_component(CONTROLLER), "the Argo CD application controller was not running"
-        return
-    ns = target.argocd_namespace
-    kube.apps.patch_namespaced_stateful_set_scale(CONTROLLER, ns, {"spec": {"replicas": 0}})
-
-    def gone() -> waits.Check:
-        pods = kube.pods(ns, f"app.kubernetes.io/name={CONTROLLER}")
-        return waits.pending(f"{len(pods)} controller pods") if pods else waits.succeeded()
-
-    waits.until(gone, timeout=target.timeouts.cleanup, what=f"{CONTROLLER} pods gone")
+    return site_for(target).controller_running(kube)
 
 
 def stop_argocd_controller(

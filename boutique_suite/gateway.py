@@ -14,6 +14,7 @@ from kubernetes.client.exceptions import ApiException
 
 from boutique_suite import probes, waits
 from boutique_suite.kube import Kube
+from boutique_suite.sites import site_for
 from boutique_suite.targets import Gateway, Target, ip_range
 from boutique_suite.touches import Touches, touches
 from boutique_suite.undo import UndoStack
@@ -24,11 +25,6 @@ POOL_ANNOTATION = "metallb.io/address-pool"
 ALLOCATED_FROM = "metallb.io/ip-allocated-from-pool"
 INGRESS_NS, INGRESS_DEPLOYMENT = "ingress-nginx", "ingress-nginx-controller"
 TEST_SERVICE = "suite-loadbalancer"
-INGRESS_NOT_IN_LAB = (
-    "ingress-nginx's controller is not in the lab (its image cannot be fetched offline and is not built "
-    "here): only its Service exists, which the lab creates itself from platform/values/ingress-nginx.yaml, "
-    "so there are no replicas to check"
-)
 
 
 def gateway_of(target: Target) -> Gateway:
@@ -37,16 +33,9 @@ def gateway_of(target: Target) -> Gateway:
 
 
 def lab_metallb_missing(target: Target) -> str | None:
-    """On the lab: why MetalLB's controller cannot answer (None when it runs). On-prem: None."""
-    if not target.is_lab:
-        return None
-    from provisioning.lab import metallb
-
-    proc = metallb.status()
-    if proc.alive:
-        return None
-    why = metallb.last_error() or f"see its log {proc.log}"
-    return f"MetalLB's controller is not running in the lab: {why}"
+    """Why MetalLB's controller cannot answer (None when it can: always on-prem, where it runs in the
+    cluster; on the lab when its local process runs)."""
+    return site_for(target).metallb_missing()
 
 
 def _custom(kube: Kube, plural: str) -> list[dict]:
@@ -223,7 +212,7 @@ def storefront_host(kube: Kube, namespace: str, ingress: str = "frontend") -> st
 
 def ingress_controller_missing(target: Target) -> str | None:
     """Why the target cannot show ingress-nginx's controller (None when it can)."""
-    return INGRESS_NOT_IN_LAB if target.is_lab else None
+    return site_for(target).ingress_controller_missing()
 
 
 @touches(Touches.node_runtime)

@@ -26,24 +26,9 @@ def argocd_client(target: Target) -> ArgoCDClient:
 
 def expect_components_running(target: Target, kube: Kube) -> dict[str, str]:
     """Lab: the local processes run; on-prem: the Deployments / StatefulSet in Argo CD's namespace."""
-    if target.is_lab:
-        from provisioning.lab import argocd
+    from boutique_suite.sites import site_for
 
-        procs = argocd.status()
-        down = [n for n, p in procs.items() if not p.alive]
-        assert not down, f"not running: {down}"
-        return {n: f"pid {p.pid}, 127.0.0.1:{p.port}" for n, p in procs.items()}
-    ns = target.argocd_namespace
-    found = {}
-    apps = kube.apps
-    workloads = [*apps.list_namespaced_deployment(ns).items, *apps.list_namespaced_stateful_set(ns).items]
-    for dep in workloads:
-        ready = dep.status.ready_replicas or 0
-        assert ready == (dep.spec.replicas or 1), f"{dep.metadata.name}: {ready}/{dep.spec.replicas} ready"
-        found[dep.metadata.name] = f"{ready} ready"
-    for name in ("argocd-server", "argocd-repo-server", "argocd-application-controller", "argocd-redis"):
-        assert name in found, f"{name} not found in namespace {ns}: {sorted(found)}"
-    return found
+    return site_for(target).argocd_components(kube)
 
 
 def expect_ingress_routes(kube: Kube, namespace: str, ingress: str, host: str, service: str) -> None:

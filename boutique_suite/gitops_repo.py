@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import yaml
 
@@ -16,41 +17,6 @@ from boutique_suite.targets import Target
 
 class RepoUnavailable(Exception):
     """The target's gitops-repo cannot be read or written by the suite yet."""
-
-
-@dataclass
-class GitopsRepo:
-    """The lab's gitops-repo on its git server: the suite publishes its own content there."""
-
-    def head(self) -> str:
-        from provisioning.lab import gitserver
-
-        server = gitserver.running()
-        if server is None:
-            raise RepoUnavailable("the lab git server is not running")
-        return gitserver.head(server, "gitops-repo")
-
-    def tree(self) -> str:
-        """The tree hash of main: what gitops-repo holds, whatever commits led there."""
-        from provisioning.lab import gitserver
-
-        server = gitserver.running()
-        if server is None:
-            raise RepoUnavailable("the lab git server is not running")
-        return gitserver.tree(server, "gitops-repo")
-
-    def commit(self, edits: dict[str, Callable[[str], str]], message: str) -> str:
-        """Commit the suite's gitops content with ``edits`` ({path: text -> text}); returns the SHA."""
-        from provisioning.lab import boutique, gitserver
-
-        server = gitserver.running()
-        if server is None:
-            raise RepoUnavailable("the lab git server is not running")
-        return boutique.publish_gitops_content(server, edits=edits, message=message)
-
-    def restore(self) -> str:
-        """Back to the suite's gitops content (what the layer published): a new commit if anything differs."""
-        return self.commit({}, "restore gitops-repo after a scenario")
 
 
 SUITE_TRAILER = "Boutique-Suite-Change: true"
@@ -121,19 +87,19 @@ class RemoteGitopsRepo:
             yield work
 
 
-Repo = GitopsRepo | RemoteGitopsRepo  # the lab's, or GitLab's on-prem: the same four operations
+class Repo(Protocol):
+    """gitops-repo as the target serves it (GitLab's on-prem, the lab's git server): four operations."""
+
+    def head(self) -> str: ...
+    def tree(self) -> str: ...
+    def commit(self, edits: dict[str, Callable[[str], str]], message: str) -> str: ...
+    def restore(self) -> str: ...
 
 
 def gitops_repo(target: Target) -> Repo:
-    if target.is_lab:
-        return GitopsRepo()
-    from boutique_suite import repos
+    from boutique_suite.sites import site_for
 
-    try:
-        url, env = repos.remote(target, "gitops-repo")
-    except AssertionError as exc:
-        raise RepoUnavailable(str(exc)) from None
-    return RemoteGitopsRepo(url, env)
+    return site_for(target).gitops_repo()
 
 
 def set_image_tag(image: str, tag: str) -> Callable[[str], str]:

@@ -133,11 +133,8 @@ def expect_referenced_secrets_exist(kube: Kube, objects: list[dict], namespace: 
 
 def expect_lab_pull_secret(kube: Kube, namespace: str) -> None:
     """Lab: the Secret Argo CD synced (as a SealedSecret, opened by the real controller) holds exactly the
-    pull credentials the lab sealed."""
-    from provisioning.lab import boutique
+    pull credentials the lab sealed. (steps/gitops_steps.py still calls it; the site's expect_pull_secret is
+    the way for any target.)"""
+    from boutique_suite import sites
 
-    secret = kube.core.read_namespaced_secret("registry-credentials", namespace)
-    opened = json.loads(base64.b64decode(secret.data[".dockerconfigjson"]))
-    assert opened == json.loads(boutique._registry_dockerconfigjson()), (
-        "registry-credentials differs from what was sealed"
-    )
+    sites.implementation("lab").expect_pull_secret(kube, namespace)

@@ -18,15 +18,16 @@ import yaml
 
 from boutique_suite.targets import Target
 
-GROUP = "boutique"
 SOURCE_SUFFIXES = frozenset({".go", ".py", ".js", ".ts", ".cs", ".java", ".csproj", ".proto"})
+# The lab's answer to sites.Site.app_repo_sources_missing (steps/platform_steps.py still names it here).
 APP_REPO_NO_SOURCES = (
     "the lab's app-repo holds each service's Dockerfile and the .gitlab-ci.yml, but not the services' "
     "sources (Online Boutique's source cannot be fetched offline)"
 )
 
 
-def _env(extra: dict[str, str]) -> dict[str, str]:
+def git_env(extra: dict[str, str]) -> dict[str, str]:
+    """The process environment with git config ``extra`` (never on a command line or in .git/config)."""
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_COUNT": str(len(extra))}
     for n, (key, value) in enumerate(extra.items()):
         env[f"GIT_CONFIG_KEY_{n}"], env[f"GIT_CONFIG_VALUE_{n}"] = key, value
@@ -35,19 +36,9 @@ def _env(extra: dict[str, str]) -> dict[str, str]:
 
 def remote(target: Target, repo: str) -> tuple[str, dict[str, str]]:
     """(HTTPS URL, client environment) of ``repo`` on the target's git server."""
-    if target.is_lab:
-        from provisioning.lab import gitserver
+    from boutique_suite.sites import site_for
 
-        server = gitserver.running()
-        assert server is not None, "the lab git server is not running"
-        return server.repo_url(repo), gitserver.client_env(server)
-    assert target.gitlab is not None, f"target {target.name} has no gitlab section"
-    token = os.environ.get(target.gitlab.token_env, "")
-    assert token, f"{target.gitlab.token_env} is not set (a GitLab token with read_repository)"
-    extra = {"http.extraHeader": f"PRIVATE-TOKEN: {token}"}
-    if target.gitlab.ca_file:
-        extra["http.sslCAInfo"] = target.gitlab.ca_file
-    return f"{target.gitlab.url.rstrip('/')}/{GROUP}/{repo}.git", _env(extra)
+    return site_for(target).git_remote(repo)
 
 
 @contextmanager

@@ -104,11 +104,9 @@ def _sync(platform: Platform, app: str) -> None:
 
 @kind("restore_app_repo")
 def _restore_app_repo(platform: Platform) -> None:
-    from provisioning.lab import gitserver, pipeline
+    from boutique_suite.sites import site_for
 
-    git = gitserver.running()
-    assert git is not None, "the lab git server is not running"
-    pipeline.publish_app_repo(git, "restore app-repo after an interrupted run")
+    site_for(platform.target).pipelines().restore_app_repo("restore app-repo after an interrupted run")
 
 
 @kind("delete_sealed_secret")

@@ -10,7 +10,6 @@ import base64
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +21,7 @@ from kubernetes.client.exceptions import ApiException
 
 from boutique_suite import journal, runlabel, waits
 from boutique_suite.kube import Kube
+from boutique_suite.sites import site_for
 from boutique_suite.targets import Target
 
 GROUP, VERSION, PLURAL = "bitnami.com", "v1alpha1", "sealedsecrets"
@@ -56,13 +56,7 @@ def expect_controller_running(target: Target) -> dict[str, str]:
     state = phase7_advanced.check(target)
     controller = {k: v for k, v in state.components.items() if "sealed-secrets" in k}
     assert controller, f"the Sealed Secrets controller is not running: {state.detail}"
-    if target.is_lab:
-        from provisioning.lab import sealedsecrets
-
-        try:
-            sealedsecrets.cert_pem()  # it answers with its sealing certificate
-        except sealedsecrets.SealedSecretsError as exc:
-            raise AssertionError(str(exc)) from None
+    site_for(target).expect_sealing_certificate()
     return controller
 
 
@@ -71,15 +65,14 @@ def expect_controller_running(target: Target) -> dict[str, str]:
 
 @contextmanager
 def gitops_checkout(target: Target) -> Iterator[tuple[Path, str]]:
-    """(directory, description) of gitops-repo's main, cloned over HTTPS from the target's git server (the
-    lab's, or GitLab on-prem)."""
+    """(directory, description) of gitops-repo's main, cloned over HTTPS from the target's git server."""
     from boutique_suite import repos
 
     with repos.clone(target, "gitops-repo") as work:
         head = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=work, capture_output=True, text=True
         ).stdout.strip()
-        yield work, f"gitops-repo at {head} on {'the lab git server' if target.is_lab else 'GitLab'}"
+        yield work, f"gitops-repo at {head} on {site_for(target).git_server}"
 
 
 def expect_only_sealed_secrets(target: Target) -> list[str]:
@@ -114,41 +107,35 @@ def expect_only_sealed_secrets(target: Target) -> list[str]:
 
 
 def kubeseal(target: Target) -> Path:
-    """The kubeseal the target uses: the lab's pinned build, else the one on PATH."""
-    if target.is_lab:
-        from provisioning.lab import build, sealedsecrets
+    """The kubeseal the target uses (the lab's pinned build, or the one on PATH); SealingError naming the
+    fix."""
+    return site_for(target).kubeseal_binary()
 
-        path = build.bin_dir(sealedsecrets.COMPONENT) / "kubeseal"
-        if not path.is_file():
-            raise SealingError(f"kubeseal is missing at {path}: run `./run setup` to build it")
-        return path
-    found = shutil.which("kubeseal")
-    if found is None:
-        raise SealingError("kubeseal is not on PATH: install kubeseal (same version as the controller)")
-    return Path(found)
+
+def encode(data: dict[str, str]) -> dict[str, str]:
+    """A Secret's ``data`` from plain values (base64, as the API holds them)."""
+    return {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
 
 
 def seal_run_id(target: Target, namespace: str, name: str, run_id: str) -> Sealed:
     """A Secret ``{run-id: <run id>}`` sealed with kubeseal for ``name`` in ``namespace`` (strict scope)."""
     data = {KEY: run_id}
-    encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
-    if target.is_lab:
-        from provisioning.lab import sealedsecrets
-
-        kubeseal(target)
-        try:
-            manifest = sealedsecrets.seal(name, namespace, data)
-        except sealedsecrets.SealedSecretsError as exc:
-            raise SealingError(str(exc)) from None
-    else:
-        manifest = _seal_onprem(target, name, namespace, encoded)
-    return Sealed(name, namespace, manifest, digest(encoded))
+    manifest = site_for(target).seal(name, namespace, data)
+    return Sealed(name, namespace, manifest, digest(encode(data)))
 
 
-def _seal_onprem(target: Target, name: str, namespace: str, encoded: dict[str, str]) -> dict:
-    from provisioning import phase7_advanced
-
-    controller_ns, controller = phase7_advanced.controller_location()
+def kubeseal_secret(
+    target: Target,
+    binary: Path,
+    name: str,
+    namespace: str,
+    data: dict[str, str],
+    controller_ns: str,
+    controller: str,
+) -> dict:
+    """The SealedSecret ``binary`` (kubeseal) makes of a Secret holding ``data``, with the certificate of the
+    controller ``controller`` in ``controller_ns`` fetched through the target's kubeconfig."""
+    encoded = encode(data)
     secret = {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -157,7 +144,7 @@ def _seal_onprem(target: Target, name: str, namespace: str, encoded: dict[str, s
         "data": encoded,
     }
     argv = [
-        str(kubeseal(target)),
+        str(binary),
         "--kubeconfig",
         str(target.cluster.kubeconfig_path),
         "--context",

@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PositiveInt,
+    PrivateAttr,
     ValidationError,
     model_validator,
 )
@@ -272,10 +273,12 @@ class Target(Strict):
     slo: Slo = Slo()
     execution: dict[Touches, Annotated[Provision, BeforeValidator(_shorthand)]] = {}
     workload: str = ""  # what runs as the Online Boutique, when it is not Google's own images
+    application: Hostname = "online-boutique-dev"  # the Argo CD Application of the Boutique's dev overlay
     # Extra variables for the Ansible roles of phases 0-2 (provisioning/ansible), over the roles' defaults:
     # e.g. foundation_chrony_servers, foundation_apt_update. Never a secret (they go to reports/ansible/).
     ansible: dict[str, Any] = {}
     source: Path | None = Field(None, exclude=True)
+    _site: Any = PrivateAttr(None)  # boutique_suite.sites.site_for's answer, made once
 
     @model_validator(mode="after")
     def _onprem_needs_hosts(self) -> Target:
@@ -297,6 +300,8 @@ class Target(Strict):
 
     @property
     def is_lab(self) -> bool:
+        """Only steps/ still ask (five lines, switched to boutique_suite.sites.site_for by the lead); the
+        library, the layers and conftest.py ask the target's site instead. Remove with those lines."""
         return self.kind == "lab"
 
     @property

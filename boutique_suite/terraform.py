@@ -1,5 +1,6 @@
 """Terraform modules of the platform (provisioning/terraform/*): formatted, valid and planned with the
-OpenTofu that ./run setup builds (provisioning/lab/build.py: ``opentofu``, ``terraform-provider-libvirt``),
+OpenTofu that ./run setup builds (the project's build cache, sites.built_tools(): ``opentofu``,
+``terraform-provider-libvirt``),
 offline: providers come only from the project's local filesystem mirror. Where the project's tofu is not
 built, a ``tofu`` or ``terraform`` on PATH is used (an on-prem user may have one), with the same mirror.
 
@@ -21,12 +22,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from boutique_suite.sites import built_tools
 from boutique_suite.targets import ROOT
-from provisioning.lab import build
 
 MODULES = ROOT / "provisioning" / "terraform"
 PROVIDER = "terraform-provider-libvirt"
-CLI_CONFIG = build.CACHE_ROOT / "tofu.tfrc"  # TF_CLI_CONFIG_FILE for running tofu by hand, too
+CLI_CONFIG: Path | None = (
+    None  # TF_CLI_CONFIG_FILE for running tofu by hand too (default: in the build cache)
+)
 NO_MODULES = (
     "no Terraform module in the repository (provisioning/terraform/ holds no *.tf file): "
     "nothing for terraform fmt / validate to check"
@@ -71,12 +74,11 @@ def modules(root: Path = MODULES) -> list[Path]:
 
 def _built(name: str) -> Path | None:
     """The cache entry of component ``name`` when its build completed (the manifest is written last)."""
-    directory = build.components()[name].directory
-    return directory if (directory / build.MANIFEST).exists() else None
+    return built_tools().built(name)
 
 
 def built_tofu() -> Path:
-    return build.components()["opentofu"].directory / "bin" / "tofu"
+    return built_tools().directory("opentofu") / "bin" / "tofu"
 
 
 def binary() -> str | None:
@@ -89,7 +91,7 @@ def binary() -> str | None:
 def mirror() -> Path | None:
     """The providers' filesystem mirror (unpacked layout), when built."""
     directory = _built(PROVIDER)
-    return directory / build.PROVIDER_MIRROR if directory else None
+    return directory / built_tools().provider_mirror if directory else None
 
 
 def unavailable(root: Path = MODULES) -> str | None:
@@ -99,7 +101,8 @@ def unavailable(root: Path = MODULES) -> str | None:
     if binary() is None:
         return NO_BINARY.format(path=built_tofu())
     if mirror() is None:
-        return NO_PROVIDERS.format(path=build.components()[PROVIDER].directory / build.PROVIDER_MIRROR)
+        tools = built_tools()
+        return NO_PROVIDERS.format(path=tools.directory(PROVIDER) / tools.provider_mirror)
     return None
 
 
@@ -113,12 +116,13 @@ def cli_config(providers: Path) -> Path:
         "  }\n"
         "}\n"
     )
-    CLI_CONFIG.parent.mkdir(parents=True, exist_ok=True)
-    if not CLI_CONFIG.exists() or CLI_CONFIG.read_text() != text:
-        scratch = CLI_CONFIG.with_name(f".{CLI_CONFIG.name}.{os.getpid()}")
+    path = CLI_CONFIG or built_tools().cache_root / "tofu.tfrc"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text() != text:
+        scratch = path.with_name(f".{path.name}.{os.getpid()}")
         scratch.write_text(text)
-        scratch.replace(CLI_CONFIG)
-    return CLI_CONFIG
+        scratch.replace(path)
+    return path
 
 
 def _env() -> dict[str, str]:

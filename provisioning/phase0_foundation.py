@@ -12,19 +12,29 @@ import os
 import shutil
 
 from boutique_suite import hosts
+from boutique_suite.sites import site_for
 from boutique_suite.targets import Target
 from provisioning import playbooks
-from provisioning.layer import LayerState, LayerUnavailable
+from provisioning.layer import LayerState
 
 PHASE = 0
 NAME = "foundation"
 LAB_MIN_CPUS = 2
 LAB_MIN_MEMORY_GIB = 4
 LAB_MIN_FREE_DISK_GIB = 5
+NEEDS: tuple[int, ...] = ()
 
 
 def needs(target: Target) -> tuple[int, ...]:
-    return ()
+    return site_for(target).layer_needs(PHASE)
+
+
+def check(target: Target) -> LayerState:
+    return site_for(target).check_layer(PHASE)
+
+
+def ensure(target: Target) -> LayerState:
+    return site_for(target).ensure_layer(PHASE)
 
 
 def _memory_gib() -> float:
@@ -52,9 +62,7 @@ def check_local_host() -> LayerState:
     return LayerState(PHASE, NAME, not problems, detail, components)
 
 
-def check(target: Target) -> LayerState:
-    if target.is_lab:
-        return check_local_host()
+def check_onprem(target: Target) -> LayerState:
     if why := hosts.unreachable(target):
         return LayerState(PHASE, NAME, False, why)
     problems = []
@@ -73,10 +81,5 @@ def check(target: Target) -> LayerState:
     return LayerState(PHASE, NAME, not problems, detail)
 
 
-def ensure(target: Target) -> LayerState:
-    state = check(target)
-    if state.ready:
-        return state
-    if target.is_lab:
-        raise LayerUnavailable(f"layer 0 (foundation) not ready on this machine: {state.detail}")
-    return playbooks.build_layer(target, PHASE, NAME, "phase0.yml", check, list(target.hosts))
+def ensure_onprem(target: Target) -> LayerState:
+    return playbooks.build_layer(target, PHASE, NAME, "phase0.yml", check_onprem, list(target.hosts))

@@ -15,55 +15,44 @@ from __future__ import annotations
 from dataclasses import replace
 
 from boutique_suite import hosts
+from boutique_suite.sites import site_for
 from boutique_suite.targets import Target
 from provisioning import playbooks, probe_image
-from provisioning.layer import LayerState, LayerUnavailable, not_provisioned
+from provisioning.layer import LayerState, not_provisioned
 
 PHASE = 1
 NAME = "platform"
+NEEDS: tuple[int, ...] = ()
 
 
 def needs(target: Target) -> tuple[int, ...]:
-    return ()
+    return site_for(target).layer_needs(PHASE)
 
 
 def check(target: Target) -> LayerState:
-    if not target.is_lab:
-        return _gitlab(target, change=False)
-    from provisioning.lab import gitserver
-
-    current = gitserver.running()
-    ready = current is not None
-    detail = f"git server {current.url}" if current else "git server not running"
-    return LayerState(PHASE, NAME, ready, detail, {"git": current.url} if current else {})
+    return site_for(target).check_layer(PHASE)
 
 
 def ensure(target: Target) -> LayerState:
-    if not target.is_lab:
-        if hosts.unreachable(target, only=playbooks.hosts_in(target, "platform")) is None:
-            try:
-                playbooks.apply(target, "phase1.yml")
-            except playbooks.PlaybookError as exc:
-                raise not_provisioned(PHASE, NAME, str(exc)) from None
-        state = _gitlab(target, change=True)
-        try:
-            pushed = probe_image.ensure_on_target(target)
-        except (AssertionError, OSError) as exc:
-            raise not_provisioned(
-                PHASE, NAME, f"the suite's probe image could not be pushed: {exc}"
-            ) from None
-        return replace(state, changed=state.changed or pushed is not None)
-    from provisioning.lab import argocd, boutique, gitserver
+    return site_for(target).ensure_layer(PHASE)
 
+
+def check_onprem(target: Target) -> LayerState:
+    return _gitlab(target, change=False)
+
+
+def ensure_onprem(target: Target) -> LayerState:
+    if hosts.unreachable(target, only=playbooks.hosts_in(target, "platform")) is None:
+        try:
+            playbooks.apply(target, "phase1.yml")
+        except playbooks.PlaybookError as exc:
+            raise not_provisioned(PHASE, NAME, str(exc)) from None
+    state = _gitlab(target, change=True)
     try:
-        git = gitserver.ensure(port=argocd.PORTS["git"])
-        for repo in gitserver.REPOS:
-            gitserver.create_repo(git, repo)
-        head = boutique.publish_gitops_content(git)
-    except gitserver.GitServerError as exc:
-        raise LayerUnavailable(f"layer 1 (platform) could not start the lab git server: {exc}") from None
-    detail = f"git server {git.url} with {', '.join(gitserver.REPOS)}; gitops-repo at {head[:8]}"
-    return LayerState(PHASE, NAME, True, detail, {"git": git.url, "gitops-repo": head})
+        pushed = probe_image.ensure_on_target(target)
+    except (AssertionError, OSError) as exc:
+        raise not_provisioned(PHASE, NAME, f"the suite's probe image could not be pushed: {exc}") from None
+    return replace(state, changed=state.changed or pushed is not None)
 
 
 def _gitlab(target: Target, change: bool) -> LayerState:

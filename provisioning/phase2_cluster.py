@@ -11,27 +11,31 @@ from __future__ import annotations
 
 from boutique_suite.kube import ClusterUnreachable, connect
 from boutique_suite.probes import node_condition
+from boutique_suite.sites import site_for
 from boutique_suite.targets import Target
-from boutique_suite.touches import Touches
 from provisioning import playbooks
-from provisioning.lab import manager
-from provisioning.layer import LayerState, LayerUnavailable
+from provisioning.layer import LayerState
 
 PHASE = 2
 NAME = "cluster"
 NODES = ("k8s-master", "k8s-worker1", "k8s-worker2")
+NEEDS = (0, 1)  # the nodes' container runtime trusts the registry of layer 1
 
 
 def needs(target: Target) -> tuple[int, ...]:
-    # The lab's nodes trust no registry (they run no containers), so they do not need layer 1.
-    return (0,) if target.is_lab else (0, 1)
+    return site_for(target).layer_needs(PHASE)
 
 
 def check(target: Target) -> LayerState:
-    if target.is_lab:
-        status = manager.status()
-        if not status.healthy:
-            return LayerState(PHASE, NAME, False, status.problem or "lab not running")
+    return site_for(target).check_layer(PHASE)
+
+
+def ensure(target: Target) -> LayerState:
+    return site_for(target).ensure_layer(PHASE)
+
+
+def check_nodes(target: Target) -> LayerState:
+    """Every node of the plan is there and Ready, read through the target's kubeconfig."""
     try:
         kube = connect(target.cluster.kubeconfig_path, target.cluster.context, run_id="check")
     except ClusterUnreachable as exc:
@@ -48,19 +52,9 @@ def check(target: Target) -> LayerState:
     return LayerState(PHASE, NAME, not problems, detail, {n: "Ready" for n, ok in ready.items() if ok})
 
 
-def ensure(target: Target) -> LayerState:
-    if target.is_lab:
-        try:
-            started = manager.up()
-        except manager.LabError as exc:
-            raise LayerUnavailable(f"layer 2 (cluster) could not start the lab: {exc}") from None
-        runtime = manager.node_runtime()
-        if runtime is not None and runtime.kind != "real":
-            for touched in (Touches.node_runtime, Touches.data_plane, Touches.load_balancer):
-                target.downgrade(touched, runtime.reason)
-        state = check(target)
-        if not state.ready:
-            raise LayerUnavailable(f"layer 2 (cluster) lab started but not ready: {state.detail}")
-        return LayerState(PHASE, NAME, True, state.detail, state.components, changed=started)
+check_onprem = check_nodes
+
+
+def ensure_onprem(target: Target) -> LayerState:
     nodes = playbooks.hosts_in(target, "control_plane") + playbooks.hosts_in(target, "workers")
-    return playbooks.build_layer(target, PHASE, NAME, "phase2.yml", check, nodes)
+    return playbooks.build_layer(target, PHASE, NAME, "phase2.yml", check_nodes, nodes)

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import logging
 
+from boutique_suite.sites import site_for
 from boutique_suite.targets import Target
-from provisioning.layer import LayerState, LayerUnavailable, not_provisioned
+from provisioning.layer import LayerState, not_provisioned
 
 log = logging.getLogger(__name__)
 
@@ -23,25 +24,22 @@ PHASE = 3
 NAME = "gateway + Argo CD"
 
 
+NEEDS = (1, 2)
+
+
 def needs(target: Target) -> tuple[int, ...]:
-    return (1, 2)
+    return site_for(target).layer_needs(PHASE)
 
 
 def check(target: Target) -> LayerState:
-    if not target.is_lab:
-        return _check_onprem(target)
-    from provisioning.lab import argocd, metallb
-
-    procs = argocd.status()
-    down = [name for name, proc in procs.items() if not proc.alive]
-    detail = f"not running: {', '.join(down)}" if down else "Argo CD and redis running"
-    components = {n: str(p.pid) for n, p in procs.items()}
-    controller = metallb.status()
-    components[metallb.NAME] = str(controller.pid) if controller.alive else "not running"
-    return LayerState(PHASE, NAME, not down, detail, components)
+    return site_for(target).check_layer(PHASE)
 
 
-def _check_onprem(target: Target) -> LayerState:
+def ensure(target: Target) -> LayerState:
+    return site_for(target).ensure_layer(PHASE)
+
+
+def check_onprem(target: Target) -> LayerState:
     from provisioning import argocd_bootstrap
     from provisioning.lab.kubectl import KubectlError
 
@@ -55,44 +53,13 @@ def _check_onprem(target: Target) -> LayerState:
     return LayerState(PHASE, NAME, True, f"Argo CD {argocd_bootstrap.version()} rolled out in {ns}")
 
 
-def _ensure_onprem(target: Target) -> LayerState:
+def ensure_onprem(target: Target) -> LayerState:
     from provisioning import argocd_bootstrap
 
     try:
         changed = argocd_bootstrap.ensure(target)
     except argocd_bootstrap.BootstrapError as exc:
         raise not_provisioned(PHASE, NAME, f"Argo CD bootstrap: {exc}") from None
-    state = check(target)
+    state = check_onprem(target)
     detail = f"{state.detail}; changed: {', '.join(changed) if changed else 'nothing'}"
     return LayerState(PHASE, NAME, state.ready, detail, state.components, changed=bool(changed))
-
-
-def ensure(target: Target) -> LayerState:
-    if not target.is_lab:
-        return _ensure_onprem(target)
-    from provisioning.lab import argocd, kubectl
-
-    try:
-        lab = argocd.ensure()
-        argocd.expose()
-    except (argocd.ArgoCDError, kubectl.KubectlError) as exc:
-        raise LayerUnavailable(f"layer 3 (gateway + Argo CD) could not start Argo CD: {exc}") from None
-    gateway = _ensure_lab_gateway(target)
-    state = check(target)
-    return LayerState(PHASE, NAME, state.ready, f"{state.detail} at {lab.url}; {gateway}", state.components)
-
-
-def _ensure_lab_gateway(target: Target) -> str:
-    """MetalLB's controller with the target's pool, and ingress-nginx's Service; what happened, in words.
-    A failure is logged and reported by the MetalLB scenarios (they skip), Argo CD's stay unaffected."""
-    from provisioning.lab import kubectl, metallb
-
-    if target.gateway is None:
-        return "no MetalLB: the target file has no gateway section"
-    try:
-        controller = metallb.ensure(target.gateway.addresses)
-        metallb.publish_ingress_service(target.gateway.ingress_vip)
-    except (metallb.MetalLBError, kubectl.KubectlError) as exc:
-        log.warning("MetalLB's controller could not be started in the lab: %s", exc)
-        return f"MetalLB's controller not running: {exc}"
-    return f"MetalLB {controller.version} controller (pid {controller.pid}) with pool {controller.pool}"

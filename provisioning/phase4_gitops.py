@@ -9,68 +9,47 @@ from __future__ import annotations
 
 from boutique_suite import waits
 from boutique_suite.argocd import ArgoCDClient, ArgoCDUnavailable, synced_and_healthy
+from boutique_suite.sites import site_for
 from boutique_suite.targets import Target
-from provisioning.layer import LayerState, LayerUnavailable, not_provisioned
+from provisioning.layer import LayerState, not_provisioned
 
 PHASE = 4
 NAME = "GitOps"
-APPLICATION = "online-boutique-dev"
+NEEDS = (3,)
+ONPREM_NOT_YET = "the app-of-apps bootstrap on real hosts is not written yet (#5)"
 
 
 def needs(target: Target) -> tuple[int, ...]:
-    return (3,)
+    return site_for(target).layer_needs(PHASE)
 
 
-def _client(target: Target) -> ArgoCDClient:
+def check(target: Target) -> LayerState:
+    return site_for(target).check_layer(PHASE)
+
+
+def ensure(target: Target) -> LayerState:
+    return site_for(target).ensure_layer(PHASE)
+
+
+def client(target: Target) -> ArgoCDClient:
     assert target.argocd is not None
     return ArgoCDClient.login(target.argocd.url, target.argocd.username, target.argocd.password())
 
 
-def check(target: Target) -> LayerState:
-    if not target.is_lab:
-        raise not_provisioned(PHASE, NAME, "the app-of-apps bootstrap on real hosts is not written yet (#5)")
+def check_application(target: Target) -> LayerState:
+    """Ready when the target's Application is Synced and Healthy."""
+    app = target.application
     try:
-        check = synced_and_healthy(_client(target), APPLICATION)()
+        check = synced_and_healthy(client(target), app)()
     except (ArgoCDUnavailable, OSError) as exc:
         return LayerState(PHASE, NAME, False, str(exc))
     except Exception as exc:  # the Application does not exist yet
-        return LayerState(PHASE, NAME, False, f"{APPLICATION}: {exc}")
+        return LayerState(PHASE, NAME, False, f"{app}: {exc}")
     return LayerState(PHASE, NAME, check.outcome is waits.Outcome.SUCCEEDED, check.detail)
 
 
-def ensure(target: Target) -> LayerState:
-    if not target.is_lab:
-        return check(target)
-    from provisioning.lab import boutique, gitserver
-
-    git = gitserver.running()
-    if git is None:
-        raise LayerUnavailable("layer 4 (GitOps): the lab git server is not running")
-    boutique.reseal_registry_credentials()
-    head = boutique.publish_gitops_content(git)
-    boutique.apply_applications(git)
-    client = _client(target)
-    client.refresh(APPLICATION)
-    healthy = synced_and_healthy(client, APPLICATION, revision=head)
-
-    def probe() -> waits.Check:
-        for namespace in boutique.APPLICATIONS.values():
-            boutique.publish_ingress_status(namespace) if _namespace_exists(namespace) else None
-        return healthy()
-
-    try:
-        waited = waits.until(
-            probe,
-            timeout=target.timeouts.rollout,
-            interval=2,
-            what=f"Application {APPLICATION} Synced and Healthy",
-        )
-    except AssertionError as exc:
-        raise LayerUnavailable(f"layer 4 (GitOps) not ready: {exc}") from None
-    return LayerState(PHASE, NAME, True, waited.check.detail, {APPLICATION: "Synced/Healthy"})
+def check_onprem(target: Target) -> LayerState:
+    raise not_provisioned(PHASE, NAME, ONPREM_NOT_YET)
 
 
-def _namespace_exists(name: str) -> bool:
-    from provisioning.lab import kubectl
-
-    return bool(kubectl.run("get", "namespace", name, "--ignore-not-found", "-o", "name").strip())
+ensure_onprem = check_onprem

@@ -10,16 +10,13 @@ skip them with that reason. onprem: GitLab provisioning with python-gitlab is no
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from boutique_suite.sites import site_for
 from boutique_suite.targets import Target
-from provisioning.layer import LayerState, LayerUnavailable, not_provisioned
-
-if TYPE_CHECKING:
-    from provisioning.lab.gitserver import GitServer
+from provisioning.layer import LayerState, not_provisioned
 
 PHASE = 5
 NAME = "CI/CD"
+NEEDS = (1, 4)
 ONPREM_NOT_YET = (
     "following GitLab pipelines through its API is not written yet (issue #7); phase 1 provisions their "
     "projects, tokens, variables and runner"
@@ -27,52 +24,19 @@ ONPREM_NOT_YET = (
 
 
 def needs(target: Target) -> tuple[int, ...]:
-    return (1, 4)
+    return site_for(target).layer_needs(PHASE)
 
 
 def check(target: Target) -> LayerState:
-    if not target.is_lab:
-        raise not_provisioned(PHASE, NAME, ONPREM_NOT_YET)
-    from provisioning.lab import gitserver, pipeline
-
-    missing = pipeline.missing_tools()
-    git = gitserver.running()
-    if missing or git is None:
-        why = "; ".join(missing) if missing else "the lab git server is not running"
-        return LayerState(PHASE, NAME, False, why)
-    try:
-        head = gitserver.head(git, "app-repo")
-    except gitserver.GitServerError as exc:
-        return LayerState(PHASE, NAME, False, f"app-repo: {exc}")
-    return LayerState(PHASE, NAME, True, f"app-repo at {head[:8]}", {"app-repo": head})
+    return site_for(target).check_layer(PHASE)
 
 
 def ensure(target: Target) -> LayerState:
-    if not target.is_lab:
-        return check(target)
-    from provisioning.lab import gitserver, pipeline
-
-    try:
-        version = pipeline.ensure_tools()
-    except pipeline.PipelineUnavailable as exc:
-        raise not_provisioned(PHASE, NAME, str(exc)) from None
-    git = gitserver.running()
-    if git is None:
-        raise LayerUnavailable("layer 5 (CI/CD): the lab git server is not running")
-    try:
-        before = _head_or_none(git)
-        head = pipeline.publish_app_repo(git)
-    except gitserver.GitServerError as exc:
-        raise LayerUnavailable(f"layer 5 (CI/CD): cannot publish app-repo: {exc}") from None
-    detail = f"app-repo at {head[:8]} on {git.url}; gitlab-ci-local {version} runs its jobs"
-    components = {"app-repo": head, "gitlab-ci-local": version}
-    return LayerState(PHASE, NAME, True, detail, components, changed=before != head)
+    return site_for(target).ensure_layer(PHASE)
 
 
-def _head_or_none(git: GitServer) -> str | None:
-    from provisioning.lab import gitserver
+def check_onprem(target: Target) -> LayerState:
+    raise not_provisioned(PHASE, NAME, ONPREM_NOT_YET)
 
-    try:
-        return gitserver.head(git, "app-repo")
-    except gitserver.GitServerError:
-        return None
+
+ensure_onprem = check_onprem

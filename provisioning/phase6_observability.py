@@ -12,15 +12,25 @@ from __future__ import annotations
 
 import requests
 
+from boutique_suite.sites import site_for
 from boutique_suite.targets import Target
 from provisioning.layer import LayerState, LayerUnavailable
 
 PHASE = 6
 NAME = "observability"
+NEEDS = (2,)
 
 
 def needs(target: Target) -> tuple[int, ...]:
-    return (2,)
+    return site_for(target).layer_needs(PHASE)
+
+
+def check(target: Target) -> LayerState:
+    return site_for(target).check_layer(PHASE)
+
+
+def ensure(target: Target) -> LayerState:
+    return site_for(target).ensure_layer(PHASE)
 
 
 def _ready(url: str) -> str | None:
@@ -32,7 +42,8 @@ def _ready(url: str) -> str | None:
     return None if resp.status_code == 200 else f"{url}/-/ready answered {resp.status_code}"
 
 
-def check(target: Target) -> LayerState:
+def check_endpoints(target: Target) -> LayerState:
+    """Prometheus and Alertmanager answer at the target's URLs (the same check on every target)."""
     if target.monitoring is None:
         raise LayerUnavailable(
             f"layer 6 (observability): target {target.name} has no monitoring section "
@@ -48,18 +59,11 @@ def check(target: Target) -> LayerState:
     )
 
 
-def ensure(target: Target) -> LayerState:
-    if not target.is_lab:
-        state = check(target)
-        if not state.ready:
-            raise LayerUnavailable(f"layer 6 (observability) not ready: {state.detail}")
-        return state
-    from provisioning.lab import monitoring
+check_onprem = check_endpoints
 
-    try:
-        started = monitoring.ensure(channel=target.slack.channel)
-    except monitoring.MonitoringError as exc:
-        raise LayerUnavailable(f"layer 6 (observability): {exc}") from None
-    detail = f"started or reloaded: {', '.join(started.changed)}" if started.changed else "already running"
-    components = {name: f"pid {pid}" for name, pid in started.pids.items()}
-    return LayerState(PHASE, NAME, True, detail, components, changed=bool(started.changed))
+
+def ensure_onprem(target: Target) -> LayerState:
+    state = check_endpoints(target)
+    if not state.ready:
+        raise LayerUnavailable(f"layer 6 (observability) not ready: {state.detail}")
+    return state

@@ -18,6 +18,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from boutique_suite.kube import ClusterUnreachable, Kube, connect
+from boutique_suite.sites import site_for
 from boutique_suite.targets import Target
 from provisioning.layer import LayerState, LayerUnavailable
 
@@ -27,9 +28,19 @@ METRICS_APISERVICE = "v1beta1.metrics.k8s.io"
 GITOPS = Path(__file__).resolve().parent / "gitops" / "platform"
 
 
+NEEDS = (4,)  # the HPAs and the namespace the scenarios seal for are the Online Boutique's, from layer 4
+
+
 def needs(target: Target) -> tuple[int, ...]:
-    # The HPAs and the namespace the scenarios seal for are the Online Boutique's, deployed by layer 4.
-    return (4,)
+    return site_for(target).layer_needs(PHASE)
+
+
+def check(target: Target) -> LayerState:
+    return site_for(target).check_layer(PHASE)
+
+
+def ensure(target: Target) -> LayerState:
+    return site_for(target).ensure_layer(PHASE)
 
 
 def controller_location() -> tuple[str, str]:
@@ -67,31 +78,17 @@ def controller_problem(kube: Kube, namespace: str, name: str) -> str | None:
     return None if ready >= want else f"Deployment {namespace}/{name}: {ready}/{want} replicas ready"
 
 
-def _kube(target: Target) -> Kube:
+def kube_of(target: Target) -> Kube:
     try:
         return connect(target.cluster.kubeconfig_path, target.cluster.context, run_id="check")
     except ClusterUnreachable as exc:
         raise LayerUnavailable(f"layer 7 (advanced): {exc}") from None
 
 
-def check(target: Target) -> LayerState:
-    kube = _kube(target)
-    components: dict[str, str] = {}
-    problems = []
-    if target.is_lab:
-        from provisioning.lab import processes, sealedsecrets
-
-        proc = processes.info(sealedsecrets.NAME)
-        if proc.alive:
-            components[sealedsecrets.NAME] = f"pid {proc.pid}, 127.0.0.1:{sealedsecrets.PORT}"
-        else:
-            problems.append(f"{sealedsecrets.NAME} is not running")
-    else:
-        namespace, name = controller_location()
-        if problem := controller_problem(kube, namespace, name):
-            problems.append(problem)
-        else:
-            components[name] = f"Deployment ready in {namespace}"
+def layer_state(kube: Kube, components: dict[str, str], problems: list[str]) -> LayerState:
+    """The layer's state from the Sealed Secrets controller's ``components`` / ``problems`` (found the
+    target's way) and the metrics API."""
+    components, problems = dict(components), list(problems)
     if problem := metrics_api_problem(kube):
         problems.append(problem)
     else:
@@ -100,31 +97,20 @@ def check(target: Target) -> LayerState:
     return LayerState(PHASE, NAME, not problems, detail, components)
 
 
-def ensure(target: Target) -> LayerState:
-    if not target.is_lab:
-        state = check(target)
-        if not state.ready:
-            raise LayerUnavailable(f"layer 7 (advanced) not ready: {state.detail}")
-        return state
-    from provisioning.lab import processes, sealedsecrets
+def check_onprem(target: Target) -> LayerState:
+    """The controller's Deployment where the chart puts it."""
+    kube = kube_of(target)
+    namespace, name = controller_location()
+    if problem := controller_problem(kube, namespace, name):
+        return layer_state(kube, {}, [problem])
+    return layer_state(kube, {name: f"Deployment ready in {namespace}"}, [])
 
-    before = processes.info(sealedsecrets.NAME).pid
-    try:
-        controller = sealedsecrets.ensure()
-    except sealedsecrets.SealedSecretsError as exc:
-        raise LayerUnavailable(f"layer 7 (advanced): Sealed Secrets: {exc}") from None
-    kubeseal = kubeseal_binary()
-    state = check(target)
+
+def ensure_onprem(target: Target) -> LayerState:
+    state = check_onprem(target)
     if not state.ready:
         raise LayerUnavailable(f"layer 7 (advanced) not ready: {state.detail}")
-    components = {
-        **state.components,
-        sealedsecrets.NAME: f"{controller.version}, pid {controller.pid}, {controller.url}",
-        "kubeseal": str(kubeseal),
-    }
-    changed = before != controller.pid
-    detail = f"{sealedsecrets.NAME} {'started' if changed else 'already running'}; metrics API served"
-    return LayerState(PHASE, NAME, True, detail, components, changed=changed)
+    return state
 
 
 def kubeseal_binary() -> Path:

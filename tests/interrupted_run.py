@@ -35,7 +35,7 @@ NODE = "k8s-worker2"
 def git_drift(kube: Kube, undo: UndoStack) -> None:
     argocd = gitops_checks.argocd_client(LAB)
     story: dict = {"app": APP}
-    commits = gitops_changes.ScenarioCommits(LAB, argocd, gitops_repo.GitopsRepo(), undo, story)
+    commits = gitops_changes.ScenarioCommits(LAB, argocd, gitops_repo.gitops_repo(LAB), undo, story)
     gitops_steps.commit_annotation(commits, kube.run_id, story, "boutique.suite/killed-run")
     wait_synced_and_healthy(argocd, APP, LAB.timeouts.rollout, revision=story["commit"])
 

@@ -10,7 +10,7 @@ import pytest
 
 from boutique_suite import gitops_checks, targets, waits
 from boutique_suite.argocd import ArgoCDClient, synced_and_healthy
-from boutique_suite.gitops_repo import GitopsRepo
+from boutique_suite.gitops_repo import gitops_repo
 from provisioning import LayerRunner
 from provisioning.lab import argocd as lab_argocd
 from provisioning.lab import kubectl
@@ -122,7 +122,7 @@ def test_wrong_repository_credentials(client: ArgoCDClient, application) -> None
 
 
 def test_invalid_manifest_committed(client: ArgoCDClient, application) -> None:  # type: ignore[no-untyped-def]
-    repo = GitopsRepo()
+    repo = gitops_repo(targets.load("lab"))
     repo.commit({"suite-invalid/deployment.yaml": lambda _: INVALID}, "an invalid Deployment (no selector)")
     try:
         git = lab_argocd.gitserver.running()

@@ -28,9 +28,19 @@ def example() -> dict:
 
 def test_lab_target_loads_by_name() -> None:
     lab = targets.load("lab")
-    assert lab.kind == "lab" and lab.is_lab
+    assert lab.kind == "lab"
     assert lab.cluster.kubeconfig_path.name == "kubeconfig.yaml"
     assert lab.timeouts.assertion == 60
+
+
+def test_the_application_comes_from_the_target(tmp_path: Path) -> None:
+    assert targets.load("lab").application == "online-boutique-dev"  # the default
+    data = example()
+    data["application"] = "boutique-staging"
+    assert targets.load(str(write(tmp_path, data))).application == "boutique-staging"
+    data["application"] = "Not A Name"
+    with pytest.raises(targets.TargetError, match="application: String should match pattern"):
+        targets.load(str(write(tmp_path, data)))
 
 
 def test_onprem_example_loads_with_all_hosts() -> None:
