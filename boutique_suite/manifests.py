@@ -129,12 +129,3 @@ def expect_referenced_secrets_exist(kube: Kube, objects: list[dict], namespace: 
             auths = json.loads(base64.b64decode(secret.data[".dockerconfigjson"]))["auths"]
             assert auths, f"Secret {name} holds no registry credentials"
     return found
-
-
-def expect_lab_pull_secret(kube: Kube, namespace: str) -> None:
-    """Lab: the Secret Argo CD synced (as a SealedSecret, opened by the real controller) holds exactly the
-    pull credentials the lab sealed. (steps/gitops_steps.py still calls it; the site's expect_pull_secret is
-    the way for any target.)"""
-    from boutique_suite import sites
-
-    sites.implementation("lab").expect_pull_secret(kube, namespace)

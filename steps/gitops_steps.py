@@ -23,6 +23,7 @@ from boutique_suite import (
 from boutique_suite.argocd import ArgoCDClient, seconds_since, wait_synced_and_healthy
 from boutique_suite.evidence import Execution
 from boutique_suite.kube import Kube
+from boutique_suite.sites import site_for
 from boutique_suite.targets import Target
 from boutique_suite.touches import Touches, touches
 from boutique_suite.undo import UndoStack
@@ -433,8 +434,7 @@ def no_literal_secrets(story: dict) -> None:
 @touches(Touches.control_plane)
 def secrets_exist(kube: Kube, target: Target, story: dict, namespace: str) -> None:
     manifests.expect_referenced_secrets_exist(kube, story["objects"], namespace)
-    if target.is_lab:
-        manifests.expect_lab_pull_secret(kube, namespace)
+    site_for(target).expect_pull_secret(kube, namespace)
 
 
 # --- a tag that cannot be pulled ---------------------------------------------------------------------
