@@ -23,7 +23,7 @@ from typing import Any
 
 from kubernetes import client
 
-from boutique_suite import runlabel
+from boutique_suite import runlabel, waits
 from boutique_suite.kube import Kube
 
 log = logging.getLogger(__name__)
@@ -247,31 +247,39 @@ def acquire_lock(kube: Kube, name: str, timeout: float, interval: float = 2) -> 
         metadata=client.V1ObjectMeta(name=lock, labels=PART_OF),
         spec=client.V1LeaseSpec(holder_identity=kube.run_id, acquire_time=datetime.now(UTC)),
     )
-    deadline = time.monotonic() + timeout
-    while True:
+    holders: list[str] = []
+
+    def taken() -> waits.Check:
         try:
             coordination(kube).create_namespaced_lease(NAMESPACE, body)
-            return None
+            return waits.succeeded()
         except client.ApiException as exc:
             if exc.status != 409:
                 raise
         held = _read_lease(kube, lock)
-        if held is not None:
-            holder = held.spec.holder_identity
-            if holder == kube.run_id:
-                return None
-            if holder not in live_runs(kube):
-                body.metadata.resource_version = held.metadata.resource_version
-                try:  # the resourceVersion makes a takeover by two runs at once fail for one of them
-                    coordination(kube).replace_namespaced_lease(lock, NAMESPACE, body)
-                    return None
-                except client.ApiException as exc:
-                    if exc.status not in (404, 409):
-                        raise
-                body.metadata.resource_version = None
-            elif time.monotonic() >= deadline:
-                return holder
-        time.sleep(interval)
+        if held is None:  # released between the two calls: try again
+            return waits.pending("released")
+        holder = held.spec.holder_identity
+        if holder == kube.run_id:
+            return waits.succeeded()
+        if holder in live_runs(kube):
+            holders.append(holder)
+            return waits.pending(f"held by live run {holder}")
+        body.metadata.resource_version = held.metadata.resource_version
+        try:  # the resourceVersion makes a takeover by two runs at once fail for one of them
+            coordination(kube).replace_namespaced_lease(lock, NAMESPACE, body)
+            return waits.succeeded()
+        except client.ApiException as exc:
+            if exc.status not in (404, 409):
+                raise
+        body.metadata.resource_version = None
+        return waits.pending(f"takeover from {holder} lost")
+
+    try:
+        waits.until(taken, timeout=timeout, what=f"lock {name}", interval=interval)
+    except waits.WaitTimeout:
+        return holders[-1] if holders else "unknown"
+    return None
 
 
 def release_lock(kube: Kube, name: str) -> None:

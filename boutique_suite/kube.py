@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
-from boutique_suite import runlabel
+from boutique_suite import runlabel, waits
 
 log = logging.getLogger(__name__)
 ADMIN_PORT = 9099  # the probe image's admin listener (POST /burn?millicores=N)
@@ -135,15 +134,20 @@ class Kube:
         that must be complete before the next scenario (a drain refuses bare pods still terminating)."""
         with contextlib.suppress(ApiException):
             self.core.delete_namespace(name, propagation_policy="Background")
-        deadline = time.monotonic() + wait
-        while wait and time.monotonic() < deadline:
+        if not wait:
+            return
+
+        def gone() -> waits.Check:
             try:
                 self.core.read_namespace(name)
             except ApiException as exc:
                 if exc.status == 404:
-                    return
-            time.sleep(0.5)
-        if wait:
+                    return waits.succeeded()
+            return waits.pending()
+
+        try:
+            waits.until(gone, timeout=wait, what=f"namespace {name} gone", interval=0.5)
+        except waits.WaitTimeout:
             log.warning("namespace %s still terminating after %.0fs", name, wait)
 
     def create_deployment(

@@ -16,12 +16,12 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from boutique_suite import waits
 from boutique_suite.sites import built_tools
 from boutique_suite.targets import ROOT
 
@@ -233,12 +233,16 @@ def _drop_privileges(home: Path) -> list[str]:
 
 
 def _wait_for_socket(proc: subprocess.Popen[bytes], socket: Path, log: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not socket.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            tail = "\n".join(log.read_text(errors="replace").splitlines()[-10:])
-            raise RuntimeError(f"scratch libvirtd did not open {socket} (exit {proc.poll()}):\n{tail}")
-        time.sleep(0.1)
+    def opened() -> waits.Check:
+        if socket.exists():
+            return waits.succeeded()
+        return waits.failed("exited") if proc.poll() is not None else waits.pending()
+
+    try:
+        waits.until(opened, timeout=timeout, what=f"scratch libvirtd opens {socket}", interval=0.1)
+    except (waits.WaitFailed, waits.WaitTimeout):
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-10:])
+        raise RuntimeError(f"scratch libvirtd did not open {socket} (exit {proc.poll()}):\n{tail}") from None
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
