@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 import yaml
@@ -18,6 +18,9 @@ from boutique_suite import waits
 from boutique_suite.kube import Kube
 from boutique_suite.targets import Target
 from boutique_suite.touches import Touches
+
+if TYPE_CHECKING:
+    from boutique_suite.cluster import Workload
 
 
 class MonitoringUnavailable(Exception):
@@ -367,3 +370,44 @@ def expect_named_metrics_have_series(
             missing.append(f"{metric} (used by {', '.join(sorted(set(where))[:3])})")
     assert not missing, f"no series in Prometheus for {len(missing)} metric(s) the platform names: {missing}"
     return excused
+
+
+def expect_severities_routed(
+    am: Alertmanager, severities: tuple[str, ...], namespace: str, receiver: str
+) -> list[str]:
+    """expect_routes for an alert of each severity in ``namespace``."""
+    return [expect_routes(am, {"severity": s, "namespace": namespace}, receiver) for s in severities]
+
+
+def excused_text(excused: dict[str, list[str]]) -> str:
+    """expect_named_metrics_have_series' excused metrics as one line: "<metrics>: <why>; ..."."""
+    return "; ".join(f"{', '.join(m)}: {why}" for why, m in excused.items())
+
+
+def wait_alert_firing(prom: Prometheus, alertname: str, labels: dict[str, str], seconds: float) -> Any:
+    """Wait until ``alertname`` fires with ``labels``; the firing alert."""
+    waited = waits.until(
+        alert_firing(prom, alertname, labels), timeout=seconds, interval=2, what=f"{alertname} firing"
+    )
+    return waited.check.value
+
+
+def after_revert(alarm: dict[str, Any]) -> dict[str, Any]:
+    """The alarm as seen from the fault's revert: messages count from ``removed_at``."""
+    return {**alarm, "since": alarm["removed_at"], "fired_at": alarm["removed_at"]}
+
+
+def expect_resolved_message(
+    target: Target, channel: str, alarm: dict[str, Any], alert: str, seconds: float
+) -> float:
+    """A RESOLVED message naming ``alert`` and the alarm's subject, at most ``seconds`` after the fault was
+    reverted; its latency from the revert."""
+    needles = ("RESOLVED", alert, alarm["subject"])
+    return expect_slack_message(target, channel, after_revert(alarm), needles, seconds)
+
+
+def expect_pods_stay_pending(kube: Kube, workload: Workload, reason: str, seconds: float) -> None:
+    """The workload's pods become unschedulable for ``reason`` within 60 seconds and stay so ``seconds``."""
+    probe = pods_unschedulable(kube, workload.namespace, workload.selector, reason, workload.replicas)
+    waits.until(probe, timeout=60, interval=2, what=f"pods of {workload.name} Pending: {reason}")
+    waits.consistently(probe, duration=seconds, interval=5, what=f"pods of {workload.name} stay Pending")

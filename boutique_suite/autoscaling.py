@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from kubernetes import client
 
-from boutique_suite import waits
+from boutique_suite import probes, waits
 from boutique_suite.argocd import ArgoCDClient, sync_and_health
 from boutique_suite.kube import Kube
 from boutique_suite.undo import UndoStack
@@ -332,3 +332,45 @@ def expect_scaling_limited(kube: Kube, namespace: str, deployment: str, timeout:
         interval=2,
         what=f"HPA {name} ScalingLimited because of its maximum",
     )
+
+
+def hpa_holds(kube: Kube, namespace: str, deployment: str, replicas: int) -> waits.Probe:
+    """The HPA of ``deployment`` has and wants ``replicas``, and the Deployment's rollout is complete."""
+
+    def probe() -> waits.Check:
+        hpa = hpa_for(kube, namespace, deployment)
+        detail = (
+            f"HPA {deployment}: current {hpa.status.current_replicas}, desired {hpa.status.desired_replicas}"
+        )
+        if hpa.status.current_replicas == replicas and hpa.status.desired_replicas == replicas:
+            return probes.rollout_complete(kube, namespace, deployment)()
+        return waits.pending(detail)
+
+    return probe
+
+
+def wait_hpa_holds(
+    kube: Kube, namespace: str, deployment: str, replicas: int, timeout: float
+) -> waits.Waited:
+    """Wait until the HPA of ``deployment`` holds ``replicas`` and the Deployment is rolled out."""
+    return waits.until(
+        hpa_holds(kube, namespace, deployment, replicas),
+        timeout=timeout,
+        interval=2,
+        what=f"HPA of {deployment} at {replicas}",
+    )
+
+
+def expect_hpas_own_replicas(
+    kube: Kube,
+    argocd: ArgoCDClient,
+    app: str,
+    namespace: str,
+    deployments: list[str],
+    hold_seconds: float,
+    undo: UndoStack,
+) -> None:
+    """The Application ignores the replicas of ``deployments``, and changing the first one's replicas by
+    hand leaves it Synced for ``hold_seconds``."""
+    expect_replicas_ignored(argocd.application(app), deployments)
+    expect_replica_change_stays_synced(kube, argocd, app, namespace, deployments[0], hold_seconds, undo)

@@ -278,3 +278,10 @@ def expect_pods_on(kube: Kube, namespace: str, selector: str, node: str, timeout
         return waits.succeeded(str(on_node)) if on_node else waits.pending(f"placement {placement}")
 
     return waits.until(probe, timeout=timeout, interval=0.5, what=f"a pod on {node}")
+
+
+def watch_availability(kube: Kube, namespace: str, undo: UndoStack) -> NamespaceAvailability:
+    """Start recording the availability of every Deployment in ``namespace``; its stop is on ``undo``."""
+    availability = NamespaceAvailability(kube, namespace).start()
+    undo.push("stop watching availability", availability.stop)
+    return availability

@@ -13,6 +13,7 @@ from kubernetes.utils import parse_quantity
 from boutique_suite import waits
 from boutique_suite.kube import ADMIN_PORT, Kube
 from boutique_suite.targets import Target
+from boutique_suite.undo import UndoStack
 
 CPU_USAGE = "boutique.lab/cpu-usage-millicores"
 
@@ -260,3 +261,41 @@ def fill_workers(kube: Kube, nodes: list[str], resource: str, share: float) -> l
             kube.delete_namespace(namespace)
         raise
     return made
+
+
+def start_crash_loop_undoably(kube: Kube, namespace: str, name: str, undo: UndoStack) -> tuple[str, str]:
+    """start_crash_loop, its pod's deletion on ``undo``; returns (the pod, how the fault is reverted)."""
+    pod = start_crash_loop(kube, namespace, name)
+    revert = f"delete pod {pod}"
+    undo.push(
+        revert,
+        lambda: delete_pod_if_present(kube, namespace, pod),
+        journal=("delete_pod", {"namespace": namespace, "name": pod}),
+    )
+    return pod, revert
+
+
+def raise_requests_undoably(
+    kube: Kube, target: Target, node: str, resource: str, share: float, undo: UndoStack
+) -> dict[str, str]:
+    """raise_requests, the stress namespace's deletion (waiting the target's cleanup timeout) on ``undo``;
+    returns what raise_requests made and, as ``fault``, how it is reverted."""
+    made = raise_requests(kube, node, resource, share)
+    revert = f"delete {made['namespace']}"
+    undo.push(
+        revert,
+        lambda: kube.delete_namespace(made["namespace"], wait=target.timeouts.cleanup),
+        journal=("delete_namespace", {"namespace": made["namespace"]}),
+    )
+    return {**made, "fault": revert}
+
+
+def fill_workers_undoably(
+    kube: Kube, target: Target, nodes: list[str], resource: str, share: float, undo: UndoStack
+) -> str:
+    """fill_workers, the stress namespaces' deletion (waiting the target's cleanup timeout) on ``undo``;
+    returns how the fault is reverted."""
+    made = fill_workers(kube, nodes, resource, share)
+    revert = f"delete {', '.join(made)}"
+    undo.push(revert, lambda: [kube.delete_namespace(ns, wait=target.timeouts.cleanup) for ns in made])
+    return revert

@@ -228,3 +228,27 @@ def expect_ingress_controller_available(kube: Kube, target: Target) -> None:
 def expect_ingress_vip(target: Target, ip: str) -> None:
     vip = gateway_of(target).ingress_vip
     assert ip == vip, f"ingress-nginx's Service has {ip}, the target file expects the ingress VIP {vip}"
+
+
+def storefront_url(kube: Kube, target: Target, namespace: str, loadbalancer: dict) -> tuple[str, str | None]:
+    """(URL, Host header) of the storefront: the frontend's LoadBalancer Service where the scenario made one
+    (``loadbalancer['address']``), else the ingress VIP with the host the frontend's Ingress routes."""
+    if "address" in loadbalancer:
+        return f"http://{loadbalancer['address']}", None
+    return f"http://{gateway_of(target).ingress_vip}", storefront_host(kube, namespace)
+
+
+def ingress_address(kube: Kube, target: Target, service: str, pool: str) -> str:
+    """The external IP from ``pool`` of ingress-nginx's Service ``service`` (waited for)."""
+    waited = expect_address_from_pool(kube, target, INGRESS_NS, service, pool, target.timeouts.assertion)
+    return waited.check.value
+
+
+def expect_test_service_address(
+    kube: Kube, target: Target, loadbalancer: dict, pool: str, timeout: float
+) -> float:
+    """The scenario's test Service (``loadbalancer``: its namespace, when it was created) gets an external
+    IP from ``pool``; seconds from its creation."""
+    namespace = loadbalancer["namespace"]
+    expect_address_from_pool(kube, target, namespace, TEST_SERVICE, pool, timeout)
+    return time.monotonic() - loadbalancer["created"]

@@ -396,3 +396,12 @@ def expect_slowest_route(
     shown = {name: round(ms) for name, ms in sorted(p95s.items(), key=lambda item: -item[1])}
     assert slowest == route, f"the slowest route is {slowest}, not {route} (p95 ms: {shown})"
     return p95s
+
+
+P95_WAYS = ("rises above", "falls below")
+
+
+def expect_route_p95_crossing(session: LoadSession, route: str, way: str, ms: float, timeout: float) -> float:
+    """expect_route_p95 in the scenario's words: ``way`` is "rises above" or "falls below"."""
+    assert way in P95_WAYS, f"p95 latency either rises above or falls below, not {way!r}"
+    return expect_route_p95(session, route, way == "rises above", ms, timeout)

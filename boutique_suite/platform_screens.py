@@ -7,13 +7,16 @@ from __future__ import annotations
 import html
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
 from boutique_suite import screens, slack
 from boutique_suite.argocd import ArgoCDClient
 from boutique_suite.steady import SteadyState
+
+if TYPE_CHECKING:
+    from boutique_suite.cicd import Trace
 
 PRODUCT_LINK = 'a[href^="/product/"]'
 
@@ -164,3 +167,12 @@ def slack_message(channel: str, message: dict[str, Any], lab: bool) -> Path | No
         f"#{channel.lstrip('#')}",
         f'<div class="card">{html.escape(slack.message_text(message))}</div>',
     )
+
+
+def pipeline_job(trace: Trace) -> Path | None:
+    """job_log of the pipeline job the CI/CD scenario ran (gitlab-ci-local ran it)."""
+    from provisioning.lab.pipeline import GITLAB_CI_LOCAL_VERSION
+
+    assert trace.job is not None, "no pipeline job ran in this scenario"
+    job, runner = trace.job, f"gitlab-ci-local {GITLAB_CI_LOCAL_VERSION}"
+    return job_log(job.job, job.returncode, job.seconds, job.log, trace.app_commit, runner)

@@ -104,3 +104,9 @@ def expect_both_clone(target: Target, *repos: str) -> None:
     for repo in repos:
         with clone(target, repo) as work:
             assert (work / ".git").is_dir() and files(work), f"{repo} cloned empty"
+
+
+def expect_app_repo_content_in(target: Target) -> list[str]:
+    """expect_app_repo_content on a fresh clone of the target's app-repo."""
+    with clone(target, "app-repo") as root:
+        return expect_app_repo_content(root)

@@ -23,6 +23,7 @@ from boutique_suite import journal, runlabel, waits
 from boutique_suite.kube import Kube
 from boutique_suite.sites import site_for
 from boutique_suite.targets import Target
+from boutique_suite.undo import UndoStack
 
 GROUP, VERSION, PLURAL = "bitnami.com", "v1alpha1", "sealedsecrets"
 KEY = "run-id"
@@ -277,3 +278,16 @@ def expect_refused(kube: Kube, namespace: str, name: str, timeout: float) -> str
     assert "decrypt" in message.lower(), f"refused, but not for decryption: {message}"
     assert _secret_digest(kube, namespace, name) is None, f"a Secret {namespace}/{name} appeared"
     return message
+
+
+def seal_run_id_undoably(kube: Kube, target: Target, namespace: str, run_id: str, undo: UndoStack) -> Sealed:
+    """After removing what earlier runs left in ``namespace``, seal the run id as ``suite-sealed-<run id>``
+    for ``namespace``; the SealedSecret's deletion is on ``undo`` before it is applied."""
+    delete_leftovers(kube, namespace)
+    secret = seal_run_id(target, namespace, f"suite-sealed-{run_id}", run_id)
+    undo.push(
+        f"delete SealedSecret {namespace}/{secret.name}",
+        lambda: delete(kube, namespace, secret.name),
+        journal=("delete_sealed_secret", {"namespace": namespace, "name": secret.name}),
+    )
+    return secret

@@ -15,10 +15,8 @@ from boutique_suite import (
     evidence,
     load,
     manifests,
-    probes,
     sealing,
     terraform,
-    waits,
 )
 from boutique_suite.alerting import Prometheus
 from boutique_suite.argocd import ArgoCDClient
@@ -99,14 +97,8 @@ def only_sealed(target: Target) -> None:
 def seal_and_apply(
     kube: Kube, target: Target, run_id: str, undo: UndoStack, facts: dict, namespace: str
 ) -> None:
-    sealing.delete_leftovers(kube, namespace)
-    facts["secret"] = secret = sealing.seal_run_id(target, namespace, f"suite-sealed-{run_id}", run_id)
-    undo.push(
-        f"delete SealedSecret {namespace}/{secret.name}",
-        lambda: sealing.delete(kube, namespace, secret.name),
-        journal=("delete_sealed_secret", {"namespace": namespace, "name": secret.name}),
-    )
-    sealing.apply(kube, secret, namespace)
+    facts["secret"] = sealing.seal_run_id_undoably(kube, target, namespace, run_id, undo)
+    sealing.apply(kube, facts["secret"], namespace)
     facts["applied_at"] = time.monotonic()
 
 
@@ -132,9 +124,8 @@ def apply_elsewhere(kube: Kube, scenario_ns: str, facts: dict) -> None:
 @then("the controller refuses to unseal it there")
 @touches(Touches.control_plane)
 def refused(kube: Kube, target: Target, facts: dict) -> None:
-    message = sealing.expect_refused(
-        kube, facts["elsewhere"], facts["secret"].name, target.timeouts.assertion
-    )
+    secret = facts["secret"]
+    message = sealing.expect_refused(kube, facts["elsewhere"], secret.name, target.timeouts.assertion)
     evidence.attach_text("controller's refusal", message)
 
 
@@ -167,11 +158,8 @@ def locust_runs(
     rate: int,
     seconds: int,
 ) -> None:
-    load.headroom(
-        load.start_shoppers(shoppers, kube, target, app_ns, undo, users, rate).run_for(seconds),
-        prometheus,
-        app_ns,
-    )
+    session = load.start_shoppers(shoppers, kube, target, app_ns, undo, users, rate)
+    load.headroom(session.run_for(seconds), prometheus, app_ns)
 
 
 @when(parsers.parse("Locust starts {users:d} users spawning {rate:d} per second against the storefront"))
@@ -273,9 +261,8 @@ NAMES_BOTTLENECKS = (
 @touches(Touches.monitoring, Touches.data_plane)
 def services_measured(shoppers: load.Shoppers, prometheus: Prometheus, app_ns: str, count: int) -> None:
     assert count == len(manifests.SERVICES), f"the Boutique has {len(manifests.SERVICES)} services"
-    bottleneck.expect_measured(
-        load.headroom(shoppers.running, prometheus, app_ns).measured, manifests.SERVICES
-    )
+    measured = load.headroom(shoppers.running, prometheus, app_ns).measured
+    bottleneck.expect_measured(measured, manifests.SERVICES)
 
 
 @then("the report lists p50, p95 and p99 latency per storefront route as the shoppers measured it")
@@ -323,10 +310,7 @@ def p95_within_slo_for(shoppers: load.Shoppers, target: Target, execution: Execu
 def route_p95_crosses(
     shoppers: load.Shoppers, execution: Execution, route: str, way: str, ms: int, seconds: int
 ) -> None:
-    assert way in ("rises above", "falls below"), (
-        f"p95 latency either rises above or falls below, not {way!r}"
-    )
-    took = load.expect_route_p95(shoppers.running, route, way == "rises above", ms, seconds)
+    took = load.expect_route_p95_crossing(shoppers.running, route, way, ms, seconds)
     execution.timing(f"p95_{way.split()[0]}_seconds", took, budget=seconds)
 
 
@@ -345,7 +329,8 @@ def slowest_route(shoppers: load.Shoppers, route: str) -> None:
     parsers.re(
         r'the HPA scales Deployment "(?P<deployment>[^"]+)" (?P<direction>out to at least|back in to) '
         r"(?P<replicas>\d+) replicas? within (?P<seconds>\d+) seconds"
-    )
+    ),
+    converters={"replicas": int, "seconds": int},
 )
 @touches(Touches.control_plane, Touches.node_runtime)
 def hpa_scales(
@@ -355,14 +340,12 @@ def hpa_scales(
     shoppers: load.Shoppers,
     deployment: str,
     direction: str,
-    replicas: str,
-    seconds: str,
+    replicas: int,
+    seconds: int,
 ) -> None:
     out = direction.startswith("out")
-    took = load.expect_hpa_scaled(
-        kube, app_ns, shoppers.running, deployment, int(replicas), int(seconds), out
-    )
-    execution.timing(f"{deployment}_scale_{'out' if out else 'in'}_seconds", took, budget=int(seconds))
+    took = load.expect_hpa_scaled(kube, app_ns, shoppers.running, deployment, replicas, seconds, out)
+    execution.timing(f"{deployment}_scale_{'out' if out else 'in'}_seconds", took, budget=seconds)
 
 
 @then(
@@ -432,24 +415,11 @@ def hpas_active(kube: Kube, target: Target, execution: Execution, facts: dict, s
 @touches(Touches.argocd, Touches.control_plane)
 def replicas_ignored(kube: Kube, argocd: ArgoCDClient, undo: UndoStack, story: dict, facts: dict) -> None:
     app = story.setdefault("app", cicd.APPLICATION)
-    autoscaling.expect_replicas_ignored(argocd.application(app), facts["hpas"])
-    autoscaling.expect_replica_change_stays_synced(
-        kube, argocd, app, facts["hpa_namespace"], facts["hpas"][0], HOLD_SYNCED_SECONDS, undo
-    )
+    namespace, hpas = facts["hpa_namespace"], facts["hpas"]
+    autoscaling.expect_hpas_own_replicas(kube, argocd, app, namespace, hpas, HOLD_SYNCED_SECONDS, undo)
 
 
 @given(parsers.re(r'the HPA of Deployment "(?P<deployment>[^"]+)" holds (?P<replicas>\d+) replicas?'))
 @touches(Touches.control_plane)
 def hpa_holds(kube: Kube, target: Target, app_ns: str, deployment: str, replicas: str) -> None:
-    want = int(replicas)
-
-    def probe() -> waits.Check:
-        hpa = autoscaling.hpa_for(kube, app_ns, deployment)
-        detail = (
-            f"HPA {deployment}: current {hpa.status.current_replicas}, desired {hpa.status.desired_replicas}"
-        )
-        if hpa.status.current_replicas == want and hpa.status.desired_replicas == want:
-            return probes.rollout_complete(kube, app_ns, deployment)()
-        return waits.pending(detail)
-
-    waits.until(probe, timeout=target.timeouts.rollout, interval=2, what=f"HPA of {deployment} at {want}")
+    autoscaling.wait_hpa_holds(kube, app_ns, deployment, int(replicas), target.timeouts.rollout)

@@ -29,6 +29,7 @@ from provisioning.observability import promql
 
 MONITORING_NS = "monitoring"
 STOREFRONT_HOST = "boutique.local"
+WORKERS = ["k8s-worker1", "k8s-worker2"]
 
 
 @pytest.fixture
@@ -106,9 +107,7 @@ def request_series(prometheus: alerting.Prometheus, kube: Kube, target: Target) 
 @touches(Touches.monitoring)
 def named_metrics_have_series(prometheus: alerting.Prometheus, target: Target) -> None:
     excused = alerting.expect_named_metrics_have_series(prometheus, target, promql.named_metrics())
-    evidence.note(
-        "metrics not checked here", "; ".join(f"{', '.join(m)}: {why}" for why, m in excused.items())
-    )
+    evidence.note("metrics not checked here", alerting.excused_text(excused))
 
 
 # --- Alertmanager and Slack ------------------------------------------------------------------------
@@ -123,10 +122,7 @@ def named_metrics_have_series(prometheus: alerting.Prometheus, target: Target) -
 def routes(
     alertmanager: alerting.Alertmanager, target: Target, first: str, second: str, receiver: str
 ) -> None:
-    for severity in (first, second):
-        alerting.expect_routes(
-            alertmanager, {"severity": severity, "namespace": target.namespaces.dev}, receiver
-        )
+    alerting.expect_severities_routed(alertmanager, (first, second), target.namespaces.dev, receiver)
 
 
 @then("Alertmanager reads the Slack URL from a Secret, not from a file in git")
@@ -200,13 +196,8 @@ def attach_messages(alarm: dict) -> None:
 def crash_loop(
     kube: Kube, target: Target, undo: UndoStack, execution: Execution, alarm: dict, name: str, namespace: str
 ) -> None:
-    pod = faults.start_crash_loop(kube, namespace, name)
-    alarm.update(subject=pod, key="pod", fault=f"delete pod {pod}")
-    undo.push(
-        alarm["fault"],
-        lambda: faults.delete_pod_if_present(kube, namespace, pod),
-        journal=("delete_pod", {"namespace": namespace, "name": pod}),
-    )
+    pod, fault = faults.start_crash_loop_undoably(kube, namespace, name, undo)
+    alarm.update(subject=pod, key="pod", fault=fault)
 
 
 @then(
@@ -236,13 +227,8 @@ def stress(
     percent: int,
     unit: str,
 ) -> None:
-    made = faults.raise_requests(kube, node, resource.lower(), percent / 100)
-    alarm.update(subject=node, key="node", fault=f"delete {made['namespace']}", **made)
-    undo.push(
-        alarm["fault"],
-        lambda: kube.delete_namespace(made["namespace"], wait=target.timeouts.cleanup),
-        journal=("delete_namespace", {"namespace": made["namespace"]}),
-    )
+    made = faults.raise_requests_undoably(kube, target, node, resource.lower(), percent / 100, undo)
+    alarm.update(subject=node, key="node", **made)
 
 
 @then(
@@ -263,8 +249,7 @@ def share_seen(prometheus: alerting.Prometheus, percent: int, resource: str, nod
 def alert_fires(
     prometheus: alerting.Prometheus, execution: Execution, alarm: dict, alert: str, name: str, seconds: int
 ) -> None:
-    probe = alerting.alert_firing(prometheus, alert, {alarm["key"]: alarm["subject"]})
-    alarm["alert"] = wait(probe, seconds, f"{alert} firing").check.value
+    alarm["alert"] = alerting.wait_alert_firing(prometheus, alert, {alarm["key"]: alarm["subject"]}, seconds)
     alarm["fired_at"] = time.time()
     execution.timing("fault_to_alert_firing_seconds", alarm["fired_at"] - alarm["since"], budget=seconds)
 
@@ -304,9 +289,7 @@ def remove_fault(undo: UndoStack, alarm: dict) -> None:
 def resolved_message(
     target: Target, execution: Execution, alarm: dict, alert: str, channel: str, seconds: int
 ) -> None:
-    after_revert = {**alarm, "since": alarm["removed_at"], "fired_at": alarm["removed_at"]}
-    needles = ("RESOLVED", alert, alarm["subject"])
-    latency = alerting.expect_slack_message(target, channel, after_revert, needles, seconds)
+    latency = alerting.expect_resolved_message(target, channel, alarm, alert, seconds)
     execution.timing("revert_to_resolved_message_seconds", latency, budget=seconds)
 
 
@@ -330,11 +313,7 @@ def boutique_available(kube: Kube, target: Target) -> None:
 def fill_both_workers(
     kube: Kube, target: Target, undo: UndoStack, execution: Execution, alarm: dict, percent: int
 ) -> None:
-    made = faults.fill_workers(kube, ["k8s-worker1", "k8s-worker2"], "cpu", percent / 100)
-    alarm["fault"] = f"delete {', '.join(made)}"
-    undo.push(
-        alarm["fault"], lambda: [kube.delete_namespace(ns, wait=target.timeouts.cleanup) for ns in made]
-    )
+    alarm["fault"] = faults.fill_workers_undoably(kube, target, WORKERS, "cpu", percent / 100, undo)
 
 
 @when(
@@ -349,11 +328,7 @@ def cpu_probe_deployment(kube: Kube, workload: Workload, alarm: dict, replicas: 
 @then(parsers.parse('its pods stay Pending with the reason "{reason}" for {seconds:d} seconds'))
 @touches(Touches.control_plane, Touches.node_runtime)
 def stay_pending(kube: Kube, workload: Workload, reason: str, seconds: int) -> None:
-    probe = alerting.pods_unschedulable(
-        kube, workload.namespace, workload.selector, reason, workload.replicas
-    )
-    wait(probe, 60, f"pods of {workload.name} Pending: {reason}")
-    waits.consistently(probe, duration=seconds, interval=5, what=f"pods of {workload.name} stay Pending")
+    alerting.expect_pods_stay_pending(kube, workload, reason, seconds)
 
 
 @then(parsers.parse('a message naming "{alert}" appears in "{channel}" within {seconds:d} seconds'))
@@ -361,9 +336,8 @@ def stay_pending(kube: Kube, workload: Workload, reason: str, seconds: int) -> N
 def message_naming(
     target: Target, execution: Execution, alarm: dict, alert: str, channel: str, seconds: int
 ) -> None:
-    latency = alerting.expect_slack_message(
-        target, channel, alarm, ("FIRING", alert, alarm["subject"]), seconds
-    )
+    needles = ("FIRING", alert, alarm["subject"])
+    latency = alerting.expect_slack_message(target, channel, alarm, needles, seconds)
     execution.timing("pending_pods_to_slack_seconds", latency, budget=seconds)
 
 
@@ -372,11 +346,8 @@ def message_naming(
 def deployment_available_after_revert(
     kube: Kube, workload: Workload, execution: Execution, replicas: int, seconds: int
 ) -> None:
-    execution.timing(
-        "scheduled_after_revert_seconds",
-        cluster.expect_available(kube, workload, replicas, seconds),
-        budget=seconds,
-    )
+    took = cluster.expect_available(kube, workload, replicas, seconds)
+    execution.timing("scheduled_after_revert_seconds", took, budget=seconds)
 
 
 @then(
@@ -422,11 +393,8 @@ def log_line(kube: Kube, undo: UndoStack, story: dict, namespace: str) -> None:
 @then(parsers.parse('Loki returns that line for the namespace "{namespace}" within {seconds:d} seconds'))
 @touches(Touches.monitoring)
 def loki_line(target: Target, execution: Execution, story: dict, namespace: str, seconds: int) -> None:
-    execution.timing(
-        "log_to_loki_seconds",
-        logs.expect_line_in_loki(target, namespace, story["line"], seconds, story["since"]),
-        budget=seconds,
-    )
+    took = logs.expect_line_in_loki(target, namespace, story["line"], seconds, story["since"])
+    execution.timing("log_to_loki_seconds", took, budget=seconds)
 
 
 @then(parsers.parse('Grafana\'s data sources "{first}" and "{second}" pass their health checks'))

@@ -57,11 +57,9 @@ def leftovers_gone(kube: Kube, target: Target, leftovers: dict[str, str], node: 
 def controller_outage(
     kube: Kube, target: Target, argocd: ArgoCDClient, app_ns: str, undo: UndoStack, story: dict, seconds: int
 ) -> None:
-    story["availability"] = disruption.NamespaceAvailability(kube, app_ns).start()
-    undo.push("stop watching availability", story["availability"].stop)
-    story["outage"] = disruption.stop_argocd_controller(
-        target, kube, argocd, story.get("app", cicd.APPLICATION), seconds, undo
-    )
+    story["availability"] = disruption.watch_availability(kube, app_ns, undo)
+    app = story.get("app", cicd.APPLICATION)
+    story["outage"] = disruption.stop_argocd_controller(target, kube, argocd, app, seconds, undo)
 
 
 @then("every Boutique Deployment kept all replicas available throughout")

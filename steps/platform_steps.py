@@ -70,8 +70,7 @@ def public_ca_client(registry_host: str) -> None:
 def app_repo_content(request: pytest.FixtureRequest, target: Target) -> None:
     if target.is_lab:
         evidence.skip_scenario(request, repos.APP_REPO_NO_SOURCES)
-    with repos.clone(target, "app-repo") as root:
-        repos.expect_app_repo_content(root)
+    repos.expect_app_repo_content_in(target)
 
 
 @then(parsers.parse('"gitops-repo" holds "{first}" and "{second}", and no application source or Dockerfile'))

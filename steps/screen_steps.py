@@ -14,10 +14,7 @@ from boutique_suite.touches import touches
 @then("the storefront's home page and a product page are captured as screens")
 @touches()
 def storefront_screens(kube: Kube, target: Target, app_ns: str, loadbalancer: dict) -> None:
-    if "address" in loadbalancer:
-        url, host = f"http://{loadbalancer['address']}", None
-    else:
-        url, host = f"http://{gateway.gateway_of(target).ingress_vip}", gateway.storefront_host(kube, app_ns)
+    url, host = gateway.storefront_url(kube, target, app_ns, loadbalancer)
     platform_screens.storefront(url, host, standin=target.is_lab)
 
 
@@ -36,11 +33,7 @@ def slack_screen(target: Target, alarm: dict, channel: str) -> None:
 @then("that job's log is captured as a screen")
 @touches()
 def job_screen(trace: cicd.Trace) -> None:
-    from provisioning.lab.pipeline import GITLAB_CI_LOCAL_VERSION
-
-    assert trace.job is not None, "no pipeline job ran in this scenario"
-    job, runner = trace.job, f"gitlab-ci-local {GITLAB_CI_LOCAL_VERSION}"
-    platform_screens.job_log(job.job, job.returncode, job.seconds, job.log, trace.app_commit, runner)
+    platform_screens.pipeline_job(trace)
 
 
 @then("each of those dashboards is captured as a screen")
