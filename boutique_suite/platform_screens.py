@@ -170,9 +170,7 @@ def slack_message(channel: str, message: dict[str, Any], lab: bool) -> Path | No
 
 
 def pipeline_job(trace: Trace) -> Path | None:
-    """job_log of the pipeline job the CI/CD scenario ran (gitlab-ci-local ran it)."""
-    from provisioning.lab.pipeline import GITLAB_CI_LOCAL_VERSION
-
+    """job_log of the pipeline job the CI/CD scenario ran, titled with what ran it."""
     assert trace.job is not None, "no pipeline job ran in this scenario"
-    job, runner = trace.job, f"gitlab-ci-local {GITLAB_CI_LOCAL_VERSION}"
-    return job_log(job.job, job.returncode, job.seconds, job.log, trace.app_commit, runner)
+    job = trace.job
+    return job_log(job.job, job.returncode, job.seconds, job.log, trace.app_commit, trace.runner)

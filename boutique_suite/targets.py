@@ -299,12 +299,6 @@ class Target(Strict):
         return self
 
     @property
-    def is_lab(self) -> bool:
-        """Only steps/ still ask (five lines, switched to boutique_suite.sites.site_for by the lead); the
-        library, the layers and conftest.py ask the target's site instead. Remove with those lines."""
-        return self.kind == "lab"
-
-    @property
     def argocd_namespace(self) -> str:
         return self.argocd.namespace if self.argocd else "argocd"
 

@@ -11,11 +11,10 @@ from boutique_suite import cicd, evidence
 from boutique_suite.argocd import ArgoCDClient
 from boutique_suite.evidence import Execution
 from boutique_suite.kube import Kube
+from boutique_suite.sites import site_for
 from boutique_suite.targets import Target
 from boutique_suite.touches import Touches, touches
 from boutique_suite.undo import UndoStack
-
-NO_REGISTRY = "the lab has no OCI registry: no image to look up"
 
 
 @pytest.fixture
@@ -144,7 +143,7 @@ def jobs_succeed(
 @then(parsers.parse('the registry holds "{image}" tagged with that commit\'s short SHA'))
 @touches(Touches.registry)
 def registry_holds(request: pytest.FixtureRequest, target: Target, image: str) -> None:
-    evidence.skip_scenario(request, NO_REGISTRY if target.is_lab else evidence.ONPREM_PENDING)
+    evidence.skip_scenario(request, site_for(target).registry_lookup_missing())
 
 
 @then(

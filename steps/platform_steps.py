@@ -7,6 +7,7 @@ from pytest_bdd import parsers, then, when
 
 from boutique_suite import evidence, gitlab_checks, registry, repos, tls
 from boutique_suite.evidence import Execution
+from boutique_suite.sites import site_for
 from boutique_suite.targets import Target
 from boutique_suite.touches import Touches, touches
 from boutique_suite.undo import UndoStack
@@ -68,8 +69,8 @@ def public_ca_client(registry_host: str) -> None:
 )
 @touches(Touches.git)
 def app_repo_content(request: pytest.FixtureRequest, target: Target) -> None:
-    if target.is_lab:
-        evidence.skip_scenario(request, repos.APP_REPO_NO_SOURCES)
+    if why := site_for(target).app_repo_sources_missing():
+        evidence.skip_scenario(request, why)
     repos.expect_app_repo_content_in(target)
 
 

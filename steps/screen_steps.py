@@ -7,6 +7,7 @@ from pytest_bdd import parsers, then
 from boutique_suite import cicd, gateway, grafana, platform_screens
 from boutique_suite.argocd import ArgoCDClient
 from boutique_suite.kube import Kube
+from boutique_suite.sites import site_for
 from boutique_suite.targets import Target
 from boutique_suite.touches import touches
 
@@ -15,7 +16,7 @@ from boutique_suite.touches import touches
 @touches()
 def storefront_screens(kube: Kube, target: Target, app_ns: str, loadbalancer: dict) -> None:
     url, host = gateway.storefront_url(kube, target, app_ns, loadbalancer)
-    platform_screens.storefront(url, host, standin=target.is_lab)
+    platform_screens.storefront(url, host, standin=site_for(target).standin_storefront)
 
 
 @then(parsers.parse('Argo CD\'s page of the Application "{app}" is captured as a screen {moment}'))
@@ -27,7 +28,7 @@ def argocd_screen(argocd: ArgoCDClient, app: str, moment: str) -> None:
 @then(parsers.parse('that Slack message in "{channel}" is captured as a screen'))
 @touches()
 def slack_screen(target: Target, alarm: dict, channel: str) -> None:
-    platform_screens.slack_message(channel, alarm["message"], lab=target.is_lab)
+    platform_screens.slack_message(channel, alarm["message"], lab=site_for(target).local_slack)
 
 
 @then("that job's log is captured as a screen")

@@ -323,14 +323,15 @@ def test_availability_watch_is_stopped_by_the_undo_stack() -> None:
 # --- screens and repos -----------------------------------------------------------------------------
 
 
-def test_pipeline_job_screen_names_gitlab_ci_local(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pipeline_job_screen_names_what_ran_the_job(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(AssertionError, match="no pipeline job ran"):
         platform_screens.pipeline_job(Trace())
     shot: list[tuple[Any, ...]] = []
     monkeypatch.setattr(platform_screens, "job_log", lambda *args: shot.append(args) or None)
     job = JobResult(job="build", returncode=0, seconds=12.5, log="built")
-    platform_screens.pipeline_job(Trace(app_commit="abc123", job=job))
-    assert shot == [("build", 0, 12.5, "built", "abc123", f"gitlab-ci-local {GITLAB_CI_LOCAL_VERSION}")]
+    runner = f"gitlab-ci-local {GITLAB_CI_LOCAL_VERSION} (shell executor)"
+    platform_screens.pipeline_job(Trace(app_commit="abc123", job=job, runner=runner))
+    assert shot == [("build", 0, 12.5, "built", "abc123", runner)]
 
 
 def test_app_repo_content_is_checked_on_a_clone(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
