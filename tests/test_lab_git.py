@@ -1,6 +1,7 @@
-"""The lab's Git server: idempotent ensure, repositories, clone/push over HTTPS with the lab CA, Basic auth,
-TLS verification, a taken port, stop and recovery after SIGKILL. Each test uses its own state directory and
-a free port, never the default state (marker ``lab``: these start real processes)."""
+"""The lab's Git server (nginx, fcgiwrap, git http-backend): idempotent ensure, repositories, clone/push
+over HTTPS with the lab CA, Basic auth, TLS verification, a taken port, stop and recovery after SIGKILL. Each
+test uses its own state directory and a free port, never the default state, and the supervisor's records and
+logs stay in tmp (marker ``lab``: these start real processes)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import base64
 import gzip
 import http.client
 import os
+import re
 import signal
 import socket
 import ssl
@@ -19,7 +21,7 @@ from pathlib import Path
 import pytest
 from ports import free_port
 
-from provisioning.lab import gitserver
+from provisioning.lab import gitserver, processes
 
 pytestmark = pytest.mark.lab
 
@@ -40,6 +42,15 @@ def processes_of(state: Path) -> list[int]:
         if str(state).encode() in cmdline and not zombie:
             found.append(int(proc.name))
     return found
+
+
+@pytest.fixture(scope="module", autouse=True)
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The process supervisor's records and logs for this module, apart from the lab's."""
+    base = tmp_path_factory.mktemp("platform")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(processes, "PLATFORM", base)
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +115,26 @@ def test_ensure_twice_starts_nothing_and_keeps_secrets_private(server: gitserver
     for private in (server.credentials_file, pki / "ca.key", pki / "git.key"):
         assert stat.S_IMODE(private.stat().st_mode) == 0o600, private
     assert {p.name for p in pki.iterdir()} == {"ca.crt", "ca.key", "git.crt", "git.key"}
+
+
+def test_server_is_nginx_configured_for_loopback_and_holds_no_token(server: gitserver.GitServer) -> None:
+    run = server.root.parent / "server"
+    port = server.url.rsplit(":", 1)[1]
+    before = {p: p.stat().st_mtime_ns for p in run.rglob("*")}
+    assert gitserver.ensure(state=server.root.parent, port=int(port)).pid == server.pid
+    assert {p: p.stat().st_mtime_ns for p in run.rglob("*")} == before, "a second ensure wrote files"
+    assert Path(f"/proc/{server.pid}/exe").resolve().name == "nginx"
+    conf = (run / "nginx.conf").read_text()
+    assert re.search(r"\{\{\w+\}\}", conf) is None, "a value left unrendered"
+    listens = [line.split() for line in conf.splitlines() if line.strip().startswith("listen ")]
+    assert listens == [["listen", f"127.0.0.1:{port}", "ssl;"]]
+    htpasswd = (run / "htpasswd").read_text()
+    assert htpasswd.startswith("boutique-suite:{SSHA}")
+    assert stat.S_IMODE((run / "htpasswd").stat().st_mode) == 0o600
+    for path in run.rglob("*"):
+        if path.is_file():
+            assert server.token() not in path.read_text(errors="replace"), path
+    assert sorted(processes.recorded()) == sorted(gitserver._names(server.root.parent))
 
 
 def test_create_repo_twice_is_fine(server: gitserver.GitServer) -> None:
@@ -250,6 +281,9 @@ def test_stop_leaves_no_process_and_sigkill_is_recovered(own_state: Path, tmp_pa
 
     assert gitserver.stop(state) is True
     assert processes_of(state) == []
+    assert not (state / "server").exists()
+    assert not set(gitserver._names(state)) & set(processes.recorded())
+    assert not [name for name in gitserver._names(state) if processes.log_path(name).exists()]
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", port)) != 0
     assert gitserver.stop(state) is False

@@ -1,17 +1,20 @@
-"""The lab's Git server: smart HTTP(S) on 127.0.0.1, hosting app-repo and gitops-repo with credentials.
+"""The lab's Git server: Debian's nginx with ``git http-backend`` behind it (through fcgiwrap), on
+127.0.0.1, hosting app-repo and gitops-repo. Configuration, not code: ``gitserver-nginx.conf`` beside this
+file, rendered with one state directory's paths, port and certificate.
 
-A ThreadingHTTPServer runs ``git http-backend`` (CGI) for fetch and push behind HTTP Basic auth (user
-``boutique-suite``, a random token kept in ``<state>/credentials.json``, mode 0600) and TLS with a
-certificate for 127.0.0.1 / localhost signed by the lab's platform CA (``<state>/pki/ca.crt``). Clients
-trust it with ``git -c http.sslCAInfo=<ca.crt>``; Argo CD with the CA in argocd-tls-certs-cm keyed
-"127.0.0.1" (as a local process: a file named ``127.0.0.1`` in ``$ARGOCD_TLS_DATA_PATH``).
+HTTPS with a certificate for 127.0.0.1 / localhost signed by the lab's platform CA (``<state>/pki/ca.crt``,
+made by provisioning/lab/pki.py); HTTP Basic auth for one user, ``boutique-suite``, whose password is a
+random token kept in ``<state>/credentials.json`` (mode 0600) and given to nginx as a salted hash
+(``<state>/server/htpasswd``). Clients trust the server with ``git -c http.sslCAInfo=<ca.crt>``; Argo CD
+with the CA in argocd-tls-certs-cm keyed "127.0.0.1" (as a local process: a file named ``127.0.0.1`` in
+``$ARGOCD_TLS_DATA_PATH``).
 
-``ensure()`` is idempotent: a live server that answers an authenticated request is left alone, a dead or
-hung one is restarted, a port held by something else is a clear error. The token is never printed or
-logged: clients get it through the environment (``client_env``), never in a URL.
+nginx and fcgiwrap are the lab's process supervisor's (provisioning/lab/processes.py) to start and stop.
+``ensure()`` is idempotent: a server that answers an authenticated request is left alone, a dead or hung
+one is restarted, a port held by something else is a clear error. The token is never printed or logged:
+clients get it through the environment (``client_env``), never in a URL.
 
-    python -m provisioning.lab.gitserver serve --port P --root DIR    # the server, in the foreground
-    python -m provisioning.lab.gitserver up | down                    # ensure() / stop() on the default state
+    python -m provisioning.lab.gitserver up | down     # ensure() / stop() on the default state
 """
 
 from __future__ import annotations
@@ -19,30 +22,22 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
-import hmac
+import hashlib
 import http.client
-import http.server
-import io
 import json
 import os
 import re
 import secrets
 import shutil
-import signal
-import socket
 import ssl
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
-from provisioning.lab import locks, pki, ports
+from provisioning.lab import locks, pki, ports, processes
 
 STATE = Path(os.environ.get("KWOK_WORKDIR", Path.home() / ".kwok")) / "boutique-lab-platform" / "git"
 PORT = 28443
@@ -54,7 +49,10 @@ AUTHOR = ("boutique-suite", "suite@boutique.local")
 HEALTH_PATH = "/-/health"
 START_TIMEOUT = 10.0
 GIT_TIMEOUT = 120.0
-CHUNK = 64 * 1024
+CONFIG = Path(__file__).with_name("gitserver-nginx.conf")
+BACKEND = "/usr/lib/git-core/git-http-backend"
+FCGI_PROCESSES = 4  # requests git http-backend serves at once
+SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 _REPO_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -86,6 +84,7 @@ class GitServer:
 
 def _paths(state: Path) -> dict[str, Path]:
     pki = state / "pki"
+    run = state / "server"  # what nginx and fcgiwrap need while they run; removed by stop()
     return {
         "root": state / "repos",
         "credentials": state / "credentials.json",
@@ -94,8 +93,11 @@ def _paths(state: Path) -> dict[str, Path]:
         "crt": pki / "git.crt",
         "key": pki / "git.key",
         "log": state / "gitserver.log",
-        "record": state / "gitserver.json",
         "lock": state / "gitserver.lock",
+        "run": run,
+        "conf": run / "nginx.conf",
+        "htpasswd": run / "htpasswd",
+        "socket": run / "fcgiwrap.sock",
     }
 
 
@@ -120,7 +122,11 @@ def _ensure_credentials(path: Path) -> None:
     pki.write_private(path, json.dumps(doc).encode())
 
 
-# --- PKI: the platform CA and the server certificate --------------------------------------------
+def _htpasswd(username: str, token: str) -> bytes:
+    """nginx's salted SHA-1 entry ({SSHA}): the token itself never reaches nginx's files."""
+    salt = secrets.token_bytes(8)
+    digest = hashlib.sha1(token.encode() + salt).digest()
+    return f"{username}:{{SSHA}}{base64.b64encode(digest + salt).decode()}\n".encode()
 
 
 def _ensure_pki(state: Path) -> None:
@@ -130,271 +136,34 @@ def _ensure_pki(state: Path) -> None:
     pki.ensure_server_cert(ca, server, names=["localhost"], ips=[HOST], common_name="boutique-lab git")
 
 
-# --- the server (runs in the daemon) ------------------------------------------------------------
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _GitHTTPServer
-    timeout = 300  # seconds of silence before a stalled client's thread gives up
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    def log_message(self, format: str, *args: object) -> None:
-        # The request line carries path and query only; headers (Authorization) are never logged.
-        sys.stderr.write(f"{self.log_date_time_string()} {self.client_address[0]} {format % args}\n")
-
-    def _serve(self) -> None:
-        self.close_connection = True  # one request per connection keeps the body handling simple
-        if not self._authorized():
-            self._send_plain(401, "authentication required\n", {"WWW-Authenticate": f'Basic realm="{REALM}"'})
-            return
-        path, _, query = self.path.partition("?")
-        if path == HEALTH_PATH:
-            self._send_plain(200, "ok\n")
-            return
-        self._run_backend(path, query)
-
-    def _authorized(self) -> bool:
-        header = self.headers.get("Authorization", "")
-        scheme, _, encoded = header.partition(" ")
-        if scheme.lower() != "basic":
-            return False
-        try:
-            user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
-        except (ValueError, UnicodeDecodeError):
-            return False
-        ok_user = hmac.compare_digest(user.encode(), self.server.username.encode())
-        ok_token = hmac.compare_digest(password.encode(), self.server.token.encode())
-        return ok_user and ok_token
-
-    def _send_plain(self, code: int, body: str, headers: dict[str, str] | None = None) -> None:
-        data = body.encode()
-        self.send_response(code)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _cgi_env(self, path: str, query: str, body_length: str) -> dict[str, str]:
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(self.server.root.parent),
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_CONFIG_GLOBAL": os.devnull,
-            "GIT_CONFIG_COUNT": "1",
-            "GIT_CONFIG_KEY_0": "http.receivepack",
-            "GIT_CONFIG_VALUE_0": "true",
-            "GIT_PROJECT_ROOT": str(self.server.root),
-            "GIT_HTTP_EXPORT_ALL": "1",
-            "GATEWAY_INTERFACE": "CGI/1.1",
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "REQUEST_METHOD": self.command,
-            "PATH_INFO": path,
-            "QUERY_STRING": query,
-            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
-            "CONTENT_LENGTH": body_length,
-            "REMOTE_USER": self.server.username,
-            "REMOTE_ADDR": self.client_address[0],
-        }
-        if "Git-Protocol" in self.headers:  # protocol v2 is negotiated through this header
-            env["HTTP_GIT_PROTOCOL"] = self.headers["Git-Protocol"]
-        return env
-
-    def _run_backend(self, path: str, query: str) -> None:
-        gzipped = self.headers.get("Content-Encoding", "").lower() in ("gzip", "x-gzip")
-        chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
-        length = int(self.headers.get("Content-Length") or 0)
-        # We hand git the decoded body: its length is only known up front when neither gzip nor chunked,
-        # otherwise CONTENT_LENGTH stays empty and http-backend reads until EOF.
-        body_length = "" if (gzipped or chunked) else str(length)
-        proc = subprocess.Popen(
-            ["git", "http-backend"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=self._cgi_env(path, query, body_length),
-        )
-        assert proc.stdin is not None and proc.stdout is not None
-        feeder = threading.Thread(
-            target=_feed_body, args=(self.rfile, proc.stdin, chunked, length, gzipped), daemon=True
-        )
-        feeder.start()
-        try:
-            self._relay_response(proc.stdout)
-        finally:
-            feeder.join(timeout=self.timeout)
-            proc.stdout.close()
-            proc.wait()
-
-    def _relay_response(self, out: io.BufferedReader) -> None:
-        code, reason, headers = 200, "OK", []
-        while True:
-            raw = out.readline()
-            if not raw and code == 200 and not headers:  # http-backend died before a word: see the log
-                code, reason = 502, "git http-backend gave no response"
-            line = raw.decode("latin-1").rstrip("\r\n")
-            if not line:
-                break
-            name, _, value = line.partition(":")
-            if name.lower() == "status":
-                status, _, reason = value.strip().partition(" ")
-                code = int(status)
-            else:
-                headers.append((name, value.strip()))
-        self.send_response(code, reason or None)
-        for name, value in headers:
-            self.send_header(name, value)
-        self.send_header("Transfer-Encoding", "chunked")
-        self.send_header("Connection", "close")
-        self.end_headers()
-        while data := out.read1(CHUNK):
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-        self.wfile.write(b"0\r\n\r\n")
-
-
-def _request_chunks(rfile: BinaryIO, chunked: bool, length: int) -> Iterator[bytes]:
-    """The request body as it arrives, with HTTP chunked framing removed."""
-    if not chunked:
-        while length > 0:
-            data = rfile.read(min(CHUNK, length))
-            if not data:
-                return
-            length -= len(data)
-            yield data
-        return
-    while True:
-        size = int(rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
-        if size == 0:
-            while rfile.readline().strip():  # trailers, up to the blank line
-                pass
-            return
-        yield rfile.read(size)
-        rfile.readline()  # the CRLF after each chunk
-
-
-def _feed_body(rfile: BinaryIO, sink: BinaryIO, chunked: bool, length: int, gzipped: bool) -> None:
-    """Stream the request body into http-backend's stdin, inflating gzip on the way."""
-    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if gzipped else None
-    try:
-        for data in _request_chunks(rfile, chunked, length):
-            sink.write(inflate.decompress(data) if inflate else data)
-        if inflate:
-            sink.write(inflate.flush())
-    except (OSError, ValueError, zlib.error) as exc:
-        sys.stderr.write(f"request body not delivered to git http-backend: {exc}\n")
-    finally:
-        with contextlib.suppress(OSError):
-            sink.close()
-
-
-class _GitHTTPServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_port = False
-
-    def __init__(self, port: int, root: Path, tls: ssl.SSLContext, username: str, token: str) -> None:
-        self.root = root
-        self.tls = tls
-        self.username = username
-        self.token = token
-        super().__init__((HOST, port), _Handler)
-
-    def finish_request(self, request: socket.socket, client_address: tuple[str, int]) -> None:
-        # The TLS handshake runs here, in the request's thread, so one slow or failing client cannot
-        # block the accept loop; a failed handshake is one log line, not a traceback.
-        request.settimeout(30)
-        try:
-            conn = self.tls.wrap_socket(request, server_side=True)
-        except (ssl.SSLError, OSError) as exc:
-            sys.stderr.write(f"TLS handshake with {client_address[0]} failed: {exc}\n")
-            request.close()
-            return
-        try:
-            super().finish_request(conn, client_address)
-        except (ssl.SSLError, OSError) as exc:
-            sys.stderr.write(f"connection from {client_address[0]} ended: {exc}\n")
-        finally:
-            conn.close()
-
-
-def _tls_context(state: Path) -> ssl.SSLContext:
+def render(state: Path, port: int) -> str:
+    """The nginx configuration for ``state`` on ``port``: the template with every {{value}} filled in."""
     p = _paths(state)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.set_alpn_protocols(["http/1.1"])
-    ctx.load_cert_chain(p["crt"], p["key"])
-    return ctx
+    values = {
+        "host": HOST,
+        "port": str(port),
+        "realm": REALM,
+        "health_path": HEALTH_PATH,
+        "run": str(p["run"]),
+        "log": str(p["log"]),
+        "crt": str(p["crt"]),
+        "key": str(p["key"]),
+        "htpasswd": str(p["htpasswd"]),
+        "root": str(p["root"]),
+        "home": str(state),
+    }
+    return re.sub(r"\{\{(\w+)\}\}", lambda m: values[m.group(1)], CONFIG.read_text())
 
 
-def serve(port: int, root: Path, *, daemon_log: Path | None = None) -> None:
-    """Serve ``root`` on 127.0.0.1:``port`` until killed. With ``daemon_log``: bind first (so a taken
-    port fails here, in the caller's sight), then detach into its own session, print the pid and return
-    in the parent."""
-    state = root.parent
-    root.mkdir(parents=True, exist_ok=True)
-    _ensure_credentials(_paths(state)["credentials"])
-    _ensure_pki(state)
-    creds = _read_credentials(_paths(state)["credentials"])
-    try:
-        server = _GitHTTPServer(port, root, _tls_context(state), creds["username"], creds["token"])
-    except OSError as exc:
-        raise GitServerError(f"cannot listen on {HOST}:{port}: {exc.strerror or exc}") from None
-    if daemon_log is not None and _detach(daemon_log):
-        server.socket.close()
-        return
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    sys.stderr.write(f"git server on https://{HOST}:{port} serving {root} (pid {os.getpid()})\n")
-    sys.stderr.flush()
-    with server:
-        server.serve_forever()
+# --- lifecycle: nginx and fcgiwrap under the lab's process supervisor -----------------------------
 
 
-def _detach(log: Path) -> bool:
-    """Fork; True in the parent (after printing the child's pid), False in the detached child."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid:
-        print(pid, flush=True)
-        return True
-    os.setsid()
-    log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.dup2(log_fd, 1)
-    os.dup2(log_fd, 2)
-    os.close(devnull)
-    os.close(log_fd)
-    return False
-
-
-# --- lifecycle (the caller's side) ----------------------------------------------------------------
-
-
-def _alive(pid: int | None) -> bool:
-    """True when ``pid`` is a live (not zombie) git server process."""
-    if not pid:
-        return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z" and b"provisioning.lab.gitserver" in cmdline
-
-
-def _read_record(state: Path) -> dict[str, int]:
-    try:
-        data = json.loads(_paths(state)["record"].read_text())
-        return {"pid": int(data["pid"]), "port": int(data["port"])}
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
+def _names(state: Path) -> tuple[str, str]:
+    """The supervisor's names for nginx and fcgiwrap: plain for the lab's state, with a digest of the
+    directory for any other (a test's), so the two never meet."""
+    own = Path(state).absolute() == STATE.absolute()
+    suffix = "" if own else "-" + hashlib.sha256(str(Path(state).absolute()).encode()).hexdigest()[:8]
+    return f"git-server{suffix}", f"git-fcgiwrap{suffix}"
 
 
 def _server(state: Path, port: int, pid: int) -> GitServer:
@@ -426,11 +195,11 @@ def _healthy(server: GitServer, timeout: float = 2.0) -> str | None:
 
 
 def running(state: Path = STATE) -> GitServer | None:
-    """The git server when it runs and answers an authenticated request, else None."""
-    record = _read_record(state)
-    if not record or not _alive(record["pid"]):
+    """The git server when nginx runs and answers an authenticated request, else None."""
+    nginx = processes.info(_names(state)[0])
+    if not (nginx.alive and nginx.pid and nginx.port):
         return None
-    server = _server(state, record["port"], record["pid"])
+    server = _server(state, nginx.port, nginx.pid)
     return server if _healthy(server) is None else None
 
 
@@ -454,101 +223,80 @@ def _exclusive(state: Path) -> contextlib.AbstractContextManager[None]:
 def ensure(state: Path = STATE, port: int = PORT) -> GitServer:
     """A running, answering git server for ``state`` on ``port``; starts one only when needed."""
     with _exclusive(state):
-        record = _read_record(state)
-        if record.get("port") == port and _alive(record.get("pid")):
-            running = _server(state, port, record["pid"])
-            if _healthy(running) is None:
-                return running
-        _stop(state)
+        current = running(state)
+        if current is not None and current.url.endswith(f":{port}"):
+            return current
         return _start(state, port)
 
 
 def _start(state: Path, port: int) -> GitServer:
     p = _paths(state)
+    nginx, fcgiwrap = _names(state)
+    was = processes.info(nginx).pid
+    processes.stop(nginx)  # hung, or on another port
+    _wait_released(was, port)
     if ports.taken(port):
         raise _port_error(port)
     _ensure_credentials(p["credentials"])
     _ensure_pki(state)
-    cmd = [sys.executable, "-m", "provisioning.lab.gitserver", "serve", "--port", str(port)]
-    cmd += ["--root", str(p["root"]), "--daemon-log", str(p["log"])]
-    cwd = Path(__file__).resolve().parents[2]  # so `-m provisioning.lab.gitserver` resolves
+    creds = _read_credentials(p["credentials"])
+    p["root"].mkdir(parents=True, exist_ok=True)
+    for sub in ("body", "fastcgi", "proxy", "uwsgi", "scgi"):
+        (p["run"] / sub).mkdir(parents=True, exist_ok=True)
+    (p["run"] / "health").write_text("ok\n")
+    pki.write_private(p["htpasswd"], _htpasswd(creds["username"], creds["token"]))
+    pki.write_private(p["conf"], render(state, port).encode(), mode=0o644)
+    env = {"PATH": SYSTEM_PATH, "LC_ALL": "C"}
+    fcgi_argv = [_installed("fcgiwrap"), "-f", "-c", str(FCGI_PROCESSES), "-s", f"unix:{p['socket']}"]
+    fcgi_argv += ["-p", BACKEND]
+    nginx_argv = [_installed("nginx"), "-p", str(p["run"]), "-c", str(p["conf"])]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30, cwd=cwd)
-    except subprocess.TimeoutExpired:
-        raise GitServerError(f"git server launcher did not return in 30s (log: {p['log']})") from None
-    if proc.returncode != 0:
-        if ports.taken(port):
-            raise _port_error(port)
-        raise GitServerError(f"git server did not start: {proc.stderr.strip()[-400:]} (log: {p['log']})")
-    pid = int(proc.stdout.split()[-1])
-    pki.write_private(p["record"], json.dumps({"pid": pid, "port": port}).encode(), mode=0o644)
-    server = _server(state, port, pid)
-    _wait_ready(server)
-    return server
+        if not processes.info(fcgiwrap).alive:
+            p["socket"].unlink(missing_ok=True)  # a killed fcgiwrap leaves its socket behind
+        processes.start(fcgiwrap, fcgi_argv, env, None, wait=START_TIMEOUT, ready=p["socket"].exists)
+        server = _server(state, port, 0)
+        ready = lambda: _healthy(server, timeout=1.0) is None  # noqa: E731
+        processes.start(nginx, nginx_argv, env, port, wait=START_TIMEOUT, ready=ready)
+    except processes.ProcessError as exc:
+        _stop(state)
+        raise GitServerError(f"git server did not start: {exc} (log: {p['log']})") from None
+    pid = processes.info(nginx).pid
+    assert pid is not None
+    return _server(state, port, pid)
 
 
-def _wait_ready(server: GitServer) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        problem = _healthy(server, timeout=1.0)
-        if problem is None:
-            return
-        if not _alive(server.pid):
-            raise GitServerError(f"git server exited during start (log: {server.log})")
-        if time.monotonic() >= deadline:
-            raise GitServerError(
-                f"git server did not answer within {START_TIMEOUT:g}s: {problem} (log: {server.log})"
-            )
-        time.sleep(0.1)
+def _installed(program: str) -> str:
+    found = shutil.which(program, path=SYSTEM_PATH)
+    if found is None:
+        raise GitServerError(
+            f"{program} is not installed: the lab's git server is Debian's nginx and fcgiwrap "
+            "(`./run setup` installs them)"
+        )
+    return found
+
+
+def _wait_released(pid: int | None, port: int, timeout: float = 5.0) -> None:
+    """A killed nginx is no longer alive to the supervisor a moment before the kernel has closed its
+    listening socket: give that moment, so a restart does not find its own port taken."""
+    deadline = time.monotonic() + timeout
+    while pid and Path(f"/proc/{pid}").exists() and ports.taken(port) and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def stop(state: Path = STATE) -> bool:
-    """Stop the server of ``state``, leaving no process. True when one was running."""
+    """Stop the server of ``state``, leaving no process and no runtime file. True when one was running."""
     with _exclusive(state):
         return _stop(state)
 
 
 def _stop(state: Path) -> bool:
-    pid = _read_record(state).get("pid")
-    _paths(state)["record"].unlink(missing_ok=True)
-    if not _alive(pid):
-        _wait_exited(pid)
-        return False
-    assert pid is not None
-    # The server leads its own session: signalling the group also ends in-flight http-backend children.
-    _signal_group(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 5
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if _alive(pid):
-        _signal_group(pid, signal.SIGKILL)
-        while _alive(pid) and time.monotonic() < deadline + 5:
-            time.sleep(0.05)
-    _wait_exited(pid)
-    return True
-
-
-def _wait_exited(pid: int | None, timeout: float = 5.0) -> None:
-    """A killed server is gone from ``_alive`` (its cmdline empties) a moment before the kernel has
-    closed its listening socket: wait for that, so a restart does not find its own port taken."""
-    deadline = time.monotonic() + timeout
-    while pid and time.monotonic() < deadline:
-        try:
-            exiting = Path(f"/proc/{pid}/cmdline").read_bytes() == b""
-            zombie = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-        except OSError:
-            return
-        if zombie or not exiting:
-            return
-        time.sleep(0.02)
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
+    stopped = [processes.stop(name) for name in _names(state)]
+    shutil.rmtree(_paths(state)["run"], ignore_errors=True)
+    for name in _names(state):  # nginx and fcgiwrap log to <state>/gitserver.log; an empty file tells nothing
+        log = processes.log_path(name)
+        if log.exists() and log.stat().st_size == 0:
+            log.unlink()
+    return any(stopped)
 
 
 # --- repositories ---------------------------------------------------------------------------------
@@ -675,17 +423,11 @@ def _replace_tree(work: Path, source_dir: Path, subdir: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m provisioning.lab.gitserver", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("serve", help="run the server in the foreground")
-    run.add_argument("--port", type=int, default=PORT)
-    run.add_argument("--root", type=Path, required=True, help="directory of the bare repositories")
-    run.add_argument("--daemon-log", type=Path, help="detach into its own session, logging here")
     sub.add_parser("up", help=f"ensure the server of {STATE} on port {PORT} with {', '.join(REPOS)}")
     sub.add_parser("down", help="stop the server, leave no process")
     args = parser.parse_args(argv)
     try:
-        if args.command == "serve":
-            serve(args.port, args.root.resolve(), daemon_log=args.daemon_log)
-        elif args.command == "up":
+        if args.command == "up":
             server = ensure()
             for name in REPOS:
                 create_repo(server, name)
