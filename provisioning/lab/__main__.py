@@ -7,7 +7,7 @@ import json
 import sys
 import time
 
-from provisioning.lab import build, gitserver, manager, processes
+from provisioning.lab import build, manager, processes
 
 
 def _print_status(st: manager.Status) -> None:
@@ -23,10 +23,7 @@ def _print_status(st: manager.Status) -> None:
         if name.startswith("node-"):
             continue
         p = processes.info(name)
-        _row(name, p.pid, f"127.0.0.1:{p.port}" if p.port else "lab gateway", p.alive)
-    git = gitserver.running()
-    if git:
-        _row("git-server", git.pid, git.url.removeprefix("https://"), True)
+        _row(name, p.pid, f"127.0.0.1:{p.port}" if p.port else "no TCP port", p.alive)
 
 
 def _row(name: str, pid: int | None, address: str, alive: bool) -> None:
