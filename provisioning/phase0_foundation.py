@@ -12,10 +12,9 @@ import os
 import shutil
 
 from boutique_suite import hosts
-from boutique_suite.sites import site_for
 from boutique_suite.targets import Target
 from provisioning import playbooks
-from provisioning.layer import LayerState
+from provisioning.layer import LayerState, through_site
 
 PHASE = 0
 NAME = "foundation"
@@ -25,16 +24,7 @@ LAB_MIN_FREE_DISK_GIB = 5
 NEEDS: tuple[int, ...] = ()
 
 
-def needs(target: Target) -> tuple[int, ...]:
-    return site_for(target).layer_needs(PHASE)
-
-
-def check(target: Target) -> LayerState:
-    return site_for(target).check_layer(PHASE)
-
-
-def ensure(target: Target) -> LayerState:
-    return site_for(target).ensure_layer(PHASE)
+needs, check, ensure = through_site(PHASE)
 
 
 def _memory_gib() -> float:

@@ -15,26 +15,16 @@ from __future__ import annotations
 from dataclasses import replace
 
 from boutique_suite import hosts
-from boutique_suite.sites import site_for
 from boutique_suite.targets import Target
 from provisioning import playbooks, probe_image
-from provisioning.layer import LayerState, not_provisioned
+from provisioning.layer import LayerState, not_provisioned, through_site
 
 PHASE = 1
 NAME = "platform"
 NEEDS: tuple[int, ...] = ()
 
 
-def needs(target: Target) -> tuple[int, ...]:
-    return site_for(target).layer_needs(PHASE)
-
-
-def check(target: Target) -> LayerState:
-    return site_for(target).check_layer(PHASE)
-
-
-def ensure(target: Target) -> LayerState:
-    return site_for(target).ensure_layer(PHASE)
+needs, check, ensure = through_site(PHASE)
 
 
 def check_onprem(target: Target) -> LayerState:

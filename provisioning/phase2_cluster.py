@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from boutique_suite.kube import ClusterUnreachable, connect
 from boutique_suite.probes import node_condition
-from boutique_suite.sites import site_for
 from boutique_suite.targets import Target
 from provisioning import playbooks
-from provisioning.layer import LayerState
+from provisioning.layer import LayerState, through_site
 
 PHASE = 2
 NAME = "cluster"
@@ -22,16 +21,7 @@ NODES = ("k8s-master", "k8s-worker1", "k8s-worker2")
 NEEDS = (0, 1)  # the nodes' container runtime trusts the registry of layer 1
 
 
-def needs(target: Target) -> tuple[int, ...]:
-    return site_for(target).layer_needs(PHASE)
-
-
-def check(target: Target) -> LayerState:
-    return site_for(target).check_layer(PHASE)
-
-
-def ensure(target: Target) -> LayerState:
-    return site_for(target).ensure_layer(PHASE)
+needs, check, ensure = through_site(PHASE)
 
 
 def check_nodes(target: Target) -> LayerState:

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import logging
 
-from boutique_suite.sites import site_for
 from boutique_suite.targets import Target
-from provisioning.layer import LayerState, not_provisioned
+from provisioning.layer import LayerState, not_provisioned, through_site
 
 log = logging.getLogger(__name__)
 
@@ -27,16 +26,7 @@ NAME = "gateway + Argo CD"
 NEEDS = (1, 2)
 
 
-def needs(target: Target) -> tuple[int, ...]:
-    return site_for(target).layer_needs(PHASE)
-
-
-def check(target: Target) -> LayerState:
-    return site_for(target).check_layer(PHASE)
-
-
-def ensure(target: Target) -> LayerState:
-    return site_for(target).ensure_layer(PHASE)
+needs, check, ensure = through_site(PHASE)
 
 
 def check_onprem(target: Target) -> LayerState:

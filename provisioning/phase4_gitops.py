@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from boutique_suite import waits
 from boutique_suite.argocd import ArgoCDClient, ArgoCDUnavailable, synced_and_healthy
-from boutique_suite.sites import site_for
 from boutique_suite.targets import Target
-from provisioning.layer import LayerState, not_provisioned
+from provisioning.layer import LayerState, not_provisioned, through_site
 
 PHASE = 4
 NAME = "GitOps"
@@ -19,16 +18,7 @@ NEEDS = (3,)
 ONPREM_NOT_YET = "the app-of-apps bootstrap on real hosts is not written yet (#5)"
 
 
-def needs(target: Target) -> tuple[int, ...]:
-    return site_for(target).layer_needs(PHASE)
-
-
-def check(target: Target) -> LayerState:
-    return site_for(target).check_layer(PHASE)
-
-
-def ensure(target: Target) -> LayerState:
-    return site_for(target).ensure_layer(PHASE)
+needs, check, ensure = through_site(PHASE)
 
 
 def client(target: Target) -> ArgoCDClient:

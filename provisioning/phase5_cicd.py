@@ -10,9 +10,8 @@ skip them with that reason. onprem: GitLab provisioning with python-gitlab is no
 
 from __future__ import annotations
 
-from boutique_suite.sites import site_for
 from boutique_suite.targets import Target
-from provisioning.layer import LayerState, not_provisioned
+from provisioning.layer import LayerState, not_provisioned, through_site
 
 PHASE = 5
 NAME = "CI/CD"
@@ -23,16 +22,7 @@ ONPREM_NOT_YET = (
 )
 
 
-def needs(target: Target) -> tuple[int, ...]:
-    return site_for(target).layer_needs(PHASE)
-
-
-def check(target: Target) -> LayerState:
-    return site_for(target).check_layer(PHASE)
-
-
-def ensure(target: Target) -> LayerState:
-    return site_for(target).ensure_layer(PHASE)
+needs, check, ensure = through_site(PHASE)
 
 
 def check_onprem(target: Target) -> LayerState:

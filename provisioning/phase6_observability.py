@@ -12,25 +12,15 @@ from __future__ import annotations
 
 import requests
 
-from boutique_suite.sites import site_for
 from boutique_suite.targets import Target
-from provisioning.layer import LayerState, LayerUnavailable
+from provisioning.layer import LayerState, LayerUnavailable, through_site
 
 PHASE = 6
 NAME = "observability"
 NEEDS = (2,)
 
 
-def needs(target: Target) -> tuple[int, ...]:
-    return site_for(target).layer_needs(PHASE)
-
-
-def check(target: Target) -> LayerState:
-    return site_for(target).check_layer(PHASE)
-
-
-def ensure(target: Target) -> LayerState:
-    return site_for(target).ensure_layer(PHASE)
+needs, check, ensure = through_site(PHASE)
 
 
 def _ready(url: str) -> str | None:

@@ -18,9 +18,8 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from boutique_suite.kube import ClusterUnreachable, Kube, connect
-from boutique_suite.sites import site_for
 from boutique_suite.targets import Target
-from provisioning.layer import LayerState, LayerUnavailable
+from provisioning.layer import LayerState, LayerUnavailable, through_site
 
 PHASE = 7
 NAME = "advanced"
@@ -31,16 +30,7 @@ GITOPS = Path(__file__).resolve().parent / "gitops" / "platform"
 NEEDS = (4,)  # the HPAs and the namespace the scenarios seal for are the Online Boutique's, from layer 4
 
 
-def needs(target: Target) -> tuple[int, ...]:
-    return site_for(target).layer_needs(PHASE)
-
-
-def check(target: Target) -> LayerState:
-    return site_for(target).check_layer(PHASE)
-
-
-def ensure(target: Target) -> LayerState:
-    return site_for(target).ensure_layer(PHASE)
+needs, check, ensure = through_site(PHASE)
 
 
 def controller_location() -> tuple[str, str]:
