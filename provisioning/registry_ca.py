@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import ipaddress
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,13 +41,7 @@ def _write(path: Path, data: bytes, mode: int) -> bool:
     """Write ``data`` atomically with ``mode`` from the first byte; False when the file already holds it."""
     if path.exists() and path.read_bytes() == data and (path.stat().st_mode & 0o777) == mode:
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
+    lab_pki.write_private(path, data, mode)
     return True
 
 
