@@ -88,9 +88,17 @@ class LoadSession:
 
 @dataclass
 class Shoppers:
-    """Holds the scenario's Locust run (one at most)."""
+    """Holds the scenario's Locust run (one at most), against the storefront in ``namespace``."""
 
+    kube: Kube | None = None
+    target: Target | None = None
+    namespace: str = ""
+    undo: UndoStack | None = None
     session: LoadSession | None = None
+
+    def start(self, users: int, spawn_rate: float = DEFAULT_SPAWN_RATE) -> LoadSession:
+        assert self.kube and self.target and self.undo, "Shoppers needs a cluster, a target and an undo stack"
+        return start_shoppers(self, self.kube, self.target, self.namespace, self.undo, users, spawn_rate)
 
     @property
     def running(self) -> LoadSession:

@@ -133,9 +133,9 @@ def refused(kube: Kube, target: Target, facts: dict) -> None:
 
 
 @pytest.fixture
-def shoppers() -> Iterator[load.Shoppers]:
+def shoppers(kube: Kube, target: Target, app_ns: str, undo: UndoStack) -> Iterator[load.Shoppers]:
     """The scenario's Locust run; the load never outlives its scenario."""
-    holder = load.Shoppers()
+    holder = load.Shoppers(kube, target, app_ns, undo)
     yield holder
     holder.stop()
 
@@ -148,45 +148,22 @@ LOCUST_RUN = (
 @when(parsers.parse(LOCUST_RUN))
 @touches(Touches.load_balancer, Touches.data_plane, Touches.monitoring)
 def locust_runs(
-    kube: Kube,
-    target: Target,
-    prometheus: Prometheus,
-    app_ns: str,
-    undo: UndoStack,
-    shoppers: load.Shoppers,
-    users: int,
-    rate: int,
-    seconds: int,
+    prometheus: Prometheus, app_ns: str, shoppers: load.Shoppers, users: int, rate: int, seconds: int
 ) -> None:
-    session = load.start_shoppers(shoppers, kube, target, app_ns, undo, users, rate)
+    session = shoppers.start(users, rate)
     load.headroom(session.run_for(seconds), prometheus, app_ns)
 
 
 @when(parsers.parse("Locust starts {users:d} users spawning {rate:d} per second against the storefront"))
 @touches(Touches.load_balancer, Touches.data_plane)
-def locust_starts(
-    kube: Kube,
-    target: Target,
-    app_ns: str,
-    undo: UndoStack,
-    shoppers: load.Shoppers,
-    users: int,
-    rate: int,
-) -> None:
-    load.start_shoppers(shoppers, kube, target, app_ns, undo, users, rate)
+def locust_starts(shoppers: load.Shoppers, users: int, rate: int) -> None:
+    shoppers.start(users, rate)
 
 
 @given(parsers.parse("Locust is running {users:d} users against the storefront"))
 @touches(Touches.load_balancer, Touches.data_plane)
-def locust_running(
-    kube: Kube,
-    target: Target,
-    app_ns: str,
-    undo: UndoStack,
-    shoppers: load.Shoppers,
-    users: int,
-) -> None:
-    session = load.start_shoppers(shoppers, kube, target, app_ns, undo, users, load.DEFAULT_SPAWN_RATE)
+def locust_running(target: Target, shoppers: load.Shoppers, users: int) -> None:
+    session = shoppers.start(users)
     load.expect_all_shopping(session, users, target.timeouts.assertion)
 
 
