@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import ipaddress
-import subprocess
 import time
 from dataclasses import dataclass, field
 
 from kubernetes import client
 from kubernetes.utils import parse_quantity
 
-from boutique_suite import autoscaling, probes, waits
+from boutique_suite import autoscaling, kubectl, probes, waits
 from boutique_suite.faults import RealCpuLoad, SimulatedCpuUsage
 from boutique_suite.kube import Kube
 from boutique_suite.targets import Target
@@ -188,27 +187,13 @@ def expect_replaced(kube: Kube, workload: Workload, replicas: int, timeout: floa
 # --- metrics and autoscaling ---------------------------------------------------------------------
 
 
-def kubectl(target: Target) -> list[str]:
-    """The kubectl of the target (the lab's pinned build, or the one on PATH) with its kubeconfig."""
-    from boutique_suite.sites import site_for
-
-    return [
-        str(site_for(target).kubectl_binary()),
-        "--kubeconfig",
-        str(target.cluster.kubeconfig_path),
-        "--context",
-        target.cluster.context,
-    ]
-
-
 def _top(target: Target, *args: str) -> dict[str, tuple[str, str]]:
-    proc = subprocess.run(
-        [*kubectl(target), "top", *args, "--no-headers"], capture_output=True, text=True, timeout=30
-    )
-    if proc.returncode != 0:
+    try:
+        out = kubectl.of(target).run("top", *args, "--no-headers", timeout=30)
+    except kubectl.KubectlError:
         return {}
     rows = {}
-    for line in proc.stdout.splitlines():
+    for line in out.splitlines():
         cols = line.split()
         if len(cols) >= 3:
             rows[cols[0]] = (cols[1], cols[-2] if len(cols) == 5 else cols[2])

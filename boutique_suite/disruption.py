@@ -6,13 +6,12 @@ effect; the watches and expectations say what "rode it out" means.
 from __future__ import annotations
 
 import datetime
-import subprocess
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from boutique_suite import faults, probes, waits
+from boutique_suite import faults, kubectl, probes, waits
 from boutique_suite.argocd import ArgoCDClient, synced_and_healthy
 from boutique_suite.kube import Kube
 from boutique_suite.sites import site_for
@@ -168,22 +167,15 @@ def drain(target: Target, kube: Kube, node: str, undo: UndoStack) -> float:
     """Cordon ``node`` (marked with the run, so an interrupted run is undone later) and drain it with the
     real ``kubectl drain`` (evictions, respecting PodDisruptionBudgets; pods of no controller are refused,
     never forced); seconds the drain took."""
-    from boutique_suite.cluster import kubectl
-
     undo.push(f"uncordon {node}", lambda: faults.uncordon(kube, node), journal=("uncordon", {"node": node}))
     faults.cordon(kube, node)
     timeout = target.timeouts.rollout
-    cmd = [
-        *kubectl(target),
-        "drain",
-        node,
-        "--ignore-daemonsets",
-        "--delete-emptydir-data",
-        f"--timeout={timeout}s",
-    ]
+    drain = ("drain", node, "--ignore-daemonsets", "--delete-emptydir-data", f"--timeout={timeout}s")
     started = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 30)
-    assert proc.returncode == 0, f"kubectl drain {node} failed: {proc.stderr.strip()[-600:]}"
+    try:
+        kubectl.of(target).run(*drain)
+    except kubectl.KubectlError as exc:
+        raise AssertionError(f"kubectl drain {node} failed: {exc}") from None
     return time.monotonic() - started
 
 

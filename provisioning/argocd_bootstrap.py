@@ -20,8 +20,9 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from boutique_suite import kubectl
+from boutique_suite.kubectl import Kubectl, KubectlError
 from boutique_suite.targets import Target, TargetError
-from provisioning.lab.kubectl import Kubectl, KubectlError
 
 MODULE = "github.com/argoproj/argo-cd/v3"
 GITOPS = Path(__file__).resolve().parent / "gitops"
@@ -46,10 +47,8 @@ class BootstrapError(Exception):
 
 def kubectl_for(target: Target) -> Kubectl:
     """kubectl with the target's kubeconfig and context (provisioning's one runner: KubectlError)."""
-    from boutique_suite import cluster
-
     try:
-        return Kubectl(cluster.kubectl(target))
+        return kubectl.of(target)
     except AssertionError as exc:
         raise BootstrapError(str(exc)) from None
 

@@ -1,4 +1,4 @@
-"""provisioning's one kubectl runner, with a stand-in program in kubectl's place (no cluster)."""
+"""The one kubectl runner, with a stand-in program in kubectl's place (no cluster)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from provisioning.lab import kubectl
+from boutique_suite import kubectl
 
 FAKE = [sys.executable, "-c", "import sys, time; exec(sys.argv[1])"]
 
@@ -35,6 +35,21 @@ def test_the_timeout_convention() -> None:
 
 def test_the_labs_runner_is_the_pinned_kubectl_with_the_labs_kubeconfig() -> None:
     from provisioning.lab import build, manager
+    from provisioning.lab import kubectl as lab_kubectl
 
-    argv = kubectl.lab().argv
+    argv = lab_kubectl.lab().argv
     assert argv == [str(build.bin_dir("kubernetes") / "kubectl"), "--kubeconfig", str(manager.KUBECONFIG)]
+
+
+def test_a_targets_runner_is_its_kubectl_with_its_kubeconfig_and_context() -> None:
+    from boutique_suite import targets
+    from provisioning.lab import build
+
+    lab = targets.load("lab")
+    assert kubectl.of(lab).argv == [
+        str(build.bin_dir("kubernetes") / "kubectl"),
+        "--kubeconfig",
+        str(lab.cluster.kubeconfig_path),
+        "--context",
+        lab.cluster.context,
+    ]
