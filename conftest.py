@@ -18,7 +18,6 @@ import pytest
 from pytest_bdd.scenario import get_step_function
 
 from boutique_suite import (
-    cicd,
     evidence,
     faults,
     gitops_checks,
@@ -182,7 +181,7 @@ def _steady_state_before_the_fault(
             storefront = load.storefront(
                 kube, target, target.namespaces.dev, undo, target.timeouts.rollout, service
             )
-    return SteadyState.take(target, kube, argocd, cicd.APPLICATION, storefront)
+    return SteadyState.take(target, kube, argocd, target.application, storefront)
 
 
 def _expect_hypothesis_after(

@@ -32,7 +32,6 @@ from boutique_suite.undo import UndoStack
 
 IMAGE_PREFIX = "registry.local/boutique"
 DEV_OVERLAY = "overlays/dev/kustomization.yaml"
-APPLICATION = Target.model_fields["application"].default  # the target's field names the one in use
 CHECKER = (
     Path(__file__).resolve().parents[1] / "provisioning" / "cicd" / "app-repo" / "ci" / "check_dockerfiles.py"
 )
@@ -60,7 +59,7 @@ class Trace:
     pushed_at: float = 0.0
     job: JobRun | None = None
     runner: str = ""  # how the job ran
-    application: str = APPLICATION  # the Argo CD Application that deploys the commit
+    application: str = ""  # the Argo CD Application that deploys the commit (the target's)
     job_ended: float = 0.0
     gitops_commit: str = ""
     scratch_repo: str = ""

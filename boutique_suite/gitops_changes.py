@@ -25,8 +25,8 @@ class Commit(NamedTuple):
 
 
 def application(story: Mapping[str, Any]) -> str:
-    """The Application a scenario works on: the one an earlier step named, else the dev one."""
-    return story.get("app", cicd.APPLICATION)
+    """The Application a scenario works on: the one a step named, else the target's (the story's start)."""
+    return story["app"]
 
 
 def image(deployment: str, tag: str) -> str:

@@ -11,7 +11,6 @@ from pytest_bdd import given, parsers, then, when
 from boutique_suite import (
     autoscaling,
     bottleneck,
-    cicd,
     evidence,
     load,
     manifests,
@@ -391,8 +390,7 @@ def hpas_active(kube: Kube, target: Target, execution: Execution, facts: dict, s
 @then("Argo CD ignores the replicas of those Deployments, so it does not fight the HPAs")
 @touches(Touches.argocd, Touches.control_plane)
 def replicas_ignored(kube: Kube, argocd: ArgoCDClient, undo: UndoStack, story: dict, facts: dict) -> None:
-    app = story.setdefault("app", cicd.APPLICATION)
-    namespace, hpas = facts["hpa_namespace"], facts["hpas"]
+    app, namespace, hpas = story["app"], facts["hpa_namespace"], facts["hpas"]
     autoscaling.expect_hpas_own_replicas(kube, argocd, app, namespace, hpas, HOLD_SYNCED_SECONDS, undo)
 
 

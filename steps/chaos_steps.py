@@ -7,7 +7,7 @@ import time
 import pytest
 from pytest_bdd import given, parsers, then, when
 
-from boutique_suite import cicd, cluster, disruption, faults
+from boutique_suite import cluster, disruption, faults
 from boutique_suite.argocd import ArgoCDClient
 from boutique_suite.cluster import Workload
 from boutique_suite.evidence import Execution
@@ -58,8 +58,7 @@ def controller_outage(
     kube: Kube, target: Target, argocd: ArgoCDClient, app_ns: str, undo: UndoStack, story: dict, seconds: int
 ) -> None:
     story["availability"] = disruption.watch_availability(kube, app_ns, undo)
-    app = story.get("app", cicd.APPLICATION)
-    story["outage"] = disruption.stop_argocd_controller(target, kube, argocd, app, seconds, undo)
+    story["outage"] = disruption.stop_argocd_controller(target, kube, argocd, story["app"], seconds, undo)
 
 
 @then("every Boutique Deployment kept all replicas available throughout")

@@ -9,7 +9,6 @@ from kubernetes import client
 from pytest_bdd import given, parsers, then, when
 
 from boutique_suite import (
-    cicd,
     drift,
     evidence,
     gitops_changes,
@@ -54,9 +53,10 @@ def gitops(target: Target) -> gitops_repo.Repo:
 
 
 @pytest.fixture
-def story() -> dict:
-    """What earlier steps of the scenario did (the Application, the drift, the commit, watches)."""
-    return {}
+def story(target: Target) -> dict:
+    """What earlier steps of the scenario did (the drift, the commit, watches), and the Application it works
+    on: the target's, unless a step names another."""
+    return {"app": target.application}
 
 
 @pytest.fixture
@@ -141,7 +141,7 @@ def automated(argocd: ArgoCDClient, story: dict) -> None:
 def force_delete(
     kube: Kube, argocd: ArgoCDClient, app_ns: str, undo: UndoStack, story: dict, deployment: str
 ) -> None:
-    story["watch"] = drift.SyncWatch(argocd, story.setdefault("app", cicd.APPLICATION)).start()
+    story["watch"] = drift.SyncWatch(argocd, story["app"]).start()
     undo.push("stop watching the Application", story["watch"].stop)
     story["deleted"] = drift.force_delete_pods(kube, app_ns, deployment)
 
@@ -339,7 +339,6 @@ def deployed_new_tag(
     story: dict,
     deployment: str,
 ) -> None:
-    story.setdefault("app", cicd.APPLICATION)
     story["previous_image"] = rollout.running_image(kube, app_ns, deployment)
     story["commit"] = commits.deploy_registry_image_tag(deployment, f"rollout-{run_id}")
 

@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 
 from boutique_suite import (
-    cicd,
     disruption,
     faults,
     gitops_changes,
@@ -28,7 +27,7 @@ from boutique_suite.undo import UndoStack
 from steps import gitops_steps
 
 LAB = targets.load("lab")
-APP = cicd.APPLICATION
+APP = LAB.application
 NODE = "k8s-worker2"
 
 

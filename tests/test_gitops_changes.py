@@ -55,12 +55,14 @@ def undo(journal: Journal) -> UndoStack:
     return UndoStack(journal=lambda: journal)
 
 
+APP = "online-boutique-dev"
+
+
 def scenario_commits(undo: UndoStack, story: dict, target: object = None) -> gitops_changes.ScenarioCommits:
     return gitops_changes.ScenarioCommits(target, NS(), Repo(undo), undo, story)  # type: ignore[arg-type]
 
 
-def test_the_application_is_the_scenarios_else_the_dev_one() -> None:
-    assert gitops_changes.application({}) == cicd.APPLICATION
+def test_the_application_is_the_one_the_story_names() -> None:
     assert gitops_changes.application({"app": "other"}) == "other"
 
 
@@ -90,14 +92,14 @@ def test_a_registry_tag_is_made_pullable_before_it_is_committed(
 ) -> None:
     order = []
     monkeypatch.setattr(gitops_changes.images, "ensure_pullable", lambda target, image: order.append(image))
-    commits = scenario_commits(undo, {}, target="the target")
+    commits = scenario_commits(undo, {"app": APP}, target="the target")
     commits.registry_image_tag("cartservice", "rollout-r1")
     assert order == ["registry.local/boutique/cartservice:rollout-r1"]
     assert commits.gitops.messages == ["cartservice: rollout-r1"]  # type: ignore[attr-defined]
 
 
 def test_an_annotation_commit_annotates_the_frontends_configmap(undo: UndoStack, journal: Journal) -> None:
-    commits = scenario_commits(undo, {})
+    commits = scenario_commits(undo, {"app": APP})
     commits.frontend_config_annotation("boutique.suite/run", "r42")
     docs = list(yaml.safe_load_all(commits.gitops.files["base/frontend.yaml"]))  # type: ignore[attr-defined]
     config = next(
@@ -105,11 +107,11 @@ def test_an_annotation_commit_annotates_the_frontends_configmap(undo: UndoStack,
     )
     assert config["metadata"]["annotations"]["boutique.suite/run"] == "r42"
     assert commits.gitops.messages == ["frontend-config: boutique.suite/run=r42"]  # type: ignore[attr-defined]
-    assert journal.recorded == [("restore gitops-repo", "restore_gitops", {"app": cicd.APPLICATION})]
+    assert journal.recorded == [("restore gitops-repo", "restore_gitops", {"app": APP})]
 
 
 def test_an_env_commit_patches_the_deployment_in_the_dev_overlay(undo: UndoStack) -> None:
-    commits = scenario_commits(undo, {})
+    commits = scenario_commits(undo, {"app": APP})
     commits.env("frontend", "ENABLE_PROFILER", "1")
     patches = yaml.safe_load(commits.gitops.files[cicd.DEV_OVERLAY])["patches"]  # type: ignore[attr-defined]
     patch = yaml.safe_load(patches[-1]["patch"])

@@ -16,7 +16,7 @@ from types import SimpleNamespace as NS
 
 import pytest
 
-from boutique_suite import cicd, faults, gitops_checks, journal, runlabel, steady, targets, waits
+from boutique_suite import faults, gitops_checks, journal, runlabel, steady, targets, waits
 from boutique_suite.argocd import ArgoCDClient
 from boutique_suite.kube import Kube, connect
 from provisioning import LayerRunner
@@ -24,7 +24,7 @@ from tests.interrupted_run import FAULTS
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = targets.load("lab")
-APP = cicd.APPLICATION
+APP = LAB.application
 
 
 def lease(holder: str, renewed: datetime | None, seconds: int = 60) -> NS:
