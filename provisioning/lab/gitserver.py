@@ -33,10 +33,10 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from boutique_suite import waits
 from provisioning.lab import locks, pki, ports, processes
 
 STATE = Path(os.environ.get("KWOK_WORKDIR", Path.home() / ".kwok")) / "boutique-lab-platform" / "git"
@@ -278,9 +278,13 @@ def _installed(program: str) -> str:
 def _wait_released(pid: int | None, port: int, timeout: float = 5.0) -> None:
     """A killed nginx is no longer alive to the supervisor a moment before the kernel has closed its
     listening socket: give that moment, so a restart does not find its own port taken."""
-    deadline = time.monotonic() + timeout
-    while pid and Path(f"/proc/{pid}").exists() and ports.taken(port) and time.monotonic() < deadline:
-        time.sleep(0.02)
+
+    def released() -> waits.Check:
+        held = pid and Path(f"/proc/{pid}").exists() and ports.taken(port)
+        return waits.pending(f"port {port} still held by pid {pid}") if held else waits.succeeded()
+
+    with contextlib.suppress(waits.WaitTimeout):
+        waits.until(released, timeout=timeout, what="the killed git server's port", interval=0.02)
 
 
 def stop(state: Path = STATE) -> bool:
