@@ -4,6 +4,7 @@ library (as a dotted path in ``boutique_suite.sites``); it calls the lab modules
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 from collections.abc import Callable
@@ -13,8 +14,27 @@ from typing import TYPE_CHECKING, Any
 
 from boutique_suite import repos, waits
 from boutique_suite.targets import Target
-from provisioning import phase2_cluster, phase4_gitops, phase6_observability, phase7_advanced
-from provisioning.lab import build
+from provisioning import (
+    phase0_foundation,
+    phase2_cluster,
+    phase4_gitops,
+    phase6_observability,
+    phase7_advanced,
+)
+from provisioning.lab import (
+    argocd,
+    boutique,
+    build,
+    catalog,
+    gitserver,
+    kubectl,
+    manager,
+    metallb,
+    monitoring,
+    pipeline,
+    processes,
+    sealedsecrets,
+)
 from provisioning.layer import LayerState, LayerUnavailable, not_provisioned
 
 if TYPE_CHECKING:
@@ -63,8 +83,6 @@ BUILT_TOOLS = _BuiltTools()
 
 
 def git_server() -> GitServer:
-    from provisioning.lab import gitserver
-
     server = gitserver.running()
     assert server is not None, "the lab git server is not running"
     return server
@@ -78,63 +96,43 @@ class LabPipelines:
 
     @property
     def runner(self) -> str:
-        from provisioning.lab import pipeline
-
         return f"gitlab-ci-local {pipeline.GITLAB_CI_LOCAL_VERSION} (shell executor)"
 
     def head(self, repo: str) -> str:
-        from provisioning.lab import gitserver
-
         return gitserver.head(self.git, repo)
 
     def repo_url(self, repo: str) -> str:
         return self.git.repo_url(repo)
 
     def commit_change(self, repo: str, edits: dict[str, Callable[[str], str]], message: str) -> str:
-        from provisioning.lab import pipeline
-
         return pipeline.commit_change(self.git, repo, edits, message)
 
     def restore_app_repo(self, message: str) -> None:
-        from provisioning.lab import pipeline
-
         pipeline.publish_app_repo(self.git, message)
 
     def checkout(self, repo: str, commit: str, dest: Path) -> Path:
-        from provisioning.lab import pipeline
-
         return pipeline.checkout(self.git, repo, commit, dest)
 
     def run_job(self, work: Path, job: str, variables: dict[str, str] | None, timeout: float) -> JobResult:
-        from provisioning.lab import pipeline
-
         return pipeline.run_job(self.git, work, job, variables, timeout=timeout)
 
     def unrunnable(self, jobs: list[str]) -> str | None:
         """Why some of ``jobs`` cannot run here (None when all can)."""
-        from provisioning.lab import pipeline
-
         reasons = pipeline.unrunnable_jobs()
         skipped = [f'"{job}": {reasons[job]}' for job in jobs if job in reasons]
         return "job cannot run on the lab: " + "; ".join(skipped) if skipped else None
 
     def copy_repo(self, source: str, name: str) -> Callable[[], None]:
         """A new repository ``name`` holding ``source``'s history, pushable; returns its removal."""
-        from provisioning.lab import gitserver
-
         path = self.git.root / f"{name}.git"
         gitserver._git(None, "clone", "--quiet", "--bare", str(self.git.root / f"{source}.git"), str(path))
         gitserver._git(path, "config", "http.receivepack", "true")
         return lambda: shutil.rmtree(path, ignore_errors=True)
 
     def commits_between(self, repo: str, base: str, head: str) -> list[str]:
-        from provisioning.lab import pipeline
-
         return pipeline.commits_between(self.git, repo, base, head)
 
     def show_commit(self, repo: str, commit: str, path: str) -> dict[str, Any]:
-        from provisioning.lab import pipeline
-
         return pipeline.show_commit(self.git, repo, commit, path)
 
 
@@ -144,7 +142,6 @@ class LabGitopsRepo:
 
     def _server(self) -> GitServer:
         from boutique_suite.gitops_repo import RepoUnavailable
-        from provisioning.lab import gitserver
 
         server = gitserver.running()
         if server is None:
@@ -152,20 +149,14 @@ class LabGitopsRepo:
         return server
 
     def head(self) -> str:
-        from provisioning.lab import gitserver
-
         return gitserver.head(self._server(), "gitops-repo")
 
     def tree(self) -> str:
         """The tree hash of main: what gitops-repo holds, whatever commits led there."""
-        from provisioning.lab import gitserver
-
         return gitserver.tree(self._server(), "gitops-repo")
 
     def commit(self, edits: dict[str, Callable[[str], str]], message: str) -> str:
         """Commit the suite's gitops content with ``edits`` ({path: text -> text}); returns the SHA."""
-        from provisioning.lab import boutique
-
         return boutique.publish_gitops_content(self._server(), edits=edits, message=message)
 
     def restore(self) -> str:
@@ -194,8 +185,6 @@ class LabSite:
         return getattr(self, f"_ensure_{phase}")()
 
     def _check_0(self) -> LayerState:
-        from provisioning import phase0_foundation
-
         return phase0_foundation.check_local_host()
 
     def _ensure_0(self) -> LayerState:
@@ -206,7 +195,6 @@ class LabSite:
 
     def _check_1(self) -> LayerState:
         from provisioning import phase1_platform as layer
-        from provisioning.lab import gitserver
 
         current = gitserver.running()
         detail = f"git server {current.url}" if current else "git server not running"
@@ -216,7 +204,6 @@ class LabSite:
 
     def _ensure_1(self) -> LayerState:
         from provisioning import phase1_platform as layer
-        from provisioning.lab import argocd, boutique, gitserver
 
         try:
             git = gitserver.ensure(port=argocd.PORTS["git"])
@@ -229,8 +216,6 @@ class LabSite:
         return LayerState(layer.PHASE, layer.NAME, True, detail, {"git": git.url, "gitops-repo": head})
 
     def _check_2(self) -> LayerState:
-        from provisioning.lab import manager
-
         status = manager.status()
         if not status.healthy:
             return LayerState(
@@ -240,7 +225,6 @@ class LabSite:
 
     def _ensure_2(self) -> LayerState:
         from boutique_suite.touches import Touches
-        from provisioning.lab import manager
 
         try:
             started = manager.up()
@@ -257,7 +241,6 @@ class LabSite:
 
     def _check_3(self) -> LayerState:
         from provisioning import phase3_gateway_argocd as layer
-        from provisioning.lab import argocd, metallb
 
         procs = argocd.status()
         down = [name for name, proc in procs.items() if not proc.alive]
@@ -269,7 +252,6 @@ class LabSite:
 
     def _ensure_3(self) -> LayerState:
         from provisioning import phase3_gateway_argocd as layer
-        from provisioning.lab import argocd, kubectl
 
         try:
             lab = argocd.ensure()
@@ -285,7 +267,6 @@ class LabSite:
         """MetalLB's controller with the target's pool, and ingress-nginx's Service; what happened, in words.
         A failure is logged and reported by the MetalLB scenarios (they skip), Argo CD's stay unaffected."""
         from provisioning import phase3_gateway_argocd as layer
-        from provisioning.lab import kubectl, metallb
 
         if self.target.gateway is None:
             return "no MetalLB: the target file has no gateway section"
@@ -301,8 +282,6 @@ class LabSite:
         return phase4_gitops.check_application(self.target)
 
     def _ensure_4(self) -> LayerState:
-        from provisioning.lab import boutique, gitserver, kubectl
-
         layer, app = phase4_gitops, self.target.application
         git = gitserver.running()
         if git is None:
@@ -338,7 +317,6 @@ class LabSite:
 
     def _check_5(self) -> LayerState:
         from provisioning import phase5_cicd as layer
-        from provisioning.lab import gitserver, pipeline
 
         missing = pipeline.missing_tools()
         git = gitserver.running()
@@ -353,7 +331,6 @@ class LabSite:
 
     def _ensure_5(self) -> LayerState:
         from provisioning import phase5_cicd as layer
-        from provisioning.lab import gitserver, pipeline
 
         try:
             version = pipeline.ensure_tools()
@@ -378,8 +355,6 @@ class LabSite:
         return phase6_observability.check_endpoints(self.target)
 
     def _ensure_6(self) -> LayerState:
-        from provisioning.lab import monitoring
-
         layer = phase6_observability
         try:
             started = monitoring.ensure(channel=self.target.slack.channel)
@@ -392,8 +367,6 @@ class LabSite:
         return LayerState(layer.PHASE, layer.NAME, True, detail, components, changed=bool(started.changed))
 
     def _check_7(self) -> LayerState:
-        from provisioning.lab import processes, sealedsecrets
-
         kube = phase7_advanced.kube_of(self.target)
         proc = processes.info(sealedsecrets.NAME)
         if not proc.alive:
@@ -402,8 +375,6 @@ class LabSite:
         return phase7_advanced.layer_state(kube, {sealedsecrets.NAME: running}, [])
 
     def _ensure_7(self) -> LayerState:
-        from provisioning.lab import processes, sealedsecrets
-
         layer = phase7_advanced
         before = processes.info(sealedsecrets.NAME).pid
         try:
@@ -435,8 +406,6 @@ class LabSite:
         return repos.APP_REPO_NO_SOURCES
 
     def metallb_missing(self) -> str | None:
-        from provisioning.lab import metallb
-
         proc = metallb.status()
         if proc.alive:
             return None
@@ -452,8 +421,6 @@ class LabSite:
     # --- Argo CD: local processes ----------------------------------------------------------------------
 
     def argocd_components(self, kube: Kube) -> dict[str, str]:
-        from provisioning.lab import argocd
-
         procs = argocd.status()
         down = [n for n, p in procs.items() if not p.alive]
         assert not down, f"not running: {down}"
@@ -463,18 +430,12 @@ class LabSite:
         return 1  # one local process
 
     def start_controller(self, kube: Kube, replicas: int) -> None:
-        from provisioning.lab import argocd
-
         argocd.start_component(CONTROLLER)
 
     def stop_controller(self, kube: Kube) -> None:
-        from provisioning.lab import argocd
-
         assert argocd.stop_component(CONTROLLER), "the Argo CD application controller was not running"
 
     def controller_running(self, kube: Kube) -> bool:
-        from provisioning.lab import processes
-
         return processes.info(CONTROLLER).alive
 
     def gitops_pushed(self, argocd: ArgoCDClient, app: str) -> None:
@@ -485,8 +446,6 @@ class LabSite:
     # --- repositories, images, CI ------------------------------------------------------------------
 
     def git_remote(self, repo: str) -> tuple[str, dict[str, str]]:
-        from provisioning.lab import gitserver
-
         server = git_server()
         return server.repo_url(repo), gitserver.client_env(server)
 
@@ -495,8 +454,6 @@ class LabSite:
 
     def ensure_pullable(self, image: str) -> str | None:
         """The stand-in of that service tagged ``image`` in the lab's registry; says it is simulated."""
-        from provisioning.lab import catalog
-
         catalog.publish(image)
         return LAB_PUSHED
 
@@ -510,7 +467,6 @@ class LabSite:
 
     def kubeseal_binary(self) -> Path:
         from boutique_suite.sealing import SealingError
-        from provisioning.lab import sealedsecrets
 
         path = build.bin_dir(sealedsecrets.COMPONENT) / "kubeseal"
         if not path.is_file():
@@ -519,8 +475,6 @@ class LabSite:
 
     def expect_sealing_certificate(self) -> None:
         """The controller answers with its sealing certificate."""
-        from provisioning.lab import sealedsecrets
-
         try:
             sealedsecrets.cert_pem()
         except sealedsecrets.SealedSecretsError as exc:
@@ -528,7 +482,6 @@ class LabSite:
 
     def seal(self, name: str, namespace: str, data: dict[str, str]) -> dict:
         from boutique_suite.sealing import SealingError
-        from provisioning.lab import sealedsecrets
 
         self.kubeseal_binary()
         try:
@@ -540,10 +493,6 @@ class LabSite:
     def expect_pull_secret(kube: Kube, namespace: str) -> None:
         """The Secret Argo CD synced (as a SealedSecret, opened by the real controller) holds exactly the
         pull credentials the lab sealed."""
-        import base64
-
-        from provisioning.lab import boutique
-
         secret = kube.core.read_namespaced_secret("registry-credentials", namespace)
         opened = json.loads(base64.b64decode(secret.data[".dockerconfigjson"]))
         assert opened == json.loads(boutique._registry_dockerconfigjson()), (
