@@ -175,10 +175,11 @@ def _env() -> dict[str, str]:
 
 
 def _argv(component: str) -> list[str]:
-    link = HOME / "bin" / component
-    if not link.exists():
+    link, binary = HOME / "bin" / component, build.bin_dir("argocd") / "argocd"
+    if not link.is_symlink() or link.readlink() != binary:  # a new build (version, patch) replaces the link
         link.parent.mkdir(parents=True, exist_ok=True)
-        link.symlink_to(build.bin_dir("argocd") / "argocd")
+        link.unlink(missing_ok=True)
+        link.symlink_to(binary)
     redis = f"127.0.0.1:{PORTS['redis']}"
     common = ["--loglevel", "info", "--redis", redis]
     cfg = manager.SETTINGS["argocd"]
