@@ -14,7 +14,6 @@ from kubernetes.client.exceptions import ApiException
 
 from boutique_suite import probes, waits
 from boutique_suite.kube import Kube
-from boutique_suite.sites import site_for
 from boutique_suite.targets import Gateway, Target, ip_range
 from boutique_suite.touches import Touches, touches
 from boutique_suite.undo import UndoStack
@@ -30,12 +29,6 @@ TEST_SERVICE = "suite-loadbalancer"
 def gateway_of(target: Target) -> Gateway:
     assert target.gateway is not None, f"target {target.name} has no gateway section (pool, addresses, VIP)"
     return target.gateway
-
-
-def lab_metallb_missing(target: Target) -> str | None:
-    """Why MetalLB's controller cannot answer (None when it can: always on-prem, where it runs in the
-    cluster; on the lab when its local process runs)."""
-    return site_for(target).metallb_missing()
 
 
 def _custom(kube: Kube, plural: str) -> list[dict]:
@@ -208,11 +201,6 @@ def storefront_host(kube: Kube, namespace: str, ingress: str = "frontend") -> st
     hosts = [rule.host for rule in rules if rule.host]
     assert hosts, f"Ingress {namespace}/{ingress} routes no host name"
     return hosts[0]
-
-
-def ingress_controller_missing(target: Target) -> str | None:
-    """Why the target cannot show ingress-nginx's controller (None when it can)."""
-    return site_for(target).ingress_controller_missing()
 
 
 @touches(Touches.node_runtime)

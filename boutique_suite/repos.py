@@ -19,11 +19,6 @@ import yaml
 from boutique_suite.targets import Target
 
 SOURCE_SUFFIXES = frozenset({".go", ".py", ".js", ".ts", ".cs", ".java", ".csproj", ".proto"})
-# The lab's answer to sites.Site.app_repo_sources_missing (steps/platform_steps.py still names it here).
-APP_REPO_NO_SOURCES = (
-    "the lab's app-repo holds each service's Dockerfile and the .gitlab-ci.yml, but not the services' "
-    "sources (Online Boutique's source cannot be fetched offline)"
-)
 
 
 def git_env(extra: dict[str, str]) -> dict[str, str]:

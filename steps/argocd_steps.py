@@ -8,6 +8,7 @@ from pytest_bdd import parsers, then, when
 from boutique_suite import evidence, gateway, gitops_checks
 from boutique_suite.evidence import Execution
 from boutique_suite.kube import Kube
+from boutique_suite.sites import site_for
 from boutique_suite.targets import Target
 from boutique_suite.touches import Touches, touches
 from boutique_suite.undo import UndoStack
@@ -35,7 +36,7 @@ def argocd_ns(target: Target) -> str:
 @then(parsers.parse('the IPAddressPool "{pool}" holds the address range the target file gives'))
 @touches(Touches.control_plane)
 def pool_range(request: pytest.FixtureRequest, kube: Kube, target: Target, pool: str) -> None:
-    if missing := gateway.lab_metallb_missing(target):
+    if missing := site_for(target).metallb_missing():
         evidence.skip_scenario(request, missing)
     gateway.expect_pool_matches_target(kube, target, pool)
 
@@ -82,7 +83,7 @@ def gets_address(
 @then("the ingress-nginx controller has all replicas available")
 @touches(Touches.control_plane, Touches.node_runtime)
 def ingress_nginx_available(request: pytest.FixtureRequest, kube: Kube, target: Target) -> None:
-    if missing := gateway.lab_metallb_missing(target) or gateway.ingress_controller_missing(target):
+    if missing := site_for(target).metallb_missing() or site_for(target).ingress_controller_missing():
         evidence.skip_scenario(request, missing)
     gateway.expect_ingress_controller_available(kube, target)
 

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from boutique_suite import cluster, gateway, targets, traceability
+from boutique_suite import cluster, targets, traceability
 from boutique_suite.evidence import Execution
+from boutique_suite.sites import site_for
 from boutique_suite.targets import Provision
 from boutique_suite.touches import Touches, declared, touches, understated
 from provisioning.lab import site as lab_site
@@ -166,8 +167,8 @@ def test_a_dockerfile_lint_is_static_not_a_real_build() -> None:
 
 
 def test_the_ingress_controller_step_skips_on_the_lab_instead_of_reading_the_labs_own_service() -> None:
-    assert gateway.ingress_controller_missing(LAB) == lab_site.INGRESS_NOT_IN_LAB
-    assert gateway.ingress_controller_missing(ONPREM) is None
+    assert site_for(LAB).ingress_controller_missing() == lab_site.INGRESS_NOT_IN_LAB
+    assert site_for(ONPREM).ingress_controller_missing() is None
 
 
 # --- planted lies ---------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from kubernetes import client
 
 from boutique_suite import gateway, runlabel, targets, waits
 from boutique_suite.kube import Kube, connect
+from boutique_suite.sites import site_for
 from provisioning.lab import build, metallb, processes
 
 pytestmark = pytest.mark.lab
@@ -148,7 +149,7 @@ def test_a_controller_that_cannot_start_skips_the_scenarios_with_the_reason(
         metallb.ensure(GW.addresses)
     dead = processes.Proc(metallb.NAME, None, False, metallb.PORT, tmp_path / "metallb-controller.log")
     monkeypatch.setattr(metallb, "status", lambda: dead)
-    assert gateway.lab_metallb_missing(LAB) == (
+    assert site_for(LAB).metallb_missing() == (
         "MetalLB's controller is not running in the lab: "
         "cannot read https://proxy.example/…: (is the Go module proxy reachable?)"
     )

@@ -128,7 +128,7 @@ def test_skip_reasons_and_capabilities() -> None:
     assert lab.onprem_only_missing() == lab_site.ONPREM_ONLY and onprem.onprem_only_missing() is None
     assert lab.registry_lookup_missing() == lab_site.NO_REGISTRY
     assert onprem.registry_lookup_missing() == evidence.ONPREM_PENDING
-    assert lab.app_repo_sources_missing() == repos.APP_REPO_NO_SOURCES
+    assert lab.app_repo_sources_missing() == lab_site.APP_REPO_NO_SOURCES
     assert onprem.app_repo_sources_missing() is None
     assert lab.ingress_controller_missing() == lab_site.INGRESS_NOT_IN_LAB
     assert onprem.ingress_controller_missing() is None and onprem.metallb_missing() is None

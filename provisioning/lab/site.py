@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from boutique_suite import repos, waits
+from boutique_suite import waits
 from boutique_suite.targets import Target
 from provisioning import (
     phase0_foundation,
@@ -47,6 +47,10 @@ if TYPE_CHECKING:
 CONTROLLER = "argocd-application-controller"
 GIT_SERVER = "the lab git server"
 NO_REGISTRY = "the lab has no OCI registry: no image to look up"
+APP_REPO_NO_SOURCES = (
+    "the lab's app-repo holds each service's Dockerfile and the .gitlab-ci.yml, but not the services' "
+    "sources (Online Boutique's source cannot be fetched offline)"
+)
 INGRESS_NOT_IN_LAB = (
     "ingress-nginx's controller is not in the lab (its image cannot be fetched offline and is not built "
     "here): only its Service exists, which the lab creates itself from platform/values/ingress-nginx.yaml, "
@@ -403,7 +407,7 @@ class LabSite:
         return NO_REGISTRY
 
     def app_repo_sources_missing(self) -> str | None:
-        return repos.APP_REPO_NO_SOURCES
+        return APP_REPO_NO_SOURCES
 
     def metallb_missing(self) -> str | None:
         proc = metallb.status()
