@@ -42,7 +42,7 @@ from boutique_suite.touches import Touches, declared
 from boutique_suite.undo import UndoStack
 from boutique_suite.waits import WaitFailed
 from provisioning import LayerRunner
-from provisioning.layer import LayerUnavailable
+from provisioning.layer import LayerBroken, LayerUnavailable
 
 pytest_plugins = [
     "steps.common_steps",
@@ -119,6 +119,8 @@ def layers(target: targets.Target) -> LayerRunner:
 def kube(request: pytest.FixtureRequest, layers: LayerRunner, target: targets.Target, run_id: str) -> Kube:
     try:
         layers.require(2)
+    except LayerBroken as exc:
+        pytest.fail(str(exc), pytrace=False)
     except LayerUnavailable as exc:
         pytest.skip(str(exc))
     try:
@@ -234,7 +236,8 @@ def _keep(request: pytest.FixtureRequest) -> bool:
 
 @pytest.hookimpl(trylast=True)
 def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature, scenario) -> None:  # type: ignore[no-untyped-def]
-    """Label the scenario with its target, then ensure its layer or skip with the layer's reason."""
+    """Label the scenario with its target, then ensure its layer: skip with the reason when the target does
+    not provide it, fail with the layer's evidence when the target has it and it is broken."""
     item = request.node
     item.stash[SCENARIO_KEY] = scenario.name
     target: targets.Target = request.config.stash[TARGET_KEY]
@@ -252,6 +255,8 @@ def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature, scenario
     elif phase is not None:
         try:
             request.getfixturevalue("layers").require(phase)
+        except LayerBroken as exc:
+            evidence.fail_on_broken_layer(request, str(exc), exc.evidence)
         except LayerUnavailable as exc:
             reason = str(exc)
         else:
@@ -307,7 +312,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> objec
     if report.failed:
         item.stash[evidence.FAILED_KEY] = True
     name = item.stash.get(SCENARIO_KEY, None)
-    if name is None or item.stash.get(SKIPPED_KEY, False):
+    if name is None or item.stash.get(SKIPPED_KEY, False) or item.stash.get(evidence.BROKEN_KEY, False):
         return
     if report.skipped:
         item.stash[SKIPPED_KEY] = True
@@ -333,13 +338,17 @@ def pytest_bdd_before_step(request, feature, scenario, step, step_func) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_bdd_after_scenario(request: pytest.FixtureRequest, feature, scenario) -> None:  # type: ignore[no-untyped-def]
-    if request.node.stash.get(SKIPPED_KEY, False):
-        return  # a skipped scenario keeps its "skipped" label and reason
+    if request.node.stash.get(SKIPPED_KEY, False) or request.node.stash.get(evidence.BROKEN_KEY, False):
+        return  # a skipped scenario keeps its "skipped" label and reason, a broken platform's its own
     run = request.node.stash.get(EXECUTION_KEY, None) or evidence.Execution()
     run.publish()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    if broken := evidence.broken_layers():
+        evidence.attach_run_document(
+            "Broken platform", "broken-platform.md", evidence.broken_platform_page(broken), ok=False
+        )
     if evidence.write_summary(session.config):
         for document in (traceability, resilience):
             try:

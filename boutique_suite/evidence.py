@@ -24,9 +24,12 @@ from boutique_suite.touches import Touches
 FAILED_KEY = pytest.StashKey[bool]()
 SCENARIO_KEY = pytest.StashKey[str]()
 SKIPPED_KEY = pytest.StashKey[bool]()
+BROKEN_KEY = pytest.StashKey[bool]()
+BROKEN_PLATFORM = "broken-platform"  # the execution label of a scenario failed by a broken layer
 REPORTS = targets.REPORTS
 ONPREM_PENDING = "step not implemented yet for on-prem targets (issues #5, #7)"
 _SUMMARY: dict[str, dict[str, object]] = {}
+_BROKEN: dict[str, BrokenLayer] = {}  # root cause -> the broken layer
 
 
 @dataclass
@@ -135,6 +138,51 @@ def mark_skipped(nodeid: str, name: str, reason: str) -> None:
 
 def record_skip(nodeid: str, name: str, reason: str) -> None:
     _SUMMARY[nodeid] = {"scenario": name, "outcome": "skipped", "execution": "skipped", "reason": reason}
+
+
+@dataclass
+class BrokenLayer:
+    """A layer the target has that its ensure found unhealthy, with its evidence and what it failed."""
+
+    cause: str
+    evidence: dict[str, str]
+    scenarios: list[str] = field(default_factory=list)
+
+
+def fail_on_broken_layer(request: pytest.FixtureRequest, cause: str, found: Mapping[str, str]) -> None:
+    """Fail the scenario: a layer it needs is on the target and unhealthy. The layer's evidence is attached
+    once per run, to the first scenario it fails (and to the run's "Broken platform" page)."""
+    item = request.node
+    name = item.stash.get(SCENARIO_KEY, item.name)
+    root = cause.split(" (needed by layer")[0]
+    first = root not in _BROKEN
+    broken = _BROKEN.setdefault(root, BrokenLayer(root, dict(found)))
+    broken.scenarios.append(name)
+    if first:
+        for title, text in found.items():
+            attach_text(title, text)
+    allure.dynamic.label("execution", BROKEN_PLATFORM)
+    allure.dynamic.tag(f"execution:{BROKEN_PLATFORM}")
+    _SUMMARY[item.nodeid] = {"scenario": name, "outcome": "failed", "execution": BROKEN_PLATFORM, "reason": cause}
+    item.stash[BROKEN_KEY] = True
+    where = "attached here" if first else f"attached to '{broken.scenarios[0]}'"
+    pytest.fail(f"{cause} (the platform is broken; evidence {where})", pytrace=False)
+
+
+def broken_layers() -> list[BrokenLayer]:
+    """The run's broken layers, the first found first."""
+    return list(_BROKEN.values())
+
+
+def broken_platform_page(broken: Iterable[BrokenLayer]) -> str:
+    """The run's "Broken platform" page in Markdown: each cause, the scenarios it failed and its evidence."""
+    lines = ["# Broken platform", ""]
+    for layer in broken:
+        lines += [f"## {layer.cause}", "", f"Failed {len(layer.scenarios)} scenario(s): "]
+        lines += [f"- {scenario}" for scenario in layer.scenarios] + [""]
+        for title, text in layer.evidence.items():
+            lines += [f"### {title}", "", "```", text, "```", ""]
+    return "\n".join(lines)
 
 
 def skip_scenario(request: pytest.FixtureRequest, reason: str) -> None:
@@ -266,6 +314,10 @@ def write_summary(config: pytest.Config) -> Path | None:
                 "target": target,
                 "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "counts": counts,
+                "broken": [
+                    {"cause": b.cause, "scenarios": b.scenarios, "evidence": sorted(b.evidence)}
+                    for b in _BROKEN.values()
+                ],
                 "scenarios": _SUMMARY,
             },
             indent=2,

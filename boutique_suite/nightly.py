@@ -36,12 +36,21 @@ def message(summary: Mapping[str, object], report_url: str) -> str:
     failed = [
         str(e["scenario"]) for e in resilience.scenarios(summary) if e.get("outcome") in ("failed", "error")
     ]
+    broken = [b for b in summary.get("broken") or [] if isinstance(b, Mapping)]  # type: ignore[attr-defined]
     verdict = ":red_circle: failed" if failed else ":large_green_circle: passed"
+    if broken:
+        verdict = ":red_circle: platform broken"
     lines = [
         f"*Nightly verification of `{summary.get('target')}` {verdict}* ({summary.get('finished')})",
         f"{passed} passed ({found['passed_real']} real, {found['passed_simulated']} simulated, "
         f"{found['passed_static']} static) · {len(failed)} failed · {found['skipped']} skipped",
     ]
+    if broken:
+        first = broken[0]
+        lines.append(
+            f"First cause: {first.get('cause')} (failed {len(first.get('scenarios') or [])} scenarios; "
+            "evidence on the report's Broken platform page)"
+        )
     if failed:
         more = f" and {len(failed) - SHOWN_FAILURES} more" if len(failed) > SHOWN_FAILURES else ""
         lines.append("Failed: " + "; ".join(failed[:SHOWN_FAILURES]) + more)

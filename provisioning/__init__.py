@@ -1,7 +1,9 @@
 """One provisioning module per layer (phase 0-7), each with check(target) and ensure(target).
 
 ``LayerRunner.require(n)`` ensures the layers below ``n`` in order, then ``n``; results (and the
-reasons a layer is unavailable) are remembered for the session, so each layer is ensured once.
+reasons a layer is unavailable) are remembered for the session, so each layer is ensured once. A layer
+is ready, absent (``LayerUnavailable``: its scenarios skip) or broken (``LayerBroken``: they fail); an
+``ensure`` that returns a state that is not ready is broken too.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from provisioning import (
     phase6_observability,
     phase7_advanced,
 )
-from provisioning.layer import LayerState, LayerUnavailable
+from provisioning.layer import LayerBroken, LayerState, LayerUnavailable, broken
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +68,11 @@ class LayerRunner:
                 return missing
             started = time.monotonic()
             try:
-                self.results[phase] = module.ensure(self.target)
-                log.info("layer %d (%s) ready: %s", phase, module.NAME, self.results[phase].detail)
+                state = module.ensure(self.target)
+                if not state.ready:
+                    raise broken(phase, module.NAME, state.detail)
+                self.results[phase] = state
+                log.info("layer %d (%s) ready: %s", phase, module.NAME, state.detail)
             except LayerUnavailable as exc:
                 self.results[phase] = exc
                 log.info("%s", exc)
@@ -80,6 +85,8 @@ class LayerRunner:
         module = LAYERS[phase]
         for needed in module.needs(self.target):
             result = self._ensure(needed)
+            if isinstance(result, LayerBroken):
+                return result.needed_by(phase, module.NAME)
             if isinstance(result, LayerUnavailable):
                 root = str(result).split(" (needed by layer")[0]
                 return LayerUnavailable(f"{root} (needed by layer {phase}, {module.NAME})")

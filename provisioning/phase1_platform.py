@@ -17,7 +17,7 @@ from dataclasses import replace
 from boutique_suite import hosts
 from boutique_suite.targets import Target
 from provisioning import playbooks, probe_image
-from provisioning.layer import LayerState, not_provisioned, through_site
+from provisioning.layer import LayerState, broken, through_site
 
 PHASE = 1
 NAME = "platform"
@@ -36,12 +36,12 @@ def ensure_onprem(target: Target) -> LayerState:
         try:
             playbooks.apply(target, "phase1.yml")
         except playbooks.PlaybookError as exc:
-            raise not_provisioned(PHASE, NAME, str(exc)) from None
+            raise broken(PHASE, NAME, str(exc)) from None
     state = _gitlab(target, change=True)
     try:
         pushed = probe_image.ensure_on_target(target)
     except (AssertionError, OSError) as exc:
-        raise not_provisioned(PHASE, NAME, f"the suite's probe image could not be pushed: {exc}") from None
+        raise broken(PHASE, NAME, f"the suite's probe image could not be pushed: {exc}") from None
     return replace(state, changed=state.changed or pushed is not None)
 
 
@@ -53,10 +53,10 @@ def _gitlab(target: Target, change: bool) -> LayerState:
         report = gitlab_platform.ensure(gl, spec) if change else gitlab_platform.Report()
         online = gitlab_platform.runner_online(gl, spec)
     except gitlab_platform.GitLabUnavailable as exc:
-        raise not_provisioned(PHASE, NAME, str(exc)) from None
+        raise broken(PHASE, NAME, str(exc)) from None
     kept = gitlab_platform.keep_runner_token(report)
     if not online:
         how = f"register it on the runner host with the token in {kept}" if kept else "is it registered?"
-        raise not_provisioned(PHASE, NAME, f"no online runner tagged {spec.runner_tag} for app-repo: {how}")
+        raise broken(PHASE, NAME, f"no online runner tagged {spec.runner_tag} for app-repo: {how}")
     detail = f"GitLab {target.gitlab.url if target.gitlab else ''}: {len(report.changed)} changed"
     return LayerState(PHASE, NAME, True, detail, {"gitlab": gl.url}, changed=bool(report.changed))

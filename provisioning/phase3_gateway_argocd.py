@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 
 from boutique_suite.targets import Target
-from provisioning.layer import LayerState, not_provisioned, through_site
+from provisioning.layer import LayerState, broken, through_site
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def ensure_onprem(target: Target) -> LayerState:
     try:
         changed = argocd_bootstrap.ensure(target)
     except argocd_bootstrap.BootstrapError as exc:
-        raise not_provisioned(PHASE, NAME, f"Argo CD bootstrap: {exc}") from None
+        raise broken(PHASE, NAME, f"Argo CD bootstrap: {exc}") from None
     state = check_onprem(target)
     detail = f"{state.detail}; changed: {', '.join(changed) if changed else 'nothing'}"
     return LayerState(PHASE, NAME, state.ready, detail, state.components, changed=bool(changed))

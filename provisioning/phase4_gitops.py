@@ -10,7 +10,7 @@ from __future__ import annotations
 from boutique_suite import waits
 from boutique_suite.argocd import ArgoCDClient, ArgoCDUnavailable, synced_and_healthy
 from boutique_suite.targets import Target
-from provisioning.layer import LayerState, not_provisioned, through_site
+from provisioning.layer import LayerBroken, LayerState, broken, not_provisioned, through_site
 
 PHASE = 4
 NAME = "GitOps"
@@ -36,6 +36,22 @@ def check_application(target: Target) -> LayerState:
     except Exception as exc:  # the Application does not exist yet
         return LayerState(PHASE, NAME, False, f"{app}: {exc}")
     return LayerState(PHASE, NAME, check.outcome is waits.Outcome.SUCCEEDED, check.detail)
+
+
+def broken_application(target: Target, client: ArgoCDClient, why: str) -> LayerBroken:
+    """Layer 4 broken: the target's Application did not become Synced and Healthy. The evidence is Argo CD's
+    view of it and the pods of its namespace that are not Ready (events, logs)."""
+    from boutique_suite import broken_evidence
+    from boutique_suite.kube import ClusterUnreachable, connect
+
+    evidence = broken_evidence.application(client.application, target.application)
+    try:
+        kube = connect(target.cluster.kubeconfig_path, target.cluster.context, run_id="check")
+    except ClusterUnreachable as exc:
+        evidence["cluster"] = str(exc)
+    else:
+        evidence |= broken_evidence.pods_not_ready(kube, target.namespaces.dev)
+    return broken(PHASE, NAME, why, evidence)
 
 
 def check_onprem(target: Target) -> LayerState:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import requests
 
 from boutique_suite.targets import Target
-from provisioning.layer import LayerState, LayerUnavailable, through_site
+from provisioning.layer import LayerState, LayerUnavailable, broken, through_site
 
 PHASE = 6
 NAME = "observability"
@@ -55,5 +55,5 @@ check_onprem = check_endpoints
 def ensure_onprem(target: Target) -> LayerState:
     state = check_endpoints(target)
     if not state.ready:
-        raise LayerUnavailable(f"layer 6 (observability) not ready: {state.detail}")
+        raise broken(PHASE, NAME, state.detail)
     return state

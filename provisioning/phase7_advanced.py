@@ -19,7 +19,7 @@ from kubernetes.client.exceptions import ApiException
 
 from boutique_suite.kube import ClusterUnreachable, Kube, connect
 from boutique_suite.targets import Target
-from provisioning.layer import LayerState, LayerUnavailable, through_site
+from provisioning.layer import LayerState, broken, through_site
 
 PHASE = 7
 NAME = "advanced"
@@ -72,7 +72,7 @@ def kube_of(target: Target) -> Kube:
     try:
         return connect(target.cluster.kubeconfig_path, target.cluster.context, run_id="check")
     except ClusterUnreachable as exc:
-        raise LayerUnavailable(f"layer 7 (advanced): {exc}") from None
+        raise broken(PHASE, NAME, str(exc)) from None
 
 
 def layer_state(kube: Kube, components: dict[str, str], problems: list[str]) -> LayerState:
@@ -99,18 +99,20 @@ def check_onprem(target: Target) -> LayerState:
 def ensure_onprem(target: Target) -> LayerState:
     state = check_onprem(target)
     if not state.ready:
-        raise LayerUnavailable(f"layer 7 (advanced) not ready: {state.detail}")
+        raise broken(PHASE, NAME, state.detail)
     return state
 
 
 def kubeseal_binary() -> Path:
-    """The lab's kubeseal (built with the controller), or LayerUnavailable naming the fix."""
+    """The lab's kubeseal (built with the controller), or LayerBroken naming the fix."""
     from provisioning.lab import build, sealedsecrets
 
     path = build.bin_dir(sealedsecrets.COMPONENT) / "kubeseal"
     if not path.is_file():
-        raise LayerUnavailable(
-            f"layer 7 (advanced): kubeseal is missing at {path}: run `./run setup` "
-            "(builds sealed-secrets into ~/.cache/boutique-lab)"
+        raise broken(
+            PHASE,
+            NAME,
+            f"kubeseal is missing at {path}: run `./run setup` "
+            "(builds sealed-secrets into ~/.cache/boutique-lab)",
         )
     return path

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from boutique_suite.targets import REPORTS, Target
-from provisioning.layer import LayerState, not_provisioned
+from provisioning.layer import LayerState, broken
 
 ANSIBLE_DIR = Path(__file__).resolve().parent / "ansible"
 # The target file's host roles -> the inventory's groups (nodes = control_plane + workers).
@@ -192,7 +192,7 @@ def build_layer(
     hosts: list[str],
 ) -> LayerState:
     """An on-prem layer Ansible builds: ready as it is, or ``playbook`` run against ``hosts`` (all of which
-    must answer over ssh) and the check made again. Unavailable with the first missing thing otherwise."""
+    must answer over ssh) and the check made again. Broken with the first missing thing otherwise."""
     from boutique_suite import hosts as host_checks
 
     state = check(target)
@@ -200,14 +200,14 @@ def build_layer(
         return state
     if why := host_checks.unreachable(target, only=hosts):
         detail = why if state.detail == why else f"{state.detail}; and Ansible cannot build it: {why}"
-        raise not_provisioned(phase, name, detail)
+        raise broken(phase, name, detail)
     try:
         recap = apply(target, playbook)
     except PlaybookError as exc:
-        raise not_provisioned(phase, name, str(exc)) from None
+        raise broken(phase, name, str(exc)) from None
     state = check(target)
     if not state.ready:
-        raise not_provisioned(phase, name, f"after {playbook}: {state.detail}")
+        raise broken(phase, name, f"after {playbook}: {state.detail}")
     return replace(state, changed=recap.changed > 0)
 
 

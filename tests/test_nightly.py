@@ -55,6 +55,20 @@ def test_a_failed_run_names_its_failures_and_says_how_many_more() -> None:
     assert "Failed: Broken 0; Broken 1; Broken 2; Broken 3; Broken 4 and 2 more" in text
 
 
+def test_a_broken_platform_says_so_with_its_first_cause() -> None:
+    broken = summary(failed=2)
+    cause = "layer 4 (GitOps) broken: Application online-boutique-dev: health Degraded"
+    broken["broken"] = [
+        {"cause": cause, "scenarios": ["Broken 0", "Broken 1"], "evidence": []},
+        {"cause": "layer 6 (observability) broken: Prometheus not ready", "scenarios": [], "evidence": []},
+    ]
+    text = nightly.message(broken, "r")
+    assert ":red_circle: platform broken" in text.splitlines()[0]
+    assert f"First cause: {cause} (failed 2 scenarios;" in text
+    assert "layer 6" not in text
+    assert "platform broken" not in nightly.message(summary(failed=2), "r")
+
+
 def test_a_run_that_wrote_no_summary_still_says_so(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     code = nightly.main(["--summary", str(tmp_path / "missing.json"), "--target", "lab", "--dry-run"])
     assert code == 0

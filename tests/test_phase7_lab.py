@@ -51,7 +51,7 @@ def test_onprem_unreachable_cluster_is_one_line(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(LayerUnavailable) as err:
         phase7_advanced.ensure(targets.load(str(path)))
-    assert str(err.value).startswith("layer 7 (advanced): kubeconfig ") and "\n" not in str(err.value)
+    assert str(err.value).startswith("layer 7 (advanced) broken: kubeconfig ") and "\n" not in str(err.value)
 
 
 def test_onprem_controller_location_is_the_charts() -> None:

@@ -126,9 +126,9 @@ def test_the_onprem_chain_says_why_once_with_no_host_reachable(tmp_path: Path) -
             runner.require(phase)
         reasons[phase] = str(caught.value)
     first = "k8s-master (127.0.0.3) does not answer over ssh"
-    assert reasons[0].startswith("layer 0 (foundation) not provisioned: ") and first in reasons[0]
+    assert reasons[0].startswith("layer 0 (foundation) broken: ") and first in reasons[0]
     for phase in (2, 3, 4, 5, 6, 7):
         assert first in reasons[phase] or "layer 1 (platform)" in reasons[phase], reasons[phase]
         assert reasons[phase].count("needed by layer") == 1, reasons[phase]
     assert reasons[2].endswith("(needed by layer 2, cluster)")
-    assert "layer 1 (platform) not provisioned" in reasons[1]
+    assert "layer 1 (platform) broken" in reasons[1]

@@ -35,7 +35,7 @@ from provisioning.lab import (
     processes,
     sealedsecrets,
 )
-from provisioning.layer import LayerState, LayerUnavailable, not_provisioned
+from provisioning.layer import LayerState, broken, not_provisioned
 
 if TYPE_CHECKING:
     from boutique_suite.argocd import ArgoCDClient
@@ -194,7 +194,7 @@ class LabSite:
     def _ensure_0(self) -> LayerState:
         state = self._check_0()
         if not state.ready:
-            raise LayerUnavailable(f"layer 0 (foundation) not ready on this machine: {state.detail}")
+            raise broken(0, "foundation", f"this machine: {state.detail}")
         return state
 
     def _check_1(self) -> LayerState:
@@ -215,7 +215,7 @@ class LabSite:
                 gitserver.create_repo(git, repo)
             head = boutique.publish_gitops_content(git)
         except gitserver.GitServerError as exc:
-            raise LayerUnavailable(f"layer 1 (platform) could not start the lab git server: {exc}") from None
+            raise broken(1, "platform", f"could not start the lab git server: {exc}") from None
         detail = f"git server {git.url} with {', '.join(gitserver.REPOS)}; gitops-repo at {head[:8]}"
         return LayerState(layer.PHASE, layer.NAME, True, detail, {"git": git.url, "gitops-repo": head})
 
@@ -233,14 +233,14 @@ class LabSite:
         try:
             started = manager.up()
         except manager.LabError as exc:
-            raise LayerUnavailable(f"layer 2 (cluster) could not start the lab: {exc}") from None
+            raise broken(2, "cluster", f"could not start the lab: {exc}") from None
         runtime = manager.node_runtime()
         if runtime is not None and runtime.kind != "real":
             for touched in (Touches.node_runtime, Touches.data_plane, Touches.load_balancer):
                 self.target.downgrade(touched, runtime.reason)
         state = self._check_2()
         if not state.ready:
-            raise LayerUnavailable(f"layer 2 (cluster) lab started but not ready: {state.detail}")
+            raise broken(2, "cluster", f"lab started but not ready: {state.detail}")
         return LayerState(state.phase, state.name, True, state.detail, state.components, changed=started)
 
     def _check_3(self) -> LayerState:
@@ -261,7 +261,7 @@ class LabSite:
             lab = argocd.ensure()
             argocd.expose()
         except (argocd.ArgoCDError, kubectl.KubectlError) as exc:
-            raise LayerUnavailable(f"layer 3 (gateway + Argo CD) could not start Argo CD: {exc}") from None
+            raise broken(3, "gateway + Argo CD", f"could not start Argo CD: {exc}") from None
         gateway = self._ensure_gateway()
         state = self._check_3()
         detail = f"{state.detail} at {lab.url}; {gateway}"
@@ -289,7 +289,7 @@ class LabSite:
         layer, app = phase4_gitops, self.target.application
         git = gitserver.running()
         if git is None:
-            raise LayerUnavailable("layer 4 (GitOps): the lab git server is not running")
+            raise broken(4, "GitOps", "the lab git server is not running")
         boutique.reseal_registry_credentials()
         head = boutique.publish_gitops_content(git)
         boutique.apply_applications(git)
@@ -316,7 +316,7 @@ class LabSite:
                 what=f"Application {app} Synced and Healthy",
             )
         except AssertionError as exc:
-            raise LayerUnavailable(f"layer 4 (GitOps) not ready: {exc}") from None
+            raise layer.broken_application(self.target, client, str(exc)) from None
         return LayerState(layer.PHASE, layer.NAME, True, waited.check.detail, {app: "Synced/Healthy"})
 
     def _check_5(self) -> LayerState:
@@ -342,7 +342,7 @@ class LabSite:
             raise not_provisioned(layer.PHASE, layer.NAME, str(exc)) from None
         git = gitserver.running()
         if git is None:
-            raise LayerUnavailable("layer 5 (CI/CD): the lab git server is not running")
+            raise broken(5, "CI/CD", "the lab git server is not running")
         try:
             try:
                 before: str | None = gitserver.head(git, "app-repo")
@@ -350,7 +350,7 @@ class LabSite:
                 before = None
             head = pipeline.publish_app_repo(git)
         except gitserver.GitServerError as exc:
-            raise LayerUnavailable(f"layer 5 (CI/CD): cannot publish app-repo: {exc}") from None
+            raise broken(5, "CI/CD", f"cannot publish app-repo: {exc}") from None
         detail = f"app-repo at {head[:8]} on {git.url}; gitlab-ci-local {version} runs its jobs"
         components = {"app-repo": head, "gitlab-ci-local": version}
         return LayerState(layer.PHASE, layer.NAME, True, detail, components, changed=before != head)
@@ -363,7 +363,7 @@ class LabSite:
         try:
             started = monitoring.ensure(channel=self.target.slack.channel)
         except monitoring.MonitoringError as exc:
-            raise LayerUnavailable(f"layer 6 (observability): {exc}") from None
+            raise broken(6, "observability", str(exc)) from None
         detail = (
             f"started or reloaded: {', '.join(started.changed)}" if started.changed else "already running"
         )
@@ -384,11 +384,11 @@ class LabSite:
         try:
             controller = sealedsecrets.ensure()
         except sealedsecrets.SealedSecretsError as exc:
-            raise LayerUnavailable(f"layer 7 (advanced): Sealed Secrets: {exc}") from None
+            raise broken(7, "advanced", f"Sealed Secrets: {exc}") from None
         kubeseal = layer.kubeseal_binary()
         state = self._check_7()
         if not state.ready:
-            raise LayerUnavailable(f"layer 7 (advanced) not ready: {state.detail}")
+            raise broken(7, "advanced", state.detail)
         components = {
             **state.components,
             sealedsecrets.NAME: f"{controller.version}, pid {controller.pid}, {controller.url}",
