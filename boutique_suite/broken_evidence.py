@@ -82,10 +82,9 @@ def pods_not_ready(kube: Kube, namespace: str) -> dict[str, str]:
                 for e in events
                 if e.involved_object.kind == "Pod" and e.involved_object.name == name
             ][-EVENTS_PER_POD:]
-            found[f"pod {namespace}/{name} (not Ready)"] = "\n".join(
-                [f"phase {pod.status.phase}", *states, "", "last events:", *(mine or ["(none)"]), "", "logs:"]
-                + [_log_tail(kube, namespace, name)]
-            )
+            logs = _log_tail(kube, namespace, name)
+            lines = [f"phase {pod.status.phase}", *states, "", "last events:", *(mine or ["(none)"])]
+            found[f"pod {namespace}/{name} (not Ready)"] = "\n".join([*lines, "", "logs:", logs])
         return found or {f"pods {namespace}": "(every pod Ready)"}
 
     return _guarded(f"pods of {namespace}", collect)

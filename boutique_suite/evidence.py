@@ -163,7 +163,12 @@ def fail_on_broken_layer(request: pytest.FixtureRequest, cause: str, found: Mapp
             attach_text(title, text)
     allure.dynamic.label("execution", BROKEN_PLATFORM)
     allure.dynamic.tag(f"execution:{BROKEN_PLATFORM}")
-    _SUMMARY[item.nodeid] = {"scenario": name, "outcome": "failed", "execution": BROKEN_PLATFORM, "reason": cause}
+    _SUMMARY[item.nodeid] = {
+        "scenario": name,
+        "outcome": "failed",
+        "execution": BROKEN_PLATFORM,
+        "reason": cause,
+    }
     item.stash[BROKEN_KEY] = True
     where = "attached here" if first else f"attached to '{broken.scenarios[0]}'"
     pytest.fail(f"{cause} (the platform is broken; evidence {where})", pytrace=False)

@@ -75,7 +75,8 @@ suite = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(suite)
 for name in (
     "pytest_addoption", "pytest_configure", "target", "execution", "pytest_bdd_before_scenario",
-    "pytest_bdd_before_step", "pytest_runtest_makereport", "pytest_bdd_after_scenario", "pytest_sessionfinish",
+    "pytest_bdd_before_step", "pytest_runtest_makereport", "pytest_bdd_after_scenario",
+    "pytest_sessionfinish",
 ):
     globals()[name] = getattr(suite, name)
 
@@ -87,7 +88,8 @@ class PlantedLayers:
         if phase == 1:
             return LayerState(1, "platform", True, "ready")
         if phase == 4:
-            raise broken(4, "GitOps", "online-boutique-dev: health Degraded", {{"pod frontend": "Readiness probe failed: 404"}})
+            evidence = {{"pod frontend": "Readiness probe failed: 404"}}
+            raise broken(4, "GitOps", "online-boutique-dev: health Degraded", evidence)
         raise not_provisioned(phase, "planted", "the target file leaves it out")
 
 
