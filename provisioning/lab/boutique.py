@@ -18,9 +18,9 @@ from pathlib import Path
 
 import yaml
 
+from provisioning.gitops import source as gitops_source
 from provisioning.lab import gitserver, kubectl, processes
 
-GITOPS = Path(__file__).resolve().parents[1] / "gitops"
 UPSTREAM_REPO = "https://gitlab.local/boutique/gitops-repo.git"
 LAB_INGRESS_ADDRESS = "127.0.0.1"
 APPLICATIONS = {"online-boutique-dev": "boutique-dev"}
@@ -39,7 +39,7 @@ def publish_gitops_content(
     Returns the head commit."""
     with tempfile.TemporaryDirectory() as tmp:
         tree = Path(tmp) / "gitops-repo"
-        shutil.copytree(GITOPS, tree, ignore=shutil.ignore_patterns("checks", "*.py", "__pycache__"))
+        shutil.copytree(gitops_source(), tree, ignore=shutil.ignore_patterns("checks", "*.py", "__pycache__"))
         for relative, text in cached_sealed_secrets().items():
             (tree / relative).write_text(text)
         for relative, edit in (edits or {}).items():
@@ -102,7 +102,7 @@ def reseal_registry_credentials() -> None:
             type="kubernetes.io/dockerconfigjson",
         )
         committed = yaml.safe_load(
-            (GITOPS / "overlays" / env / "registry-credentials.sealedsecret.yaml").read_text()
+            (gitops_source() / "overlays" / env / "registry-credentials.sealedsecret.yaml").read_text()
         )
         doc["metadata"] = {**committed.get("metadata", {}), **doc.get("metadata", {})}
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -119,10 +119,11 @@ def _for_lab(doc: dict, repo_url: str) -> dict:
 def manifests(git: gitserver.GitServer) -> list[dict]:
     """The AppProject "boutique" and the Applications, as gitops-repo has them, with the lab's repo URL."""
     repo = git.repo_url("gitops-repo")
-    projects = [d for d in yaml.safe_load_all((GITOPS / "platform" / "projects.yaml").read_text()) if d]
+    content = gitops_source()
+    projects = [d for d in yaml.safe_load_all((content / "platform" / "projects.yaml").read_text()) if d]
     docs = [_for_lab(d, repo) for d in projects if d["metadata"]["name"] == "boutique"]
     for app in APPLICATIONS:
-        doc = yaml.safe_load((GITOPS / "platform" / "apps" / f"{app}.yaml").read_text())
+        doc = yaml.safe_load((content / "platform" / "apps" / f"{app}.yaml").read_text())
         docs.append(_for_lab(doc, repo))
     return docs
 

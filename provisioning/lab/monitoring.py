@@ -25,6 +25,7 @@ import requests
 import yaml
 
 from boutique_suite import waits
+from provisioning.gitops import source as gitops_source
 from provisioning.lab import build, locks, manager, processes
 from provisioning.observability import alertmanager as am_config
 from provisioning.observability import publish
@@ -127,8 +128,9 @@ def prometheus_config(rule_files: list[Path]) -> dict[str, Any]:
     }
 
 
-def alertmanager_config(channel: str, gitops: Path = publish.GITOPS) -> dict[str, Any]:
-    """The platform's config with the lab's receiver and short grouping; only a token *file* in it."""
+def alertmanager_config(channel: str | None, gitops: Path = publish.GITOPS) -> dict[str, Any]:
+    """The platform's config with the lab's receiver and short grouping; only a token *file* in it. The
+    Slack channel is gitops-repo's (as on-prem) unless ``channel`` overrides it."""
     rendered, _ = publish.rendered_alertmanager(gitops)  # what gitops-repo gives the chart
     config = am_config.render(
         config=rendered,
@@ -215,22 +217,22 @@ def _write_rendered_rules(rules_dir: Path, gitops: Path = publish.GITOPS) -> lis
     return written
 
 
-def _write_configs(channel: str) -> set[str]:
+def _write_configs(channel: str | None) -> set[str]:
     """Write the configs; the names of the components whose config changed."""
     changed = set()
     rules_dir = HOME / "prometheus" / "rules"
     before = {p.name: p.read_text() for p in rules_dir.glob("*.yaml")} if rules_dir.exists() else {}
-    written = _write_rendered_rules(rules_dir)
+    written = _write_rendered_rules(rules_dir, gitops_source())
     if {p.name: p.read_text() for p in written} != before:
         changed.add("prometheus")
     prom = yaml.safe_dump(prometheus_config(written), sort_keys=False)
     if _write_if_changed(HOME / "prometheus" / "prometheus.yml", prom):
         changed.add("prometheus")
     am_dir = HOME / "alertmanager"
-    _, template = publish.rendered_alertmanager()
+    _, template = publish.rendered_alertmanager(gitops_source())
     if _write_if_changed(am_dir / publish.TEMPLATE, template):
         changed.add("alertmanager")
-    am = yaml.safe_dump(alertmanager_config(channel), sort_keys=False)
+    am = yaml.safe_dump(alertmanager_config(channel, gitops_source()), sort_keys=False)
     if _write_if_changed(am_dir / "alertmanager.yml", am):
         changed.add("alertmanager")
     return changed
@@ -249,8 +251,9 @@ def _require_debian_binaries() -> None:
             raise MonitoringError(f"{binary} is missing: apt-get install {package} (./run setup does it)")
 
 
-def ensure(channel: str = "#boutique-alerts") -> Monitoring:
-    """Idempotent; the lab must be up (layer 2)."""
+def ensure(channel: str | None = None) -> Monitoring:
+    """Idempotent; the lab must be up (layer 2). Alerts go to the Slack channel gitops-repo names, as on
+    the platform (the target's ``slack.channel`` is where the suite reads them), unless ``channel``."""
     _require_debian_binaries()
     try:
         build.ensure_all(["kube-state-metrics"])

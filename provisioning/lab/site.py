@@ -361,7 +361,7 @@ class LabSite:
     def _ensure_6(self) -> LayerState:
         layer = phase6_observability
         try:
-            started = monitoring.ensure(channel=self.target.slack.channel)
+            started = monitoring.ensure()
         except monitoring.MonitoringError as exc:
             raise broken(6, "observability", str(exc)) from None
         detail = (
