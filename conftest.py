@@ -320,6 +320,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> objec
     elif report.when == "call":
         run = item.stash.get(EXECUTION_KEY, None) or evidence.Execution()
         run.record(item.nodeid, name, report.outcome, _tags(item))
+        if report.failed:
+            evidence.record_diagnosis(item.nodeid, report.longreprtext)
 
 
 @pytest.fixture

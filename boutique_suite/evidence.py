@@ -17,7 +17,7 @@ import pytest
 import yaml
 from kubernetes.client.exceptions import ApiException
 
-from boutique_suite import targets
+from boutique_suite import diagnosis, targets
 from boutique_suite.targets import Provision
 from boutique_suite.touches import Touches
 
@@ -147,6 +147,7 @@ class BrokenLayer:
     cause: str
     evidence: dict[str, str]
     scenarios: list[str] = field(default_factory=list)
+    diagnosis: str = ""  # cause -> fix -> prevention, when the failure is a known one
 
 
 def fail_on_broken_layer(request: pytest.FixtureRequest, cause: str, found: Mapping[str, str]) -> None:
@@ -159,6 +160,10 @@ def fail_on_broken_layer(request: pytest.FixtureRequest, cause: str, found: Mapp
     broken = _BROKEN.setdefault(root, BrokenLayer(root, dict(found)))
     broken.scenarios.append(name)
     if first:
+        known = diagnosis.diagnose([root, *found.values()])
+        broken.diagnosis = known[0].text(known[1]) if known else ""
+        if broken.diagnosis:
+            attach_text("diagnosis", broken.diagnosis)
         for title, text in found.items():
             attach_text(title, text)
     allure.dynamic.label("execution", BROKEN_PLATFORM)
@@ -171,7 +176,18 @@ def fail_on_broken_layer(request: pytest.FixtureRequest, cause: str, found: Mapp
     }
     item.stash[BROKEN_KEY] = True
     where = "attached here" if first else f"attached to '{broken.scenarios[0]}'"
-    pytest.fail(f"{cause} (the platform is broken; evidence {where})", pytrace=False)
+    known = f"\n{broken.diagnosis}" if broken.diagnosis else ""
+    pytest.fail(f"{cause} (the platform is broken; evidence {where}){known}", pytrace=False)
+
+
+def record_diagnosis(nodeid: str, failure: str) -> str | None:
+    """The diagnosis of a failed scenario's message, when it shows a known failure; kept in the summary."""
+    known = diagnosis.diagnose([failure])
+    if known is None or nodeid not in _SUMMARY:
+        return None
+    text = known[0].text(known[1])
+    _SUMMARY[nodeid]["diagnosis"] = text
+    return text
 
 
 def broken_layers() -> list[BrokenLayer]:
@@ -185,6 +201,8 @@ def broken_platform_page(broken: Iterable[BrokenLayer]) -> str:
     for layer in broken:
         lines += [f"## {layer.cause}", "", f"Failed {len(layer.scenarios)} scenario(s): "]
         lines += [f"- {scenario}" for scenario in layer.scenarios] + [""]
+        if layer.diagnosis:
+            lines += ["### Diagnosis", "", "```", layer.diagnosis, "```", ""]
         for title, text in layer.evidence.items():
             lines += [f"### {title}", "", "```", text, "```", ""]
     return "\n".join(lines)
@@ -320,7 +338,12 @@ def write_summary(config: pytest.Config) -> Path | None:
                 "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "counts": counts,
                 "broken": [
-                    {"cause": b.cause, "scenarios": b.scenarios, "evidence": sorted(b.evidence)}
+                    {
+                        "cause": b.cause,
+                        "scenarios": b.scenarios,
+                        "evidence": sorted(b.evidence),
+                        "diagnosis": b.diagnosis,
+                    }
                     for b in _BROKEN.values()
                 ],
                 "scenarios": _SUMMARY,

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 
-from boutique_suite import resilience, slack, targets
+from boutique_suite import diagnosis, resilience, slack, targets
 
 SHOWN_FAILURES = 5
 
@@ -51,6 +51,11 @@ def message(summary: Mapping[str, object], report_url: str) -> str:
             f"First cause: {first.get('cause')} (failed {len(first.get('scenarios') or [])} scenarios; "
             "evidence on the report's Broken platform page)"
         )
+    known = [str(b.get("diagnosis")) for b in broken if b.get("diagnosis")] + [
+        str(e["diagnosis"]) for e in resilience.scenarios(summary) if e.get("diagnosis")
+    ]
+    if known:
+        lines.append(diagnosis.headline(known[0]))
     if failed:
         more = f" and {len(failed) - SHOWN_FAILURES} more" if len(failed) > SHOWN_FAILURES else ""
         lines.append("Failed: " + "; ".join(failed[:SHOWN_FAILURES]) + more)

@@ -83,12 +83,18 @@ for name in (
 from provisioning.layer import LayerState, broken, not_provisioned  # after the suite's conftest: Locust first
 
 
+PULL = (
+    'Failed to pull image "registry.local/boutique/frontend:1": tls: failed to verify certificate: '
+    "x509: certificate signed by unknown authority"
+)
+
+
 class PlantedLayers:
     def require(self, phase):
         if phase == 1:
             return LayerState(1, "platform", True, "ready")
         if phase == 4:
-            evidence = {{"pod frontend": "Readiness probe failed: 404"}}
+            evidence = {{"pod frontend": "Readiness probe failed: 404\\n" + PULL}}
             raise broken(4, "GitOps", "online-boutique-dev: health Degraded", evidence)
         raise not_provisioned(phase, "planted", "the target file leaves it out")
 
@@ -160,14 +166,15 @@ def test_a_broken_layer_fails_its_scenarios_and_an_absent_one_skips(planted_run)
     absent = by_name["an alert on a target without monitoring"]
     assert absent["outcome"] == "skipped" and "leaves it out" in absent["reason"]
     assert by_name["a healthy layer"]["outcome"] == "passed"
-    assert doc["broken"] == [
-        {
-            "cause": "layer 4 (GitOps) broken: online-boutique-dev: health Degraded",
-            "scenarios": ["self-heal on a broken Boutique", "a rollout on a broken Boutique"],
-            "evidence": ["pod frontend"],
-        }
-    ]
-    assert ":red_circle: platform broken" in nightly.message(doc, "r")
+    [broken_layer] = doc["broken"]
+    assert broken_layer["cause"] == "layer 4 (GitOps) broken: online-boutique-dev: health Degraded"
+    assert broken_layer["scenarios"] == ["self-heal on a broken Boutique", "a rollout on a broken Boutique"]
+    assert broken_layer["evidence"] == ["pod frontend"]
+    trust = "Diagnosis: the node does not trust the registry's certificate"
+    assert broken_layer["diagnosis"].startswith(trust)
+    message = nightly.message(doc, "r")
+    assert ":red_circle: platform broken" in message
+    assert "the node does not trust the registry's certificate → fix: install the platform CA" in message
 
 
 def test_the_evidence_is_attached_once_per_run_and_on_the_broken_platform_page(planted_run) -> None:  # type: ignore[no-untyped-def]
@@ -181,3 +188,5 @@ def test_the_evidence_is_attached_once_per_run_and_on_the_broken_platform_page(p
     page = next(a for a in attachments if a["name"] == "broken-platform.md")
     text = (reports / "allure-results" / page["source"]).read_text()
     assert "## layer 4 (GitOps) broken" in text and "Readiness probe failed: 404" in text
+    assert "### Diagnosis" in text and "Prevention: the containerd role on every node" in text
+    assert [a["name"] for a in attachments].count("diagnosis") == 1
