@@ -55,33 +55,26 @@ KNOWN: tuple[Diagnosis, ...] = (
             r"failed to (fetch|authorize).{0,200}\b401 Unauthorized",
         ),
         "the registry refused the credentials: the pull secret (or the CI job's token) is missing, "
-        "expired or "
-        "for another project",
-        "kubectl get sa -n <namespace> -o jsonpath='{.items[*].imagePullSecrets}'; "
-        "kubectl get secret registry-credentials -n <namespace>; docker login <registry> with the "
-        "deploy token",
+        "expired or for another project",
+        "kubectl get sa -n <namespace> -o jsonpath='{.items[*].imagePullSecrets}'; kubectl get secret"
+        " registry-credentials -n <namespace>; docker login <registry> with the deploy token",
         "reseal the registry-credentials SealedSecret with a valid deploy token (read_registry) and "
-        "make sure every "
-        "ServiceAccount lists it (components/registry-pull)",
-        "a deploy token per cluster with an expiry alarm; the 'ServiceAccounts pull from the "
-        "private registry' "
-        "scenario in the nightly run",
+        "make sure every ServiceAccount lists it (components/registry-pull)",
+        "a deploy token per cluster with an expiry alarm; the 'ServiceAccounts pull from the private "
+        "registry' scenario in the nightly run",
     ),
     Diagnosis(
         "the node does not trust the registry's certificate",
         (
             r"x509: certificate signed by unknown authority",
-            r"tls: failed to verify certificate: x509: certificate"
-            r" signed by unknown",
+            r"tls: failed to verify certificate: x509: certificate signed by unknown",
         ),
         "containerd on the node does not trust the platform CA that signed the registry's certificate",
         "on the node: ls /etc/containerd/certs.d/<registry>/; crictl pull <registry>/<image>:<tag>",
         "install the platform CA as /etc/containerd/certs.d/<registry>/ca.crt (hosts.toml names it) "
-        "and restart "
-        "containerd (the containerd role does both)",
+        "and restart containerd (the containerd role does both)",
         "the containerd role on every node (phase 2) and the 'nodes pull from the registry' check "
-        "after adding a "
-        "node",
+        "after adding a node",
     ),
     Diagnosis(
         "kubectl points at the wrong cluster or context",
@@ -95,10 +88,9 @@ KNOWN: tuple[Diagnosis, ...] = (
         "the kubeconfig in use is not kubeadm's admin.conf, or its current context is another cluster's",
         "kubectl config get-contexts; kubectl config current-context; kubectl cluster-info",
         "copy /etc/kubernetes/admin.conf to ~/.kube/config (chown to the user) and select its "
-        "context, or fix the "
-        "target file's cluster.kubeconfig / cluster.context",
-        "the target file names its kubeconfig and context explicitly; the suite never relies on the current "
-        "context",
+        "context, or fix the target file's cluster.kubeconfig / cluster.context",
+        "the target file names its kubeconfig and context explicitly; the suite never relies on the "
+        "current context",
     ),
     Diagnosis(
         "Argo CD cannot authenticate to gitops-repo",
@@ -111,9 +103,8 @@ KNOWN: tuple[Diagnosis, ...] = (
         "Argo CD's repository credentials for gitops-repo are missing, wrong or expired (PAT / deploy key)",
         "argocd repo list; kubectl -n argocd get secret -l argocd.argoproj.io/secret-type=repository",
         "update the repository secret (read-only deploy token or deploy key) and refresh the Application",
-        "a read-only deploy token per Argo CD with its expiry tracked; the 'Argo CD reads "
-        "gitops-repo with its "
-        "own credentials' scenario",
+        "a read-only deploy token per Argo CD with its expiry tracked; the 'Argo CD reads gitops-repo"
+        " with its own credentials' scenario",
     ),
     Diagnosis(
         "the storefront is not reachable through Ingress / MetalLB",
@@ -123,15 +114,13 @@ KNOWN: tuple[Diagnosis, ...] = (
             r"storefront.{0,200}(Connection refused|timed out|No route to host)",
         ),
         "MetalLB assigned no address (pool exhausted or not announced), or ingress-nginx / the "
-        "frontend does not "
-        "answer behind it",
+        "frontend does not answer behind it",
         "kubectl get svc -A | grep LoadBalancer; kubectl -n metallb-system logs -l app=metallb; "
         "arping <VIP> from the LAN; curl -H 'Host: boutique.local' http://<VIP>/",
         "give the IPAddressPool free addresses of the nodes' L2 segment with an L2Advertisement; "
-        "check the speaker "
-        "runs on the nodes; check the Ingress host and the frontend's endpoints",
-        "keep the pool out of the DHCP range; the 'client on the LAN reaches the storefront' "
-        "scenario nightly",
+        "check the speaker runs on the nodes; check the Ingress host and the frontend's endpoints",
+        "keep the pool out of the DHCP range; the 'client on the LAN reaches the storefront' scenario"
+        " nightly",
     ),
     Diagnosis(
         "clocks out of sync",
@@ -140,12 +129,11 @@ KNOWN: tuple[Diagnosis, ...] = (
             r"certificate is not valid yet",
             r"clock skew",
         ),
-        "a host's clock is off: certificates look expired or not yet valid, and log lines arrive "
-        "out of order",
+        "a host's clock is off: certificates look expired or not yet valid, and log lines arrive out "
+        "of order",
         "chronyc tracking; timedatectl; date -u on every node and the GitLab host",
-        "run chrony against the same NTP source on every host (the foundation role) and restart "
-        "what cached a "
-        "certificate error",
+        "run chrony against the same NTP source on every host (the foundation role) and restart what "
+        "cached a certificate error",
         "the foundation role's chrony check (phase 0) in the nightly run",
     ),
 )
