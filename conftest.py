@@ -22,6 +22,7 @@ from boutique_suite import (
     faults,
     gitops_checks,
     load,
+    overview,
     platform_screens,
     resilience,
     runlabel,
@@ -240,6 +241,7 @@ def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature, scenario
     not provide it, fail with the layer's evidence when the target has it and it is broken."""
     item = request.node
     item.stash[SCENARIO_KEY] = scenario.name
+    evidence.remember_tags(item.nodeid, _tags(item))
     target: targets.Target = request.config.stash[TARGET_KEY]
     item.stash[EXECUTION_KEY] = evidence.Execution(provided=target.execution)
     evidence.label_target(target)
@@ -348,10 +350,9 @@ def pytest_bdd_after_scenario(request: pytest.FixtureRequest, feature, scenario)
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     if broken := evidence.broken_layers():
-        evidence.attach_run_document(
-            "Broken platform", "broken-platform.md", evidence.broken_platform_page(broken), ok=False
-        )
+        evidence.publish_run_page("broken-platform.md", evidence.broken_platform_page(broken))
     if evidence.write_summary(session.config):
+        overview.write()
         for document in (traceability, resilience):
             try:
                 document.publish()

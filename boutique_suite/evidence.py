@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,8 @@ REPORTS = targets.REPORTS
 ONPREM_PENDING = "step not implemented yet for on-prem targets (issues #5, #7)"
 _SUMMARY: dict[str, dict[str, object]] = {}
 _BROKEN: dict[str, BrokenLayer] = {}  # root cause -> the broken layer
+_TAGS: dict[str, list[str]] = {}  # nodeid -> the scenario's tags
+RUN_PAGES = "run-pages"
 
 
 @dataclass
@@ -293,31 +294,20 @@ def attach_application(client, name: str) -> None:  # type: ignore[no-untyped-de
         )
 
 
-def attach_run_document(
-    title: str, filename: str, text: str, ok: bool, results: Path = REPORTS / "allure-results"
-) -> Path | None:
-    """A result of its own in allure-results carrying a Markdown document about the whole run (session end
-    has no test to attach to): the traceability table, the resilience summary."""
-    if not results.is_dir():
-        return None
-    key, stem = uuid.uuid4().hex, filename.removesuffix(".md")
-    (results / f"{key}-attachment.md").write_text(text, encoding="utf-8")
-    now = int(time.time() * 1000)
-    result = {
-        "uuid": key,
-        "historyId": f"boutique-suite-{stem}",
-        "name": title,
-        "fullName": f"boutique_suite.{stem}",
-        "status": "passed" if ok else "failed",
-        "stage": "finished",
-        "start": now,
-        "stop": now,
-        "labels": [{"name": "suite", "value": stem}],
-        "attachments": [{"name": filename, "source": f"{key}-attachment.md", "type": "text/markdown"}],
-    }
-    path = results / f"{key}-result.json"
-    path.write_text(json.dumps(result), encoding="utf-8")
+def publish_run_page(filename: str, text: str, pages: Path | None = None) -> Path:
+    """A Markdown page about the whole run (the traceability table, the resilience summary, the broken
+    platform), written to reports/run-pages/: the report attaches these to the run itself (allurerc.mjs,
+    globalAttachments), so they are never counted as scenarios."""
+    pages = pages or REPORTS / RUN_PAGES
+    pages.mkdir(parents=True, exist_ok=True)
+    path = pages / filename
+    path.write_text(text, encoding="utf-8")
     return path
+
+
+def remember_tags(nodeid: str, tags: Iterable[str]) -> None:
+    """The scenario's tags, for its summary entry whatever its outcome (the overview counts per phase)."""
+    _TAGS[nodeid] = sorted(tags)
 
 
 def write_summary(config: pytest.Config) -> Path | None:
@@ -328,7 +318,8 @@ def write_summary(config: pytest.Config) -> Path | None:
     path = REPORTS / "summary.json"
     target = config.getoption("--target", "lab")
     counts: dict[str, int] = {}
-    for entry in _SUMMARY.values():
+    for nodeid, entry in _SUMMARY.items():
+        entry.setdefault("tags", _TAGS.get(nodeid, []))
         key = f"{entry['outcome']}:{entry['execution']}"
         counts[key] = counts.get(key, 0) + 1
     path.write_text(

@@ -154,14 +154,13 @@ def publish(
     summary_path: Path = SUMMARY_FILE,
     output: Path = OUTPUT_FILE,
     history_path: Path = HISTORY_FILE,
-    results: Path = REPORTS / "allure-results",
+    pages: Path | None = None,
 ) -> Path:
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
     history = append_history(summary, history_path)
     text = markdown(summary, history)
     output.write_text(text, encoding="utf-8")
-    ok = not over_budget(summary)
-    evidence.attach_run_document("Resilience of the run", "resilience.md", text, ok, results)
+    evidence.publish_run_page("resilience.md", text, pages)
     return output
 
 

@@ -302,17 +302,16 @@ def write(traces: Iterable[ItemTrace], path: Path = OUTPUT_FILE) -> Path:
     return path
 
 
-def attach_to_allure(text: str, ok: bool, results: Path = REPORTS / "allure-results") -> Path | None:
-    return evidence.attach_run_document(
-        "Traceability of the validation plan", "traceability.md", text, ok, results
-    )
+def attach_to_allure(text: str, pages: Path | None = None) -> Path:
+    """The table as a page of the run in the report (reports/run-pages/traceability.md)."""
+    return evidence.publish_run_page("traceability.md", text, pages)
 
 
 def publish() -> Path:
     """Session end: write reports/traceability.md and attach it to the Allure results."""
     traces = current()
     path = write(traces)
-    attach_to_allure(path.read_text(encoding="utf-8"), all(t.exists and not t.unbound for t in traces))
+    attach_to_allure(path.read_text(encoding="utf-8"))
     return path
 
 

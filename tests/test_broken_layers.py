@@ -172,6 +172,11 @@ def test_a_broken_layer_fails_its_scenarios_and_an_absent_one_skips(planted_run)
     assert broken_layer["evidence"] == ["pod frontend"]
     trust = "Diagnosis: the node does not trust the registry's certificate"
     assert broken_layer["diagnosis"].startswith(trust)
+    first_page = json.loads((reports / "overview.json").read_text())
+    assert first_page["phase 4"] == "0 real · 0 simulated · 0 static · 0 skipped · 0 failed · 2 broken platform"
+    assert first_page["phase 6"].startswith("0 real · 0 simulated · 0 static · 1 skipped")
+    assert first_page["platform"] == f"broken: {broken_layer['cause']}"
+    assert first_page["scenarios"].endswith("· 0 failed · 2 broken platform")
     message = nightly.message(doc, "r")
     assert ":red_circle: platform broken" in message
     assert "the node does not trust the registry's certificate → fix: install the platform CA" in message
@@ -185,8 +190,8 @@ def test_the_evidence_is_attached_once_per_run_and_on_the_broken_platform_page(p
         for a in json.loads(path.read_text()).get("attachments", [])
     ]
     assert [a["name"] for a in attachments].count("pod frontend") == 1
-    page = next(a for a in attachments if a["name"] == "broken-platform.md")
-    text = (reports / "allure-results" / page["source"]).read_text()
+    assert "broken-platform.md" not in [a["name"] for a in attachments]  # a page of the run, not a result
+    text = (reports / "run-pages" / "broken-platform.md").read_text()
     assert "## layer 4 (GitOps) broken" in text and "Readiness probe failed: 404" in text
     assert "### Diagnosis" in text and "Prevention: the containerd role on every node" in text
     assert [a["name"] for a in attachments].count("diagnosis") == 1

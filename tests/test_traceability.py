@@ -266,8 +266,7 @@ def test_summary_file_feeds_the_table_and_the_counts(tmp_path: Path) -> None:
     assert counts["unbound steps"] == 1
 
 
-def test_table_is_attached_to_allure_as_a_result_of_its_own(tmp_path: Path) -> None:
-    result = traceability.attach_to_allure("| table |", ok=False, results=tmp_path)
-    doc = json.loads(result.read_text())
-    assert doc["status"] == "failed"
-    assert (tmp_path / doc["attachments"][0]["source"]).read_text() == "| table |"
+def test_table_is_a_page_of_the_run_not_a_result(tmp_path: Path) -> None:
+    page = traceability.attach_to_allure("| table |", pages=tmp_path / "run-pages")
+    assert page == tmp_path / "run-pages" / "traceability.md" and page.read_text() == "| table |"
+    assert not list(tmp_path.rglob("*-result.json"))
