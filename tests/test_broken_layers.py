@@ -173,7 +173,7 @@ def test_a_broken_layer_fails_its_scenarios_and_an_absent_one_skips(planted_run)
     trust = "Diagnosis: the node does not trust the registry's certificate"
     assert broken_layer["diagnosis"].startswith(trust)
     first_page = json.loads((reports / "overview.json").read_text())
-    assert first_page["phase 4"] == "0 real · 0 simulated · 0 static · 0 skipped · 0 failed · 2 broken platform"
+    assert first_page["phase 4"].endswith("0 static · 0 skipped · 0 failed · 2 broken platform")
     assert first_page["phase 6"].startswith("0 real · 0 simulated · 0 static · 1 skipped")
     assert first_page["platform"] == f"broken: {broken_layer['cause']}"
     assert first_page["scenarios"].endswith("· 0 failed · 2 broken platform")

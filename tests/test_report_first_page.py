@@ -47,12 +47,7 @@ def widget(html: str, name: str) -> object:
     return json.loads(base64.b64decode(encoded.group(1)))
 
 
-@pytest.mark.skipif(
-    not (ROOT / "node_modules" / ".bin" / "allure").exists(), reason="npm packages not set up"
-)
-def test_allure_shows_the_counts_on_its_first_page_and_attaches_the_run_pages_to_the_run(
-    tmp_path: Path,
-) -> None:
+def test_allure_shows_the_counts_first_and_attaches_the_run_pages_to_the_run(tmp_path: Path) -> None:
     reports = tmp_path / "reports"
     results = reports / "allure-results"
     results.mkdir(parents=True)
