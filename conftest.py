@@ -28,6 +28,7 @@ from boutique_suite import (
     runlabel,
     sites,
     targets,
+    timings,
     traceability,
 )
 from boutique_suite.journal import Journal, acquire_lock, live_runs, release_lock
@@ -42,7 +43,7 @@ from boutique_suite.steady import (
 from boutique_suite.touches import Touches, declared
 from boutique_suite.undo import UndoStack
 from boutique_suite.waits import WaitFailed
-from provisioning import LayerRunner
+from provisioning import LAYERS, LayerRunner
 from provisioning.layer import LayerBroken, LayerUnavailable
 
 pytest_plugins = [
@@ -65,6 +66,7 @@ SKIPPED_KEY = evidence.SKIPPED_KEY
 SCENARIO_KEY = evidence.SCENARIO_KEY
 EXECUTION_KEY = pytest.StashKey[evidence.Execution]()
 JOURNAL_KEY = pytest.StashKey[Journal]()
+LAYERS_KEY = pytest.StashKey[LayerRunner]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -112,8 +114,9 @@ def run_id(pytestconfig: pytest.Config) -> str:
 
 
 @pytest.fixture(scope="session")
-def layers(target: targets.Target) -> LayerRunner:
-    return LayerRunner(target)
+def layers(pytestconfig: pytest.Config, target: targets.Target) -> LayerRunner:
+    runner = pytestconfig.stash[LAYERS_KEY] = LayerRunner(target)  # its ensure times go to the timing page
+    return runner
 
 
 @pytest.fixture(scope="session")
@@ -311,6 +314,7 @@ def pytest_bdd_step_func_lookup_error(request, feature, scenario, step, exceptio
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> object:
     outcome = yield
     report = outcome.get_result()
+    timings.record(item.nodeid, report.when, report.duration)
     if report.failed:
         item.stash[evidence.FAILED_KEY] = True
     name = item.stash.get(SCENARIO_KEY, None)
@@ -349,6 +353,9 @@ def pytest_bdd_after_scenario(request: pytest.FixtureRequest, feature, scenario)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    runner = session.config.stash.get(LAYERS_KEY, None)
+    seconds = runner.seconds if runner else {}
+    timings.publish({f"layer {p} ({LAYERS[p].NAME})": s for p, s in seconds.items()})
     if broken := evidence.broken_layers():
         evidence.publish_run_page("broken-platform.md", evidence.broken_platform_page(broken))
     if evidence.write_summary(session.config):
