@@ -14,6 +14,7 @@ import provisioning
 from boutique_suite import evidence, nightly, targets
 from provisioning import LayerRunner
 from provisioning.layer import LayerBroken, LayerState, LayerUnavailable, broken, not_provisioned
+from tests import planted_suite
 
 LAB = targets.load("lab")
 pytest_plugins = ["pytester"]
@@ -64,22 +65,9 @@ def test_an_ensure_that_returns_a_state_that_is_not_ready_is_broken(plant) -> No
         runner.require(0)
 
 
-CONFTEST = """
-import importlib.util
-from pathlib import Path
-
-import pytest
-
-spec = importlib.util.spec_from_file_location("suite_conftest", {path!r})
-suite = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(suite)
-for name in (
-    "pytest_addoption", "pytest_configure", "target", "execution", "pytest_bdd_before_scenario",
-    "pytest_bdd_before_step", "pytest_runtest_makereport", "pytest_bdd_after_scenario",
-    "pytest_sessionfinish",
-):
-    globals()[name] = getattr(suite, name)
-
+CONFTEST = (
+    planted_suite.conftest(["pytest_sessionfinish"])
+    + """
 from provisioning.layer import LayerState, broken, not_provisioned  # after the suite's conftest: Locust first
 
 
@@ -94,7 +82,7 @@ class PlantedLayers:
         if phase == 1:
             return LayerState(1, "platform", True, "ready")
         if phase == 4:
-            evidence = {{"pod frontend": "Readiness probe failed: 404\\n" + PULL}}
+            evidence = {"pod frontend": "Readiness probe failed: 404\\n" + PULL}
             raise broken(4, "GitOps", "online-boutique-dev: health Degraded", evidence)
         raise not_provisioned(phase, "planted", "the target file leaves it out")
 
@@ -103,6 +91,7 @@ class PlantedLayers:
 def layers():
     return PlantedLayers()
 """
+)
 
 FEATURE = """
 Feature: planted
@@ -143,7 +132,7 @@ def planted_run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> t
     root = evidence.REPORTS.parent
     monkeypatch.setenv("PYTHONPATH", str(root))
     monkeypatch.setenv("BOUTIQUE_REPORTS", str(pytester.path / "reports"))
-    pytester.makeconftest(CONFTEST.format(path=str(root / "conftest.py")))
+    pytester.makeconftest(CONFTEST)
     pytester.makefile(".feature", planted=FEATURE)
     pytester.makepyfile(test_planted=STEPS)
     target = f"--target={root / 'targets' / 'lab.yaml'}"

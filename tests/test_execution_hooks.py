@@ -9,29 +9,20 @@ import pytest
 
 from boutique_suite import evidence, targets
 from boutique_suite.touches import Touches
+from tests import planted_suite
 
 LAB = targets.load("lab")
 pytest_plugins = ["pytester"]
 
-CONFTEST = """
-import importlib.util
-from pathlib import Path
-
-spec = importlib.util.spec_from_file_location("suite_conftest", {path!r})
-suite = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(suite)
-for name in (
-    "pytest_addoption", "pytest_configure", "target", "execution", "pytest_bdd_before_scenario",
-    "pytest_bdd_before_step", "pytest_runtest_makereport", "pytest_bdd_after_scenario",
-    "pytest_bdd_step_func_lookup_error",
-):
-    globals()[name] = getattr(suite, name)
-
+CONFTEST = (
+    planted_suite.conftest(["pytest_bdd_step_func_lookup_error"])
+    + """
 
 def pytest_sessionfinish(session):
     suite.evidence.REPORTS = Path("reports")
     suite.evidence.write_summary(session.config)
 """
+)
 
 FEATURE = """
 Feature: planted
@@ -135,7 +126,7 @@ def downgrade(execution):
 def summary(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> dict[str, dict]:
     root = evidence.REPORTS.parent
     monkeypatch.setenv("PYTHONPATH", str(root))
-    pytester.makeconftest(CONFTEST.format(path=str(root / "conftest.py")))
+    pytester.makeconftest(CONFTEST)
     pytester.makefile(".feature", planted=FEATURE)
     pytester.makepyfile(test_planted=STEPS)
     target = f"--target={root / 'targets' / 'lab.yaml'}"
