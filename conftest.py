@@ -20,6 +20,7 @@ from pytest_bdd.scenario import get_step_function
 from boutique_suite import (
     evidence,
     faults,
+    flakiness,
     gitops_checks,
     load,
     overview,
@@ -360,7 +361,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         evidence.publish_run_page("broken-platform.md", evidence.broken_platform_page(broken))
     if evidence.write_summary(session.config):
         overview.write()
-        for document in (traceability, resilience):
+        for document in (traceability, resilience, flakiness):
             try:
                 document.publish()
             except Exception as exc:  # a document must never hide the run's own outcome
