@@ -49,7 +49,13 @@ def application(get_application: Callable[[str], Mapping[str, Any]], name: str) 
     def collect() -> dict[str, str]:
         app = get_application(name)
         status = app.get("status") or {}
-        part = {k: status.get(k) for k in ("sync", "health", "conditions", "operationState")}
+        operation = status.get("operationState") or {}
+        part = {
+            "sync": {k: (status.get("sync") or {}).get(k) for k in ("status", "revision")},
+            "health": status.get("health"),
+            "conditions": status.get("conditions"),
+            "operation": {k: operation.get(k) for k in ("phase", "message", "startedAt", "finishedAt")},
+        }
         bad = unhealthy_resources(app)
         return {
             f"Argo CD {name} status": json.dumps(part, indent=2, default=str),
@@ -69,7 +75,7 @@ def pods_not_ready(kube: Kube, namespace: str) -> dict[str, str]:
 
     def collect() -> dict[str, str]:
         pods = [p for p in kube.core.list_namespaced_pod(namespace).items if _pod_not_ready(p)]
-        events = sorted(kube.events(namespace), key=lambda e: str(e.last_timestamp or e.event_time or ""))
+        events = sorted(kube.events(namespace), key=_when)
         found: dict[str, str] = {}
         for pod in pods:
             name = pod.metadata.name
@@ -88,6 +94,11 @@ def pods_not_ready(kube: Kube, namespace: str) -> dict[str, str]:
         return found or {f"pods {namespace}": "(every pod Ready)"}
 
     return _guarded(f"pods of {namespace}", collect)
+
+
+def _when(event: Any) -> float:
+    stamp = event.last_timestamp or event.event_time or event.first_timestamp
+    return stamp.timestamp() if stamp is not None else 0.0
 
 
 def _state(state: Any) -> str:

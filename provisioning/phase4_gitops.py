@@ -46,6 +46,13 @@ def broken_application(target: Target, client: ArgoCDClient, why: str) -> LayerB
 
     evidence = broken_evidence.application(client.application, target.application)
     try:
+        bad = broken_evidence.unhealthy_resources(client.application(target.application))
+    except (ArgoCDUnavailable, OSError):
+        bad = []
+    if bad:  # the cause names what is unhealthy, not only that the Application is
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        why = f"{why.rstrip('; ')}; " + "; ".join(bad[:3]) + more
+    try:
         kube = connect(target.cluster.kubeconfig_path, target.cluster.context, run_id="check")
     except ClusterUnreachable as exc:
         evidence["cluster"] = str(exc)
