@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from provisioning.lab import boutique, pipeline
+from provisioning import gitops as gitops_content
+from provisioning.lab import pipeline
 
 pytestmark = pytest.mark.lab
 
@@ -48,7 +49,7 @@ def app(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def gitops(tmp_path: Path) -> Path:
-    work = repo_of(boutique.GITOPS, tmp_path / "gitops-repo", ("checks", "*.py", "__pycache__"))
+    work = repo_of(gitops_content.ROOT, tmp_path / "gitops-repo", ("checks", "*.py", "__pycache__"))
     shutil.copy(CICD / "gitops-repo" / ".gitlab-ci.yml", work / ".gitlab-ci.yml")
     git(work, "add", "--all")
     git(work, "commit", "--quiet", "-m", "the pipeline")
