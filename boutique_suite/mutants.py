@@ -305,8 +305,7 @@ def restore(target: targets.Target) -> None:
     the monitoring config rendered again (layers 4 and 6 ensured without the mutant)."""
     from provisioning import LayerRunner
 
-    os.environ.pop("BOUTIQUE_GITOPS_SOURCE", None)
-    LayerRunner(target).require(6)
+    LayerRunner(target).require(6)  # this process never sets $BOUTIQUE_GITOPS_SOURCE: the suite's content
 
 
 def run(target_name: str, mutations: Iterable[Mutation], reports: Path) -> list[Result]:

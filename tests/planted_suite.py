@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import pytest
+
 from boutique_suite import targets
 
 HOOKS = (
@@ -29,3 +31,17 @@ spec.loader.exec_module(suite)
 for name in ({names},):
     globals()[name] = getattr(suite, name)
 """
+
+
+def run(
+    pytester: pytest.Pytester, conftest_source: str, feature: str, steps: str, alluredir: str
+) -> pytest.RunResult:
+    """Plant the project (conftest, planted.feature, its steps) and run it against the lab target file in a
+    child pytest: no cluster is touched, the suite's hooks do the rest."""
+    pytester.makeconftest(conftest_source)
+    pytester.makefile(".feature", planted=feature)
+    pytester.makepyfile(test_planted=steps)
+    target = f"--target={targets.ROOT / 'targets' / 'lab.yaml'}"
+    return pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-p", "no:allure_pytest", f"--alluredir={alluredir}", target
+    )

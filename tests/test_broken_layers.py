@@ -129,16 +129,9 @@ def nothing():
 
 @pytest.fixture
 def planted_run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> tuple[pytest.RunResult, Path]:
-    root = evidence.REPORTS.parent
-    monkeypatch.setenv("PYTHONPATH", str(root))
+    monkeypatch.setenv("PYTHONPATH", str(evidence.REPORTS.parent))
     monkeypatch.setenv("BOUTIQUE_REPORTS", str(pytester.path / "reports"))
-    pytester.makeconftest(CONFTEST)
-    pytester.makefile(".feature", planted=FEATURE)
-    pytester.makepyfile(test_planted=STEPS)
-    target = f"--target={root / 'targets' / 'lab.yaml'}"
-    result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "-p", "no:allure_pytest", "--alluredir=reports/allure-results", target
-    )
+    result = planted_suite.run(pytester, CONFTEST, FEATURE, STEPS, "reports/allure-results")
     return result, pytester.path / "reports"
 
 

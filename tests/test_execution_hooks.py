@@ -124,15 +124,8 @@ def downgrade(execution):
 
 @pytest.fixture
 def summary(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> dict[str, dict]:
-    root = evidence.REPORTS.parent
-    monkeypatch.setenv("PYTHONPATH", str(root))
-    pytester.makeconftest(CONFTEST)
-    pytester.makefile(".feature", planted=FEATURE)
-    pytester.makepyfile(test_planted=STEPS)
-    target = f"--target={root / 'targets' / 'lab.yaml'}"
-    result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "-p", "no:allure_pytest", "--alluredir=allure-results", target
-    )
+    monkeypatch.setenv("PYTHONPATH", str(evidence.REPORTS.parent))
+    result = planted_suite.run(pytester, CONFTEST, FEATURE, STEPS, "allure-results")
     result.assert_outcomes(passed=5, skipped=4)
     doc = json.loads((pytester.path / "reports" / "summary.json").read_text())
     return {entry["scenario"]: entry for entry in doc["scenarios"].values()}
