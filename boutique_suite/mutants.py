@@ -31,6 +31,7 @@ import yaml
 from boutique_suite import targets
 from boutique_suite.cicd import IMAGE_PREFIX
 from boutique_suite.gitops_repo import set_image_tag
+from boutique_suite.sites import site_for
 
 ROOT = targets.ROOT
 SCENARIOS = "steps/test_scenarios.py"
@@ -311,11 +312,8 @@ def restore(target: targets.Target) -> None:
 def run(target_name: str, mutations: Iterable[Mutation], reports: Path) -> list[Result]:
     """Each mutation in turn: applied, its catchers run, reverted (also when the run is interrupted)."""
     target = targets.load(target_name)
-    if target.kind != "lab":
-        raise MutationError(
-            f"target {target.name}: mutations are applied through the lab's gitops content; on-prem, commit "
-            "them to gitops-repo by hand (each Mutation's path and what) and run its catchers"
-        )
+    if missing := site_for(target).mutations_missing():
+        raise MutationError(f"target {target.name}: {missing}")
     results = []
     for mutation in mutations:
         print(

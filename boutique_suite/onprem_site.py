@@ -63,6 +63,12 @@ class OnPremSite:
     def onprem_only_missing(self) -> str | None:
         return None
 
+    def mutations_missing(self) -> str | None:
+        return (
+            "mutations are applied through the lab's gitops content; on-prem, commit them to gitops-repo by "
+            "hand (each Mutation's path and what) and run its catchers"
+        )
+
     def registry_lookup_missing(self) -> str:
         return evidence.ONPREM_PENDING
 

@@ -403,6 +403,9 @@ class LabSite:
     def onprem_only_missing(self) -> str | None:
         return ONPREM_ONLY
 
+    def mutations_missing(self) -> str | None:
+        return None  # the lab publishes gitops-repo from the content $BOUTIQUE_GITOPS_SOURCE names
+
     def registry_lookup_missing(self) -> str:
         return NO_REGISTRY
 
