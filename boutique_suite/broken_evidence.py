@@ -75,7 +75,7 @@ def pods_not_ready(kube: Kube, namespace: str) -> dict[str, str]:
 
     def collect() -> dict[str, str]:
         pods = [p for p in kube.core.list_namespaced_pod(namespace).items if _pod_not_ready(p)]
-        events = sorted(kube.events(namespace), key=_when)
+        events = sorted(kube.events(namespace), key=event_time)
         found: dict[str, str] = {}
         for pod in pods:
             name = pod.metadata.name
@@ -96,7 +96,8 @@ def pods_not_ready(kube: Kube, namespace: str) -> dict[str, str]:
     return _guarded(f"pods of {namespace}", collect)
 
 
-def _when(event: Any) -> float:
+def event_time(event: Any) -> float:
+    """When an event last happened, in seconds: events carry last_timestamp, event_time or first_timestamp."""
     stamp = event.last_timestamp or event.event_time or event.first_timestamp
     return stamp.timestamp() if stamp is not None else 0.0
 

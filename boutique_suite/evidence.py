@@ -16,7 +16,7 @@ import pytest
 import yaml
 from kubernetes.client.exceptions import ApiException
 
-from boutique_suite import diagnosis, targets
+from boutique_suite import broken_evidence, diagnosis, targets
 from boutique_suite.targets import Provision
 from boutique_suite.touches import Touches
 
@@ -243,7 +243,7 @@ def attach_png(name: str, path: Path) -> None:
 def attach_namespace(kube, namespace: str) -> None:  # type: ignore[no-untyped-def]
     """Events, pod logs and object YAML of a namespace, for a failed scenario."""
     try:
-        events = sorted(kube.events(namespace), key=lambda e: str(e.last_timestamp or e.event_time or ""))
+        events = sorted(kube.events(namespace), key=broken_evidence.event_time)
         lines = [
             f"{e.last_timestamp or e.event_time} {e.type} {e.reason} "
             f"{e.involved_object.kind}/{e.involved_object.name}: {e.message}"
