@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from boutique_suite import waits
 from provisioning.lab import build, hosts, manager, nodes
 
 
@@ -226,7 +227,14 @@ def test_pods_on_different_workers_reach_each_other_and_the_service_answers(spre
     assert sorted(by_node) == ["k8s-worker1", "k8s-worker2"]
     across = _probe_from("k8s-worker1", f"{by_node['k8s-worker2']}:3550")
     assert across.returncode == 0 and "SERVING" in across.stdout, across.stderr
-    through_service = _probe_from("k8s-worker2", f"{spread_pods['cluster_ip']}:3550")
+    cluster_ip = spread_pods["cluster_ip"]
+    waits.until(
+        lambda: nodes.service_programmed("k8s-worker2", cluster_ip, 3550, list(by_node.values())),
+        timeout=60,
+        interval=0.5,
+        what="kube-proxy on k8s-worker2 programs the Service",
+    )
+    through_service = _probe_from("k8s-worker2", f"{cluster_ip}:3550")
     assert through_service.returncode == 0 and "SERVING" in through_service.stdout, through_service.stderr
 
 

@@ -401,6 +401,23 @@ def _listening(host: hosts.Host, port: int) -> bool:
     return probe.returncode == 0
 
 
+def service_programmed(name: str, cluster_ip: str, port: int, endpoints: list[str]) -> waits.Check:
+    """Whether kube-proxy on host ``name`` has written the NAT rules that send ``cluster_ip:port`` to every
+    one of ``endpoints`` (pod IPs): it syncs a new Service and its EndpointSlice some time after the pods
+    are Ready, and until then a connection to the cluster IP from that host goes nowhere."""
+    rules = subprocess.run(
+        [*hosts.network().host(name).enter(), "iptables-save", "-t", "nat"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout
+    service = any(f"-d {cluster_ip}/32" in line and f"--dport {port}" in line for line in rules.splitlines())
+    missing = [ip for ip in endpoints if f"--to-destination {ip}:{port}" not in rules]
+    detail = f"kube-proxy on {name}: rule for {cluster_ip}:{port} {'written' if service else 'not yet'}, "
+    detail += f"endpoints not yet written: {missing}" if missing else "every endpoint written"
+    return waits.succeeded(detail) if service and not missing else waits.pending(detail)
+
+
 # --- teardown ----------------------------------------------------------------------------------
 
 
