@@ -353,12 +353,22 @@ def pytest_bdd_after_scenario(request: pytest.FixtureRequest, feature, scenario)
     run.publish()
 
 
+def _publish_timers(target: targets.Target) -> None:
+    try:
+        if page := sites.site_for(target).shortened_timers_page():
+            evidence.publish_run_page("lab-timers.md", page)
+    except Exception as exc:  # a document must never hide the run's own outcome
+        print(f"lab-timers.md not written: {exc}", file=sys.stderr)
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     runner = session.config.stash.get(LAYERS_KEY, None)
     seconds = runner.seconds if runner else {}
     timings.publish({f"layer {p} ({LAYERS[p].NAME})": s for p, s in seconds.items()})
     if broken := evidence.broken_layers():
         evidence.publish_run_page("broken-platform.md", evidence.broken_platform_page(broken))
+    if TARGET_KEY in session.config.stash:
+        _publish_timers(session.config.stash[TARGET_KEY])
     if evidence.write_summary(session.config):
         overview.write()
         for document in (traceability, resilience, flakiness):

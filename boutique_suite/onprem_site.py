@@ -60,6 +60,9 @@ class OnPremSite:
 
     # --- what on-prem has (None) or where the suite is not written yet ------------------------------
 
+    def shortened_timers_page(self) -> str | None:
+        return None  # on-prem runs the platform's own timers
+
     def onprem_only_missing(self) -> str | None:
         return None
 

@@ -98,7 +98,9 @@ def test_the_labs_prometheus_and_alertmanager_run_what_gitops_repo_renders() -> 
         for name, r in alerting.Prometheus(running.prometheus_url).rules().items()
     }
     rendered = {
-        r["alert"]: essence(r["expr"], seconds(r.get("for", "0s")), r.get("labels", {}), r["annotations"])
+        r["alert"]: essence(
+            r["expr"], seconds(monitoring.lab_for(r.get("for", "0s"))), r.get("labels", {}), r["annotations"]
+        )
         for groups in publish.rendered_rule_groups().values()
         for g in groups
         for r in g["rules"]

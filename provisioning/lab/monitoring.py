@@ -15,6 +15,7 @@ that already run with the same arguments on the current cluster are left alone.
 
 from __future__ import annotations
 
+import re
 import secrets
 import sys
 from dataclasses import dataclass
@@ -203,12 +204,35 @@ def _argv() -> dict[str, list[str]]:
     }
 
 
+def duration_seconds(duration: str) -> float:
+    """Seconds of a Prometheus duration such as "1m30s"."""
+    parts = re.fullmatch(r"((\d+)(ms|s|m|h|d|w|y))+", duration.strip())
+    if not parts:
+        raise MonitoringError(f"not a Prometheus duration: {duration!r}")
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+    return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)(ms|s|m|h|d|w|y)", duration))
+
+
+def lab_for(duration: str) -> str:
+    """The `for:` the lab's Prometheus evaluates for a rule whose own is ``duration``."""
+    cap = CFG["alert_for_at_most"]
+    return cap if duration_seconds(duration) > duration_seconds(cap) else duration
+
+
+def _with_lab_for(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {**g, "rules": [{**r, "for": lab_for(r["for"])} if "for" in r else r for r in g["rules"]]}
+        for g in groups
+    ]
+
+
 def _write_rendered_rules(rules_dir: Path, gitops: Path = publish.GITOPS) -> list[Path]:
     """The PrometheusRules gitops-repo renders (kustomize build of platform/config/monitoring), one plain
-    rule file each; files of rules no longer rendered are removed."""
+    rule file each, with the lab's shorter `for:` (lab_for); files of rules no longer rendered are removed."""
     rules_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, groups in publish.rendered_rule_groups(gitops).items():
+    for name, rendered in publish.rendered_rule_groups(gitops).items():
+        groups = _with_lab_for(rendered)
         path = rules_dir / f"{name}.rules.yaml"
         _write_if_changed(path, yaml.safe_dump({"groups": groups}, sort_keys=False))
         written.append(path)

@@ -400,6 +400,11 @@ class LabSite:
 
     # --- what the lab does not have ------------------------------------------------------------------
 
+    def shortened_timers_page(self) -> str | None:
+        from provisioning.lab import timers
+
+        return timers.page()
+
     def onprem_only_missing(self) -> str | None:
         return ONPREM_ONLY
 

@@ -1,0 +1,82 @@
+"""The platform timers the lab shortens so its scenarios wait seconds, beside the values on-prem keeps.
+
+On-prem runs the platform's own values: the defaults of Kubernetes, Argo CD and kube-prometheus-stack, and
+what gitops-repo sets (Alertmanager's grouping, each alert rule's `for:`). The lab's come from
+settings.toml. The report shows this table as the run page "lab-timers.md", so a lab result is never read
+as proof of an on-prem latency.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from provisioning.lab import manager, monitoring
+from provisioning.observability import publish
+
+
+@dataclass(frozen=True)
+class Timer:
+    name: str
+    lab: str
+    onprem: str
+
+
+def _fixed() -> list[Timer]:
+    ctl, argo, mon = (manager.SETTINGS[k] for k in ("controllers", "argocd", "monitoring"))
+    return [
+        Timer("HPA sync period", ctl["hpa_sync_period"], "15s (Kubernetes default)"),
+        Timer("HPA scale-down stabilisation", ctl["hpa_downscale_stabilization"], "5m (Kubernetes default)"),
+        Timer("metrics-server resolution", ctl["metric_resolution"], "15s (metrics-server default)"),
+        Timer("Argo CD timeout.reconciliation", f"{argo['app_resync_seconds']}s", "180s (Argo CD default)"),
+        Timer(
+            "Argo CD self-heal backoff",
+            f"{argo['self_heal_backoff_timeout_seconds']}s x{argo['self_heal_backoff_factor']} "
+            f"up to {argo['self_heal_backoff_cap_seconds']}s",
+            "2s x2 up to 5m (Argo CD default)",
+        ),
+        Timer("Prometheus scrape interval", mon["scrape_interval"], "30s (kube-prometheus-stack default)"),
+        Timer("Prometheus evaluation interval", mon["evaluation_interval"], "30s (kube-prometheus-stack)"),
+    ]
+
+
+def _alertmanager() -> list[Timer]:
+    route = publish.rendered_alertmanager()[0]["route"]
+    mon = manager.SETTINGS["monitoring"]
+    return [
+        Timer(
+            "Alertmanager group_wait", mon["group_wait"], f"{route.get('group_wait', '30s')} (gitops-repo)"
+        ),
+        Timer(
+            "Alertmanager group_interval",
+            mon["group_interval"],
+            f"{route.get('group_interval')} (gitops-repo)",
+        ),
+    ]
+
+
+def _alert_for() -> list[Timer]:
+    rules = (r for groups in publish.rendered_rule_groups().values() for g in groups for r in g["rules"])
+    return [
+        Timer(f"`for:` of {r['alert']}", monitoring.lab_for(r["for"]), f"{r['for']} (gitops-repo)")
+        for r in rules
+        if "alert" in r and "for" in r and monitoring.lab_for(r["for"]) != r["for"]
+    ]
+
+
+def table() -> list[Timer]:
+    """Every timer the lab runs shorter (or differently) than on-prem."""
+    return [t for t in (*_fixed(), *_alertmanager(), *_alert_for()) if t.lab != t.onprem.split(" ")[0]]
+
+
+def page() -> str:
+    lines = [
+        "# The lab's shortened timers",
+        "",
+        "The lab shortens these so its scenarios wait seconds instead of minutes. On-prem keeps the "
+        "platform's own values (right column); promtool's unit tests prove each alert's own `for:`.",
+        "",
+        "| timer | lab | on-prem |",
+        "|---|---|---|",
+        *(f"| {t.name} | {t.lab} | {t.onprem} |" for t in table()),
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,43 @@
+"""The lab's shortened timers: the `for:` its Prometheus evaluates, and the report's table beside on-prem."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from provisioning.lab import monitoring, timers
+from provisioning.observability import publish
+
+
+def test_a_long_for_is_cut_to_the_labs_cap_and_a_short_one_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(monitoring.CFG, "alert_for_at_most", "20s")
+    assert monitoring.lab_for("2m") == "20s"
+    assert monitoring.lab_for("15s") == "15s"
+    assert monitoring.lab_for("1m30s") == "20s"
+    assert monitoring.duration_seconds("1h2m3s") == 3723
+
+
+def test_a_duration_prometheus_would_refuse_is_one_clear_error() -> None:
+    with pytest.raises(monitoring.MonitoringError, match="not a Prometheus duration: 'two minutes'"):
+        monitoring.lab_for("two minutes")
+
+
+def test_the_labs_rule_files_keep_every_rule_but_its_for(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    written = monitoring._write_rendered_rules(tmp_path)
+    lab = [r for p in written for g in yaml.safe_load(p.read_text())["groups"] for r in g["rules"]]
+    gitops = [r for groups in publish.rendered_rule_groups().values() for g in groups for r in g["rules"]]
+    assert [{k: v for k, v in r.items() if k != "for"} for r in lab] == [
+        {k: v for k, v in r.items() if k != "for"} for r in gitops
+    ]
+    cap = monitoring.duration_seconds(monitoring.CFG["alert_for_at_most"])
+    assert all(monitoring.duration_seconds(r["for"]) <= cap for r in lab if "for" in r)
+    assert any(monitoring.duration_seconds(r.get("for", "0s")) > cap for r in gitops), "nothing was shortened"
+
+
+def test_the_report_lists_each_shortened_timer_beside_its_onprem_value() -> None:
+    rows = {t.name: t for t in timers.table()}
+    assert rows["HPA sync period"].onprem.startswith("15s")
+    crash = rows["`for:` of BoutiquePodCrashLooping"]
+    assert (crash.lab, crash.onprem) == ("20s", "1m (gitops-repo)")
+    assert all(t.lab != t.onprem.split(" ")[0] for t in rows.values())
+    assert "| HPA sync period | 5s | 15s (Kubernetes default) |" in timers.page()
