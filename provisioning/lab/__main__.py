@@ -34,10 +34,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m provisioning.lab", description=__doc__)
     parser.add_argument("command", choices=["up", "down", "status", "build"])
     parser.add_argument("--json", action="store_true", help="status as JSON")
+    parser.add_argument(
+        "--through", type=int, metavar="LAYER", help="build: only what the platform's layers 0..LAYER run"
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
-            return build.main([])
+            return build.main([] if args.through is None else ["--through", str(args.through)])
         if args.command == "up":
             started = time.monotonic()
             changed = manager.up()

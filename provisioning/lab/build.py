@@ -130,6 +130,28 @@ ARGOCD_ANY_METRICS = 'metricsAddr := fmt.Sprintf("0.0.0.0:%d", metricsPort)'
 ARGOCD_LOOPBACK_METRICS = 'metricsAddr := fmt.Sprintf("127.0.0.1:%d", metricsPort)'
 
 
+# The first layer (phase) of the platform that runs each component: `build --through 3` builds what
+# `pytest -m phase3` starts and leaves the rest (Terraform, monitoring, Sealed Secrets) to the run that
+# needs it (each layer's ensure builds its own components too, so nothing is ever missing, only later).
+FIRST_LAYER = {
+    "kubernetes": 2,
+    "kubernetes-node": 2,
+    "etcd": 2,
+    "kwok": 2,
+    "metrics-server": 2,
+    "distribution": 2,
+    "argocd": 3,
+    "kustomize": 3,
+    "metallb": 3,
+    "metallb-speaker": 3,
+    "kube-state-metrics": 6,
+    "sealed-secrets": 7,
+    "opentofu": 7,
+    "terraform-provider-libvirt": 7,
+}
+BUILD_SECONDS = "build-seconds.json"  # in CACHE_ROOT: each component's last build time here, the estimate
+
+
 def components() -> dict[str, Component]:
     v = load_versions()
     kube, staging = v["kubernetes"]["version"], v["kubernetes"]["staging"]
@@ -367,11 +389,21 @@ def verify(component: Component) -> str | None:
     return None
 
 
-def _run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path) -> None:
+HEARTBEAT_SECONDS = 60
+
+
+def _run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path, progress: Callable[[], str]) -> None:
+    """Run one build command into ``log``; every minute, print ``progress()`` so a person sees it works."""
     with log.open("a") as out:
         out.write(f"$ {' '.join(cmd)}\n")
         out.flush()
-        proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        while True:
+            try:
+                proc.wait(timeout=HEARTBEAT_SECONDS)
+                break
+            except subprocess.TimeoutExpired:
+                print(progress(), file=sys.stderr, flush=True)
     if proc.returncode != 0:
         tail = "\n".join(log.read_text().splitlines()[-15:])
         raise BuildError(f"`{' '.join(cmd[:3])} …` failed (exit {proc.returncode}); log {log}:\n{tail}")
@@ -427,22 +459,54 @@ def _go_env() -> dict[str, str]:
     return env
 
 
-def build(component: Component, force: bool = False) -> Path:
-    """Build one component unless a complete, intact cache entry exists. Returns its bin directory."""
-    problem = verify(component)
-    if problem is None and not force:
-        return component.directory / "bin"
+def _require_go() -> None:
     if shutil.which("go") is None:
         raise BuildError(
             "the Go toolchain is missing: install Go >= 1.26 (https://go.dev/doc/install) "
             "and put `go` on PATH"
         )
+
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+
+
+def last_build_seconds() -> dict[str, float]:
+    try:
+        return {k: float(v) for k, v in json.loads((CACHE_ROOT / BUILD_SECONDS).read_text()).items()}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def _remember_build_seconds(component: Component, seconds: float) -> None:
+    known = last_build_seconds()
+    known[component.name] = round(seconds, 1)
+    (CACHE_ROOT / BUILD_SECONDS).write_text(json.dumps(known, indent=2, sort_keys=True))
+
+
+def build(component: Component, force: bool = False, step: str = "") -> Path:
+    """Build one component unless a complete, intact cache entry exists. Returns its bin directory.
+    ``step`` ("[3/11] ") prefixes the progress lines."""
+    problem = verify(component)
+    if problem is None and not force:
+        return component.directory / "bin"
+    _require_go()
     CACHE_ROOT.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".build-{component.name}-", dir=CACHE_ROOT))
     log = CACHE_ROOT / f"build-{component.name}-{component.version}.log"
     log.write_text("")
-    print(f"building {component.name} {component.version} ({problem}); log: {log}", file=sys.stderr)
+    last = last_build_seconds().get(component.name)
+    estimate = f"took {_minutes(last)} last time here" if last else "first build here"
+    print(
+        f"{step}building {component.name} {component.version} ({problem}; {estimate}); log: {log}",
+        file=sys.stderr,
+        flush=True,
+    )
     started = time.monotonic()
+
+    def progress() -> str:
+        return f"{step}  ... {component.name} still building, {_minutes(time.monotonic() - started)} so far"
+
     try:
         lines = [f"module boutique-lab/{component.name}", "", "go 1.26.0", ""]
         replaces = component.replaces()
@@ -454,14 +518,15 @@ def build(component: Component, force: bool = False) -> Path:
         env = _go_env()
         get = ["go", "get"]
         get += [f"{m}@{v}" for m, v in component.requires.items()]
-        _run(get, work, env, log)
+        _run(get, work, env, log, progress)
         (work / "bin").mkdir()
         ldflags = " ".join(["-s", "-w", *component.ldflags])
         _patch_module(component, work, env)
         for tool in component.tools:
             name = tool.rsplit("/", 1)[1]
             out = work / "bin" / component.rename.get(name, name)
-            _run(["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(out), tool], work, env, log)
+            go_build = ["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(out), tool]
+            _run(go_build, work, env, log, progress)
         for src, dst in component.extra_files.items():
             mod_dir = _module_dir(next(iter(component.requires)), work, env)
             shutil.copytree(mod_dir / src, work / dst)
@@ -490,8 +555,15 @@ def build(component: Component, force: bool = False) -> Path:
     finally:
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
-    print(f"built {component.name} in {time.monotonic() - started:.0f}s", file=sys.stderr)
+    took = time.monotonic() - started
+    _remember_build_seconds(component, took)
+    print(f"{step}built {component.name} in {_minutes(took)}", file=sys.stderr, flush=True)
     return component.directory / "bin"
+
+
+def through_layer(layer: int) -> list[str]:
+    """The components the platform's layers 0..``layer`` run."""
+    return [name for name in components() if FIRST_LAYER[name] <= layer]
 
 
 def ensure_all(names: list[str] | None = None, force: bool = False) -> dict[str, Path]:
@@ -508,16 +580,32 @@ def ensure_all(names: list[str] | None = None, force: bool = False) -> dict[str,
         fcntl.flock(lock, fcntl.LOCK_EX)
         for stale in CACHE_ROOT.glob(".build-*"):  # scratch dirs of interrupted builds
             shutil.rmtree(stale, ignore_errors=True)
-        return {n: build(available[n], force=force) for n in wanted}
+        todo = [n for n in wanted if force or verify(available[n]) is not None]
+        _require_go()
+        known = last_build_seconds()
+        if len(todo) > 1:
+            guess = sum(known.get(n, 0) for n in todo)
+            print(
+                f"building {len(todo)} of {len(wanted)} components: {', '.join(todo)}"
+                + (f" (about {_minutes(guess)} by the last builds here)" if guess else ""),
+                file=sys.stderr,
+                flush=True,
+            )
+        step = {n: f"[{i}/{len(todo)}] " if len(todo) > 1 else "" for i, n in enumerate(todo, 1)}
+        return {n: build(available[n], force=force, step=step.get(n, "")) for n in wanted}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("components", nargs="*")
     parser.add_argument("--force", action="store_true", help="rebuild even when the cache is intact")
+    parser.add_argument(
+        "--through", type=int, metavar="LAYER", help="only what the platform's layers 0..LAYER run"
+    )
     args = parser.parse_args(argv)
     try:
-        for name, path in ensure_all(args.components, args.force).items():
+        wanted = args.components or (through_layer(args.through) if args.through is not None else None)
+        for name, path in ensure_all(wanted, args.force).items():
             print(f"{name}: {path}")
     except BuildError as exc:
         print(f"lab build: {exc}", file=sys.stderr)
