@@ -34,10 +34,17 @@ for name in ({names},):
 
 
 def run(
-    pytester: pytest.Pytester, conftest_source: str, feature: str, steps: str, alluredir: str
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    conftest_source: str,
+    feature: str,
+    steps: str,
+    alluredir: str,
 ) -> pytest.RunResult:
     """Plant the project (conftest, planted.feature, its steps) and run it against the lab target file in a
-    child pytest: no cluster is touched, the suite's hooks do the rest."""
+    child pytest that imports the suite from this checkout: no cluster is touched, the suite's hooks do the
+    rest."""
+    monkeypatch.setenv("PYTHONPATH", str(targets.ROOT))
     pytester.makeconftest(conftest_source)
     pytester.makefile(".feature", planted=feature)
     pytester.makepyfile(test_planted=steps)

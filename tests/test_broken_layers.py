@@ -129,9 +129,8 @@ def nothing():
 
 @pytest.fixture
 def planted_run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> tuple[pytest.RunResult, Path]:
-    monkeypatch.setenv("PYTHONPATH", str(evidence.REPORTS.parent))
     monkeypatch.setenv("BOUTIQUE_REPORTS", str(pytester.path / "reports"))
-    result = planted_suite.run(pytester, CONFTEST, FEATURE, STEPS, "reports/allure-results")
+    result = planted_suite.run(pytester, monkeypatch, CONFTEST, FEATURE, STEPS, "reports/allure-results")
     return result, pytester.path / "reports"
 
 

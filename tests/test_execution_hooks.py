@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from boutique_suite import evidence, targets
+from boutique_suite import targets
 from boutique_suite.touches import Touches
 from tests import planted_suite
 
@@ -124,8 +124,7 @@ def downgrade(execution):
 
 @pytest.fixture
 def summary(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> dict[str, dict]:
-    monkeypatch.setenv("PYTHONPATH", str(evidence.REPORTS.parent))
-    result = planted_suite.run(pytester, CONFTEST, FEATURE, STEPS, "allure-results")
+    result = planted_suite.run(pytester, monkeypatch, CONFTEST, FEATURE, STEPS, "allure-results")
     result.assert_outcomes(passed=5, skipped=4)
     doc = json.loads((pytester.path / "reports" / "summary.json").read_text())
     return {entry["scenario"]: entry for entry in doc["scenarios"].values()}

@@ -4,7 +4,6 @@ renders, and one change to a source rule or route reaches both."""
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
@@ -78,11 +77,6 @@ def test_a_stale_gitops_repo_is_named(copies: tuple[Path, Path]) -> None:
     assert not (gitops / publish.MONITORING / "dashboards" / "cluster-nodes.json").exists()
 
 
-def seconds(duration: str) -> float:
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    return float(sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([smhd])", duration)))
-
-
 def essence(expr: str, duration: float, labels: dict, annotations: dict) -> tuple:
     """A rule as both sides can state it. Prometheus prints the expression it parsed, label matchers
     sorted: compare the expression's characters (not their order or spacing), the rest exactly."""
@@ -99,7 +93,10 @@ def test_the_labs_prometheus_and_alertmanager_run_what_gitops_repo_renders() -> 
     }
     rendered = {
         r["alert"]: essence(
-            r["expr"], seconds(monitoring.lab_for(r.get("for", "0s"))), r.get("labels", {}), r["annotations"]
+            r["expr"],
+            monitoring.duration_seconds(monitoring.lab_for(r.get("for", "0s"))),
+            r.get("labels", {}),
+            r["annotations"],
         )
         for groups in publish.rendered_rule_groups().values()
         for g in groups

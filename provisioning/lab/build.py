@@ -591,8 +591,11 @@ def ensure_all(names: list[str] | None = None, force: bool = False) -> dict[str,
                 file=sys.stderr,
                 flush=True,
             )
-        step = {n: f"[{i}/{len(todo)}] " if len(todo) > 1 else "" for i, n in enumerate(todo, 1)}
-        return {n: build(available[n], force=force, step=step.get(n, "")) for n in wanted}
+        step = {n: f"[{i}/{len(todo)}] " if len(todo) > 1 else "" for i, n in enumerate(todo, 1)}  # to build
+        return {
+            n: build(available[n], force=force, step=step[n]) if n in step else available[n].directory / "bin"
+            for n in wanted
+        }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -204,13 +204,15 @@ def _argv() -> dict[str, list[str]]:
     }
 
 
+_DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+
+
 def duration_seconds(duration: str) -> float:
     """Seconds of a Prometheus duration such as "1m30s"."""
-    parts = re.fullmatch(r"((\d+)(ms|s|m|h|d|w|y))+", duration.strip())
-    if not parts:
+    if not re.fullmatch(f"(?:{_DURATION_PART.pattern})+", duration.strip()):
         raise MonitoringError(f"not a Prometheus duration: {duration!r}")
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-    return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)(ms|s|m|h|d|w|y)", duration))
+    return sum(int(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(duration))
 
 
 def lab_for(duration: str) -> str:

@@ -34,6 +34,7 @@ from provisioning.lab import (
     pipeline,
     processes,
     sealedsecrets,
+    timers,
 )
 from provisioning.layer import LayerState, broken, not_provisioned
 
@@ -401,8 +402,6 @@ class LabSite:
     # --- what the lab does not have ------------------------------------------------------------------
 
     def shortened_timers_page(self) -> str | None:
-        from provisioning.lab import timers
-
         return timers.page()
 
     def onprem_only_missing(self) -> str | None:

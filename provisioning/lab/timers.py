@@ -56,10 +56,11 @@ def _alertmanager() -> list[Timer]:
 
 def _alert_for() -> list[Timer]:
     rules = (r for groups in publish.rendered_rule_groups().values() for g in groups for r in g["rules"])
+    alerts = [
+        (r["alert"], r["for"], monitoring.lab_for(r["for"])) for r in rules if "alert" in r and "for" in r
+    ]
     return [
-        Timer(f"`for:` of {r['alert']}", monitoring.lab_for(r["for"]), f"{r['for']} (gitops-repo)")
-        for r in rules
-        if "alert" in r and "for" in r and monitoring.lab_for(r["for"]) != r["for"]
+        Timer(f"`for:` of {name}", lab, f"{own} (gitops-repo)") for name, own, lab in alerts if lab != own
     ]
 
 
