@@ -84,6 +84,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The suite's own tests that need no lab are ``offline``: ./run tests runs them beside the lab."""
+    for item in items:
+        if item.nodeid.startswith("tests/") and item.get_closest_marker("lab") is None:
+            item.add_marker(pytest.mark.offline)
+
+
 @pytest.hookimpl(tryfirst=True)  # before allure and junitxml open their files
 def pytest_configure(config: pytest.Config) -> None:
     _reports_in(config, targets.REPORTS)

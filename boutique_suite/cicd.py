@@ -142,8 +142,7 @@ def restore_gitops(target: Target, argocd: ArgoCDClient, app: str | None = None)
     """gitops-repo back to the suite's content, and Argo CD's ``app`` (default: the target's Application)
     synced to it."""
     app = app or target.application
-    head = gitops_repo.gitops_repo(target).restore()
-    argocd.refresh(app)
+    head = gitops_repo.gitops_repo(target).restore()  # its push webhook tells Argo CD
     wait_synced_and_healthy(argocd, app, target.timeouts.rollout, revision=head)
 
 
@@ -202,8 +201,6 @@ def run_pipeline_job(
     assert trace.gitops_commit or job != "update-gitops", (
         f"the job named no gitops-repo commit:\n{result.log}"
     )
-    if job == "update-gitops":
-        site_for(target).gitops_pushed(argocd, app)
     return trace.gitops_commit
 
 

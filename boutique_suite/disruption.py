@@ -146,11 +146,13 @@ def stop_argocd_controller(
 def expect_reconciled_after_restart(
     client: ArgoCDClient, app: str, outage: ControllerOutage, seconds: float
 ) -> float:
-    """Synced and Healthy as reconciled by the restarted controller; seconds since the restart."""
+    """Synced and Healthy as reconciled by the restarted controller; seconds since the restart. Each look
+    asks for a refresh, as a person presses Refresh: the restarted controller must do that comparison (it
+    would otherwise wait for its next periodic one, up to timeout.reconciliation: 3 minutes by default)."""
     healthy = synced_and_healthy(client, app)
 
     def probe() -> waits.Check:
-        at = _reconciled_at(client, app)
+        at = client.refresh(app).get("status", {}).get("reconciledAt")
         if at is None or _epoch(at) < int(outage.restarted_epoch):
             return waits.pending(f"{app} last reconciled at {at}, before the restart")
         return healthy()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+import datetime
+import json
+import re
 import socket
 import ssl
 import tempfile
@@ -14,6 +17,7 @@ from boutique_suite.kube import Kube
 from boutique_suite.targets import Target
 
 REPO_SECRET_LABEL = "argocd.argoproj.io/secret-type"
+_LOGFMT_TIME = re.compile(r'\btime="?([0-9T:.+Z-]+)"?')
 
 
 def argocd_client(target: Target) -> ArgoCDClient:
@@ -220,3 +224,48 @@ def expect_all_deployed(kube: Kube, namespace: str, rows: list[list[str]], timeo
             what=f"Deployment {deployment}",
         )
         expect_ready_endpoints(kube, namespace, deployment, int(port))
+
+
+def utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def expect_webhook_refresh(
+    target: Target, kube: Kube, app: str, since: datetime.datetime, timeout: float = 30
+) -> str:
+    """Argo CD's server logs that gitops-repo's push webhook made it refresh ``app`` at or after ``since``
+    (Argo CD's own words: "refreshing app '<app>' from webhook"); returns that log line."""
+    from boutique_suite.sites import site_for
+
+    site = site_for(target)
+    wanted = f"refreshing app '{app}' from webhook"
+    floor = since.replace(microsecond=0)
+
+    def probe() -> waits.Check:
+        window = int((utc_now() - floor).total_seconds()) + 5
+        for line in site.argocd_server_log(kube, window).splitlines():
+            entry = _json_line(line)
+            if wanted in entry.get("msg", "") and _log_time(entry) >= floor:
+                return waits.succeeded(line)
+        return waits.pending(f"argocd-server has not logged {wanted!r} since {floor:%H:%M:%S}")
+
+    return str(
+        waits.until(probe, timeout=timeout, interval=1, what="the push webhook's refresh").check.detail
+    )
+
+
+def _json_line(line: str) -> dict:
+    """One log line as {time, msg}: Argo CD logs JSON (the lab) or logfmt (install.yaml's default, text)."""
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        found = _LOGFMT_TIME.search(line)
+        return {"time": found.group(1), "msg": line} if found else {}
+    return entry if isinstance(entry, dict) else {}
+
+
+def _log_time(entry: dict) -> datetime.datetime:
+    try:
+        return datetime.datetime.fromisoformat(str(entry.get("time", "")).replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.datetime.min.replace(tzinfo=datetime.UTC)

@@ -15,7 +15,6 @@ from boutique_suite import evidence, waits
 from boutique_suite.targets import Target
 
 if TYPE_CHECKING:
-    from boutique_suite.argocd import ArgoCDClient
     from boutique_suite.gitops_repo import Repo
     from boutique_suite.kube import Kube
     from boutique_suite.sites import Pipelines
@@ -127,8 +126,13 @@ class OnPremSite:
         ns = self.target.argocd_namespace
         return bool(kube.apps.read_namespaced_stateful_set(CONTROLLER, ns).status.ready_replicas)
 
-    def gitops_pushed(self, argocd: ArgoCDClient, app: str) -> None:
-        """Nothing: gitops-repo's push webhook on GitLab tells Argo CD."""
+    def argocd_server_log(self, kube: Kube, since_seconds: int) -> str:
+        """The argocd-server pods' logs of the last ``since_seconds``."""
+        ns = self.target.argocd_namespace
+        pods = kube.pods(ns, "app.kubernetes.io/name=argocd-server")
+        return "\n".join(
+            kube.core.read_namespaced_pod_log(p.metadata.name, ns, since_seconds=since_seconds) for p in pods
+        )
 
     # --- repositories, images, CI -------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ Argo CD's health verdict; and the revert that rolls it back."""
 from __future__ import annotations
 
 from boutique_suite import probes, waits
-from boutique_suite.argocd import ArgoCDClient, sync_and_health
+from boutique_suite.argocd import ArgoCDClient, seconds_since, sync_and_health
 from boutique_suite.drift import AvailabilityWatch
 from boutique_suite.evidence import Execution
 from boutique_suite.kube import Kube
@@ -61,6 +61,31 @@ def degraded(client: ArgoCDClient, kube: Kube, app: str, namespace: str, deploym
         return waits.pending(f"{app} health {health}; {deployment} Progressing reason {reason}")
 
     return probe
+
+
+def expect_degraded_after_deadline(
+    client: ArgoCDClient,
+    kube: Kube,
+    app: str,
+    namespace: str,
+    deployment: str,
+    committed_at: float,
+    timeout: float,
+) -> float:
+    """Argo CD reports ``app`` Degraded because ``deployment`` exceeded its progress deadline, and not before
+    that deadline (the live Deployment's own) had passed since the commit; returns seconds from the commit."""
+    deadline = kube.deployment(namespace, deployment).spec.progress_deadline_seconds
+    waits.until(
+        degraded(client, kube, app, namespace, deployment),
+        timeout=timeout,
+        interval=3,
+        what=f"{app} Degraded",
+    )
+    took = seconds_since(committed_at)
+    assert took >= deadline, (
+        f"{app} Degraded {took:.0f}s after the commit, before {deployment}'s {deadline}s deadline"
+    )
+    return took
 
 
 def health_recovered(client: ArgoCDClient, app: str) -> waits.Probe:

@@ -8,7 +8,7 @@ Feature: Chaos, resource shortage and bottleneck analysis
   Scenario: Under load the report shows each service's CPU, memory and latency headroom
     Given the platform is built through phase 7
     When Locust starts 50 users spawning 5 per second against the storefront
-    And the load runs for 180 seconds
+    And the load runs for 120 seconds
     Then the report lists, for each of the 11 Boutique services, CPU usage against its request and limit, CPU throttling and memory working set against its limit
     And the report lists p50, p95 and p99 latency per storefront route as the shoppers measured it
     And the report names the service with the least CPU headroom, the one with the least memory headroom and the slowest route

@@ -29,7 +29,7 @@ Feature: HPA under Locust load
     Given the HPA of Deployment "frontend" holds 1 replica
     When Locust starts 800 users spawning 20 per second against the storefront
     Then the HPA scales Deployment "frontend" out to at least 5 replicas within 300 seconds
-    And Deployment "frontend" still has exactly 5 replicas after 60 seconds
+    And Deployment "frontend" still has exactly 5 replicas after 30 seconds
     And the HPA of Deployment "frontend" reports ScalingLimited because it reached its maximum
     When Locust stops
     Then the HPA scales Deployment "frontend" back in to 1 replica within 420 seconds

@@ -37,6 +37,7 @@ Feature: Phase 4 - GitOps deployment of the Online Boutique
     Given the Application "online-boutique-dev" is Synced and Healthy
     When a commit to gitops-repo adds the annotation "suite/run" with the run id to the frontend's ConfigMap
     Then Argo CD syncs that commit within 240 seconds without anyone asking it to
+    And Argo CD heard of that commit from gitops-repo's push webhook
     And the frontend's ConfigMap in the cluster carries that annotation
     And Argo CD's page of the Application "online-boutique-dev" is captured as a screen after the sync
 

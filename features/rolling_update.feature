@@ -28,7 +28,7 @@ Feature: Rolling update when an image tag changes in gitops-repo
     When a commit to gitops-repo changes the image tag of Deployment "frontend" to "does-not-exist"
     Then a new pod of Deployment "frontend" reports ImagePullBackOff within 120 seconds
     And the old pods of Deployment "frontend" stay available
-    And the Application "online-boutique-dev" is Degraded within 240 seconds, once the frontend's progress deadline of 120 seconds has passed
+    And the Application "online-boutique-dev" is Degraded within 240 seconds, once the frontend's progress deadline has passed
     When that commit is reverted in gitops-repo
     Then the rollout of Deployment "frontend" finishes within 240 seconds with the previous image
     And the Application "online-boutique-dev" is Synced and Healthy within 60 seconds

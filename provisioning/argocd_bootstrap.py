@@ -7,6 +7,10 @@ provisioning/lab/versions.toml [argocd] (the lab runs the same version), read fr
 (``go mod download`` into the module cache), never fetched from the internet at run time. gitops-repo's
 token comes from the environment variable the target file names; it goes to kubectl on stdin only.
 
+gitops-repo's push webhook: Argo CD's ``webhook.gitlab.secret`` (made once, kept in argocd-secret, never
+printed) and the GitLab project hook that sends it (provisioning/gitlab_platform.py), so a push reaches Argo
+CD at once instead of at its next poll.
+
 Every apply is server-side, one field manager per group of objects (so one group never takes fields away
 from another), and reports which objects it changed (their resourceVersion): a second ensure changes none.
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -28,6 +33,8 @@ MODULE = "github.com/argoproj/argo-cd/v3"
 GITOPS = Path(__file__).resolve().parent / "gitops"
 FIELD_MANAGER = "boutique-suite"
 REPO_SECRET = "repo-gitops-repo"
+ARGOCD_SECRET = "argocd-secret"
+WEBHOOK_KEY = "webhook.gitlab.secret"
 TLS_CERTS = "argocd-tls-certs-cm"
 UPSTREAM_NAMESPACE = "argocd"  # install.yaml's ClusterRoleBindings name this namespace
 WORKLOADS = (
@@ -218,4 +225,35 @@ def _ensure(target: Target) -> list[str]:
     wait_ready(kubectl, namespace, target.timeouts.rollout)
     changed += apply(kubectl, ingress_objects(kubectl, namespace), "ingress")
     changed += apply(kubectl, bootstrap_objects(kubectl, target, namespace), "bootstrap")
+    changed += push_webhook(target, kubectl, namespace)
     return changed
+
+
+def webhook_secret(kubectl: Kubectl, namespace: str) -> tuple[str, list[dict]]:
+    """Argo CD's token for GitLab's push webhook: the one argocd-secret holds, or a new one with the object
+    that stores it (to apply)."""
+    out = kubectl.run("get", "secret", ARGOCD_SECRET, "-n", namespace, "--ignore-not-found", "-o", "json")
+    data = (json.loads(out).get("data") or {}) if out.strip() else {}
+    if data.get(WEBHOOK_KEY):
+        return base64.b64decode(data[WEBHOOK_KEY]).decode(), []
+    token = secrets.token_urlsafe(32)
+    meta = {"name": ARGOCD_SECRET, "namespace": namespace}
+    return token, [
+        {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "data": {WEBHOOK_KEY: _b64(token)}}
+    ]
+
+
+def push_webhook(target: Target, kubectl: Kubectl, namespace: str) -> list[str]:
+    """Argo CD's webhook secret, and gitops-repo's GitLab hook to ``<argocd.url>/api/webhook`` sending it."""
+    from provisioning import gitlab_platform
+
+    assert target.argocd is not None
+    token, objects = webhook_secret(kubectl, namespace)
+    changed = apply(kubectl, objects, "webhook") if objects else []
+    url = f"{target.argocd.url.rstrip('/')}/api/webhook"
+    try:
+        gl, spec = gitlab_platform.from_target(target)
+        report = gitlab_platform.ensure_push_webhook(gl, url, token, new_token=bool(objects), spec=spec)
+    except gitlab_platform.GitLabUnavailable as exc:
+        raise BootstrapError(f"gitops-repo's push webhook: {exc}") from None
+    return changed + [f"GitLab {what}" for what in report.changed]

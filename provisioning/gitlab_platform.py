@@ -14,6 +14,9 @@
 - the nightly pipeline schedule of gitops-repo (``SCHEDULE=nightly``, the target's name in ``TARGET``): the
   ``nightly`` job of gitops-repo's .gitlab-ci.yml runs ``./run nightly`` with it.
 
+Phase 3 adds gitops-repo's push webhook to Argo CD (``ensure_push_webhook``): Argo CD hears of a commit when
+it is pushed, not at its next poll (3 minutes by default).
+
 Token values are never logged, printed or kept in a repr: a token GitLab shows once goes straight into the
 CI/CD variable that needs it. A token whose variable is missing cannot be recovered, so it is rotated.
 """
@@ -142,6 +145,34 @@ def ensure(gl: gitlab.Gitlab, spec: Spec | None = None) -> Report:
         _nightly_schedule(gitops, spec, report)
     except gitlab.GitlabError as exc:
         raise GitLabUnavailable(f"GitLab refused a change: {_short(exc)}") from None
+    return report
+
+
+def ensure_push_webhook(
+    gl: gitlab.Gitlab, url: str, token: str, new_token: bool, spec: Spec | None = None
+) -> Report:
+    """gitops-repo's project hook for push events on its branch to ``url`` (Argo CD's /api/webhook), sending
+    ``token`` as X-Gitlab-Token (Argo CD's webhook.gitlab.secret). GitLab never shows a hook's token, so
+    an existing hook gets the token again only when ``new_token`` says Argo CD's secret was just made."""
+    spec = spec or Spec()
+    report = Report()
+    wanted = {"push_events": True, "push_events_branch_filter": spec.branch, "enable_ssl_verification": True}
+    try:
+        gitops = gl.projects.get(f"{spec.group}/{spec.gitops_repo}")
+        hook = next((h for h in gitops.hooks.list(get_all=True) if h.url == url), None)
+        what = f"push webhook of {spec.gitops_repo} to {url}"
+        if hook is None:
+            gitops.hooks.create({"url": url, "token": token, **wanted})
+            report.note(True, what)
+        elif new_token or any(hook.attributes.get(k) != v for k, v in wanted.items()):
+            for key, value in {**wanted, "token": token}.items():
+                setattr(hook, key, value)
+            hook.save()
+            report.note(True, what)
+        else:
+            report.note(False, what)
+    except gitlab.GitlabError as exc:
+        raise GitLabUnavailable(f"GitLab refused gitops-repo's webhook: {_short(exc)}") from None
     return report
 
 

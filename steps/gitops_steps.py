@@ -17,7 +17,6 @@ from boutique_suite import (
     manifests,
     rollout,
     storefront,
-    waits,
 )
 from boutique_suite.argocd import ArgoCDClient, seconds_since, wait_synced_and_healthy
 from boutique_suite.evidence import Execution
@@ -256,8 +255,18 @@ def commit_new_tag(
 )
 @touches(Touches.git)
 def commit_annotation(commits: gitops_changes.ScenarioCommits, run_id: str, story: dict, key: str) -> None:
+    story["pushed_at"] = gitops_checks.utc_now()
     story["commit"] = commits.frontend_config_annotation(key, run_id)
     story["annotation"] = (key, run_id)
+
+
+@then("Argo CD heard of that commit from gitops-repo's push webhook")
+@touches(Touches.argocd, Touches.git)
+def webhook_told_argocd(target: Target, kube: Kube, story: dict) -> None:
+    line = gitops_checks.expect_webhook_refresh(
+        target, kube, gitops_changes.application(story), story["pushed_at"]
+    )
+    evidence.attach_text("Argo CD's log: the push webhook's refresh", line)
 
 
 @then(
@@ -465,7 +474,6 @@ def commit_env(
     deployment: str,
 ) -> None:
     story["commit"] = commits.env(deployment, name, value)
-    argocd.refresh(gitops_changes.application(story))
 
 
 @then(
@@ -491,23 +499,17 @@ def old_pods_stay(kube: Kube, app_ns: str, story: dict, deployment: str) -> None
 @then(
     parsers.parse(
         'the Application "{app}" is Degraded within {seconds:d} seconds, once the frontend\'s progress '
-        "deadline of {deadline:d} seconds has passed"
+        "deadline has passed"
     )
 )
 @touches(Touches.argocd)
 def app_degraded(
-    argocd: ArgoCDClient,
-    kube: Kube,
-    app_ns: str,
-    execution: Execution,
-    story: dict,
-    app: str,
-    seconds: int,
-    deadline: int,
+    argocd: ArgoCDClient, kube: Kube, app_ns: str, execution: Execution, story: dict, app: str, seconds: int
 ) -> None:
-    probe = rollout.degraded(argocd, kube, app, app_ns, "frontend")
-    waits.until(probe, timeout=seconds, interval=3, what=f"{app} Degraded")
-    execution.timing("commit_to_degraded_seconds", seconds_since(story["committed_at"]), budget=seconds)
+    took = rollout.expect_degraded_after_deadline(
+        argocd, kube, app, app_ns, "frontend", story["committed_at"], seconds
+    )
+    execution.timing("commit_to_degraded_seconds", took, budget=seconds)
 
 
 @when("that commit is reverted in gitops-repo")
@@ -515,7 +517,6 @@ def app_degraded(
 def revert_commit(gitops: gitops_repo.Repo, argocd: ArgoCDClient, story: dict) -> None:
     story["commit"] = gitops.restore()
     story["reverted_at"] = time.monotonic()
-    argocd.refresh(gitops_changes.application(story))
 
 
 @then(

@@ -14,6 +14,8 @@ from boutique_suite import runlabel, targets
 from boutique_suite.kube import Kube, connect
 from provisioning import argocd_bootstrap as bootstrap
 from provisioning.lab import build, manager
+from tests.test_gitlab_platform import TOKEN as FAKE_GITLAB_TOKEN
+from tests.test_gitlab_platform import FakeGitLab, serve
 
 pytestmark = pytest.mark.lab
 LAB = targets.load("lab")
@@ -137,3 +139,30 @@ def test_missing_token_stops_before_any_change(
         == f"argocd.repository: environment variable {TOKEN_ENV} (gitops-repo token) is not set"
     )
     assert not kube.core.list_namespace(field_selector=f"metadata.name={unused}").items
+
+
+def test_the_push_webhook_secret_is_made_once_and_gitlab_sends_it(
+    kubectl: bootstrap.Kubectl, target: targets.Target, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = FakeGitLab()
+    server = serve(state)
+    try:
+        gitlab = target.gitlab.model_copy(  # type: ignore[union-attr]
+            update={"url": f"http://127.0.0.1:{server.server_address[1]}", "ca_file": None}
+        )
+        monkeypatch.setenv(gitlab.token_env, FAKE_GITLAB_TOKEN)
+        state.projects["boutique/gitops-repo"] = {"id": 7, "path_with_namespace": "boutique/gitops-repo"}
+        onprem = target.model_copy(update={"gitlab": gitlab})
+        url = f"{target.argocd.url.rstrip('/')}/api/webhook"  # type: ignore[union-attr]
+        first = bootstrap.push_webhook(onprem, kubectl, namespace)
+        assert first == [f"Secret/{namespace}/argocd-secret", f"GitLab push webhook of gitops-repo to {url}"]
+        token, made = bootstrap.webhook_secret(kubectl, namespace)
+        (hook,) = state.items("projects", 7, "hooks").values()
+        assert not made and len(token) >= 32 and state.hook_tokens[str(hook["id"])] == token
+        assert bootstrap.push_webhook(onprem, kubectl, namespace) == []  # the second run changes nothing
+        kubectl.run("delete", "secret", "-n", namespace, bootstrap.ARGOCD_SECRET)  # the secret is lost
+        assert bootstrap.push_webhook(onprem, kubectl, namespace) == first  # a new one, and GitLab gets it
+        new, _ = bootstrap.webhook_secret(kubectl, namespace)
+        assert new != token and state.hook_tokens[str(hook["id"])] == new
+    finally:
+        server.shutdown()

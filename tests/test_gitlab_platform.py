@@ -33,6 +33,7 @@ class FakeGitLab:
         self.projects: dict[str, dict[str, Any]] = {}
         self.children: dict[tuple[str, int, str], dict[str, dict[str, Any]]] = {}
         self.mutations: list[str] = []
+        self.hook_tokens: dict[str, str | None] = {}  # hook id -> its secret token (never in an answer)
 
     def items(self, owner: str, oid: int, kind: str) -> dict[str, dict[str, Any]]:
         return self.children.setdefault((owner, oid, kind), {})
@@ -119,6 +120,9 @@ class FakeGitLab:
                 item["push_access_levels"] = [{"access_level": body["push_access_level"]}]
             if kind == "pipeline_schedules":
                 item |= {"id": next(self.ids), "variables": []}
+            if kind == "hooks":
+                item |= {"id": next(self.ids)}
+                self.hook_tokens[str(item["id"])] = item.pop("token", None)
             if kind in ("deploy_tokens", "access_tokens"):
                 item |= {"id": next(self.ids), "token": f"secret-{kind}-{next(self.ids)}", "revoked": False}
                 item |= {"username": f"gitlab+deploy-token-{item['id']}", "active": True}
@@ -132,6 +136,9 @@ class FakeGitLab:
         if method == "GET":
             return 200, items[parts[1]]
         if method == "PUT":
+            if kind == "hooks":  # GitLab takes a hook's token and never shows it again
+                body = dict(body)
+                self.hook_tokens[parts[1]] = body.pop("token", self.hook_tokens.get(parts[1]))
             items[parts[1]] |= body
             return 200, items[parts[1]]
         if method == "DELETE":
@@ -232,6 +239,30 @@ def test_a_nightly_schedule_changed_by_hand_is_put_back_in_place(fake: tuple[Fak
     assert (nightly["cron"], nightly["active"]) == ("0 2 * * *", True)
     assert {v["key"]: v["value"] for v in nightly["variables"]} == {"TARGET": "onprem", "SCHEDULE": "nightly"}
     assert [c for c in report.changed if "pipeline schedule" in c]
+
+
+def test_gitops_repos_push_webhook_is_made_once_and_takes_a_new_token(
+    fake: tuple[FakeGitLab, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    state, url = fake
+    caplog.set_level(logging.DEBUG)
+    gl = gitlab_platform.connect(url, TOKEN)
+    gitlab_platform.ensure(gl, SPEC)
+    gitops = state.projects["boutique/gitops-repo"]["id"]
+    argocd = "https://argocd.local/api/webhook"
+    state.mutations.clear()
+    first = gitlab_platform.ensure_push_webhook(gl, argocd, "secret-one", new_token=True, spec=SPEC)
+    (hook,) = state.items("projects", gitops, "hooks").values()
+    assert (hook["url"], hook["push_events"], hook["push_events_branch_filter"]) == (argocd, True, "main")
+    assert hook["enable_ssl_verification"] is True and state.hook_tokens[str(hook["id"])] == "secret-one"
+    assert first.changed == [f"push webhook of gitops-repo to {argocd}"]
+    again = gitlab_platform.ensure_push_webhook(gl, argocd, "secret-one", new_token=False, spec=SPEC)
+    assert again.changed == [] and state.mutations == [f"POST /projects/{gitops}/hooks"]
+    # Argo CD's secret was made again (its Secret was lost): the hook gets the new one
+    gitlab_platform.ensure_push_webhook(gl, argocd, "secret-two", new_token=True, spec=SPEC)
+    assert state.hook_tokens[str(hook["id"])] == "secret-two"
+    assert len(state.items("projects", gitops, "hooks")) == 1
+    assert "secret-one" not in caplog.text and "secret-two" not in caplog.text
 
 
 def test_second_run_changes_nothing(fake: tuple[FakeGitLab, str]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import gzip
 import http.client
+import json
 import os
 import re
 import signal
@@ -15,7 +16,9 @@ import socket
 import ssl
 import stat
 import subprocess
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -287,3 +290,47 @@ def test_stop_leaves_no_process_and_sigkill_is_recovered(own_state: Path, tmp_pa
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", port)) != 0
     assert gitserver.stop(state) is False
+
+
+def test_a_push_is_posted_as_gitlabs_push_hook_to_each_registered_webhook(
+    own_state: Path, tmp_path: Path
+) -> None:
+    received: list[tuple[dict[str, str], dict]] = []
+    srv = gitserver.ensure(state=own_state, port=free_port())
+    for repo in ("gitops-repo", "app-repo"):
+        gitserver.create_repo(srv, repo)
+    first = gitserver.commit_tree(srv, "gitops-repo", write_files(tmp_path / "v1", {"a.yaml": b"1\n"}), "v1")
+    assert gitserver.webhook_deliveries(srv) == []  # nothing registered: a push posts nothing
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            received.append((dict(self.headers.items()), body))
+            self.send_response(200 if self.path == "/api/webhook" else 404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{receiver.server_address[1]}"
+    try:
+        assert gitserver.add_webhook(srv, "gitops-repo", f"{url}/api/webhook", "hook-secret") is True
+        assert gitserver.add_webhook(srv, "gitops-repo", f"{url}/api/webhook", "hook-secret") is False
+        files = {"a.yaml": b"2\n", "new/b.yaml": b"b\n"}
+        second = gitserver.commit_tree(srv, "gitops-repo", write_files(tmp_path / "v2", files), "v2")
+        gitserver.commit_tree(srv, "app-repo", write_files(tmp_path / "app", {"x": b"x"}), "not hooked")
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+    ((headers, event),) = received
+    assert headers["X-Gitlab-Event"] == "Push Hook" and headers["X-Gitlab-Token"] == "hook-secret"
+    assert (event["ref"], event["before"], event["after"]) == ("refs/heads/main", first, second)
+    assert event["project"]["web_url"] == f"{srv.url}/gitops-repo"
+    assert event["project"]["default_branch"] == "main"
+    ((commit,),) = [event["commits"]]
+    assert (commit["id"], commit["added"], commit["modified"]) == (second, ["new/b.yaml"], ["a.yaml"])
+    (delivery,) = gitserver.webhook_deliveries(srv, after=second)
+    assert delivery["status"] == "200" and "hook-secret" not in json.dumps(delivery)
+    assert stat.S_IMODE((own_state / "webhooks.json").stat().st_mode) == 0o600
+    gitserver.stop(own_state)
+    assert not (own_state / "server" / "hooks").exists()  # no hook outlives the server

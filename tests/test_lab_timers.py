@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from provisioning.lab import monitoring, timers
+from provisioning.lab import boutique, manager, monitoring, timers
 from provisioning.observability import publish
 
 
@@ -41,3 +41,51 @@ def test_the_report_lists_each_shortened_timer_beside_its_onprem_value() -> None
     assert (crash.lab, crash.onprem) == ("20s", "1m (gitops-repo)")
     assert all(t.lab != t.onprem.split(" ")[0] for t in rows.values())
     assert "| HPA sync period | 5s | 15s (Kubernetes default) |" in timers.page()
+
+
+HPA = """\
+spec:
+  behavior:
+    scaleUp:
+      stabilizationWindowSeconds: 0
+      policies:
+        - type: Pods
+          value: 2
+          periodSeconds: 15
+    scaleDown:
+      stabilizationWindowSeconds: 60
+      policies:
+        - type: Percent
+          value: 50
+          periodSeconds: 30
+  minReplicas: 1   # after the block
+---
+spec:
+  progressDeadlineSeconds: 120
+  template: {}
+---
+spec:
+  progressDeadlineSeconds: 20
+"""
+
+
+def test_the_labs_gitops_repo_shortens_deadlines_and_scale_down_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(manager.SETTINGS["gitops"], "hpa_scale_down_stabilization_at_most", 30)
+    monkeypatch.setitem(manager.SETTINGS["gitops"], "hpa_scale_down_period_at_most", 15)
+    monkeypatch.setitem(manager.SETTINGS["gitops"], "progress_deadline_at_most", 60)
+    hpa, slow, quick = yaml.safe_load_all(boutique.lab_timers(HPA))
+    assert hpa["spec"]["behavior"]["scaleUp"] == next(yaml.safe_load_all(HPA))["spec"]["behavior"]["scaleUp"]
+    down = hpa["spec"]["behavior"]["scaleDown"]
+    assert (down["stabilizationWindowSeconds"], down["policies"][0]["periodSeconds"]) == (30, 15)
+    assert (slow["spec"]["progressDeadlineSeconds"], quick["spec"]["progressDeadlineSeconds"]) == (60, 20)
+    assert "  minReplicas: 1   # after the block\n" in boutique.lab_timers(HPA)  # the rest stays as written
+
+
+def test_the_report_lists_the_gitops_timers_the_lab_shortens() -> None:
+    rows = {t.name: t for t in timers.table()}
+    deadline = rows["progressDeadlineSeconds of Deployment frontend"]
+    assert (deadline.onprem, int(deadline.lab.rstrip("s")) < 120) == ("120s (gitops-repo)", True)
+    assert rows[
+        "behavior.scaleDown.stabilizationWindowSeconds of HorizontalPodAutoscaler frontend"
+    ].onprem == ("60s (gitops-repo)")
+    assert not [name for name in rows if "scaleUp" in name]

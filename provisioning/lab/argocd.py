@@ -68,13 +68,18 @@ def _bcrypt(password: str) -> str:
     return proc.stdout.strip()
 
 
-def _server_secret_key() -> str:
-    key_file = HOME / "server.secretkey"
+def _kept_secret(name: str) -> str:
+    """A random secret made once and kept in a 0600 file of Argo CD's lab home."""
+    key_file = HOME / name
     if not key_file.exists():
         HOME.mkdir(parents=True, exist_ok=True)
         key_file.touch(mode=0o600)
         key_file.write_text(secrets.token_urlsafe(32))
     return key_file.read_text().strip()
+
+
+def webhook_url() -> str:
+    return f"http://127.0.0.1:{PORTS['argocd_server']}/api/webhook"
 
 
 def _meta(name: str, labels: dict[str, str] | None = None) -> dict:
@@ -85,7 +90,9 @@ def _configure(git: gitserver.GitServer) -> None:
     """CRDs, namespace, argocd-cm / -rbac-cm / -secret / -tls-certs-cm, gitops-repo's credentials."""
     kubectl.apply("-k", str(build.bin_dir("argocd").parent / "crds"))
     secret_data = {
-        "server.secretkey": _server_secret_key(),
+        "server.secretkey": _kept_secret("server.secretkey"),
+        # gitops-repo's push webhook (the git server's GitLab-style hook) proves itself with this token
+        "webhook.gitlab.secret": _kept_secret("webhook.gitlab.secret"),
         "admin.password": _admin_password_hash(),
         "admin.passwordMtime": "2026-01-01T00:00:00Z",
     }
@@ -196,10 +203,6 @@ def _argv(component: str) -> list[str]:
             "--metrics-port",
             str(PORTS["argocd_repo_server_metrics"]),
             "--disable-tls",
-            # Lab-only: notice new gitops-repo commits within seconds (default 3m; on-prem, a GitLab
-            # webhook to Argo CD does that).
-            "--revision-cache-expiration",
-            f"{manager.SETTINGS['argocd']['revision_cache_seconds']}s",
         ]
     repo = ["--repo-server", f"127.0.0.1:{PORTS['argocd_repo_server']}", "--repo-server-plaintext"]
     if component == "argocd-application-controller":
@@ -307,6 +310,8 @@ def ensure() -> ArgoCD:
     for repo in gitserver.REPOS:
         gitserver.create_repo(git, repo)
     _configure(git)
+    # As GitLab's project hook on-prem: a push to gitops-repo tells Argo CD at once, not at its next poll.
+    gitserver.add_webhook(git, "gitops-repo", webhook_url(), _kept_secret("webhook.gitlab.secret"))
     try:
         _start_all()
     except processes.ProcessError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import secrets
 import shutil
 import tempfile
@@ -19,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from provisioning.gitops import source as gitops_source
-from provisioning.lab import gitserver, kubectl, processes
+from provisioning.lab import gitserver, kubectl, manager, processes
 
 UPSTREAM_REPO = "https://gitlab.local/boutique/gitops-repo.git"
 LAB_INGRESS_ADDRESS = "127.0.0.1"
@@ -27,6 +28,10 @@ APPLICATIONS = {"online-boutique-dev": "boutique-dev"}
 SIMULATED_INGRESS = "Ingress status is published by the lab (no ingress-nginx runs); address 127.0.0.1"
 SEALED = processes.PLATFORM / "sealed"
 REGISTRY_CREDENTIALS = processes.PLATFORM / "registry" / "credentials.json"
+_TIMER = re.compile(
+    r"^(?P<head>[\s-]*(?P<key>progressDeadlineSeconds|stabilizationWindowSeconds|periodSeconds):\s*)"
+    r"(?P<value>\d+)(?P<tail>\s*)$"
+)
 
 
 def publish_gitops_content(
@@ -35,18 +40,45 @@ def publish_gitops_content(
     message: str = "gitops-repo content from provisioning/gitops",
 ) -> str:
     """gitops-repo holds provisioning/gitops without the checks, with the lab's resealed secrets where they
-    exist, and ``edits`` ({path: text -> text}) applied. The same content makes no commit (idempotent).
-    Returns the head commit."""
+    exist, the lab's shorter timers (lab_timers), and ``edits`` ({path: text -> text}) applied. The same
+    content makes no commit (idempotent). Returns the head commit."""
     with tempfile.TemporaryDirectory() as tmp:
         tree = Path(tmp) / "gitops-repo"
         shutil.copytree(gitops_source(), tree, ignore=shutil.ignore_patterns("checks", "*.py", "__pycache__"))
         for relative, text in cached_sealed_secrets().items():
             (tree / relative).write_text(text)
+        for manifest in tree.rglob("*.yaml"):
+            manifest.write_text(lab_timers(manifest.read_text()))
         for relative, edit in (edits or {}).items():
             path = tree / relative
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(edit(path.read_text() if path.exists() else ""))
         return gitserver.commit_tree(git, "gitops-repo", tree, message)
+
+
+def lab_timers(text: str) -> str:
+    """``text`` (a gitops-repo manifest) with the lab's shorter platform timers (settings.toml [gitops]):
+    every progressDeadlineSeconds, and each HPA's scale-down stabilisation window and policy periods, at
+    most the lab's. Line by line, so the file stays as written apart from those numbers."""
+    cfg = manager.SETTINGS["gitops"]
+    caps = {
+        "progressDeadlineSeconds": int(cfg["progress_deadline_at_most"]),
+        "stabilizationWindowSeconds": int(cfg["hpa_scale_down_stabilization_at_most"]),
+        "periodSeconds": int(cfg["hpa_scale_down_period_at_most"]),
+    }
+    lines, scale_down = [], None  # the indent of the scaleDown: block the line is in, if any
+    for line in text.splitlines(keepends=True):
+        indent = len(line) - len(line.lstrip())
+        if scale_down is not None and line.strip() and indent <= scale_down:
+            scale_down = None
+        if line.strip() == "scaleDown:":
+            scale_down = indent
+        found = _TIMER.match(line)
+        if found and (found["key"] == "progressDeadlineSeconds" or scale_down is not None):
+            value = min(int(found["value"]), caps[found["key"]])
+            line = f"{found['head']}{value}{found['tail']}"
+        lines.append(line)
+    return "".join(lines)
 
 
 def _registry_dockerconfigjson() -> str:

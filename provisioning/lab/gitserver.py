@@ -50,6 +50,7 @@ HEALTH_PATH = "/-/health"
 START_TIMEOUT = 10.0
 GIT_TIMEOUT = 120.0
 CONFIG = Path(__file__).with_name("gitserver-nginx.conf")
+GITHOOK = Path(__file__).with_name("githook.py")
 BACKEND = "/usr/lib/git-core/git-http-backend"
 FCGI_PROCESSES = 4  # requests git http-backend serves at once
 SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -98,6 +99,9 @@ def _paths(state: Path) -> dict[str, Path]:
         "conf": run / "nginx.conf",
         "htpasswd": run / "htpasswd",
         "socket": run / "fcgiwrap.sock",
+        "hooks": run / "hooks",  # core.hooksPath of every repository served: no hook outlives stop()
+        "webhooks": state / "webhooks.json",  # registered push webhooks (url + secret token), mode 0600
+        "deliveries": state / "webhook-deliveries.jsonl",  # githook.py's record of each delivery
     }
 
 
@@ -151,6 +155,7 @@ def render(state: Path, port: int) -> str:
         "htpasswd": str(p["htpasswd"]),
         "root": str(p["root"]),
         "home": str(state),
+        "hooks": str(p["hooks"]),
     }
     return re.sub(r"\{\{(\w+)\}\}", lambda m: values[m.group(1)], CONFIG.read_text())
 
@@ -246,6 +251,7 @@ def _start(state: Path, port: int) -> GitServer:
     (p["run"] / "health").write_text("ok\n")
     pki.write_private(p["htpasswd"], _htpasswd(creds["username"], creds["token"]))
     pki.write_private(p["conf"], render(state, port).encode(), mode=0o644)
+    _write_hooks(p["hooks"], p["webhooks"])
     env = {"PATH": SYSTEM_PATH, "LC_ALL": "C"}
     fcgi_argv = [_installed("fcgiwrap"), "-f", "-c", str(FCGI_PROCESSES), "-s", f"unix:{p['socket']}"]
     fcgi_argv += ["-p", BACKEND]
@@ -322,6 +328,43 @@ def create_repo(server: GitServer, name: str) -> Path:
     _git(None, "init", "--quiet", "--bare", "--initial-branch=main", str(path))
     _git(path, "config", "http.receivepack", "true")
     return path
+
+
+def _write_hooks(hooks: Path, webhooks: Path) -> None:
+    """The post-receive hook every served repository runs (githook.py: GitLab's push webhook)."""
+    hooks.mkdir(parents=True, exist_ok=True)
+    script = hooks / "post-receive"
+    script.write_text(f"#!/bin/sh\nexec {sys.executable} {GITHOOK} {webhooks}\n")
+    script.chmod(0o755)
+
+
+def add_webhook(server: GitServer, repo: str, url: str, token: str) -> bool:
+    """Register a push webhook for ``repo`` (as a GitLab project hook: every push to it is POSTed to
+    ``url`` with ``token`` in X-Gitlab-Token). Idempotent: True when this changed the registration."""
+    path = _paths(server.root.parent)["webhooks"]
+    try:
+        current = json.loads(path.read_text())
+    except (OSError, ValueError):
+        current = {}
+    hook = {"repo": _repo_name(repo), "url": url, "token": token}
+    others = [h for h in current.get("hooks", []) if (h.get("repo"), h.get("url")) != (hook["repo"], url)]
+    wanted = {"base_url": server.url, "hooks": [*others, hook]}
+    if wanted == current:
+        return False
+    pki.write_private(path, json.dumps(wanted, indent=2).encode())
+    return True
+
+
+def webhook_deliveries(server: GitServer, after: str | None = None) -> list[dict[str, str]]:
+    """The push webhook's deliveries, oldest first (each: at, repo, ref, after, url, status), optionally
+    only those of the push that moved a branch to commit ``after``."""
+    path = _paths(server.root.parent)["deliveries"]
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return []
+    found = [json.loads(line) for line in lines if line.strip()]
+    return [d for d in found if after is None or d.get("after") == after]
 
 
 def client_env(server: GitServer, base: dict[str, str] | None = None) -> dict[str, str]:

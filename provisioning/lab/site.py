@@ -39,7 +39,6 @@ from provisioning.lab import (
 from provisioning.layer import LayerState, broken, not_provisioned
 
 if TYPE_CHECKING:
-    from boutique_suite.argocd import ArgoCDClient
     from boutique_suite.gitops_repo import Repo
     from boutique_suite.kube import Kube
     from provisioning.lab.gitserver import GitServer
@@ -449,10 +448,12 @@ class LabSite:
     def controller_running(self, kube: Kube) -> bool:
         return processes.info(CONTROLLER).alive
 
-    def gitops_pushed(self, argocd: ArgoCDClient, app: str) -> None:
-        """What gitops-repo's push webhook does on GitLab: Argo CD looks at the repository now rather than at
-        its next poll. Only a refresh: the sync itself is still Argo CD's automated policy."""
-        argocd.refresh(app)
+    def argocd_server_log(self, kube: Kube, since_seconds: int) -> str:
+        """The local argocd-server's log (JSON lines with their own time; callers filter by it)."""
+        try:
+            return processes.log_path("argocd-server").read_text(errors="replace")
+        except OSError:
+            return ""
 
     # --- repositories, images, CI ------------------------------------------------------------------
 

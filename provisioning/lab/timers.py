@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from provisioning.lab import manager, monitoring
+import yaml
+
+from provisioning.gitops import source as gitops_source
+from provisioning.lab import boutique, manager, monitoring
 from provisioning.observability import publish
 
 
@@ -64,9 +67,38 @@ def _alert_for() -> list[Timer]:
     ]
 
 
+def _gitops_timers() -> list[Timer]:
+    """The timers gitops-repo's manifests set that the lab's copy shortens (boutique.lab_timers)."""
+    found = []
+    for manifest in sorted(gitops_source().rglob("*.yaml")):
+        text = manifest.read_text()
+        for own, lab in zip(
+            yaml.safe_load_all(text), yaml.safe_load_all(boutique.lab_timers(text)), strict=True
+        ):
+            if not isinstance(own, dict) or own.get("kind") not in ("Deployment", "HorizontalPodAutoscaler"):
+                continue
+            name = f"{own['kind']} {own['metadata']['name']}"
+            for key, own_value, lab_value in _differences(own.get("spec"), lab.get("spec")):
+                found.append(Timer(f"{key} of {name}", f"{lab_value}s", f"{own_value}s (gitops-repo)"))
+    return found
+
+
+def _differences(own: object, lab: object, path: str = "") -> list[tuple[str, object, object]]:
+    if isinstance(own, dict) and isinstance(lab, dict):
+        return [d for key in own for d in _differences(own[key], lab.get(key), f"{path}.{key}".strip("."))]
+    if isinstance(own, list) and isinstance(lab, list):
+        return [
+            d
+            for i, (o, la) in enumerate(zip(own, lab, strict=False))
+            for d in _differences(o, la, f"{path}[{i}]")
+        ]
+    return [(path, own, lab)] if own != lab else []
+
+
 def table() -> list[Timer]:
     """Every timer the lab runs shorter (or differently) than on-prem."""
-    return [t for t in (*_fixed(), *_alertmanager(), *_alert_for()) if t.lab != t.onprem.split(" ")[0]]
+    every = (*_fixed(), *_alertmanager(), *_alert_for(), *_gitops_timers())
+    return [t for t in every if t.lab != t.onprem.split(" ")[0]]
 
 
 def page() -> str:
