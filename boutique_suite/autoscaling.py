@@ -312,13 +312,15 @@ def expect_new_replicas_ready(
 
 
 def expect_replicas_hold(kube: Kube, namespace: str, deployment: str, replicas: int, seconds: float) -> None:
-    """The Deployment wants and has exactly ``replicas`` pods at every look for ``seconds``."""
+    """The Deployment wants and has exactly ``replicas`` pods at every look for ``seconds``. Availability is
+    reported, not required: under a load beyond the HPA's maximum an overloaded pod may miss a readiness
+    probe, and that is the load's effect, not a change in the replica count."""
 
     def probe() -> waits.Check:
         dep = kube.deployment(namespace, deployment)
-        have = (dep.spec.replicas, dep.status.replicas, dep.status.available_replicas)
-        detail = f"{deployment}: desired {have[0]}, pods {have[1]}, available {have[2]}"
-        return waits.succeeded(detail) if have == (replicas,) * 3 else waits.failed(detail)
+        have = (dep.spec.replicas, dep.status.replicas)
+        detail = f"{deployment}: desired {have[0]}, pods {have[1]}, available {dep.status.available_replicas}"
+        return waits.succeeded(detail) if have == (replicas, replicas) else waits.failed(detail)
 
     waits.consistently(probe, duration=seconds, interval=2, what=f"{deployment} at exactly {replicas}")
 

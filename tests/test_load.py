@@ -158,6 +158,14 @@ def test_a_replica_count_that_must_hold_fails_when_it_moves() -> None:
     moving = FakeKube([(5, 5, 5), (4, 5, 5)])
     with pytest.raises(waits.WaitFailed, match="desired 4"):
         autoscaling.expect_replicas_hold(moving, "ns", "frontend", 5, 5)  # type: ignore[arg-type]
+    lost = FakeKube([(5, 5, 5), (5, 4, 4)])
+    with pytest.raises(waits.WaitFailed, match="pods 4"):
+        autoscaling.expect_replicas_hold(lost, "ns", "frontend", 5, 5)  # type: ignore[arg-type]
+
+
+def test_an_overloaded_pod_missing_readiness_does_not_change_the_replica_count() -> None:
+    overloaded = FakeKube([(5, 5, 4)])  # one pod missed its readiness probe at every look
+    autoscaling.expect_replicas_hold(overloaded, "ns", "frontend", 5, 0.1)  # type: ignore[arg-type]
 
 
 def test_steps_after_a_load_that_never_started_say_so() -> None:
