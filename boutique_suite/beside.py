@@ -11,13 +11,12 @@ the offline results into the run's Allure results and timing table, and says how
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from boutique_suite import evidence, timings
+from boutique_suite import timings
 
 SIDE = "offline"  # reports/<SIDE>/: the offline session's allure-results, junit.xml, timings.json, pytest.log
 
@@ -46,16 +45,9 @@ def merge(reports: Path) -> None:
         (reports / "allure-results").mkdir(parents=True, exist_ok=True)
         for item in results.iterdir():
             shutil.copy2(item, reports / "allure-results" / item.name)
-    table: list[tuple[str, str, float, str]] = []
-    for source in (reports / "timings.json", side / "timings.json"):
-        try:
-            table += [tuple(row) for row in json.loads(source.read_text(encoding="utf-8"))]
-        except (OSError, json.JSONDecodeError):
-            continue
+    table = [row for session in (reports, side) for row in timings.read(session) or []]
     if table:
-        merged = sorted(table, key=lambda row: -row[2])
-        (reports / "timings.json").write_text(json.dumps(merged, indent=1), encoding="utf-8")
-        evidence.publish_run_page("timings.md", timings.markdown(merged), reports / evidence.RUN_PAGES)
+        timings.write(sorted(table, key=lambda row: -row[2]), reports)
 
 
 def summary(reports: Path, returncode: int) -> str:

@@ -266,6 +266,6 @@ def _json_line(line: str) -> dict:
 
 def _log_time(entry: dict) -> datetime.datetime:
     try:
-        return datetime.datetime.fromisoformat(str(entry.get("time", "")).replace("Z", "+00:00"))
+        return datetime.datetime.fromisoformat(str(entry.get("time", "")))
     except ValueError:
         return datetime.datetime.min.replace(tzinfo=datetime.UTC)

@@ -48,16 +48,27 @@ def publish(layers: Mapping[str, float], reports: Path = REPORTS) -> Path | None
     """reports/timings.json and the run page timings.md, from what this session recorded."""
     if not _PHASES and not layers:
         return None
-    table = rows(_PHASES, layers)
+    return write(rows(_PHASES, layers), reports)
+
+
+def write(table: list[tuple[str, str, float, str]], reports: Path = REPORTS) -> Path:
+    """``table`` as reports/timings.json and the run page timings.md."""
     reports.mkdir(parents=True, exist_ok=True)
     (reports / "timings.json").write_text(json.dumps(table, indent=1), encoding="utf-8")
     return evidence.publish_run_page("timings.md", markdown(table), reports / evidence.RUN_PAGES)
 
 
-def slowest(count: int, reports: Path = REPORTS) -> str:
+def read(reports: Path = REPORTS) -> list[tuple[str, str, float, str]] | None:
+    """The table a session wrote in ``reports``; None when it wrote none."""
     try:
-        table = json.loads((reports / "timings.json").read_text(encoding="utf-8"))
+        return [tuple(row) for row in json.loads((reports / "timings.json").read_text(encoding="utf-8"))]
     except (OSError, json.JSONDecodeError):
+        return None
+
+
+def slowest(count: int, reports: Path = REPORTS) -> str:
+    table = read(reports)
+    if table is None:
         return f"no {reports / 'timings.json'}: the run ended before its session finished"
     lines = [f"The {count} slowest lines of the run ({reports / evidence.RUN_PAGES / 'timings.md'}):"]
     lines += [f"{seconds:8.1f} s  {kind:8} {name}  ({split})" for kind, name, seconds, split in table[:count]]
