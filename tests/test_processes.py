@@ -35,6 +35,15 @@ def test_a_started_process_is_alive_recorded_and_stopped() -> None:
     assert not processes.stop("sleeper")
 
 
+def test_a_process_of_another_home_is_neither_listed_nor_stopped_with_the_platforms(tmp_path: Path) -> None:
+    own = tmp_path / "machines"  # as the machines keep theirs, out of ``lab down``'s reach
+    proc = processes.start("machine-a", SLEEPER, {}, port=None, wait=5, ready=lambda: True, home=own)
+    assert processes.recorded() == [] and processes.recorded(own) == ["machine-a"]
+    assert not processes.stop("machine-a") and processes.alive(proc.pid)
+    assert processes.info("machine-a", own).log.is_relative_to(own)
+    assert processes.stop("machine-a", grace=2, home=own) and not processes.alive(proc.pid)
+
+
 def test_a_process_that_exits_during_start_names_its_exit_code_and_log() -> None:
     argv = [sys.executable, "-c", "print('bad flag'); raise SystemExit(3)"]
     with pytest.raises(processes.ProcessError, match=r"crasher exited with 3 during start .*bad flag"):

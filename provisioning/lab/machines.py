@@ -7,19 +7,23 @@ and host keys made for the run. The machines have no route to a package mirror: 
 what the roles install (chrony, containerd), standing in for the mirror.
 
 ``down()`` stops each machine and removes every namespace, veth, bridge, cgroup and root filesystem made;
-nothing here touches the lab's own hosts (provisioning/lab/hosts.py) or its iptables chain.
+nothing here touches the lab's own hosts (provisioning/lab/hosts.py) or its iptables chain. The machines'
+processes are recorded apart from the platform's, and a run holds a lock on them while they are up: the
+offline tests boot them beside the lab's session, whose ``lab down`` sweeps only what a killed run left.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import ipaddress
 import shutil
 import socket
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from boutique_suite import waits
 from provisioning.lab import build, hosts, nodes, processes
@@ -45,6 +49,8 @@ PACKAGES = (
 )
 SETTINGS = hosts.SETTINGS["machines"]
 HOME = processes.PLATFORM.parent / "boutique-lab-machines"
+SUPERVISED = HOME / ".processes"  # the machines' records and logs, apart from the platform's
+OWNER_LOCK = HOME / ".owner.lock"
 
 
 class MachineError(Exception):
@@ -127,6 +133,7 @@ class Machines:
     """Machines ``names`` on their own bridge; ``up()`` boots them, ``down()`` removes everything made."""
 
     names: list[str]
+    _lock: IO[str] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.net = network(self.names)
@@ -142,8 +149,13 @@ class Machines:
         return self.keys / "known_hosts"
 
     def up(self, boot_timeout: float = 90) -> None:
+        self._lock = _claim()
+        if self._lock is None:
+            raise MachineError(
+                f"the machines are in use by another run (it holds {OWNER_LOCK}): wait for it to end"
+            )
         if self.leftovers():
-            self.down()  # an earlier run's machines of the same names
+            self._remove()  # an earlier run's machines of the same names
         tarball = image()
         self.keys.mkdir(parents=True, exist_ok=True)
         if not self.private_key.exists():
@@ -209,6 +221,7 @@ class Machines:
             wait=timeout,
             ready=lambda: _listening(machine.address, 22),
             preexec=lambda: nodes.join_cgroups(machine.cgroup),
+            home=SUPERVISED,
         )
 
     def _wait_ssh(self, machine: Machine, timeout: float) -> None:
@@ -230,11 +243,19 @@ class Machines:
         ]  # fmt: skip
 
     def down(self) -> list[str]:
-        """Stop every machine; remove its cgroups, namespace, veth and root filesystem, then the bridge."""
+        """Stop every machine; remove its cgroups, namespace, veth and root filesystem, then the bridge;
+        then give up the claim on them."""
+        try:
+            return self._remove()
+        finally:
+            _release(self._lock)
+            self._lock = None
+
+    def _remove(self) -> list[str]:
         removed = []
         for machine in self.machines:
             # nspawn forwards TERM to the machine's systemd as a clean poweroff.
-            if processes.stop(machine.process, grace=30):
+            if processes.stop(machine.process, grace=30, home=SUPERVISED):
                 removed.append(f"machine {machine.name}")
             removed += [f"cgroup {c}" for c in nodes.remove_cgroups(machine.cgroup)]
             if machine.host.netns_path.exists():
@@ -257,7 +278,9 @@ class Machines:
             for n in [self.net.bridge, *(m.host.veth for m in self.machines)]
             if hosts._link_exists(n)
         ]
-        found += [f"process {m.process}" for m in self.machines if processes.info(m.process).alive]
+        found += [
+            f"process {m.process}" for m in self.machines if processes.info(m.process, SUPERVISED).alive
+        ]
         found += [f"rootfs {m.root}" for m in self.machines if m.root.exists()]
         found += [
             f"cgroup {c}"
@@ -269,11 +292,36 @@ class Machines:
 
 def sweep() -> list[str]:
     """Remove the machines a killed run left (``lab down``): every one with a process record or a root
-    filesystem, and the bridge."""
-    recorded = {name.removeprefix("machine-") for name in processes.recorded() if name.startswith("machine-")}
-    made = {d.name for d in HOME.glob("*") if d.is_dir() and d.name != "ssh"}
-    leftover = Machines(sorted(recorded | made))
-    return leftover.down() if leftover.leftovers() or hosts._link_exists(leftover.net.bridge) else []
+    filesystem, and the bridge. Machines a live run holds are that run's: left alone."""
+    lock = _claim()
+    if lock is None:
+        return []
+    try:
+        recorded = {name.removeprefix("machine-") for name in processes.recorded(SUPERVISED)}
+        made = {d.name for d in HOME.glob("[!.]*") if d.is_dir() and d.name != "ssh"}
+        leftover = Machines(sorted(recorded | made))
+        return leftover._remove() if leftover.leftovers() or hosts._link_exists(leftover.net.bridge) else []
+    finally:
+        _release(lock)
+
+
+def _claim() -> IO[str] | None:
+    """An exclusive lock on the machines, or None when a live run holds it. The kernel drops the lock
+    when its holder exits, killed or not, so a killed run's machines are never held."""
+    HOME.mkdir(parents=True, exist_ok=True)
+    handle = OWNER_LOCK.open("a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
+
+
+def _release(lock: IO[str] | None) -> None:
+    if lock is not None:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        lock.close()
 
 
 def _listening(address: str, port: int) -> bool:

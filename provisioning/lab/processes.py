@@ -35,12 +35,12 @@ class Proc:
     log: Path
 
 
-def _state(name: str) -> Path:
-    return PLATFORM / "run" / f"{name}.json"
+def _state(name: str, home: Path | None = None) -> Path:
+    return (home or PLATFORM) / "run" / f"{name}.json"
 
 
-def log_path(name: str) -> Path:
-    return PLATFORM / "logs" / f"{name}.log"
+def log_path(name: str, home: Path | None = None) -> Path:
+    return (home or PLATFORM) / "logs" / f"{name}.log"
 
 
 def alive(pid: int | None, program: str | None = None) -> bool:
@@ -111,13 +111,10 @@ def _program(argv: list[str]) -> str:
     return argv[0]
 
 
-def info(name: str) -> Proc:
-    try:
-        data = json.loads(_state(name).read_text())
-    except (OSError, ValueError):
-        data = {}
+def info(name: str, home: Path | None = None) -> Proc:
+    data = _recorded(name, home)
     pid = data.get("pid")
-    return Proc(name, pid, alive(pid, data.get("argv0")), data.get("port"), log_path(name))
+    return Proc(name, pid, alive(pid, data.get("argv0")), data.get("port"), log_path(name, home))
 
 
 def port_open(port: int, timeout: float = 0.5) -> bool:
@@ -126,9 +123,9 @@ def port_open(port: int, timeout: float = 0.5) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _recorded(name: str) -> dict:
+def _recorded(name: str, home: Path | None = None) -> dict:
     try:
-        return json.loads(_state(name).read_text())
+        return json.loads(_state(name, home).read_text())
     except (OSError, ValueError):
         return {}
 
@@ -142,25 +139,27 @@ def start(
     not_before: float = 0.0,
     ready: Callable[[], bool] | None = None,
     preexec: Callable[[], None] | None = None,
+    home: Path | None = None,
 ) -> Proc:
     """Start ``argv`` detached unless it already runs with the same arguments (and started after
     ``not_before``, an epoch); wait until it listens on 127.0.0.1:``port`` (or until ``ready()``).
-    ``preexec`` runs in the child before exec (joining a cgroup)."""
+    ``preexec`` runs in the child before exec (joining a cgroup). ``home`` holds the record and the log:
+    ``PLATFORM`` by default, which ``lab down`` stops; another home's processes are its owner's."""
     if ready is None:
         if port is None:
             raise ValueError(f"{name}: give a port or a readiness check")
         ready = functools.partial(port_open, port)
-    current = info(name)
-    record = _recorded(name)
+    current = info(name, home)
+    record = _recorded(name, home)
     same = record.get("argv") == argv and record.get("started_at", 0) >= not_before
     if current.alive and same and ready():
         return current
-    stop(name)
+    stop(name, home=home)
     if port is not None and port_open(port):
         raise ProcessError(f"{name}: 127.0.0.1:{port} is already in use by another process")
-    log = log_path(name)
+    log = log_path(name, home)
     log.parent.mkdir(parents=True, exist_ok=True)
-    _state(name).parent.mkdir(parents=True, exist_ok=True)
+    _state(name, home).parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         proc = subprocess.Popen(
             argv,
@@ -171,7 +170,7 @@ def start(
             start_new_session=True,
             preexec_fn=preexec,
         )
-    _state(name).write_text(
+    _state(name, home).write_text(
         json.dumps(
             {"pid": proc.pid, "argv0": _program(argv), "argv": argv, "port": port, "started_at": time.time()}
         )
@@ -190,15 +189,15 @@ def start(
         waits.until(started, timeout=wait, what=what, interval=0.2, error=ProcessError)
     except ProcessError:
         if proc.poll() is None:
-            stop(name)
+            stop(name, home=home)
         raise
-    return info(name)
+    return info(name, home)
 
 
-def stop(name: str, grace: float = 10) -> bool:
+def stop(name: str, grace: float = 10, home: Path | None = None) -> bool:
     """Stop the process (TERM, then KILL). True when one was running."""
-    current = info(name)
-    _state(name).unlink(missing_ok=True)
+    current = info(name, home)
+    _state(name, home).unlink(missing_ok=True)
     if not current.alive or current.pid is None:
         return False
     kill([current.pid], signal.SIGTERM, group=True)
@@ -207,6 +206,6 @@ def stop(name: str, grace: float = 10) -> bool:
     return True
 
 
-def recorded() -> list[str]:
-    """Names of every process this module started and has not stopped."""
-    return sorted(path.stem for path in (PLATFORM / "run").glob("*.json"))
+def recorded(home: Path | None = None) -> list[str]:
+    """Names of every process this module started in ``home`` and has not stopped."""
+    return sorted(path.stem for path in ((home or PLATFORM) / "run").glob("*.json"))
