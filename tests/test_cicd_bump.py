@@ -151,9 +151,11 @@ def test_the_token_never_shows_in_the_job_log(
     assert not list(app.rglob("*credentials*")), "no credential file in the checkout"
 
 
-def barrier_hooks(tmp_path: Path, parties: int) -> Path:
+def barrier_hooks(tmp_path: Path, parties: int) -> tuple[Path, Path]:
     """A pre-push hook that holds each job's first push until ``parties`` jobs are ready to push: every job
-    has cloned the same head and committed on it, so all but one of the pushes must be rejected."""
+    has cloned the same head and committed on it, so all but one of the pushes must be rejected. A job
+    slow to start (2 busy cores) is waited for; after about 4 minutes (within the job's 5) the hook gives
+    up and leaves ``gave-up`` (the returned path) for the test to report."""
     hooks = tmp_path / "hooks"
     hooks.mkdir()
     gate = tmp_path / "gate"
@@ -166,15 +168,18 @@ def barrier_hooks(tmp_path: Path, parties: int) -> Path:
         '[ -e "$gate/released" ] && exit 0\n'
         'touch "$mark"\n'
         "i=0\n"
-        f'while [ "$(ls "$gate" | wc -l)" -lt {parties} ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done\n'
+        f'while [ "$(ls "$gate" | wc -l)" -lt {parties} ]; do\n'
+        '  [ $i -ge 2000 ] && { touch "$gate/../gave-up"; break; }\n'
+        "  sleep 0.1; i=$((i+1))\n"
+        "done\n"
         'touch "$gate/released"\n'
     )
     hook.chmod(hook.stat().st_mode | stat.S_IXUSR)
-    return hooks
+    return hooks, tmp_path / "gave-up"
 
 
 def test_concurrent_bumps_both_land(server: gitserver.GitServer, gitops_head: str, tmp_path: Path) -> None:
-    hooks = barrier_hooks(tmp_path, parties=2)
+    hooks, gave_up = barrier_hooks(tmp_path, parties=2)
     env = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "core.hooksPath", "GIT_CONFIG_VALUE_0": str(hooks)}
     checkouts = [
         pipeline.checkout(server, "app-repo", gitserver.head(server, "app-repo"), tmp_path / f"app-{i}")
@@ -187,6 +192,9 @@ def test_concurrent_bumps_both_land(server: gitserver.GitServer, gitops_head: st
             for checkout, (service, sha) in zip(checkouts, jobs.items(), strict=True)
         ]
         results = [f.result() for f in futures]
+    assert not gave_up.exists(), (
+        "the barrier gave up waiting for the second job's push: no race"
+    )
     for result in results:
         assert result.passed, result.log
     retried = [r for r in results if "push rejected" in r.log]
