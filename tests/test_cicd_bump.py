@@ -192,9 +192,7 @@ def test_concurrent_bumps_both_land(server: gitserver.GitServer, gitops_head: st
             for checkout, (service, sha) in zip(checkouts, jobs.items(), strict=True)
         ]
         results = [f.result() for f in futures]
-    assert not gave_up.exists(), (
-        "the barrier gave up waiting for the second job's push: no race"
-    )
+    assert not gave_up.exists(), "the barrier gave up waiting for the second job's push: no race"
     for result in results:
         assert result.passed, result.log
     retried = [r for r in results if "push rejected" in r.log]
