@@ -392,6 +392,14 @@ def wait_alert_firing(prom: Prometheus, alertname: str, labels: dict[str, str], 
     return waited.check.value
 
 
+def firing_since(prom: Prometheus, alert: dict[str, Any]) -> float:
+    """When Prometheus turned ``alert`` firing (an epoch): active since ``activeAt``, firing once its rule's
+    ``for`` had passed. The moment Prometheus's own clock gives, not when a poll happened to see it."""
+    active = datetime.fromisoformat(alert["activeAt"]).timestamp()
+    rule = prom.rules().get(alert["labels"]["alertname"], {})
+    return active + float(rule.get("duration", 0))
+
+
 def after_revert(alarm: dict[str, Any]) -> dict[str, Any]:
     """The alarm as seen from the fault's revert: messages count from ``removed_at``."""
     return {**alarm, "since": alarm["removed_at"], "fired_at": alarm["removed_at"]}

@@ -250,7 +250,7 @@ def alert_fires(
     prometheus: alerting.Prometheus, execution: Execution, alarm: dict, alert: str, name: str, seconds: int
 ) -> None:
     alarm["alert"] = alerting.wait_alert_firing(prometheus, alert, {alarm["key"]: alarm["subject"]}, seconds)
-    alarm["fired_at"] = time.time()
+    alarm["fired_at"] = alerting.firing_since(prometheus, alarm["alert"])
     execution.timing("fault_to_alert_firing_seconds", alarm["fired_at"] - alarm["since"], budget=seconds)
 
 

@@ -224,6 +224,15 @@ def test_alert_firing_returns_the_alert(monkeypatch: pytest.MonkeyPatch) -> None
         alerting.wait_alert_firing(None, "PodCrashLooping", {"pod": "p"}, 0)  # type: ignore[arg-type]
 
 
+def test_an_alert_fires_when_its_rules_for_has_passed_since_it_became_active() -> None:
+    rules = {"PodCrashLooping": {"name": "PodCrashLooping", "duration": 60}}
+    prom = SimpleNamespace(rules=lambda: rules)
+    alert = {"labels": {"alertname": "PodCrashLooping"}, "activeAt": "2026-12-06T17:00:00.123456789Z"}
+    assert alerting.firing_since(prom, alert) == pytest.approx(1796576460.123456)  # type: ignore[arg-type]
+    rules["PodCrashLooping"]["duration"] = 0  # no ``for``: firing as soon as active
+    assert alerting.firing_since(prom, alert) == pytest.approx(1796576400.123456)  # type: ignore[arg-type]
+
+
 def test_resolved_message_counts_from_the_revert_and_leaves_the_alarm_alone(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
