@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -39,12 +37,8 @@ def test_each_build_is_numbered_and_estimated_from_the_last_builds_here(
     monkeypatch.setattr(build, "CACHE_ROOT", tmp_path)
     (tmp_path / build.BUILD_SECONDS).write_text(json.dumps({"etcd": 62.0, "kwok": 107.0}))
     built: list[tuple[str, str]] = []
-    monkeypatch.setattr(build, "prepare", lambda component: tmp_path / component.name)
 
-    def fake_build(
-        component: build.Component, force: bool = False, step: str = "", prepared: Any = None
-    ) -> Path:
-        assert prepared() == tmp_path / component.name
+    def fake_build(component: build.Component, force: bool = False, step: str = "") -> Path:
         built.append((component.name, step))
         return tmp_path
 
@@ -55,37 +49,6 @@ def test_each_build_is_numbered_and_estimated_from_the_last_builds_here(
         "building 2 of 2 components: etcd, kwok (about 2m49s by the last builds here)"
         in capsys.readouterr().err
     )
-
-
-def test_the_next_components_download_while_one_compiles(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(build, "CACHE_ROOT", tmp_path)
-    preparing = {name: threading.Event() for name in ("etcd", "kwok", "kustomize")}
-
-    def fake_prepare(component: build.Component) -> Path:
-        preparing[component.name].set()
-        work = tmp_path / f".build-{component.name}"
-        work.mkdir()
-        return work
-
-    def fake_build(
-        component: build.Component, force: bool = False, step: str = "", prepared: Any = None
-    ) -> Path:
-        work = prepared()
-        if component.name == "etcd":  # the first compile: the others are fetched meanwhile
-            assert preparing["kwok"].wait(10) and preparing["kustomize"].wait(10)
-        if component.name == "kwok":
-            raise build.BuildError("kwok failed to link")
-        work.rename(tmp_path / component.name)
-        return tmp_path / component.name
-
-    monkeypatch.setattr(build, "prepare", fake_prepare)
-    monkeypatch.setattr(build, "build", fake_build)
-    with pytest.raises(build.BuildError, match="kwok failed"):
-        build.ensure_all(["etcd", "kwok", "kustomize"])
-    # what was downloaded for a component that never got built is not left behind
-    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["etcd"]
 
 
 def test_a_build_time_is_remembered_for_the_next_estimate(

@@ -22,7 +22,6 @@ import time
 import tomllib
 import urllib.request
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -391,7 +390,6 @@ def verify(component: Component) -> str | None:
 
 
 HEARTBEAT_SECONDS = 60
-PREFETCH_WORKERS = 3  # components downloading their modules at once
 
 
 def _run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path, progress: Callable[[], str]) -> None:
@@ -405,8 +403,7 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path, progress: Ca
                 proc.wait(timeout=HEARTBEAT_SECONDS)
                 break
             except subprocess.TimeoutExpired:
-                if line := progress():
-                    print(line, file=sys.stderr, flush=True)
+                print(progress(), file=sys.stderr, flush=True)
     if proc.returncode != 0:
         tail = "\n".join(log.read_text().splitlines()[-15:])
         raise BuildError(f"`{' '.join(cmd[:3])} …` failed (exit {proc.returncode}); log {log}:\n{tail}")
@@ -487,49 +484,19 @@ def _remember_build_seconds(component: Component, seconds: float) -> None:
     (CACHE_ROOT / BUILD_SECONDS).write_text(json.dumps(known, indent=2, sort_keys=True))
 
 
-def _log_path(component: Component) -> Path:
-    return CACHE_ROOT / f"build-{component.name}-{component.version}.log"
-
-
-def prepare(component: Component) -> Path:
-    """Download what ``component`` needs into the module cache and set up its wrapper module in a scratch
-    directory (returned). Network-bound: ``ensure_all`` runs the next components' preparations while the
-    CPU compiles the current one."""
-    CACHE_ROOT.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".build-{component.name}-", dir=CACHE_ROOT))
-    log = _log_path(component)
-    log.write_text("")
-    try:
-        lines = [f"module boutique-lab/{component.name}", "", "go 1.26.0", ""]
-        replaces = component.replaces()
-        if replaces:
-            lines += ["replace ("] + [f"\t{m} => {t}" for m, t in replaces.items()] + [")"]
-        (work / "go.mod").write_text("\n".join(lines) + "\n")
-        if component.go_sum:
-            (work / "go.sum").write_text("\n".join(component.go_sum) + "\n")
-        env = _go_env()
-        _run(["go", "get", *(f"{m}@{v}" for m, v in component.requires.items())], work, env, log, str)
-        _patch_module(component, work, env)
-        # every module the tools import, so the compile that follows does not wait on the network
-        _run(["go", "list", "-deps", "-f", "{{.ImportPath}}", *component.tools], work, env, log, str)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    return work
-
-
-def build(
-    component: Component, force: bool = False, step: str = "", prepared: Callable[[], Path] | None = None
-) -> Path:
+def build(component: Component, force: bool = False, step: str = "") -> Path:
     """Build one component unless a complete, intact cache entry exists. Returns its bin directory.
-    ``step`` ("[3/11] ") prefixes the progress lines; ``prepared`` waits for a ``prepare`` already running."""
+    ``step`` ("[3/11] ") prefixes the progress lines."""
     problem = verify(component)
     if problem is None and not force:
         return component.directory / "bin"
     _require_go()
+    CACHE_ROOT.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".build-{component.name}-", dir=CACHE_ROOT))
+    log = CACHE_ROOT / f"build-{component.name}-{component.version}.log"
+    log.write_text("")
     last = last_build_seconds().get(component.name)
     estimate = f"took {_minutes(last)} last time here" if last else "first build here"
-    log = _log_path(component)
     print(
         f"{step}building {component.name} {component.version} ({problem}; {estimate}); log: {log}",
         file=sys.stderr,
@@ -540,11 +507,21 @@ def build(
     def progress() -> str:
         return f"{step}  ... {component.name} still building, {_minutes(time.monotonic() - started)} so far"
 
-    work = prepared() if prepared else prepare(component)
     try:
+        lines = [f"module boutique-lab/{component.name}", "", "go 1.26.0", ""]
+        replaces = component.replaces()
+        if replaces:
+            lines += ["replace ("] + [f"\t{m} => {t}" for m, t in replaces.items()] + [")"]
+        (work / "go.mod").write_text("\n".join(lines) + "\n")
+        if component.go_sum:
+            (work / "go.sum").write_text("\n".join(component.go_sum) + "\n")
         env = _go_env()
+        get = ["go", "get"]
+        get += [f"{m}@{v}" for m, v in component.requires.items()]
+        _run(get, work, env, log, progress)
         (work / "bin").mkdir()
         ldflags = " ".join(["-s", "-w", *component.ldflags])
+        _patch_module(component, work, env)
         for tool in component.tools:
             name = tool.rsplit("/", 1)[1]
             out = work / "bin" / component.rename.get(name, name)
@@ -615,21 +592,10 @@ def ensure_all(names: list[str] | None = None, force: bool = False) -> dict[str,
                 flush=True,
             )
         step = {n: f"[{i}/{len(todo)}] " if len(todo) > 1 else "" for i, n in enumerate(todo, 1)}  # to build
-        # Downloads overlap compiles: a few components fetch their modules while the CPU builds one.
-        pool = ThreadPoolExecutor(max_workers=PREFETCH_WORKERS, thread_name_prefix="prefetch")
-        prepared = {n: pool.submit(prepare, available[n]) for n in todo}
-        try:
-            return {
-                n: build(available[n], force=True, step=step[n], prepared=prepared[n].result)
-                if n in step
-                else available[n].directory / "bin"
-                for n in wanted
-            }
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-            for future in prepared.values():  # prepared but never built (a build before it failed)
-                if not future.cancelled() and future.exception() is None:
-                    shutil.rmtree(future.result(), ignore_errors=True)
+        return {
+            n: build(available[n], force=force, step=step[n]) if n in step else available[n].directory / "bin"
+            for n in wanted
+        }
 
 
 def main(argv: list[str] | None = None) -> int:
