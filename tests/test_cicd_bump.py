@@ -1,7 +1,8 @@
 """app-repo's "update-gitops" job, run for real by gitlab-ci-local against a git server of the lab's kind
-(its own state directory and a free port, never the shared lab's): one commit naming the app commit, the
-tag written by `kustomize edit set image`, idempotent, bad input and an unreachable repository refused
-with one clear line, and two jobs racing: both bumps land, none is lost."""
+(its own state directory, a free port and supervisor records in tmp, never the shared lab's: marker
+``standalone``, run beside the lab's session): one commit naming the app commit, the tag written by
+`kustomize edit set image`, idempotent, bad input and an unreachable repository refused with one clear
+line, and two jobs racing: both bumps land, none is lost."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ import pytest
 import yaml
 from ports import free_port
 
-from provisioning.lab import boutique, gitserver, pipeline
+from provisioning.lab import boutique, gitserver, pipeline, processes
 
-pytestmark = pytest.mark.lab
+pytestmark = pytest.mark.standalone
 
 OVERLAY = "overlays/dev/kustomization.yaml"
 
@@ -32,12 +33,14 @@ def tools() -> None:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[gitserver.GitServer]:
     state = tmp_path_factory.mktemp("cicd-state") / "git"
-    srv = gitserver.ensure(state=state, port=free_port())
-    for repo in gitserver.REPOS:
-        gitserver.create_repo(srv, repo)
-    pipeline.publish_app_repo(srv)
-    yield srv
-    gitserver.stop(state)
+    with pytest.MonkeyPatch.context() as mp:  # the supervisor's records and logs in tmp, apart from the lab's
+        mp.setattr(processes, "PLATFORM", state.parent / "platform")
+        srv = gitserver.ensure(state=state, port=free_port())
+        for repo in gitserver.REPOS:
+            gitserver.create_repo(srv, repo)
+        pipeline.publish_app_repo(srv)
+        yield srv
+        gitserver.stop(state)
 
 
 @pytest.fixture

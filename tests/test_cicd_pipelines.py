@@ -14,7 +14,7 @@ import pytest
 from provisioning import gitops as gitops_content
 from provisioning.lab import pipeline
 
-pytestmark = pytest.mark.lab
+pytestmark = pytest.mark.standalone
 
 CICD = pipeline.ROOT / "provisioning" / "cicd"
 MR = {"CI_PIPELINE_SOURCE": "merge_request_event"}

@@ -18,7 +18,7 @@ import pytest
 
 from provisioning.lab import build
 
-pytestmark = pytest.mark.lab
+pytestmark = pytest.mark.standalone
 ROOT = Path(__file__).resolve().parent.parent
 REAL_CACHE = build.CACHE_ROOT
 

@@ -1,7 +1,7 @@
 """The lab's Git server (nginx, fcgiwrap, git http-backend): idempotent ensure, repositories, clone/push
 over HTTPS with the lab CA, Basic auth, TLS verification, a taken port, stop and recovery after SIGKILL. Each
 test uses its own state directory and a free port, never the default state, and the supervisor's records and
-logs stay in tmp (marker ``lab``: these start real processes)."""
+logs stay in tmp (marker ``standalone``: real processes, never the lab's, so they run beside its session)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from ports import free_port
 
 from provisioning.lab import gitserver, processes
 
-pytestmark = pytest.mark.lab
+pytestmark = pytest.mark.standalone
 
 ASKPASS = (
     '#!/bin/sh\ncase "$1" in\n  Username*) echo "$LAB_GIT_USER" ;;\n  *) echo "$LAB_GIT_PASSWORD" ;;\nesac\n'

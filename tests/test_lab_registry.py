@@ -2,7 +2,7 @@
 127.0.0.1 with a free port and its own state directory (never the lab's), push / tag / list / delete over
 its API with TLS verified by the platform CA, a second ensure that changes nothing, and a real pull by a
 throwaway containerd resolving ``registry.local`` through ``certs.d/registry.local/hosts.toml``.
-Marker ``lab`` as the git server's tests: these start real processes (not the lab itself)."""
+Marker ``standalone`` as the git server's tests: real processes, not the lab itself."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from ports import free_port
 
 from provisioning.lab import pki, processes, registry
 
-pytestmark = pytest.mark.lab
+pytestmark = pytest.mark.standalone
 
 REPO = "boutique/frontend"
 

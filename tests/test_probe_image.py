@@ -1,6 +1,6 @@
 """The suite's probe image is built here and pushed by the on-prem registry client (token flow, TLS verified
 with the CA) to a real registry: CNCF Distribution, the lab's build, started on 127.0.0.1 with its own
-state. A second ensure pushes nothing. Marker ``lab`` as the registry's own tests: real processes."""
+state. A second ensure pushes nothing. Marker ``standalone``: real processes, not the lab."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from boutique_suite import registry as client_registry
 from provisioning import probe_image
 from provisioning.lab import processes, registry
 
-pytestmark = pytest.mark.lab
+pytestmark = pytest.mark.standalone
 
 
 @pytest.fixture(scope="module")
