@@ -11,15 +11,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from provisioning.lab import machines
+from provisioning.lab import locks, machines
 
 HOLD = """
-import fcntl, sys
-from provisioning.lab import machines
-machines.HOME.mkdir(parents=True, exist_ok=True)
-handle = machines.OWNER_LOCK.open("a")
-fcntl.flock(handle, fcntl.LOCK_EX)
-print("held", flush=True)
+import sys
+from provisioning.lab import locks, machines
+held = locks.claim(machines.OWNER_LOCK, wait=machines.CLAIM_WAIT)
+print("held" if held else "refused", flush=True)
 sys.stdin.read()
 """
 
@@ -37,7 +35,10 @@ def other_run() -> Iterator[None]:
         holder.communicate(timeout=10)
 
 
-def test_a_second_run_is_refused_while_another_holds_the_machines(other_run: None) -> None:
+def test_a_second_run_is_refused_while_another_holds_the_machines(
+    other_run: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(machines, "CLAIM_WAIT", 0.5)
     with pytest.raises(machines.MachineError, match="in use by another run"):
         machines.Machines(["k8s-master"]).up()
 
@@ -56,6 +57,15 @@ def test_the_claim_is_free_again_once_its_holder_ends() -> None:
     with subprocess.Popen([sys.executable, "-c", HOLD], stdin=subprocess.PIPE, stdout=subprocess.PIPE) as p:
         assert p.stdout is not None and p.stdout.readline().strip() == b"held"
         p.kill()  # a killed run: the kernel drops its lock
-    lock = machines._claim()
+    lock = locks.claim(machines.OWNER_LOCK)
     assert lock is not None
-    machines._release(lock)
+    locks.release(lock)
+
+
+def test_a_run_waits_out_the_moment_a_sweep_holds_the_machines() -> None:
+    sweep_moment = HOLD.replace("sys.stdin.read()", "import time; time.sleep(1)")
+    with subprocess.Popen([sys.executable, "-c", sweep_moment], stdout=subprocess.PIPE) as p:
+        assert p.stdout is not None and p.stdout.readline().strip() == b"held"
+        lock = locks.claim(machines.OWNER_LOCK, wait=machines.CLAIM_WAIT)
+    assert lock is not None
+    locks.release(lock)

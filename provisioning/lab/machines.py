@@ -15,7 +15,6 @@ offline tests boot them beside the lab's session, whose ``lab down`` sweeps only
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import ipaddress
 import shutil
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import IO
 
 from boutique_suite import waits
-from provisioning.lab import build, hosts, nodes, processes
+from provisioning.lab import build, hosts, locks, nodes, processes
 
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
@@ -51,6 +50,7 @@ SETTINGS = hosts.SETTINGS["machines"]
 HOME = processes.PLATFORM.parent / "boutique-lab-machines"
 SUPERVISED = HOME / ".processes"  # the machines' records and logs, apart from the platform's
 OWNER_LOCK = HOME / ".owner.lock"
+CLAIM_WAIT = 30  # a sweep holds the lock for moments, a live run for as long as its machines are up
 
 
 class MachineError(Exception):
@@ -149,7 +149,7 @@ class Machines:
         return self.keys / "known_hosts"
 
     def up(self, boot_timeout: float = 90) -> None:
-        self._lock = _claim()
+        self._lock = locks.claim(OWNER_LOCK, wait=CLAIM_WAIT)
         if self._lock is None:
             raise MachineError(
                 f"the machines are in use by another run (it holds {OWNER_LOCK}): wait for it to end"
@@ -248,7 +248,7 @@ class Machines:
         try:
             return self._remove()
         finally:
-            _release(self._lock)
+            locks.release(self._lock)
             self._lock = None
 
     def _remove(self) -> list[str]:
@@ -293,7 +293,7 @@ class Machines:
 def sweep() -> list[str]:
     """Remove the machines a killed run left (``lab down``): every one with a process record or a root
     filesystem, and the bridge. Machines a live run holds are that run's: left alone."""
-    lock = _claim()
+    lock = locks.claim(OWNER_LOCK)
     if lock is None:
         return []
     try:
@@ -302,26 +302,7 @@ def sweep() -> list[str]:
         leftover = Machines(sorted(recorded | made))
         return leftover._remove() if leftover.leftovers() or hosts._link_exists(leftover.net.bridge) else []
     finally:
-        _release(lock)
-
-
-def _claim() -> IO[str] | None:
-    """An exclusive lock on the machines, or None when a live run holds it. The kernel drops the lock
-    when its holder exits, killed or not, so a killed run's machines are never held."""
-    HOME.mkdir(parents=True, exist_ok=True)
-    handle = OWNER_LOCK.open("a")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        return None
-    return handle
-
-
-def _release(lock: IO[str] | None) -> None:
-    if lock is not None:
-        fcntl.flock(lock, fcntl.LOCK_UN)
-        lock.close()
+        locks.release(lock)
 
 
 def _listening(address: str, port: int) -> bool:
