@@ -154,11 +154,15 @@ def test_the_token_never_shows_in_the_job_log(
     assert not list(app.rglob("*credentials*")), "no credential file in the checkout"
 
 
+BARRIER_WAIT = 200  # s: within the push's own bound (PUSH_TIMEOUT) and the job's (pipeline.JOB_TIMEOUT)
+PUSH_TIMEOUT = 240  # s: the job's GIT_TIMEOUT; its default 60 s would kill a push held by the barrier
+
+
 def barrier_hooks(tmp_path: Path, parties: int) -> tuple[Path, Path]:
     """A pre-push hook that holds each job's first push until ``parties`` jobs are ready to push: every job
     has cloned the same head and committed on it, so all but one of the pushes must be rejected. A job
-    slow to start (2 busy cores) is waited for; after about 4 minutes (within the job's 5) the hook gives
-    up and leaves ``gave-up`` (the returned path) for the test to report."""
+    slow to start (2 busy cores) is waited for; after ``BARRIER_WAIT`` seconds the hook gives up and
+    leaves ``gave-up`` (the returned path) for the test to report."""
     hooks = tmp_path / "hooks"
     hooks.mkdir()
     gate = tmp_path / "gate"
@@ -170,10 +174,10 @@ def barrier_hooks(tmp_path: Path, parties: int) -> tuple[Path, Path]:
         'mark="$gate/$(git rev-parse HEAD)"\n'
         '[ -e "$gate/released" ] && exit 0\n'
         'touch "$mark"\n'
-        "i=0\n"
+        f"deadline=$(( $(date +%s) + {BARRIER_WAIT} ))\n"
         f'while [ "$(ls "$gate" | wc -l)" -lt {parties} ]; do\n'
-        '  [ $i -ge 2000 ] && { touch "$gate/../gave-up"; break; }\n'
-        "  sleep 0.1; i=$((i+1))\n"
+        '  [ "$(date +%s)" -ge "$deadline" ] && { touch "$gate/../gave-up"; break; }\n'
+        "  sleep 0.1\n"
         "done\n"
         'touch "$gate/released"\n'
     )
@@ -191,7 +195,7 @@ def test_concurrent_bumps_both_land(server: gitserver.GitServer, gitops_head: st
     jobs = {"frontend": "aaaa1111" * 5, "cartservice": "bbbb2222" * 5}
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         futures = [
-            pool.submit(bump, server, checkout, service, sha, env)
+            pool.submit(bump, server, checkout, service, sha, env, GIT_TIMEOUT=str(PUSH_TIMEOUT))
             for checkout, (service, sha) in zip(checkouts, jobs.items(), strict=True)
         ]
         results = [f.result() for f in futures]
@@ -206,6 +210,21 @@ def test_concurrent_bumps_both_land(server: gitserver.GitServer, gitops_head: st
     final = images(str(pipeline.show_commit(server, "gitops-repo", head, OVERLAY)["content"]))
     assert final["registry.local/boutique/frontend"] == "aaaa1111"
     assert final["registry.local/boutique/cartservice"] == "bbbb2222"
+
+
+def test_a_push_that_outlasts_git_timeout_is_named_in_the_error(
+    server: gitserver.GitServer, app: Path, gitops_head: str, tmp_path: Path
+) -> None:
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "pre-push").write_text("#!/bin/sh\nsleep 10\n")
+    (hooks / "pre-push").chmod(0o755)
+    env = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "core.hooksPath", "GIT_CONFIG_VALUE_0": str(hooks)}
+    result = bump(server, app, "frontend", "2468ace0" * 5, env, GIT_TIMEOUT="2")
+    assert not result.passed
+    errors = [line for line in result.log.splitlines() if "update-gitops: ERROR" in line]
+    assert errors and errors[0].endswith("failed: git push timed out after 2s (GIT_TIMEOUT)"), result.log
+    assert gitserver.head(server, "gitops-repo") == gitops_head
 
 
 @pytest.mark.parametrize(

@@ -94,10 +94,13 @@ trap 'rm -rf "$work"' EXIT
 errors=$work/git.err
 
 net_git() { # a git command that talks to the server, bounded in time; stderr kept for the message
-  timeout "$GIT_TIMEOUT" git "$@" 2>"$errors"
+  local rc=0
+  timeout "$GIT_TIMEOUT" git "$@" 2>"$errors" || rc=$?
+  [ "$rc" -ne 124 ] || echo "git $1 timed out after ${GIT_TIMEOUT}s (GIT_TIMEOUT)" >>"$errors"
+  return "$rc"
 }
 git_problem() { # the last meaningful line git printed
-  grep -v '^\s*$' "$errors" | grep -v '^hint:' | tail -n 2 | tr '\n' ' ' | cut -c1-300
+  grep -v '^\s*$' "$errors" | grep -v '^hint:' | tail -n 2 | tr '\n' ' ' | cut -c1-300 | sed 's/ *$//'
 }
 
 repo=$work/gitops-repo
