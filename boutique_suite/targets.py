@@ -284,8 +284,11 @@ class Target(Strict):
     def _onprem_needs_hosts(self) -> Target:
         if self.kind == "onprem":
             missing = [h for h in REQUIRED_HOSTS if h not in self.hosts]
-            if missing:
-                raise ValueError(f"hosts: an onprem target needs {', '.join(missing)}")
+            if self.hosts and missing:  # no hosts at all: a cluster the suite does not build
+                raise ValueError(
+                    f"hosts: an onprem target needs {', '.join(missing)} "
+                    "(or no hosts: at all, for a cluster the suite checks but does not build)"
+                )
             if self.gitlab is None:
                 raise ValueError("gitlab: an onprem target needs url, registry and token_env")
         if self.kind == "lab" and self.gateway is not None:
@@ -297,6 +300,13 @@ class Target(Strict):
                     f"(provisioning/lab/settings.toml hosts.subnet), not {outside}"
                 )
         return self
+
+    @property
+    def builds_hosts(self) -> bool:
+        """The suite may build this target's hosts and cluster (Ansible over ssh): the lab always, an
+        onprem target when it lists its hosts. Without hosts the cluster exists already and is only checked
+        through its kubeconfig; ssh is never opened."""
+        return self.kind == "lab" or bool(self.hosts)
 
     @property
     def argocd_namespace(self) -> str:
@@ -312,6 +322,12 @@ class Target(Strict):
     def provision(self, touched: Touches) -> Provision:
         """What the target file says about ``touched``; a missing entry is absent (never real)."""
         where = self.source.name if self.source else self.name
+        if touched == Touches.hosts and not self.builds_hosts:
+            return Provision(
+                mode="absent",
+                why=f"{where} lists no hosts: its cluster is checked through its kubeconfig only, "
+                "never over ssh",
+            )
         default = Provision(mode="absent", why=f"{where} does not say how it provides {touched}")
         return self.execution.get(touched, default)
 

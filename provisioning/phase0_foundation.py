@@ -53,6 +53,9 @@ def check_local_host() -> LayerState:
 
 
 def check_onprem(target: Target) -> LayerState:
+    if not target.builds_hosts:
+        detail = "the target lists no hosts: nothing for the suite to build or check over ssh"
+        return LayerState(PHASE, NAME, True, detail)
     if why := hosts.unreachable(target):
         return LayerState(PHASE, NAME, False, why)
     problems = []

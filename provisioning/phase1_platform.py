@@ -32,7 +32,8 @@ def check_onprem(target: Target) -> LayerState:
 
 
 def ensure_onprem(target: Target) -> LayerState:
-    if hosts.unreachable(target, only=playbooks.hosts_in(target, "platform")) is None:
+    platform_hosts = playbooks.hosts_in(target, "platform")
+    if platform_hosts and hosts.unreachable(target, only=platform_hosts) is None:
         try:
             playbooks.apply(target, "phase1.yml")
         except playbooks.PlaybookError as exc:

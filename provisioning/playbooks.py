@@ -198,6 +198,13 @@ def build_layer(
     state = check(target)
     if state.ready:
         return state
+    if not hosts:
+        raise broken(
+            phase,
+            name,
+            f"{state.detail}; the target lists no hosts, so the suite does not build this layer: "
+            "fix it on the site, or list the hosts in the target file for Ansible to build it",
+        )
     if why := host_checks.unreachable(target, only=hosts):
         detail = why if state.detail == why else f"{state.detail}; and Ansible cannot build it: {why}"
         raise broken(phase, name, detail)
