@@ -49,7 +49,10 @@ class OnPremSite:
     # --- layers: each phase module's on-prem functions --------------------------------------------
 
     def layer_needs(self, phase: int) -> tuple[int, ...]:
-        return layer_module(phase).NEEDS
+        module = layer_module(phase)
+        if not self.target.builds_hosts:  # what building a layer needs is not needed to check one
+            return getattr(module, "NEEDS_EXISTING", module.NEEDS)
+        return module.NEEDS
 
     def check_layer(self, phase: int) -> LayerState:
         return layer_module(phase).check_onprem(self.target)

@@ -289,6 +289,13 @@ class Target(Strict):
                     f"hosts: an onprem target needs {', '.join(missing)} "
                     "(or no hosts: at all, for a cluster the suite checks but does not build)"
                 )
+            if not self.hosts:  # whatever execution says: there is no host to reach
+                where = self.source.name if self.source else self.name
+                self.execution[Touches.hosts] = Provision(
+                    mode="absent",
+                    why=f"{where} lists no hosts: its cluster is checked through its kubeconfig only, "
+                    "never over ssh",
+                )
             if self.gitlab is None:
                 raise ValueError("gitlab: an onprem target needs url, registry and token_env")
         if self.kind == "lab" and self.gateway is not None:
@@ -322,12 +329,6 @@ class Target(Strict):
     def provision(self, touched: Touches) -> Provision:
         """What the target file says about ``touched``; a missing entry is absent (never real)."""
         where = self.source.name if self.source else self.name
-        if touched == Touches.hosts and not self.builds_hosts:
-            return Provision(
-                mode="absent",
-                why=f"{where} lists no hosts: its cluster is checked through its kubeconfig only, "
-                "never over ssh",
-            )
         default = Provision(mode="absent", why=f"{where} does not say how it provides {touched}")
         return self.execution.get(touched, default)
 
