@@ -98,3 +98,11 @@ def test_the_running_labs_cluster_checks_ready_as_an_existing_cluster(tmp_path: 
     assert state.ready, state.detail
     assert set(state.components) == set(phase2_cluster.NODES), state.components
     assert phase0_foundation.ensure_onprem(target).ready
+
+
+def test_checking_an_existing_cluster_needs_no_gitlab_layer(tmp_path: Path) -> None:
+    from boutique_suite.sites import site_for
+
+    existing = targets.load(str(existing_cluster(tmp_path)))
+    assert site_for(existing).layer_needs(2) == ()
+    assert site_for(targets.load(str(EXAMPLE))).layer_needs(2) == (0, 1), "building the nodes needs the CA"
