@@ -73,6 +73,9 @@ def test_kubelet_config_listens_on_its_host_only_with_cgroupfs_under_its_own_roo
     assert config["cgroupRoot"] == "/boutique-lab-k8s-worker2"
     assert config["authentication"]["anonymous"]["enabled"] is False
     assert config["readOnlyPort"] == 0
+    assert config["crashLoopBackOff"] == {"maxContainerRestartPeriod": "300s"}, "Kubernetes default"
+    shorter = nodes.kubelet_config(net, "k8s-worker2", tmp_path / "ca.crt", 10250, "5s")
+    assert shorter["crashLoopBackOff"] == {"maxContainerRestartPeriod": "5s"}
 
 
 def test_kwok_is_chosen_only_when_asked_or_when_real_nodes_are_impossible(

@@ -41,6 +41,7 @@ def test_the_report_lists_each_shortened_timer_beside_its_onprem_value() -> None
     assert (crash.lab, crash.onprem) == ("20s", "1m (gitops-repo)")
     assert all(t.lab != t.onprem.split(" ")[0] for t in rows.values())
     assert "| HPA sync period | 5s | 15s (Kubernetes default) |" in timers.page()
+    assert rows["kubelet crash-loop back-off cap"].lab == "5s"
 
 
 HPA = """\

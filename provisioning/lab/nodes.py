@@ -284,7 +284,9 @@ def write_cni(name: str, pod_cidr: str) -> bool:
 # --- kubelet and kube-proxy --------------------------------------------------------------------
 
 
-def kubelet_config(net: hosts.Network, name: str, ca: Path, port: int) -> dict:
+def kubelet_config(
+    net: hosts.Network, name: str, ca: Path, port: int, crash_loop_back_off_max: str = "300s"
+) -> dict:
     host = net.host(name)
     return {
         "apiVersion": KUBELET_CONFIG_API,
@@ -318,6 +320,9 @@ def kubelet_config(net: hosts.Network, name: str, ca: Path, port: int) -> dict:
         # One per kubelet: with the shared default /var/log/pods one kubelet's log GC removes the others'.
         "podLogsDir": str(node_dir(name) / "pod-logs"),
         "shutdownGracePeriod": "0s",
+        # A lab timer (settings.toml [nodes]): a crash-looping container restarts every few seconds, not
+        # after 10 s doubling up to 5 min, so the crash-loop alert's restart count rises within seconds.
+        "crashLoopBackOff": {"maxContainerRestartPeriod": crash_loop_back_off_max},
     }
 
 
@@ -328,12 +333,14 @@ def _start(name: str, argv: list[str], ready, wait: float = 60) -> processes.Pro
         raise NodeError(str(exc)) from None
 
 
-def start_kubelet(net: hosts.Network, name: str, pki: Path, server: str, port: int) -> processes.Proc:
+def start_kubelet(
+    net: hosts.Network, name: str, pki: Path, server: str, port: int, crash_loop_back_off_max: str
+) -> processes.Proc:
     d = node_dir(name)
     _client_cert(pki, d / "pki" / "kubelet-client", f"system:node:{name}", "system:nodes")
     _kubeconfig(d / "kubelet.kubeconfig", server, pki / "ca.crt", d / "pki" / "kubelet-client", name)
     config = d / "kubelet.yaml"
-    text = json.dumps(kubelet_config(net, name, pki / "ca.crt", port), indent=2)
+    text = json.dumps(kubelet_config(net, name, pki / "ca.crt", port, crash_loop_back_off_max), indent=2)
     if not config.exists() or config.read_text() != text:
         config.write_text(text)
         processes.stop(f"node-{name}-kubelet")  # a running kubelet does not reread its configuration
@@ -566,7 +573,7 @@ def ensure(
         registry.write_certs_d(node_dir(name) / "certs.d", reg.url, reg.ca_file)
         start_containerd(net, name, settings["sandbox_image"])
     for name in names:
-        start_kubelet(net, name, pki, server, settings["kubelet_port"])
+        start_kubelet(net, name, pki, server, settings["kubelet_port"], settings["crash_loop_back_off_max"])
 
     def pod_ranges() -> waits.Check:
         cidrs = pod_cidrs(kubectl, names)

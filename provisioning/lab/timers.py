@@ -30,6 +30,11 @@ def _fixed() -> list[Timer]:
         Timer("HPA sync period", ctl["hpa_sync_period"], "15s (Kubernetes default)"),
         Timer("HPA scale-down stabilisation", ctl["hpa_downscale_stabilization"], "5m (Kubernetes default)"),
         Timer("metrics-server resolution", ctl["metric_resolution"], "15s (metrics-server default)"),
+        Timer(
+            "kubelet crash-loop back-off cap",
+            manager.SETTINGS["nodes"]["crash_loop_back_off_max"],
+            "10s doubling up to 300s (Kubernetes default)",
+        ),
         Timer("Argo CD timeout.reconciliation", f"{argo['app_resync_seconds']}s", "180s (Argo CD default)"),
         Timer(
             "Argo CD self-heal backoff",
