@@ -11,6 +11,7 @@ import subprocess
 import time
 import tomllib
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -259,3 +260,17 @@ def test_a_killed_container_process_is_restarted_by_its_kubelet(spread_pods: dic
             return
         time.sleep(1)
     raise AssertionError(f"{name} was not restarted and Ready within 60 s: {container}")
+
+
+def test_a_change_to_the_nodes_settings_starts_the_lab_anew(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`lab up` on a running lab keeps it only when what it was created from is unchanged: a new kubelet
+    timer in settings.toml [nodes] must reach the kubelets, not wait for a `lab down`."""
+    config = tmp_path / "kwokctl.yaml"
+    config.write_text("kind: KwokctlConfiguration\n")
+    before = manager.creation_digest(config, "real")
+    assert manager.creation_digest(config, "real") == before
+    monkeypatch.setitem(manager.SETTINGS["nodes"], "crash_loop_back_off_max", "7s")
+    assert manager.creation_digest(config, "real") != before
+    assert manager.creation_digest(config, "kwok") != manager.creation_digest(config, "real")

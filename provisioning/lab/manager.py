@@ -357,6 +357,13 @@ def up() -> bool:
         return _up()
 
 
+def creation_digest(config: Path, runtime_kind: str) -> str:
+    """What the running lab was created from: kwokctl's config (versions, ports, controller timers), the
+    node runtime and the nodes' own settings (kubelet timers, sandbox image). Any change starts it anew."""
+    nodes_settings = json.dumps(SETTINGS["nodes"], sort_keys=True)
+    return hashlib.sha256(config.read_bytes() + runtime_kind.encode() + nodes_settings.encode()).hexdigest()
+
+
 def _up() -> bool:
     runtime = choose_node_runtime()
     wanted = list(CLUSTER_COMPONENTS) + (list(NODE_COMPONENTS) if runtime.kind == "real" else [])
@@ -365,7 +372,7 @@ def _up() -> bool:
     except build.BuildError as exc:
         raise LabError(str(exc)) from None
     config = _render_config(bins)
-    digest = hashlib.sha256(config.read_bytes() + runtime.kind.encode()).hexdigest()
+    digest = creation_digest(config, runtime.kind)
     created_with = CREATED_WITH.read_text().strip() if CREATED_WITH.exists() else None
     current = status()
     if current.healthy and created_with == digest:
