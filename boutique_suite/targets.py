@@ -290,10 +290,9 @@ class Target(Strict):
                     "(or no hosts: at all, for a cluster the suite checks but does not build)"
                 )
             if not self.hosts:  # whatever execution says: there is no host to reach
-                where = self.source.name if self.source else self.name
                 self.execution[Touches.hosts] = Provision(
                     mode="absent",
-                    why=f"{where} lists no hosts: its cluster is checked through its kubeconfig only, "
+                    why=f"{self._where} lists no hosts: its cluster is checked through its kubeconfig only, "
                     "never over ssh",
                 )
             if self.gitlab is None:
@@ -307,6 +306,11 @@ class Target(Strict):
                     f"(provisioning/lab/settings.toml hosts.subnet), not {outside}"
                 )
         return self
+
+    @property
+    def _where(self) -> str:
+        """How messages name this target: its file, or its name when it was not loaded from one."""
+        return self.source.name if self.source else self.name
 
     @property
     def builds_hosts(self) -> bool:
@@ -328,8 +332,7 @@ class Target(Strict):
 
     def provision(self, touched: Touches) -> Provision:
         """What the target file says about ``touched``; a missing entry is absent (never real)."""
-        where = self.source.name if self.source else self.name
-        default = Provision(mode="absent", why=f"{where} does not say how it provides {touched}")
+        default = Provision(mode="absent", why=f"{self._where} does not say how it provides {touched}")
         return self.execution.get(touched, default)
 
 
