@@ -110,8 +110,11 @@ def test_hosts_toml_points_registry_local_at_the_ip_with_the_ca(tmp_path: Path) 
         f'  ca = "{ca}"\n'
     ), "the mirror only: no fallback to https://registry.local, which no DNS resolves in the lab"
     assert "skip_verify" not in text
-    path = registry.write_certs_d(tmp_path / "certs.d", "https://10.77.0.1:5000", ca)
-    assert path == tmp_path / "certs.d" / "registry.local" / "hosts.toml" and path.read_text() == text
+    paths = registry.write_certs_d(tmp_path / "certs.d", "https://10.77.0.1:5000", ca)
+    assert paths == [
+        tmp_path / "certs.d" / host / "hosts.toml" for host in ("registry.local", "registry.k8s.io")
+    ]
+    assert all(path.read_text() == text for path in paths), "the upstream registry is mirrored the same way"
     with pytest.raises(ValueError, match="https://<ip>:<port>"):
         registry.containerd_hosts_toml("http://10.77.0.1:5000", ca)
 
@@ -252,6 +255,11 @@ def test_containerd_pulls_through_hosts_toml_and_a_missing_tag_is_not_found(
     assert missing.returncode != 0
     assert "registry.local/boutique/cartservice:nope: not found" in missing.stderr, missing.stderr
     assert "no such host" not in missing.stderr, "containerd must not fall back to resolving registry.local"
+
+    upstream = "registry.k8s.io/boutique/cartservice:abc1234"  # a mirrored upstream name, same content
+    pulled = ctr(sock, "images", "pull", "--hosts-dir", str(certs_d), upstream)
+    assert pulled.returncode == 0, pulled.stderr + pulled.stdout
+    assert upstream in ctr(sock, "images", "ls").stdout
 
     other_ca = pki.ensure_ca(root / "other-ca")
     untrusted = root / "untrusted.d"

@@ -1,7 +1,8 @@
 """The stand-in service, run as local processes on 127.0.0.1 (no cluster): each role on its protocol,
 the frontend's routes and forms, backend failures, fault switches, CPU per request, and its images.
 
-Backends are found the way pods find them without cluster DNS: ``<NAME>_SERVICE_HOST`` variables.
+Backends are found by name through the system resolver, as pods find them through cluster DNS: here the
+names are ``localhost`` (the host's /etc/hosts).
 """
 
 from __future__ import annotations
@@ -133,12 +134,11 @@ def processes(binary: Path, tmp_path: Path) -> Iterator[Processes]:
 
 
 def addresses(ports: dict[str, int]) -> dict[str, str]:
-    """The env a pod gets: *_ADDR by Service name and the kubelet's <NAME>_SERVICE_HOST for each."""
+    """The env a pod gets: *_ADDR by name (here a name this host resolves, where a pod has its Service's)."""
     env = {}
     for role, port in ports.items():
         variable = "REDIS_ADDR" if role == "redis-cart" else BACKENDS[role]
-        env[variable] = f"{role}:{port}"
-        env[role.upper().replace("-", "_") + "_SERVICE_HOST"] = "127.0.0.1"
+        env[variable] = f"localhost:{port}"
     return env
 
 
@@ -378,8 +378,7 @@ def test_the_frontend_recovers_when_a_backend_comes_back(processes: Processes, s
 def test_a_hung_backend_makes_the_page_500_after_the_timeout(processes: Processes) -> None:
     backend = processes.start("currencyservice")
     env = {
-        "CURRENCY_SERVICE_ADDR": f"currencyservice:{backend.port}",
-        "CURRENCYSERVICE_SERVICE_HOST": "127.0.0.1",
+        "CURRENCY_SERVICE_ADDR": f"localhost:{backend.port}",
         "BACKEND_TIMEOUT_MS": "500",
     }
     frontend = processes.start("frontend", env)
@@ -425,30 +424,17 @@ def test_a_backend_with_an_empty_address_is_not_called(processes: Processes) -> 
     assert get(session, frontend.url + "/cart").status_code == 200
 
 
-def test_service_host_variables_win_over_dns(processes: Processes) -> None:
+def test_backends_are_found_by_name_through_the_system_resolver(processes: Processes) -> None:
+    """No fallback to the kubelet's <NAME>_SERVICE_HOST: a name the resolver cannot answer is a 500."""
     backend = processes.start("currencyservice")
     env = {
-        "CURRENCY_SERVICE_ADDR": f"no-such-name.invalid:{backend.port}",
-        "NO_SUCH_NAME.INVALID_SERVICE_HOST": "unused",
+        "CURRENCY_SERVICE_ADDR": f"currencyservice.invalid:{backend.port}",
+        "CURRENCYSERVICE_SERVICE_HOST": "127.0.0.1",
     }
     unresolved = processes.start("frontend", env)
     assert get(browser(), unresolved.url + "/").status_code == 500
-    env = {
-        "CURRENCY_SERVICE_ADDR": f"currencyservice:{backend.port}",
-        "CURRENCYSERVICE_SERVICE_HOST": "127.0.0.1",
-    }
-    resolved = processes.start("frontend", env)
+    resolved = processes.start("frontend", {"CURRENCY_SERVICE_ADDR": f"localhost:{backend.port}"})
     assert get(browser(), resolved.url + "/").status_code == 200
-
-
-def test_a_qualified_name_resolves_through_its_first_label(processes: Processes) -> None:
-    backend = processes.start("currencyservice")
-    env = {
-        "CURRENCY_SERVICE_ADDR": f"currencyservice.boutique-dev.svc.cluster.local:{backend.port}",
-        "CURRENCYSERVICE_SERVICE_HOST": "127.0.0.1",
-    }
-    frontend = processes.start("frontend", env)
-    assert get(browser(), frontend.url + "/").status_code == 200
 
 
 def check_durations(log: str, service: str) -> list[float]:
@@ -468,8 +454,7 @@ def test_extra_latency_slows_the_rpcs_but_not_the_probes(processes: Processes, b
     backend = processes.start("productcatalogservice", {"EXTRA_LATENCY": "400ms"})
     assert probe(binary, "grpc", f"127.0.0.1:{backend.port}").returncode == 0
     env = {
-        "PRODUCT_CATALOG_SERVICE_ADDR": f"productcatalogservice:{backend.port}",
-        "PRODUCTCATALOGSERVICE_SERVICE_HOST": "127.0.0.1",
+        "PRODUCT_CATALOG_SERVICE_ADDR": f"localhost:{backend.port}",
     }
     frontend = processes.start("frontend", env)
     started = time.monotonic()
@@ -538,8 +523,8 @@ def test_redis_answers_ping(processes: Processes, binary: Path) -> None:
 
 def test_http_probe_and_waiting_for_the_frontend(processes: Processes, binary: Path) -> None:
     port = free_port()
-    url = f"http://frontend:{port}/_healthz"
-    env = {**os.environ, "FRONTEND_SERVICE_HOST": "127.0.0.1"}
+    url = f"http://localhost:{port}/_healthz"
+    env = dict(os.environ)
     down = subprocess.run([str(binary), "probe", "http", url], env=env, capture_output=True, timeout=10)
     assert down.returncode == 1
     waiting = subprocess.Popen([str(binary), "probe", "wait-http", url, "20"], env=env)
@@ -583,8 +568,7 @@ def test_each_request_costs_real_cpu(processes: Processes) -> None:
     backend = processes.start("productcatalogservice", {"CPU_MS_PER_REQUEST": "20"})
     env = {
         "CPU_MS_PER_REQUEST": "20",
-        "PRODUCT_CATALOG_SERVICE_ADDR": f"productcatalogservice:{backend.port}",
-        "PRODUCTCATALOGSERVICE_SERVICE_HOST": "127.0.0.1",
+        "PRODUCT_CATALOG_SERVICE_ADDR": f"localhost:{backend.port}",
     }
     frontend = processes.start("frontend", env)
     session = browser()
@@ -599,8 +583,7 @@ def test_each_request_costs_real_cpu(processes: Processes) -> None:
 def test_the_load_generator_shops_at_the_frontend(processes: Processes) -> None:
     frontend = processes.start("frontend")
     env = {
-        "FRONTEND_ADDR": f"frontend:{frontend.port}",
-        "FRONTEND_SERVICE_HOST": "127.0.0.1",
+        "FRONTEND_ADDR": f"localhost:{frontend.port}",
         "USERS": "3",
         "RATE": "10",
     }

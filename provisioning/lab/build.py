@@ -138,6 +138,7 @@ FIRST_LAYER = {
     "kubernetes-node": 2,
     "etcd": 2,
     "kwok": 2,
+    "coredns": 2,
     "metrics-server": 2,
     "distribution": 2,
     "argocd": 3,
@@ -172,6 +173,7 @@ def components() -> dict[str, Component]:
     kustomize = v["kustomize"]["version"]
     etcd = v["etcd"]["version"]
     kwok = v["kwok"]["version"]
+    coredns = v["coredns"]["version"]
     ms = v["metrics-server"]["version"]
     sealed = v["sealed-secrets"]["version"]
     ksm = v["kube-state-metrics"]["version"]
@@ -218,6 +220,13 @@ def components() -> dict[str, Component]:
                 f"-X sigs.k8s.io/kwok/pkg/consts.Version={kwok}",
                 f"-X sigs.k8s.io/kwok/pkg/consts.KubeVersion={kube}",
             ],
+        ),
+        "coredns": Component(
+            name="coredns",
+            version=coredns,
+            tools=["github.com/coredns/coredns"],
+            requires={"github.com/coredns/coredns": coredns},
+            ldflags=[f"-X github.com/coredns/coredns/coremain.GitCommit=module-{coredns}"],
         ),
         "metrics-server": Component(
             name="metrics-server",

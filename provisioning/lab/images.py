@@ -115,7 +115,7 @@ def _build_into(directory: Path, reason: str) -> Path:
     try:
         out = work / "bin" / "standin"
         cmd = ["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(out), "."]
-        build._run(cmd, STANDIN_SOURCE, env, log)
+        build._run(cmd, STANDIN_SOURCE, env, log, lambda: f"  ... the stand-in still building, {reason}")
         manifest = {
             "component": "standin",
             "version": directory.name.removeprefix("standin-"),

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from boutique_suite import waits
-from provisioning.lab import build, hosts, kubectl, locks, nodes, ports, processes
+from provisioning.lab import build, coredns, hosts, kubectl, locks, nodes, ports, processes
 
 HERE = Path(__file__).resolve().parent
 SETTINGS = tomllib.loads((HERE / "settings.toml").read_text())
@@ -305,7 +305,19 @@ def _seed_and_wait(runtime: NodeRuntime) -> None:
             "--all",
             f"--timeout={SETTINGS['timeouts']['nodes_ready']}s",
         )
+        if runtime.kind == "real":
+            _ensure_cluster_dns()
     except kubectl.KubectlError as exc:
+        raise LabError(str(exc)) from None
+
+
+def _ensure_cluster_dns() -> None:
+    """CoreDNS in kube-system, as kubeadm's addon on-prem (its image from the lab's registry mirror)."""
+    from provisioning.lab import catalog
+
+    try:
+        coredns.ensure(catalog.running(), SETTINGS["hosts"]["service_cidr"])
+    except coredns.CoreDNSError as exc:
         raise LabError(str(exc)) from None
 
 
@@ -359,8 +371,9 @@ def up() -> bool:
 
 def creation_digest(config: Path, runtime_kind: str) -> str:
     """What the running lab was created from: kwokctl's config (versions, ports, controller timers), the
-    node runtime and the nodes' own settings (kubelet timers, sandbox image). Any change starts it anew."""
-    nodes_settings = json.dumps(SETTINGS["nodes"], sort_keys=True)
+    node runtime, the nodes' own settings (kubelet timers, sandbox image) and the cluster DNS the kubelets
+    name. Any change starts it anew."""
+    nodes_settings = json.dumps({**SETTINGS["nodes"], "cluster_dns": coredns.image()}, sort_keys=True)
     return hashlib.sha256(config.read_bytes() + runtime_kind.encode() + nodes_settings.encode()).hexdigest()
 
 

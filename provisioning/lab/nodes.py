@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from boutique_suite import waits
-from provisioning.lab import build, hosts, processes, registry
+from provisioning.lab import build, coredns, hosts, processes, registry
 
 KUBELET_CONFIG_API = "kubelet.config.k8s.io/v1beta1"
 RUN_ROOT = Path("/run/boutique-lab")
@@ -305,9 +305,12 @@ def kubelet_config(
         "cgroupRoot": f"/{cgroup_parent(name)}",
         "failCgroupV1": False,
         "failSwapOn": False,
-        "resolvConf": "",
+        # Pods with dnsPolicy Default (CoreDNS itself) get this file: the lab's gateway only, where no DNS
+        # answers (no upstream DNS in the lab), never this machine's own resolvers.
+        "resolvConf": str(node_dir(name) / "resolv.conf"),
         "containerRuntimeEndpoint": f"unix://{socket_path(name)}",
-        "clusterDomain": "cluster.local",
+        "clusterDomain": coredns.CLUSTER_DOMAIN,
+        "clusterDNS": [coredns.service_ip(str(net.service_cidr))],
         "serializeImagePulls": False,
         "registerNode": True,
         # This machine's disk stats are unreadable to cAdvisor ("cannot find filesystem info for device"):
@@ -339,6 +342,7 @@ def start_kubelet(
     d = node_dir(name)
     _client_cert(pki, d / "pki" / "kubelet-client", f"system:node:{name}", "system:nodes")
     _kubeconfig(d / "kubelet.kubeconfig", server, pki / "ca.crt", d / "pki" / "kubelet-client", name)
+    (d / "resolv.conf").write_text(f"nameserver {net.gateway}\n")
     config = d / "kubelet.yaml"
     text = json.dumps(kubelet_config(net, name, pki / "ca.crt", port, crash_loop_back_off_max), indent=2)
     if not config.exists() or config.read_text() != text:

@@ -8,9 +8,9 @@ pull from GitLab's registry.
   DNS ``registry.local`` and the IP it listens on, so containerd can reach it by IP (no DNS in the lab).
 - A small client over the registry HTTP API (push, tag, list, delete, exists), always verifying TLS with the
   platform CA.
-- ``containerd_hosts_toml`` / ``write_certs_d``: containerd's ``certs.d/registry.local/hosts.toml`` that
-  resolves ``registry.local/...`` at the registry's IP and port only (no fallback to DNS) and trusts the
-  CA.
+- ``containerd_hosts_toml`` / ``write_certs_d``: containerd's ``certs.d/<host>/hosts.toml`` for
+  registry.local and each mirrored upstream registry (``MIRRORED_UPSTREAMS``), resolving its images at the
+  registry's IP and port only (no fallback to DNS) and trusting the CA.
 
     python -m provisioning.lab.registry up [--host H] [--port P] | down
 """
@@ -34,6 +34,9 @@ import requests
 from provisioning.lab import build, gitserver, locks, pki, processes
 
 NAME = "registry.local"
+# Upstream registries the lab's registry answers for, as an air-gapped site's mirror does: the nodes'
+# containerd pulls ``registry.k8s.io/<repo>:<tag>`` from the lab's registry as ``<repo>:<tag>``.
+MIRRORED_UPSTREAMS = ("registry.k8s.io",)
 PROCESS = "registry"
 STATE = processes.PLATFORM / "registry"
 HOST = "127.0.0.1"
@@ -326,11 +329,13 @@ def containerd_hosts_toml(mirror_url: str, ca: Path) -> str:
     )
 
 
-def write_certs_d(certs_d_dir: Path, mirror_url: str, ca: Path) -> Path:
-    """Write ``<certs_d_dir>/registry.local/hosts.toml`` (only when its content changes); its path."""
-    path = certs_d_dir / NAME / "hosts.toml"
-    _write_if_changed(path, containerd_hosts_toml(mirror_url, ca))
-    return path
+def write_certs_d(certs_d_dir: Path, mirror_url: str, ca: Path) -> list[Path]:
+    """Write ``<certs_d_dir>/<host>/hosts.toml`` for registry.local and every upstream registry the lab
+    mirrors (only when its content changes); their paths, registry.local's first."""
+    paths = [certs_d_dir / host / "hosts.toml" for host in (NAME, *MIRRORED_UPSTREAMS)]
+    for path in paths:
+        _write_if_changed(path, containerd_hosts_toml(mirror_url, ca))
+    return paths
 
 
 # --- command line -------------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -44,21 +43,12 @@ func rpcNameOf(match func(backend) bool) string {
 	return ""
 }
 
-// resolve turns "name:port" into "host:port" without cluster DNS: first the kubelet-injected
-// <NAME>_SERVICE_HOST of the Service (NAME: the first label of the name), then the name itself
-// (left to the system resolver).
+// resolve checks that address is "host:port" and returns it: names are resolved at dial time by the
+// system resolver, through the cluster DNS the kubelet names in the pod's resolv.conf, like every real
+// service's (no fallback to the kubelet's <NAME>_SERVICE_HOST variables).
 func resolve(address string) (string, error) {
-	host, port, err := net.SplitHostPort(address)
-	if err != nil {
+	if _, _, err := net.SplitHostPort(address); err != nil {
 		return "", fmt.Errorf("address %q is not host:port: %w", address, err)
-	}
-	if net.ParseIP(host) != nil {
-		return address, nil
-	}
-	service, _, _ := strings.Cut(host, ".")
-	variable := strings.ToUpper(strings.ReplaceAll(service, "-", "_")) + "_SERVICE_HOST"
-	if ip := os.Getenv(variable); ip != "" {
-		return net.JoinHostPort(ip, port), nil
 	}
 	return address, nil
 }
