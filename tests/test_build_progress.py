@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -60,3 +64,55 @@ def test_a_build_time_is_remembered_for_the_next_estimate(
     assert build.last_build_seconds() == {"etcd": 62.0}
     (tmp_path / build.BUILD_SECONDS).write_text("not json")
     assert build.last_build_seconds() == {}
+
+
+def test_a_component_being_built_elsewhere_is_waited_for_and_another_is_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Setup builds the later layers beside the tests: a test wanting the component another process is
+    building waits for it and then uses it (no second build); one wanting another component goes on."""
+    monkeypatch.setattr(build, "CACHE_ROOT", tmp_path)
+    finished = tmp_path / "opentofu-finished"
+    other_builder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_LOCK, build.__file__, str(finished)],
+        env={**os.environ, "BOUTIQUE_LAB_CACHE": str(tmp_path)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert other_builder.stdout and other_builder.stdout.readline().strip() == "building opentofu"
+        built: list[str] = []
+        done = {"opentofu": finished.exists, "etcd": lambda: "etcd" in built}
+        monkeypatch.setattr(build, "verify", lambda c: None if done[c.name]() else "not built")
+        monkeypatch.setattr(build, "build", lambda c, force=False, step="": built.append(c.name) or tmp_path)
+        started = time.monotonic()
+        build.ensure_all(["etcd"])
+        assert built == ["etcd"] and time.monotonic() - started < 1.0, "not held up by opentofu's build"
+        build.ensure_all(["opentofu"])
+        assert finished.exists(), "it must wait while opentofu is being built"
+        assert built == ["etcd"], "found built once the lock was free: not built twice"
+    finally:
+        other_builder.kill()
+        other_builder.wait(timeout=10)
+
+
+HOLD_THE_LOCK = """
+import importlib.util, pathlib, sys, time
+spec = importlib.util.spec_from_file_location("build", sys.argv[1])
+build = sys.modules["build"] = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(build)
+with build.build_lock("opentofu"):
+    print("building opentofu", flush=True)
+    time.sleep(1.5)
+    pathlib.Path(sys.argv[2]).touch()
+"""
+
+
+def test_the_later_layers_are_built_in_the_order_the_layers_need_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[list[str]] = []
+    monkeypatch.setattr(build, "ensure_all", lambda names, force=False: asked.append(names) or {})
+    assert build.main(["--after", "3"]) == 0
+    assert asked == [["kube-state-metrics", "sealed-secrets", "opentofu", "terraform-provider-libvirt"]]
+    assert set(asked[0]).isdisjoint(build.through_layer(3))

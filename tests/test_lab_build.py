@@ -71,12 +71,12 @@ def test_interrupted_build_is_never_used_and_is_rebuilt(cache: Path) -> None:
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)  # the build and its go children, as a power cut would
     proc.wait(timeout=30)
-    assert list(cache.glob(".build-kwok-*")), "the interrupted build should leave only its scratch dir"
+    assert list(cache.glob(".build-kwok@*")), "the interrupted build should leave only its scratch dir"
     assert build.verify(kwok) == "not built"
 
     build.ensure_all(["kwok"])
     assert build.verify(kwok) is None
-    assert not list(cache.glob(".build-*"))
+    assert not list(cache.glob(".build-*@*"))
 
 
 def test_corrupt_cache_entry_is_detected_and_rebuilt(cache: Path) -> None:

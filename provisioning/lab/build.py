@@ -10,6 +10,7 @@ Usage: ``python -m provisioning.lab.build [--force] [component ...]``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -21,7 +22,7 @@ import tempfile
 import time
 import tomllib
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,6 +151,7 @@ FIRST_LAYER = {
     "opentofu": 7,
     "terraform-provider-libvirt": 7,
 }
+SCRATCH_PREFIX = ".build-{name}@"  # a build's scratch directory in CACHE_ROOT ("@": no component name has it)
 BUILD_SECONDS = "build-seconds.json"  # in CACHE_ROOT: each component's last build time here, the estimate
 
 
@@ -501,7 +503,7 @@ def build(component: Component, force: bool = False, step: str = "") -> Path:
         return component.directory / "bin"
     _require_go()
     CACHE_ROOT.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".build-{component.name}-", dir=CACHE_ROOT))
+    work = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX.format(name=component.name), dir=CACHE_ROOT))
     log = CACHE_ROOT / f"build-{component.name}-{component.version}.log"
     log.write_text("")
     last = last_build_seconds().get(component.name)
@@ -584,27 +586,40 @@ def ensure_all(names: list[str] | None = None, force: bool = False) -> dict[str,
     if not force and all(verify(available[n]) is None for n in wanted):
         return {n: available[n].directory / "bin" for n in wanted}
     CACHE_ROOT.mkdir(parents=True, exist_ok=True)
-    # One builder at a time: a second process waits, then finds the cache filled.
-    with (CACHE_ROOT / ".build.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        for stale in CACHE_ROOT.glob(".build-*"):  # scratch dirs of interrupted builds
-            shutil.rmtree(stale, ignore_errors=True)
-        todo = [n for n in wanted if force or verify(available[n]) is not None]
-        _require_go()
-        known = last_build_seconds()
-        if len(todo) > 1:
-            guess = sum(known.get(n, 0) for n in todo)
-            print(
-                f"building {len(todo)} of {len(wanted)} components: {', '.join(todo)}"
-                + (f" (about {_minutes(guess)} by the last builds here)" if guess else ""),
-                file=sys.stderr,
-                flush=True,
+    todo = [n for n in wanted if force or verify(available[n]) is not None]
+    _require_go()
+    known = last_build_seconds()
+    if len(todo) > 1:
+        guess = sum(known.get(n, 0) for n in todo)
+        print(
+            f"building {len(todo)} of {len(wanted)} components: {', '.join(todo)}"
+            + (f" (about {_minutes(guess)} by the last builds here)" if guess else ""),
+            file=sys.stderr,
+            flush=True,
+        )
+    step = {n: f"[{i}/{len(todo)}] " if len(todo) > 1 else "" for i, n in enumerate(todo, 1)}  # to build
+    bins = {}
+    for n in wanted:
+        if n not in step:
+            bins[n] = available[n].directory / "bin"
+            continue
+        # One builder per component: a second process wanting it waits, then finds the cache filled; one
+        # wanting another component (a test while setup builds the later layers beside it) goes on.
+        with build_lock(n):
+            for stale in CACHE_ROOT.glob(f"{SCRATCH_PREFIX.format(name=n)}*"):  # of an interrupted build
+                shutil.rmtree(stale, ignore_errors=True)
+            fresh = force or verify(available[n]) is not None
+            bins[n] = (
+                build(available[n], force=force, step=step[n]) if fresh else available[n].directory / "bin"
             )
-        step = {n: f"[{i}/{len(todo)}] " if len(todo) > 1 else "" for i, n in enumerate(todo, 1)}  # to build
-        return {
-            n: build(available[n], force=force, step=step[n]) if n in step else available[n].directory / "bin"
-            for n in wanted
-        }
+    return bins
+
+
+@contextlib.contextmanager
+def build_lock(name: str) -> Iterator[None]:
+    with (CACHE_ROOT / f".build-{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -614,9 +629,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--through", type=int, metavar="LAYER", help="only what the platform's layers 0..LAYER run"
     )
+    parser.add_argument(
+        "--after", type=int, metavar="LAYER", help="only what layers after LAYER add (built beside the tests)"
+    )
     args = parser.parse_args(argv)
     try:
         wanted = args.components or (through_layer(args.through) if args.through is not None else None)
+        if args.after is not None:
+            later = [n for n in wanted or components() if FIRST_LAYER[n] > args.after]
+            wanted = sorted(later, key=FIRST_LAYER.__getitem__)  # in the order the layers need them
         for name, path in ensure_all(wanted, args.force).items():
             print(f"{name}: {path}")
     except BuildError as exc:
