@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 import tomllib
 from collections.abc import Iterator
@@ -274,3 +275,22 @@ def test_a_change_to_the_nodes_settings_starts_the_lab_anew(
     monkeypatch.setitem(manager.SETTINGS["nodes"], "crash_loop_back_off_max", "7s")
     assert manager.creation_digest(config, "real") != before
     assert manager.creation_digest(config, "kwok") != manager.creation_digest(config, "real")
+
+
+def test_processes_probing_for_network_namespaces_at_once_do_not_collide() -> None:
+    """The lab's session and the offline tests beside it both ask; a shared probe name made one of them skip
+    with "File exists" (seen in CI)."""
+    if os.geteuid() != 0:
+        pytest.skip("network namespaces need root")
+    probe = "from provisioning.lab import hosts\nfor _ in range(15):\n    print(hosts.unavailable_reason())"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", probe],
+            cwd=Path(__file__).resolve().parents[1],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    answers = [line for proc in procs for line in proc.communicate(timeout=120)[0].splitlines()]
+    assert answers == ["None"] * 60, sorted(set(answers))

@@ -103,7 +103,7 @@ def unavailable_reason() -> str | None:
         return f"missing {', '.join(missing)} (Debian: iproute2, util-linux, iptables)"
     if not Path("/sys/fs/cgroup/cpu").is_dir() and not Path("/sys/fs/cgroup/cgroup.controllers").exists():
         return "no cgroup hierarchy under /sys/fs/cgroup"
-    probe = "boutique-probe"
+    probe = f"boutique-probe-{os.getpid()}"  # its own: two processes probing at once must not collide
     made = run(["ip", "netns", "add", probe], check=False)
     run(["ip", "netns", "del", probe], check=False)
     if made.returncode != 0:
