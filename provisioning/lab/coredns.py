@@ -199,9 +199,7 @@ def objects(image_ref: str, cluster_ip: str, replicas: int = 2) -> list[dict]:
 def push_image(reg: registry.Registry) -> str:
     """The CoreDNS binary as a one-layer image in the lab's registry under its upstream repository and tag."""
     binary = build.ensure_all([COMPONENT])[COMPONENT] / "coredns"
-    layer = registry.layer_tar({"coredns": binary.read_bytes()})
-    config = registry.image_config([layer], entrypoint=["/coredns"])
-    registry.push_image(reg, REPOSITORY, version(), config, [layer])
+    registry.push_binary_image(reg, REPOSITORY, version(), binary, "coredns")
     return image()
 
 

@@ -260,9 +260,7 @@ def _push_speaker_image() -> str:
 
     version = build.load_versions()[COMPONENT]["version"]
     binary = build.bin_dir(SPEAKER_COMPONENT) / "metallb-speaker"
-    layer = registry.layer_tar({"speaker": binary.read_bytes()})
-    config = registry.image_config([layer], entrypoint=["/speaker"])
-    registry.push_image(catalog.running(), SPEAKER_IMAGE, version, config, [layer])
+    registry.push_binary_image(catalog.running(), SPEAKER_IMAGE, version, binary, "speaker")
     return f"{registry.NAME}/{SPEAKER_IMAGE}:{version}"
 
 

@@ -307,6 +307,13 @@ def image_config(layers: list[bytes], entrypoint: list[str] | None = None, arch:
     return json.dumps(doc, sort_keys=True).encode()
 
 
+def push_binary_image(reg: Registry, repo: str, tag: str, binary: Path, entrypoint: str) -> str:
+    """``binary`` as a one-layer image whose entrypoint is ``/<entrypoint>`` (a static Go program needs no
+    more), pushed as ``repo:tag``; its manifest digest."""
+    layer = layer_tar({entrypoint: binary.read_bytes()})
+    return push_image(reg, repo, tag, image_config([layer], entrypoint=[f"/{entrypoint}"]), [layer])
+
+
 # --- containerd -------------------------------------------------------------------------------------
 
 
