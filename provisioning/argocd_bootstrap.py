@@ -197,6 +197,17 @@ def apply(kubectl: Kubectl, objects: list[dict], group: str, dry_run: bool = Fal
     return sorted(key for key, rv in after.items() if before.get(key) != rv)
 
 
+def install(kubectl: Kubectl, namespace: str, site_objects: list[dict] | None = None) -> list[str]:
+    """Argo CD's namespace, the site's own objects for it (argocd-server-tls, say: there before the server
+    starts), and the pinned install.yaml; the objects created or changed."""
+    changed = apply(
+        kubectl, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}], "namespace"
+    )
+    if site_objects:
+        changed += apply(kubectl, site_objects, "site")
+    return changed + apply(kubectl, install_objects(namespace), "install")
+
+
 def wait_ready(kubectl: Kubectl, namespace: str, timeout: int) -> None:
     for workload in WORKLOADS:
         kubectl.run("rollout", "status", "-n", namespace, workload, f"--timeout={timeout}s")
@@ -217,10 +228,7 @@ def _ensure(target: Target) -> list[str]:
     namespace = target.argocd.namespace
     kubectl = kubectl_for(target)
     repository = repository_objects(target, namespace)  # first: a missing token stops before any change
-    changed = apply(
-        kubectl, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}], "namespace"
-    )
-    changed += apply(kubectl, install_objects(namespace), "install")
+    changed = install(kubectl, namespace)
     changed += apply(kubectl, repository, "repository")
     wait_ready(kubectl, namespace, target.timeouts.rollout)
     changed += apply(kubectl, ingress_objects(kubectl, namespace), "ingress")

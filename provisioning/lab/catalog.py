@@ -1,5 +1,7 @@
 """Which images the lab serves: the stand-in under every Boutique image name and tag that gitops-repo's
-overlays name, the suite's probe image, and the pods' sandbox (pause) image."""
+overlays name and under the Online Boutique's own upstream names (so Google's release manifest deploys
+unchanged through the nodes' registry mirror), the suite's probe image, and the pods' sandbox (pause)
+image."""
 
 from __future__ import annotations
 
@@ -11,6 +13,11 @@ from provisioning.lab import images, registry
 
 OVERLAYS = Path(__file__).resolve().parents[1] / "gitops" / "overlays"
 PROBE_IMAGE = "registry.local/boutique/suite-probe:v1"  # boutique_suite.faults.PROBE_IMAGE
+# The Boutique's release images (../shared/reference/online-boutique.md: the public path serves up to
+# v0.10.5).
+UPSTREAM_REPOSITORY = "us-central1-docker.pkg.dev/google-samples/microservices-demo"
+UPSTREAM_TAG = "v0.10.5"
+NOT_UPSTREAM = ("redis-cart",)  # upstream's manifest runs redis:alpine from docker.io for it
 
 
 def service_of(image: str) -> str:
@@ -28,18 +35,28 @@ def overlay_images() -> list[str]:
     return sorted(found)
 
 
+def upstream_images() -> list[str]:
+    """The Online Boutique's own image names at the pinned release, one per service."""
+    services = (s for s in images.BOUTIQUE_SERVICES if s not in NOT_UPSTREAM)
+    return [f"{UPSTREAM_REPOSITORY}/{service}:{UPSTREAM_TAG}" for service in services]
+
+
 def wanted() -> dict[str, str]:
     """Every image the lab must hold at start, mapped to the stand-in role it plays."""
-    tags = {image: service_of(image) for image in overlay_images()}
+    tags = {image: service_of(image) for image in (*overlay_images(), *upstream_images())}
     tags[PROBE_IMAGE] = "pause"
     tags[images.PAUSE_IMAGE] = "pause"
     return tags
 
 
 def _split(image: str) -> tuple[str, str]:
-    """``registry.local/boutique/frontend:abc`` -> (``boutique/frontend``, ``abc``)."""
+    """``registry.local/boutique/frontend:abc`` -> (``boutique/frontend``, ``abc``); an upstream registry's
+    name loses its host the same way (the mirror serves its repositories at the root)."""
     name, tag = image.rsplit(":", 1)
-    return name.removeprefix(f"{registry.NAME}/"), tag
+    host, _, path = name.partition("/")
+    if host not in (registry.NAME, *registry.MIRRORED_UPSTREAMS):
+        raise ValueError(f"{image}: the lab's registry serves neither {host} nor mirrors it")
+    return path, tag
 
 
 def push_all(reg: registry.Registry) -> list[str]:

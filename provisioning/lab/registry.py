@@ -36,7 +36,13 @@ from provisioning.lab import build, gitserver, locks, pki, processes
 NAME = "registry.local"
 # Upstream registries the lab's registry answers for, as an air-gapped site's mirror does: the nodes'
 # containerd pulls ``registry.k8s.io/<repo>:<tag>`` from the lab's registry as ``<repo>:<tag>``.
-MIRRORED_UPSTREAMS = ("registry.k8s.io",)
+MIRRORED_UPSTREAMS = (
+    "registry.k8s.io",  # CoreDNS (kubeadm's addon)
+    "quay.io",  # Argo CD
+    "ghcr.io",  # dex (Argo CD's install.yaml)
+    "public.ecr.aws",  # redis (Argo CD's install.yaml)
+    "us-central1-docker.pkg.dev",  # the Online Boutique's own images (the stand-in answers under them)
+)
 PROCESS = "registry"
 STATE = processes.PLATFORM / "registry"
 HOST = "127.0.0.1"
@@ -296,12 +302,18 @@ def layer_tar(files: dict[str, bytes], mode: int = 0o755) -> bytes:
     return out.getvalue()
 
 
-def image_config(layers: list[bytes], entrypoint: list[str] | None = None, arch: str = "amd64") -> bytes:
-    """An OCI image config for uncompressed ``layers`` (their diff IDs are their digests)."""
+def image_config(
+    layers: list[bytes],
+    entrypoint: list[str] | None = None,
+    arch: str = "amd64",
+    settings: dict[str, object] | None = None,
+) -> bytes:
+    """An OCI image config for uncompressed ``layers`` (their diff IDs are their digests); ``settings`` are
+    the config's run settings (User, Env, WorkingDir, Cmd, Labels) beside the entrypoint."""
     doc = {
         "architecture": arch,
         "os": "linux",
-        "config": {"Entrypoint": entrypoint} if entrypoint else {},
+        "config": ({"Entrypoint": entrypoint} if entrypoint else {}) | (settings or {}),
         "rootfs": {"type": "layers", "diff_ids": [digest(layer) for layer in layers]},
     }
     return json.dumps(doc, sort_keys=True).encode()

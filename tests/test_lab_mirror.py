@@ -1,0 +1,146 @@
+"""The lab's registry as an air-gapped site's mirror: the images upstream manifests name (Argo CD's pinned
+install.yaml, the Online Boutique's release) are built here and pulled by the nodes under their upstream
+names; Argo CD installed by the on-prem code from install.yaml runs as pods on the lab's nodes and answers its
+API over TLS verified against the platform CA."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from provisioning import argocd_bootstrap
+from provisioning.lab import argocd_incluster, catalog, kubectl, manager, registry, upstream_images
+
+
+def test_every_image_install_yaml_names_has_a_recipe_and_a_mirrored_registry() -> None:
+    refs = upstream_images.install_images()
+    assert f"quay.io/argoproj/argocd:{argocd_bootstrap.version()}" in refs
+    for ref in refs:
+        upstream_images.recipe_for(ref)
+        assert upstream_images.split(ref)[0] in registry.MIRRORED_UPSTREAMS, ref
+
+
+def test_an_image_without_a_recipe_or_registry_is_refused_by_name() -> None:
+    with pytest.raises(upstream_images.UpstreamImageError, match="no recipe builds this image"):
+        upstream_images.recipe_for("docker.io/library/nginx:1.27")
+    with pytest.raises(upstream_images.UpstreamImageError, match="not a registry/repository:tag"):
+        upstream_images.split("argocd:v3")
+
+
+def test_the_argocd_image_has_a_command_for_everything_install_yaml_runs() -> None:
+    """Every /usr/local/bin/<cmd> a container of install.yaml starts is the binary or one of its links."""
+    provided = {"argocd", "entrypoint.sh", *upstream_images.ARGOCD_LINKS}
+    started = set()
+    for obj in argocd_bootstrap.install_manifest():
+        pod = (obj.get("spec") or {}).get("template", {}).get("spec") or {}
+        for container in (*pod.get("initContainers", []), *pod.get("containers", [])):
+            if container["image"].startswith(upstream_images.ARGOCD.repository):
+                words = [*(container.get("command") or []), *(container.get("args") or [])[:1]]
+                started |= {w.rpartition("/")[2] for w in words if w.startswith("/usr/local/bin/")}
+    assert started, "install.yaml starts no /usr/local/bin command: the parsing is wrong"
+    assert started <= provided, started - provided
+    settings = upstream_images.ARGOCD.settings
+    assert settings["Entrypoint"] == ["/usr/bin/tini", "--"]
+    assert settings["User"] == str(upstream_images.ARGOCD_UID), "install.yaml runs it as non-root"
+
+
+def test_the_cache_key_follows_the_bytes_of_every_file_copied_in(tmp_path: Path) -> None:
+    binary = tmp_path / "argocd"
+    binary.write_bytes(b"one")
+    first = upstream_images.cache_key(upstream_images.ARGOCD, "v1", {"/usr/local/bin/argocd": binary})
+    again = upstream_images.cache_key(upstream_images.ARGOCD, "v1", {"/usr/local/bin/argocd": binary})
+    binary.write_bytes(b"two")
+    changed = upstream_images.cache_key(upstream_images.ARGOCD, "v1", {"/usr/local/bin/argocd": binary})
+    assert first == again != changed
+    assert upstream_images.cache_key(upstream_images.ARGOCD, "v2", {}) != upstream_images.cache_key(
+        upstream_images.ARGOCD, "v1", {}
+    )
+
+
+def test_the_standin_answers_under_the_boutiques_upstream_names() -> None:
+    wanted = catalog.wanted()
+    frontend = f"{catalog.UPSTREAM_REPOSITORY}/frontend:{catalog.UPSTREAM_TAG}"
+    assert wanted[frontend] == "frontend"
+    assert catalog._split(frontend) == ("google-samples/microservices-demo/frontend", catalog.UPSTREAM_TAG)
+    assert not any(image.startswith(catalog.UPSTREAM_REPOSITORY + "/redis-cart") for image in wanted)
+    assert "us-central1-docker.pkg.dev" in registry.MIRRORED_UPSTREAMS
+    with pytest.raises(ValueError, match="neither"):
+        catalog._split("docker.io/library/redis:alpine")
+
+
+# --- on the lab ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def incluster() -> Iterator[str]:
+    manager.up()
+    try:
+        argocd_incluster.ensure()
+        yield argocd_incluster.NAMESPACE
+    finally:
+        argocd_incluster.remove()
+
+
+def _pods(namespace: str) -> list[dict]:
+    return json.loads(kubectl.run("-n", namespace, "get", "pods", "-o", "json"))["items"]
+
+
+@pytest.mark.lab
+def test_argocd_from_install_yaml_runs_as_pods_on_the_lab_nodes_with_upstream_image_names(
+    incluster: str,
+) -> None:
+    pods = _pods(incluster)
+    assert {p["metadata"]["labels"].get("app.kubernetes.io/name") for p in pods} >= {
+        "argocd-server",
+        "argocd-repo-server",
+        "argocd-application-controller",
+        "argocd-redis",
+        "argocd-dex-server",
+    }
+    assert all(p["status"]["phase"] == "Running" for p in pods), [
+        (p["metadata"]["name"], p["status"]["phase"]) for p in pods
+    ]
+    assert {p["spec"]["nodeName"] for p in pods} <= {h.name for h in manager.NET.hosts}
+    images = {c["image"] for p in pods for c in p["spec"]["containers"]}
+    assert images == {ref for ref in upstream_images.install_images()}, images
+
+
+@pytest.mark.lab
+def test_the_incluster_argocd_serves_its_api_over_tls_signed_by_the_platform_ca(incluster: str) -> None:
+    server = argocd_incluster.server(incluster)
+    version = server.request("GET", "/api/version")
+    assert version["Version"].startswith(argocd_bootstrap.version()), version
+    token = server.login("admin", argocd_incluster.initial_admin_password(incluster))
+    assert server.request("GET", "/api/v1/applications", token=token).get("items") in (None, [])
+    with pytest.raises(argocd_incluster.InClusterError, match="HTTP 401"):
+        server.login("admin", "not-the-password")
+
+
+@pytest.mark.lab
+def test_installing_twice_changes_nothing(incluster: str) -> None:
+    assert argocd_incluster.ensure(incluster) == []
+
+
+@pytest.mark.lab
+def test_a_boutique_upstream_image_name_is_pulled_through_the_mirror() -> None:
+    manager.up()
+    image = f"{catalog.UPSTREAM_REPOSITORY}/productcatalogservice:{catalog.UPSTREAM_TAG}"
+    namespace = "mirror-check"
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "productcatalogservice", "namespace": namespace},
+        "spec": {"containers": [{"name": "server", "image": image}], "restartPolicy": "Never"},
+    }
+    kubectl.apply_objects([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}, pod])
+    try:
+        kubectl.run(
+            "-n", namespace, "wait", "pod/productcatalogservice", "--for=condition=Ready", "--timeout=120s"
+        )
+        status = json.loads(kubectl.run("-n", namespace, "get", "pod", "productcatalogservice", "-o", "json"))
+        assert status["status"]["containerStatuses"][0]["image"].endswith(image.rpartition("/")[2])
+    finally:
+        kubectl.run("delete", "namespace", namespace, "--ignore-not-found", "--wait=false")
