@@ -107,42 +107,33 @@ def repository_objects(target: Target, namespace: str) -> list[dict]:
         token = repo.password()
     except TargetError as exc:
         raise BootstrapError(str(exc)) from None
-    labels = {"app.kubernetes.io/part-of": "argocd", "argocd.argoproj.io/secret-type": "repository"}
-    data = {
-        "type": "git",
-        "name": "gitops-repo",
-        "url": repo.url,
-        "username": repo.username,
-        "password": token,
-    }
-    objects: list[dict] = [
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "type": "Opaque",
-            "metadata": {"name": REPO_SECRET, "namespace": namespace, "labels": labels},
-            "data": {k: _b64(v) for k, v in data.items()},  # data, not stringData: equal input, no write
-        }
-    ]
+    objects = [repository_secret(namespace, repo.url, repo.username, token)]
     ca_file = target.gitlab.ca_file if target.gitlab else None
     if ca_file:
         path = Path(ca_file).expanduser()
         if not path.is_file():
             raise BootstrapError(f"{target.source}: gitlab.ca_file: {path} does not exist")
-        host = urlsplit(repo.url).hostname or ""
-        objects.append(
-            {
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": {
-                    "name": TLS_CERTS,
-                    "namespace": namespace,
-                    "labels": {"app.kubernetes.io/part-of": "argocd"},
-                },
-                "data": {host: path.read_text()},
-            }
-        )
+        objects.append(tls_certs(namespace, urlsplit(repo.url).hostname or "", path.read_text()))
     return objects
+
+
+def repository_secret(namespace: str, url: str, username: str, token: str) -> dict:
+    """Argo CD's declarative repository Secret for gitops-repo over HTTPS with a token."""
+    labels = {"app.kubernetes.io/part-of": "argocd", "argocd.argoproj.io/secret-type": "repository"}
+    data = {"type": "git", "name": "gitops-repo", "url": url, "username": username, "password": token}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {"name": REPO_SECRET, "namespace": namespace, "labels": labels},
+        "data": {k: _b64(v) for k, v in data.items()},  # data, not stringData: equal input, no write
+    }
+
+
+def tls_certs(namespace: str, host: str, ca_pem: str) -> dict:
+    """argocd-tls-certs-cm: the CA Argo CD trusts for the git server ``host``."""
+    meta = {"name": TLS_CERTS, "namespace": namespace, "labels": {"app.kubernetes.io/part-of": "argocd"}}
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {host: ca_pem}}
 
 
 def _kustomize(kubectl: Kubectl, directory: Path) -> list[dict]:

@@ -334,3 +334,25 @@ def test_a_push_is_posted_as_gitlabs_push_hook_to_each_registered_webhook(
     assert stat.S_IMODE((own_state / "webhooks.json").stat().st_mode) == 0o600
     gitserver.stop(own_state)
     assert not (own_state / "server" / "hooks").exists()  # no hook outlives the server
+
+
+def test_the_certificate_names_the_lab_gateway_and_an_older_one_is_replaced(own_state: Path) -> None:
+    """The cluster's pods reach the server at the lab's gateway: a server started with a certificate that
+    does not name it (made before) is started again with one that does."""
+    from provisioning.lab import hosts, pki
+
+    port = free_port()
+    first = gitserver.ensure(state=own_state, port=port)
+    crt = own_state / "pki" / "git.crt"
+    wanted = {"localhost", "127.0.0.1", hosts.network().gateway}
+    assert pki.subject_alt_names(crt) == wanted
+    ca = pki.ensure_ca(own_state / "pki")
+    old = pki.ServerCert(crt, own_state / "pki" / "git.key")
+    pki.write_server_cert(ca, old, ["localhost"], ["127.0.0.1"], "boutique-lab git")
+    second = gitserver.ensure(state=own_state, port=port)
+    assert second.pid != first.pid
+    assert pki.subject_alt_names(crt) == wanted
+    assert gitserver.ensure(state=own_state, port=port).pid == second.pid
+    assert second.repo_url("gitops-repo", hosts.network().gateway) == (
+        f"https://{hosts.network().gateway}:{port}/gitops-repo.git"
+    )

@@ -120,6 +120,15 @@ def test_the_incluster_argocd_serves_its_api_over_tls_signed_by_the_platform_ca(
 
 
 @pytest.mark.lab
+def test_the_incluster_repo_server_reaches_gitops_repo_at_the_lab_gateway(incluster: str) -> None:
+    """Through the lab's forward to the git server, with the token and the platform CA install.yaml's
+    repo-server reads from argocd_bootstrap's Secret and argocd-tls-certs-cm."""
+    server = argocd_incluster.server(incluster)
+    token = server.login("admin", argocd_incluster.initial_admin_password(incluster))
+    assert server.repositories(token) == {argocd_incluster.gitops_repo_url(): "Successful"}
+
+
+@pytest.mark.lab
 def test_installing_twice_changes_nothing(incluster: str) -> None:
     assert argocd_incluster.ensure(incluster) == []
 

@@ -2,9 +2,10 @@
 its pinned ``install.yaml`` unchanged, its images pulled through the nodes' registry mirror under their
 upstream names (``provisioning/lab/upstream_images.py``).
 
-The one thing the lab adds is what an on-prem site adds too: ``argocd-server-tls``, argocd-server's
-certificate signed by the platform CA for the Service's names (Argo CD's documented way to give the server a
-certificate), so the suite talks to it over verified TLS, never with the insecure flag.
+The lab adds what an on-prem site adds too: ``argocd-server-tls``, argocd-server's certificate signed by the
+platform CA for the Service's names (Argo CD's documented way to give the server a certificate), so the suite
+talks to it over verified TLS, never with the insecure flag; and gitops-repo's repository Secret and the CA
+for its host (argocd_bootstrap's own objects), the lab's git server reached by the pods at the lab's gateway.
 
 The lab's layer 3 still runs Argo CD as host processes (provisioning/lab/argocd.py); this install goes into a
 namespace of its own beside it until it replaces them (issue #27, item 3).
@@ -15,11 +16,12 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import urllib3
 
 from provisioning import argocd_bootstrap
-from provisioning.lab import catalog, gitserver, kubectl, pki, processes, upstream_images
+from provisioning.lab import catalog, gitserver, hosts, kubectl, manager, pki, processes, upstream_images
 
 NAMESPACE = "argocd-replica"
 STATE = processes.PLATFORM / "argocd-incluster"
@@ -57,13 +59,37 @@ def server_tls_objects(namespace: str) -> list[dict]:
     ]
 
 
+def gitops_repo_url() -> str:
+    """gitops-repo where the cluster's pods reach it: the lab's git server at the lab's gateway."""
+    git = _git_server()
+    return git.repo_url("gitops-repo", manager.NET.gateway)
+
+
+def _git_server() -> gitserver.GitServer:
+    git = gitserver.running()
+    if git is None:
+        raise InClusterError("the lab's git server is not running (layer 1 starts it)")
+    return git
+
+
+def repository_objects(namespace: str) -> list[dict]:
+    """gitops-repo's repository Secret and the platform CA for the gateway (argocd_bootstrap's objects)."""
+    git = _git_server()
+    return [
+        argocd_bootstrap.repository_secret(namespace, gitops_repo_url(), git.username, git.token()),
+        argocd_bootstrap.tls_certs(namespace, manager.NET.gateway, Path(git.ca_file).read_text()),
+    ]
+
+
 def ensure(namespace: str = NAMESPACE, timeout: int = 300) -> list[str]:
-    """Argo CD from install.yaml in ``namespace``, every workload rolled out; the objects created or changed
-    (none on a second run)."""
+    """Argo CD from install.yaml in ``namespace`` with gitops-repo's credentials, every workload rolled out;
+    the objects created or changed (none on a second run)."""
     lab = kubectl.lab()
     try:
         upstream_images.push_install_images(catalog.running())
-        changed = argocd_bootstrap.install(lab, namespace, server_tls_objects(namespace))
+        hosts.ensure_forward(manager.NET, int(_git_server().url.rsplit(":", 1)[1]))
+        site = [*server_tls_objects(namespace), *repository_objects(namespace)]
+        changed = argocd_bootstrap.install(lab, namespace, site)
         argocd_bootstrap.wait_ready(lab, namespace, timeout)
     except (kubectl.KubectlError, upstream_images.UpstreamImageError) as exc:
         raise InClusterError(f"Argo CD in the lab cluster ({namespace}): {exc}") from None
@@ -113,6 +139,11 @@ class Server:
         if resp.status != 200:
             raise InClusterError(f"argocd-server {method} {path}: HTTP {resp.status} {resp.data[:200]!r}")
         return json.loads(resp.data or b"{}")
+
+    def repositories(self, token: str) -> dict[str, str]:
+        """{repository URL: connection status} as Argo CD's repo-server finds it (a fresh check)."""
+        found = self.request("GET", "/api/v1/repositories?forceRefresh=true", token=token).get("items") or []
+        return {repo["repo"]: repo.get("connectionState", {}).get("status", "") for repo in found}
 
     def login(self, username: str, password: str) -> str:
         """A session token (Argo CD's own login API)."""

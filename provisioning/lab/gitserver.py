@@ -2,12 +2,13 @@
 127.0.0.1, hosting app-repo and gitops-repo. Configuration, not code: ``gitserver-nginx.conf`` beside this
 file, rendered with one state directory's paths, port and certificate.
 
-HTTPS with a certificate for 127.0.0.1 / localhost signed by the lab's platform CA (``<state>/pki/ca.crt``,
-made by provisioning/lab/pki.py); HTTP Basic auth for one user, ``boutique-suite``, whose password is a
-random token kept in ``<state>/credentials.json`` (mode 0600) and given to nginx as a salted hash
-(``<state>/server/htpasswd``). Clients trust the server with ``git -c http.sslCAInfo=<ca.crt>``; Argo CD
-with the CA in argocd-tls-certs-cm keyed "127.0.0.1" (as a local process: a file named ``127.0.0.1`` in
-``$ARGOCD_TLS_DATA_PATH``).
+HTTPS with a certificate for 127.0.0.1 / localhost and the lab's gateway (where the cluster's pods reach the
+server through the lab's forward, ``hosts.ensure_forward``) signed by the lab's platform CA
+(``<state>/pki/ca.crt``, made by provisioning/lab/pki.py); HTTP Basic auth for one user, ``boutique-suite``,
+whose password is a random token kept in ``<state>/credentials.json`` (mode 0600) and given to nginx as a
+salted hash (``<state>/server/htpasswd``). Clients trust the server with ``git -c http.sslCAInfo=<ca.crt>``;
+Argo CD with the CA in argocd-tls-certs-cm keyed "127.0.0.1" (as a local process: a file named ``127.0.0.1``
+in ``$ARGOCD_TLS_DATA_PATH``).
 
 nginx and fcgiwrap are the lab's process supervisor's (provisioning/lab/processes.py) to start and stop.
 ``ensure()`` is idempotent: a server that answers an authenticated request is left alone, a dead or hung
@@ -37,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from boutique_suite import waits
-from provisioning.lab import locks, pki, ports, processes
+from provisioning.lab import hosts, locks, pki, ports, processes
 
 STATE = Path(os.environ.get("KWOK_WORKDIR", Path.home() / ".kwok")) / "boutique-lab-platform" / "git"
 PORT = 28443
@@ -76,8 +77,9 @@ class GitServer:
     def token(self) -> str:
         return _read_credentials(self.credentials_file)["token"]
 
-    def repo_url(self, name: str) -> str:
-        return f"{self.url}/{_repo_name(name)}.git"
+    def repo_url(self, name: str, address: str = HOST) -> str:
+        """The repository's URL at ``address``, one of ``addresses()`` (the gateway: for the pods)."""
+        return f"https://{address}:{self.url.rsplit(':', 1)[1]}/{_repo_name(name)}.git"
 
 
 # --- files under the state directory --------------------------------------------------------------
@@ -133,11 +135,23 @@ def _htpasswd(username: str, token: str) -> bytes:
     return f"{username}:{{SSHA}}{base64.b64encode(digest + salt).decode()}\n".encode()
 
 
+def addresses() -> list[str]:
+    """The addresses the server's certificate names: loopback, and the lab's gateway."""
+    return [HOST, hosts.network().gateway]
+
+
 def _ensure_pki(state: Path) -> None:
     p = _paths(state)
     ca = pki.ensure_ca(p["ca_crt"].parent)
     server = p["crt"].with_suffix("")
-    pki.ensure_server_cert(ca, server, names=["localhost"], ips=[HOST], common_name="boutique-lab git")
+    pki.ensure_server_cert(ca, server, names=["localhost"], ips=addresses(), common_name="boutique-lab git")
+
+
+def _certificate_current(state: Path) -> bool:
+    """The certificate nginx serves names the addresses it must (a server started before a change of them
+    is started again)."""
+    crt = _paths(state)["crt"]
+    return crt.exists() and pki.subject_alt_names(crt) == {"localhost", *addresses()}
 
 
 def render(state: Path, port: int) -> str:
@@ -229,7 +243,7 @@ def ensure(state: Path = STATE, port: int = PORT) -> GitServer:
     """A running, answering git server for ``state`` on ``port``; starts one only when needed."""
     with _exclusive(state):
         current = running(state)
-        if current is not None and current.url.endswith(f":{port}"):
+        if current is not None and current.url.endswith(f":{port}") and _certificate_current(state):
             return current
         return _start(state, port)
 

@@ -195,8 +195,9 @@ def _iptables(*args: str, check: bool = True) -> subprocess.CompletedProcess[str
     return run(["iptables", "-w", "5", *args], check=check)
 
 
-def ensure_apiserver_forward(net: Network, port: int) -> bool:
-    """DNAT <gateway>:<port> from the bridge to the API server on 127.0.0.1:<port>."""
+def ensure_forward(net: Network, port: int) -> bool:
+    """DNAT <gateway>:<port> from the bridge to 127.0.0.1:<port>: the hosts (and their pods) reach a server of
+    the root namespace that listens on loopback only (the API server, the git server)."""
     rule = ["-i", net.bridge, "-d", net.gateway, "-p", "tcp", "--dport", str(port)]
     rule += ["-j", "DNAT", "--to-destination", f"127.0.0.1:{port}"]
     changed = False
@@ -218,7 +219,7 @@ def ensure(net: Network, apiserver_port: int) -> bool:
     changed = ensure_bridge(net)
     for host in net.hosts:
         changed = ensure_host(net, host) or changed
-    return ensure_apiserver_forward(net, apiserver_port) or changed
+    return ensure_forward(net, apiserver_port) or changed
 
 
 def ensure_pod_routes(net: Network, pod_cidrs: dict[str, str]) -> None:
