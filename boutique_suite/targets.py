@@ -184,6 +184,9 @@ class ArgoCDAccess(Strict):
     password_file: str | None = None
     namespace: Hostname = "argocd"
     repository: ArgoCDRepository | None = None  # on-prem: what phase 3 gives Argo CD to read gitops-repo
+    # Applications of the app-of-apps this site cannot run, each with the reason the report gives (layer 4
+    # is ready without them; every other one must be Synced and Healthy).
+    not_expected: dict[Hostname, str] = {}
 
     def password(self) -> str:
         return _secret("argocd", self.password_env, self.password_file, "admin password")

@@ -13,7 +13,7 @@ import pytest
 
 from boutique_suite import evidence, gitops_repo, repos, sealing, sites, targets
 from boutique_suite.onprem_site import OnPremSite
-from provisioning import phase2_cluster, phase4_gitops, phase5_cicd
+from provisioning import phase2_cluster, phase5_cicd
 from provisioning.lab import build, catalog, gitserver, pipeline
 from provisioning.lab import site as lab_site
 from provisioning.lab.site import LabSite
@@ -114,8 +114,6 @@ def test_the_lab_builds_its_cluster_without_the_platform_layer() -> None:
 
 
 def test_onprem_layers_not_written_yet_say_so() -> None:
-    with pytest.raises(LayerUnavailable, match=r"layer 4 \(GitOps\) not provisioned: .*not written yet"):
-        phase4_gitops.check(ONPREM)
     with pytest.raises(LayerUnavailable, match=r"layer 5 \(CI/CD\) not provisioned: following GitLab"):
         phase5_cicd.check(ONPREM)
 
