@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -26,16 +27,23 @@ class ArgoCDClient:
     session: requests.Session = field(default_factory=requests.Session)
 
     @classmethod
-    def login(cls, url: str, username: str, password: str) -> ArgoCDClient:
+    def login(cls, url: str, username: str, password: str, ca_file: Path | None = None) -> ArgoCDClient:
+        """A session for ``username``; over HTTPS the server's certificate is verified against ``ca_file``
+        (the platform CA) when given, else against the system's trust store."""
+        verify: str | bool = str(ca_file) if ca_file else True
         try:
             resp = requests.post(
-                f"{url}/api/v1/session", json={"username": username, "password": password}, timeout=10
+                f"{url}/api/v1/session",
+                json={"username": username, "password": password},
+                timeout=10,
+                verify=verify,
             )
         except requests.RequestException as exc:
             raise ArgoCDUnavailable(f"cannot reach Argo CD at {url}: {exc}") from None
         if resp.status_code != 200:
             raise ArgoCDUnavailable(f"Argo CD at {url} refused the login of {username!r}: {resp.status_code}")
         client = cls(url, resp.json()["token"])
+        client.session.verify = verify
         client.session.headers["Authorization"] = f"Bearer {client.token}"
         return client
 

@@ -23,7 +23,8 @@ _LOGFMT_TIME = re.compile(r'\btime="?([0-9T:.+Z-]+)"?')
 def argocd_client(target: Target) -> ArgoCDClient:
     assert target.argocd is not None, f"target {target.name} has no argocd section"
     try:
-        return ArgoCDClient.login(target.argocd.url, target.argocd.username, target.argocd.password())
+        access = target.argocd
+        return ArgoCDClient.login(access.url, access.username, access.password(), access.ca_path)
     except ArgoCDUnavailable as exc:
         raise AssertionError(str(exc)) from None
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from boutique_suite import evidence, waits
+from boutique_suite import argocd_workloads, evidence
 from boutique_suite.targets import Target
 
 if TYPE_CHECKING:
@@ -20,8 +20,6 @@ if TYPE_CHECKING:
     from boutique_suite.sites import Pipelines
     from provisioning.layer import LayerState
 
-CONTROLLER = "argocd-application-controller"
-ARGOCD_WORKLOADS = ("argocd-server", "argocd-repo-server", CONTROLLER, "argocd-redis")
 REPO_GROUP = "boutique"  # app-repo and gitops-repo's group on GitLab
 LAYERS = {
     0: "provisioning.phase0_foundation",
@@ -92,50 +90,22 @@ class OnPremSite:
     # --- Argo CD: Deployments and the controller's StatefulSet in its namespace ----------------------
 
     def argocd_components(self, kube: Kube) -> dict[str, str]:
-        ns = self.target.argocd_namespace
-        apps = kube.apps
-        workloads = [*apps.list_namespaced_deployment(ns).items, *apps.list_namespaced_stateful_set(ns).items]
-        found = {}
-        for dep in workloads:
-            ready = dep.status.ready_replicas or 0
-            assert ready == (dep.spec.replicas or 1), (
-                f"{dep.metadata.name}: {ready}/{dep.spec.replicas} ready"
-            )
-            found[dep.metadata.name] = f"{ready} ready"
-        for name in ARGOCD_WORKLOADS:
-            assert name in found, f"{name} not found in namespace {ns}: {sorted(found)}"
-        return found
+        return argocd_workloads.components(self.target, kube)
 
     def controller_replicas(self, kube: Kube) -> int:
-        ns = self.target.argocd_namespace
-        return kube.apps.read_namespaced_stateful_set(CONTROLLER, ns).spec.replicas or 1
+        return argocd_workloads.controller_replicas(self.target, kube)
 
     def start_controller(self, kube: Kube, replicas: int) -> None:
-        ns = self.target.argocd_namespace
-        kube.apps.patch_namespaced_stateful_set_scale(CONTROLLER, ns, {"spec": {"replicas": replicas}})
+        argocd_workloads.start_controller(self.target, kube, replicas)
 
     def stop_controller(self, kube: Kube) -> None:
-        """The StatefulSet scaled to 0, and its pods gone."""
-        ns = self.target.argocd_namespace
-        kube.apps.patch_namespaced_stateful_set_scale(CONTROLLER, ns, {"spec": {"replicas": 0}})
-
-        def gone() -> waits.Check:
-            pods = kube.pods(ns, f"app.kubernetes.io/name={CONTROLLER}")
-            return waits.pending(f"{len(pods)} controller pods") if pods else waits.succeeded()
-
-        waits.until(gone, timeout=self.target.timeouts.cleanup, what=f"{CONTROLLER} pods gone")
+        argocd_workloads.stop_controller(self.target, kube)
 
     def controller_running(self, kube: Kube) -> bool:
-        ns = self.target.argocd_namespace
-        return bool(kube.apps.read_namespaced_stateful_set(CONTROLLER, ns).status.ready_replicas)
+        return argocd_workloads.controller_running(self.target, kube)
 
     def argocd_server_log(self, kube: Kube, since_seconds: int) -> str:
-        """The argocd-server pods' logs of the last ``since_seconds``."""
-        ns = self.target.argocd_namespace
-        pods = kube.pods(ns, "app.kubernetes.io/name=argocd-server")
-        return "\n".join(
-            kube.core.read_namespaced_pod_log(p.metadata.name, ns, since_seconds=since_seconds) for p in pods
-        )
+        return argocd_workloads.server_log(self.target, kube, since_seconds)
 
     # --- repositories, images, CI -------------------------------------------------------------------
 

@@ -187,6 +187,11 @@ class ArgoCDAccess(Strict):
     # Applications of the app-of-apps this site cannot run, each with the reason the report gives (layer 4
     # is ready without them; every other one must be Synced and Healthy).
     not_expected: dict[Hostname, str] = {}
+    ca_file: str | None = None  # the CA that signed argocd-server's certificate (default: the system's)
+
+    @property
+    def ca_path(self) -> Path | None:
+        return Path(self.ca_file).expanduser() if self.ca_file else None
 
     def password(self) -> str:
         return _secret("argocd", self.password_env, self.password_file, "admin password")

@@ -3,7 +3,8 @@ Feature: Phase 3 - MetalLB, ingress-nginx and Argo CD
   runs behind an Ingress with its own credentials for gitops-repo. The pool's address range and the
   ingress VIP come from the target file. On the lab target MetalLB's controller assigns addresses from the lab
   bridge's subnet and its speakers on the real nodes announce them (ARP); ingress-nginx's controller is not in
-  the lab (only its Service), and Argo CD runs as local processes.
+  the lab (only its Service), and Argo CD is installed from its pinned install.yaml into the cluster by the
+  same code as on-prem, its images pulled under their upstream names through the lab's registry mirror.
 
   Background:
     Given the platform is built through phase 3

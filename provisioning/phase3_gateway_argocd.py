@@ -1,10 +1,11 @@
 """Layer 3, gateway + Argo CD: MetalLB pool, ingress-nginx VIP, Argo CD + Ingress + repository credentials.
 
-lab: real Argo CD (server, repo-server, application controller) and redis as local processes against the
-lab apiserver, gitops-repo credentials over HTTPS with the platform CA, Argo CD's Service and Ingress as
-objects in the lab; real MetalLB controller (address management only, no speaker) with gitops-repo's pool
-on the lab target's loopback range, and ingress-nginx's Service (ingress-nginx itself cannot run). When
-MetalLB's controller cannot start, Argo CD is still provided: the MetalLB scenarios skip with the reason.
+lab: real Argo CD from its pinned install.yaml in the lab cluster, installed by the on-prem code
+(argocd_bootstrap.install) with the lab's settings, gitops-repo's credentials over HTTPS with the platform
+CA and gitops-repo's Argo CD Ingress (provisioning/lab/argocd.py); real MetalLB controller (address
+management only, no speaker) with gitops-repo's pool on the lab target's loopback range, and ingress-nginx's
+Service (ingress-nginx itself cannot run). When MetalLB's controller cannot start, Argo CD is still
+provided: the MetalLB scenarios skip with the reason.
 onprem: Argo CD pinned (install.yaml from its Go module), its Ingress, gitops-repo's credentials and the
 root Application of the app-of-apps (provisioning/argocd_bootstrap.py); MetalLB, ingress-nginx and the
 rest come through the app-of-apps.

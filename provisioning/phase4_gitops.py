@@ -33,7 +33,8 @@ needs, check, ensure = through_site(PHASE)
 
 def client(target: Target) -> ArgoCDClient:
     assert target.argocd is not None
-    return ArgoCDClient.login(target.argocd.url, target.argocd.username, target.argocd.password())
+    access = target.argocd
+    return ArgoCDClient.login(access.url, access.username, access.password(), access.ca_path)
 
 
 def check_application(target: Target) -> LayerState:

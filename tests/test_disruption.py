@@ -7,14 +7,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from boutique_suite import disruption, faults, runlabel, targets, waits
+from boutique_suite import argocd_workloads, disruption, faults, runlabel, targets, waits
 from boutique_suite.kube import Kube, connect
 from boutique_suite.undo import UndoStack
-from provisioning.lab import argocd, manager
+from provisioning.lab import manager
 
 pytestmark = pytest.mark.lab
 LAB = targets.load("lab")
 NODE = "k8s-worker2"
+CTL = argocd_workloads.CONTROLLER
 
 
 @pytest.fixture(scope="module")
@@ -53,12 +54,6 @@ def test_pods_on_probe_waits_for_a_running_pod_on_that_node(kube: Kube, namespac
     assert disruption.expect_pods_on(kube, namespace, "app=placed", "k8s-worker1", timeout=30).check.detail
 
 
-def test_only_argo_cds_own_processes_can_be_switched() -> None:
-    for switch in (argocd.stop_component, argocd.start_component):
-        with pytest.raises(argocd.ArgoCDError, match="unknown Argo CD component 'redis'"):
-            switch("redis")
-
-
 class _FakeArgoCD:
     """An Argo CD API whose Application is reconciled again at every read (as if a controller still ran)."""
 
@@ -74,11 +69,14 @@ def test_controller_outage_restarts_it_even_when_the_fault_did_not_take(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     calls: list[str] = []
-    monkeypatch.setattr(argocd, "stop_component", lambda name: calls.append(f"stop {name}") or True)
-    monkeypatch.setattr(argocd, "start_component", lambda name: calls.append(f"start {name}"))
+    monkeypatch.setattr(argocd_workloads, "controller_replicas", lambda target, kube: 1)
+    monkeypatch.setattr(argocd_workloads, "stop_controller", lambda target, kube: calls.append(f"stop {CTL}"))
+    monkeypatch.setattr(
+        argocd_workloads, "start_controller", lambda target, kube, replicas: calls.append(f"start {CTL}")
+    )
     undo = UndoStack()
     with pytest.raises(AssertionError, match="another controller was running"):
         disruption.stop_argocd_controller(LAB, None, _FakeArgoCD(), "app", 0, undo)  # type: ignore[arg-type]
-    assert calls == [f"stop {disruption.CONTROLLER}", f"start {disruption.CONTROLLER}"]
+    assert calls == [f"stop {CTL}", f"start {CTL}"]
     assert undo.drain() == []  # the scenario's teardown starts it again too (a running one is left alone)
-    assert calls[2:] == [f"start {disruption.CONTROLLER}"]
+    assert calls[2:] == [f"start {CTL}"]

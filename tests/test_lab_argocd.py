@@ -91,7 +91,7 @@ def test_unreachable_repository(client: ArgoCDClient, application) -> None:  # t
 def test_wrong_repository_credentials(client: ArgoCDClient, application) -> None:  # type: ignore[no-untyped-def]
     git = lab_argocd.gitserver.running()
     assert git is not None
-    url = git.repo_url("app-repo")
+    url = lab_argocd.repo_url_for_argocd(git, "app-repo")
     kubectl.apply_objects(
         [
             {
@@ -127,7 +127,7 @@ def test_invalid_manifest_committed(client: ArgoCDClient, application) -> None: 
     try:
         git = lab_argocd.gitserver.running()
         assert git is not None
-        app = application("suite-invalid-manifest", git.repo_url("gitops-repo"), path="suite-invalid")
+        app = application("suite-invalid-manifest", lab_argocd.gitops_repo_url(git), path="suite-invalid")
         message = fails_fast(client, app)
         assert "selector" in message, message
     finally:

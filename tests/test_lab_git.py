@@ -356,3 +356,49 @@ def test_the_certificate_names_the_lab_gateway_and_an_older_one_is_replaced(own_
     assert second.repo_url("gitops-repo", hosts.network().gateway) == (
         f"https://{hosts.network().gateway}:{port}/gitops-repo.git"
     )
+
+
+def test_an_https_receiver_is_verified_against_the_given_ca_and_events_name_the_given_base_url(
+    own_state: Path, tmp_path: Path
+) -> None:
+    """As the lab's Argo CD receives it: over TLS signed by the platform CA, the repository named by the URL
+    Argo CD reads it at. Without the CA the delivery fails verification (recorded, the push goes through)."""
+    from provisioning.lab import pki
+
+    srv = gitserver.ensure(state=own_state, port=free_port())
+    gitserver.create_repo(srv, "gitops-repo")
+    ca = pki.ensure_ca(own_state / "pki")
+    cert = pki.ensure_server_cert(ca, tmp_path / "receiver", ["localhost"], ["127.0.0.1"])
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert.crt, cert.key)
+    received: list[dict] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    receiver.socket = tls.wrap_socket(receiver.socket, server_side=True)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    url = f"https://127.0.0.1:{receiver.server_address[1]}/api/webhook"
+    base = "https://10.0.0.1:443"
+    try:
+        gitserver.add_webhook(srv, "gitops-repo", url, "t", base_url=base)  # no CA: the system's store
+        untrusted = gitserver.commit_tree(srv, "gitops-repo", write_files(tmp_path / "a", {"a": b"1"}), "a")
+        gitserver.add_webhook(srv, "gitops-repo", url, "t", base_url=base, ca_file=ca.crt)
+        trusted = gitserver.commit_tree(srv, "gitops-repo", write_files(tmp_path / "b", {"a": b"2"}), "b")
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+    (refused,) = gitserver.webhook_deliveries(srv, after=untrusted)
+    assert "CERTIFICATE_VERIFY_FAILED" in refused["status"], refused
+    (delivered,) = gitserver.webhook_deliveries(srv, after=trusted)
+    assert delivered["status"] == "200"
+    (event,) = received
+    assert event["after"] == trusted and event["project"]["web_url"] == f"{base}/gitops-repo"

@@ -1,18 +1,20 @@
 """The lab's registry as an air-gapped site's mirror: the images upstream manifests name (Argo CD's pinned
 install.yaml, the Online Boutique's release) are built here and pulled by the nodes under their upstream
-names; Argo CD installed by the on-prem code from install.yaml runs as pods on the lab's nodes and answers its
-API over TLS verified against the platform CA."""
+names; the lab's Argo CD, installed by the on-prem code from install.yaml, runs as pods on the lab's nodes,
+answers its API over TLS verified against the platform CA and reads gitops-repo from its pods."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from provisioning import argocd_bootstrap
-from provisioning.lab import argocd_incluster, catalog, kubectl, manager, registry, upstream_images
+from boutique_suite import gitops_checks, targets
+from boutique_suite.argocd import ArgoCDClient, ArgoCDUnavailable
+from provisioning import LayerRunner, argocd_bootstrap
+from provisioning.lab import argocd as lab_argocd
+from provisioning.lab import catalog, gitserver, kubectl, manager, processes, registry, upstream_images
 
 
 def test_every_image_install_yaml_names_has_a_recipe_and_a_mirrored_registry() -> None:
@@ -71,17 +73,24 @@ def test_the_standin_answers_under_the_boutiques_upstream_names() -> None:
         catalog._split("docker.io/library/redis:alpine")
 
 
+def test_the_lab_target_names_the_address_and_ca_the_lab_gives_argocd() -> None:
+    lab = targets.load("lab")
+    assert lab.argocd is not None
+    assert lab.argocd.url == lab_argocd.url() == f"https://{lab_argocd.server_address()}"
+    assert lab.argocd.ca_path == lab_argocd.ca_file()
+    service = lab_argocd.lab_service()["spec"]
+    assert service["clusterIP"] == lab_argocd.server_address()
+    assert service["selector"] == {"app.kubernetes.io/name": "argocd-server"}
+
+
 # --- on the lab ---------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def incluster() -> Iterator[str]:
-    manager.up()
-    try:
-        argocd_incluster.ensure()
-        yield argocd_incluster.NAMESPACE
-    finally:
-        argocd_incluster.remove()
+def incluster() -> str:
+    """The lab's layer 3: Argo CD installed from install.yaml by the on-prem code."""
+    LayerRunner(targets.load("lab")).require(3)
+    return lab_argocd.NS
 
 
 def _pods(namespace: str) -> list[dict]:
@@ -105,32 +114,38 @@ def test_argocd_from_install_yaml_runs_as_pods_on_the_lab_nodes_with_upstream_im
     ]
     assert {p["spec"]["nodeName"] for p in pods} <= {h.name for h in manager.NET.hosts}
     images = {c["image"] for p in pods for c in p["spec"]["containers"]}
-    assert images == {ref for ref in upstream_images.install_images()}, images
+    assert images == set(upstream_images.install_images()), images
+    assert not [name for name in processes.recorded() if "argocd" in name or name == "redis"], (
+        "an Argo CD host process is still running"
+    )
 
 
 @pytest.mark.lab
-def test_the_incluster_argocd_serves_its_api_over_tls_signed_by_the_platform_ca(incluster: str) -> None:
-    server = argocd_incluster.server(incluster)
-    version = server.request("GET", "/api/version")
-    assert version["Version"].startswith(argocd_bootstrap.version()), version
-    token = server.login("admin", argocd_incluster.initial_admin_password(incluster))
-    assert server.request("GET", "/api/v1/applications", token=token).get("items") in (None, [])
-    with pytest.raises(argocd_incluster.InClusterError, match="HTTP 401"):
-        server.login("admin", "not-the-password")
+def test_the_api_answers_over_tls_verified_against_the_platform_ca(incluster: str) -> None:
+    lab = targets.load("lab")
+    assert lab.argocd is not None and lab.argocd.ca_path == lab_argocd.ca_file()
+    client = gitops_checks.argocd_client(lab)
+    assert client.version()["Version"].startswith(argocd_bootstrap.version())
+    with pytest.raises(ArgoCDUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
+        ArgoCDClient.login(lab.argocd.url, lab.argocd.username, lab.argocd.password())  # no platform CA
 
 
 @pytest.mark.lab
 def test_the_incluster_repo_server_reaches_gitops_repo_at_the_lab_gateway(incluster: str) -> None:
-    """Through the lab's forward to the git server, with the token and the platform CA install.yaml's
+    """Through the lab's forward to the git server, with the token and the platform CA that install.yaml's
     repo-server reads from argocd_bootstrap's Secret and argocd-tls-certs-cm."""
-    server = argocd_incluster.server(incluster)
-    token = server.login("admin", argocd_incluster.initial_admin_password(incluster))
-    assert server.repositories(token) == {argocd_incluster.gitops_repo_url(): "Successful"}
+    git = gitserver.running()
+    assert git is not None
+    repos = gitops_checks.argocd_client(targets.load("lab")).repositories()
+    states = {r["repo"]: r.get("connectionState", {}).get("status") for r in repos}
+    assert states.get(lab_argocd.gitops_repo_url(git)) == "Successful", states
 
 
 @pytest.mark.lab
 def test_installing_twice_changes_nothing(incluster: str) -> None:
-    assert argocd_incluster.ensure(incluster) == []
+    git = gitserver.running()
+    assert git is not None
+    assert lab_argocd.install(git) == []
 
 
 @pytest.mark.lab

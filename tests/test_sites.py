@@ -208,8 +208,22 @@ def test_onprem_controller_is_the_statefulset_in_argo_cds_namespace() -> None:
     assert apps.calls[-1] == ("scale", "argocd-application-controller", "gitops", 2)
 
 
-def test_the_lab_controller_is_one_local_process() -> None:
-    assert sites.site_for(LAB).controller_replicas(None) == 1  # type: ignore[arg-type]
+def test_both_sites_switch_argo_cds_controller_through_the_same_functions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The lab runs install.yaml's Argo CD in its cluster: its controller is a StatefulSet, as on-prem."""
+    from boutique_suite import argocd_workloads
+
+    calls: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        argocd_workloads, "stop_controller", lambda target, kube: calls.append(("stop", target.kind))
+    )
+    monkeypatch.setattr(argocd_workloads, "controller_replicas", lambda target, kube: 1)
+    for target in (LAB, ONPREM):
+        site = sites.site_for(target)
+        site.stop_controller(None)  # type: ignore[arg-type]
+        assert site.controller_replicas(None) == 1  # type: ignore[arg-type]
+    assert calls == [("stop", "lab"), ("stop", "onprem")]
 
 
 # --- images and tools ---------------------------------------------------------------------------------

@@ -1,23 +1,40 @@
-"""Real Argo CD in the lab: redis, argocd-repo-server, argocd-application-controller and argocd-server as
-local processes on 127.0.0.1 against the lab's apiserver (ARGOCD_FAKE_IN_CLUSTER=true), with the CRDs from
-Argo CD's own module, its ConfigMaps and Secret, and gitops-repo's credentials, the way on-prem does it
-(HTTPS + token, the platform CA trusted, never the insecure flag).
+"""Real Argo CD in the lab, installed the on-prem way: ``provisioning/argocd_bootstrap.install`` applies Argo
+CD's pinned ``install.yaml`` unchanged into the lab cluster, its images pulled by the nodes under their
+upstream names through the lab's registry mirror (``provisioning/lab/upstream_images.py``).
+
+What the lab adds is what a site adds to install.yaml: its settings (``argocd-cm``, ``argocd-cmd-params-cm``
+with the lab's shorter self-heal backoff, ``argocd-rbac-cm``), ``argocd-secret`` (the admin password's bcrypt
+hash, the server key, the push webhook's token), argocd-server's certificate signed by the platform CA
+(``argocd-server-tls``), and gitops-repo's repository Secret and CA (argocd_bootstrap's own builders), the
+lab's git server reached by the pods at the lab's gateway. The suite reaches argocd-server at a fixed address
+of the Service range (the lab routes that range to the nodes), over TLS verified against the platform CA.
 
 The admin password is generated once and kept in a 0600 file; it is never printed or logged.
 """
 
 from __future__ import annotations
 
-import os
+import base64
+import ipaddress
 import secrets
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from boutique_suite import waits
 from boutique_suite.argocd import ArgoCDClient, ArgoCDUnavailable
-from provisioning.lab import build, gitserver, kubectl, manager, processes
+from provisioning import argocd_bootstrap
+from provisioning.lab import (
+    build,
+    catalog,
+    gitserver,
+    hosts,
+    kubectl,
+    manager,
+    pki,
+    processes,
+    upstream_images,
+)
 
 NS: str = manager.SETTINGS["argocd"]["namespace"]
 PORTS: dict[str, int] = manager.SETTINGS["platform_ports"]
@@ -25,11 +42,13 @@ HOME = processes.PLATFORM / "argocd"
 PASSWORD_FILE = HOME / "admin.password"
 PART_OF = {"app.kubernetes.io/part-of": "argocd"}
 GITOPS = Path(__file__).resolve().parents[1] / "gitops"
-COMPONENTS = ("redis", "argocd-repo-server", "argocd-application-controller", "argocd-server")
+SERVER = "argocd-server"
+LAB_SERVICE = "argocd-server-lab"  # argocd-server at a fixed address (install.yaml's has a dynamic one)
+INGRESS_HOST = "argocd.local"  # gitops-repo's Ingress for Argo CD (platform/config/argocd)
 
 
 class ArgoCDError(Exception):
-    """Argo CD could not be started in the lab; the message names the component and its log."""
+    """Argo CD could not be made ready in the lab; the message names what failed."""
 
 
 @dataclass(frozen=True)
@@ -38,12 +57,42 @@ class ArgoCD:
     username: str
     password_file: Path
     git: gitserver.GitServer
+    ca_file: Path | None = None
 
     def password(self) -> str:
         return self.password_file.read_text().strip()
 
     def __repr__(self) -> str:  # never show the password
         return f"ArgoCD(url={self.url!r}, username={self.username!r})"
+
+
+def server_address() -> str:
+    """argocd-server's fixed address for the suite: the 20th of the Service range (CoreDNS has the 10th)."""
+    return str(ipaddress.ip_network(manager.SETTINGS["hosts"]["service_cidr"])[20])
+
+
+def url() -> str:
+    return f"https://{server_address()}"
+
+
+def webhook_url() -> str:
+    return f"{url()}/api/webhook"
+
+
+def ca_file() -> Path:
+    return pki.ensure_ca(gitserver.pki_dir()).crt
+
+
+def gitops_repo_url(git: gitserver.GitServer) -> str:
+    """gitops-repo where the cluster's pods (Argo CD's repo-server) reach it: at the lab's gateway."""
+    return git.repo_url("gitops-repo", manager.NET.gateway)
+
+
+def repo_url_for_argocd(git: gitserver.GitServer, repo: str) -> str:
+    return git.repo_url(repo, manager.NET.gateway)
+
+
+# --- secrets kept by the lab ----------------------------------------------------------------------------
 
 
 def _admin_password_hash() -> str:
@@ -78,209 +127,115 @@ def _kept_secret(name: str) -> str:
     return key_file.read_text().strip()
 
 
-def webhook_url() -> str:
-    return f"http://127.0.0.1:{PORTS['argocd_server']}/api/webhook"
+# --- what the lab adds to install.yaml ------------------------------------------------------------------
 
 
 def _meta(name: str, labels: dict[str, str] | None = None) -> dict:
     return {"name": name, "namespace": NS, "labels": {**PART_OF, **(labels or {})}}
 
 
-def _configure(git: gitserver.GitServer) -> None:
-    """CRDs, namespace, argocd-cm / -rbac-cm / -secret / -tls-certs-cm, gitops-repo's credentials."""
-    kubectl.apply("-k", str(build.bin_dir("argocd").parent / "crds"))
-    secret_data = {
+def _b64(data: bytes | str) -> str:
+    return base64.b64encode(data.encode() if isinstance(data, str) else data).decode()
+
+
+def settings_objects() -> list[dict]:
+    """argocd-cm, argocd-cmd-params-cm and argocd-rbac-cm: the lab's settings, on-prem's keys."""
+    cfg = manager.SETTINGS["argocd"]
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": _meta("argocd-cm"),
+            "data": {
+                "url": url(),
+                "admin.enabled": "true",
+                "timeout.reconciliation": f"{cfg['app_resync_seconds']}s",
+                "application.instanceLabelKey": "argocd.argoproj.io/instance",
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": _meta("argocd-cmd-params-cm"),
+            "data": {
+                "controller.self.heal.backoff.timeout.seconds": str(cfg["self_heal_backoff_timeout_seconds"]),
+                "controller.self.heal.backoff.factor": str(cfg["self_heal_backoff_factor"]),
+                "controller.self.heal.backoff.cap.seconds": str(cfg["self_heal_backoff_cap_seconds"]),
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": _meta("argocd-rbac-cm"),
+            "data": {"policy.default": "role:readonly"},
+        },
+    ]
+
+
+def secret_objects() -> list[dict]:
+    """argocd-secret's keys the lab sets (data, not stringData: equal input, no write) and argocd-server's
+    certificate signed by the platform CA for its Service's names, the Ingress host and the fixed address."""
+    data = {
         "server.secretkey": _kept_secret("server.secretkey"),
         # gitops-repo's push webhook (the git server's GitLab-style hook) proves itself with this token
         "webhook.gitlab.secret": _kept_secret("webhook.gitlab.secret"),
         "admin.password": _admin_password_hash(),
         "admin.passwordMtime": "2026-01-01T00:00:00Z",
     }
-    ca = Path(git.ca_file).read_text()
-    kubectl.apply_objects(
-        [
-            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}},
-            {
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": _meta("argocd-cm"),
-                "data": {
-                    "url": f"http://127.0.0.1:{PORTS['argocd_server']}",
-                    "admin.enabled": "true",
-                    "timeout.reconciliation": f"{manager.SETTINGS['argocd']['app_resync_seconds']}s",
-                    "application.instanceLabelKey": "argocd.argoproj.io/instance",
-                },
-            },
-            {
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": _meta("argocd-rbac-cm"),
-                "data": {"policy.default": "role:readonly"},
-            },
-            {
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": _meta("argocd-tls-certs-cm"),
-                "data": {"127.0.0.1": ca},
-            },
-            {
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": _meta("argocd-ssh-known-hosts-cm"),
-                "data": {"ssh_known_hosts": ""},
-            },
-            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta("argocd-gpg-keys-cm"), "data": {}},
-            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta("argocd-cmd-params-cm"), "data": {}},
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": _meta("argocd-secret"),
-                "type": "Opaque",
-                "stringData": secret_data,
-            },
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "type": "Opaque",
-                "metadata": _meta("repo-gitops-repo", {"argocd.argoproj.io/secret-type": "repository"}),
-                "stringData": {
-                    "type": "git",
-                    "name": "gitops-repo",
-                    "url": git.repo_url("gitops-repo"),
-                    "username": git.username,
-                    "password": git.token(),
-                },
-            },
-        ]
-    )
-    # The repo-server runs outside a pod: it reads the CA from files named after the host, which is
-    # what the argocd-tls-certs-cm mount provides in a cluster.
-    tls_dir = HOME / "tls"
-    tls_dir.mkdir(parents=True, exist_ok=True)
-    (tls_dir / "127.0.0.1").write_text(ca)
-
-
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "ARGOCD_", "KUBECONFIG"))}
-    path = [str(build.bin_dir("argocd")), str(build.bin_dir("kustomize")), str(build.bin_dir("kubernetes"))]
-    for d in ("ssh", "gpg", "app"):
-        (HOME / d).mkdir(parents=True, exist_ok=True)
-    env.update(
-        {
-            "PATH": os.pathsep.join([*path, env.get("PATH", "/usr/bin:/bin")]),
-            "KUBECONFIG": str(manager.KUBECONFIG),
-            "ARGOCD_FAKE_IN_CLUSTER": "true",
-            "ARGOCD_TLS_DATA_PATH": str(HOME / "tls"),
-            "ARGOCD_SSH_DATA_PATH": str(HOME / "ssh"),
-            "ARGOCD_GNUPGHOME": str(HOME / "gpg"),
-            "ARGOCD_GPG_ENABLED": "false",
-            "ARGOCD_ASK_PASS_SOCK": str(HOME / "askpass.sock"),
-            "HOME": str(HOME),
-        }
-    )
-    return env
-
-
-def _argv(component: str) -> list[str]:
-    link, binary = HOME / "bin" / component, build.bin_dir("argocd") / "argocd"
-    if not link.is_symlink() or link.readlink() != binary:  # a new build (version, patch) replaces the link
-        link.parent.mkdir(parents=True, exist_ok=True)
-        link.unlink(missing_ok=True)
-        link.symlink_to(binary)
-    redis = f"127.0.0.1:{PORTS['redis']}"
-    common = ["--loglevel", "info", "--redis", redis]
-    cfg = manager.SETTINGS["argocd"]
-    if component == "argocd-repo-server":
-        return [
-            str(link),
-            *common,
-            "--address",
-            "127.0.0.1",
-            "--port",
-            str(PORTS["argocd_repo_server"]),
-            "--metrics-address",
-            "127.0.0.1",
-            "--metrics-port",
-            str(PORTS["argocd_repo_server_metrics"]),
-            "--disable-tls",
-        ]
-    repo = ["--repo-server", f"127.0.0.1:{PORTS['argocd_repo_server']}", "--repo-server-plaintext"]
-    if component == "argocd-application-controller":
-        return [
-            str(link),
-            *common,
-            *repo,
-            "--namespace",
-            NS,
-            "--metrics-port",
-            str(PORTS["argocd_controller_metrics"]),
-            "--app-resync",
-            str(cfg["app_resync_seconds"]),
-            "--self-heal-backoff-timeout-seconds",
-            str(cfg["self_heal_backoff_timeout_seconds"]),
-            "--self-heal-backoff-factor",
-            str(cfg["self_heal_backoff_factor"]),
-            "--self-heal-backoff-cap-seconds",
-            str(cfg["self_heal_backoff_cap_seconds"]),
-        ]
+    names = [SERVER, f"{SERVER}.{NS}", f"{SERVER}.{NS}.svc", f"{SERVER}.{NS}.svc.cluster.local", INGRESS_HOST]
+    ca = pki.ensure_ca(gitserver.pki_dir())
+    cert = pki.ensure_server_cert(ca, HOME / "server", names, [server_address()], common_name=SERVER)
+    tls = {"tls.crt": _b64(cert.crt.read_bytes()), "tls.key": _b64(cert.key.read_bytes())}
     return [
-        str(link),
-        *common,
-        *repo,
-        "--namespace",
-        NS,
-        "--insecure",
-        "--address",
-        "127.0.0.1",
-        "--port",
-        str(PORTS["argocd_server"]),
-        "--metrics-port",
-        str(PORTS["argocd_server_metrics"]),
-        "--staticassets",
-        str(HOME / "app"),
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "Opaque",
+            "metadata": _meta("argocd-secret"),
+            "data": {k: _b64(v) for k, v in data.items()},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/tls",
+            "metadata": _meta("argocd-server-tls"),
+            "data": tls,
+        },
     ]
 
 
-def _start_all() -> None:
-    redis = shutil.which("redis-server")
-    if redis is None:
-        raise ArgoCDError("redis-server is missing: apt-get install redis-server (./run setup does it)")
-    env = _env()
-    # Started before the cluster last became ready (a recreated lab): start again on the new cluster.
-    cluster_since = (manager._read_stamp() or {}).get("ready_at", 0.0)
-    processes.start(
-        "redis",
-        [
-            redis,
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(PORTS["redis"]),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--protected-mode",
-            "yes",
-        ],
-        env,
-        PORTS["redis"],
-    )
-    for component in LISTENS_ON:
-        _start(component, env, cluster_since)
+def repository_objects(git: gitserver.GitServer) -> list[dict]:
+    """gitops-repo's repository Secret and the platform CA for the gateway (argocd_bootstrap's objects)."""
+    return [
+        argocd_bootstrap.repository_secret(NS, gitops_repo_url(git), git.username, git.token()),
+        argocd_bootstrap.tls_certs(NS, manager.NET.gateway, Path(git.ca_file).read_text()),
+    ]
 
 
-# The port each Argo CD process listens on once started (the controller: its metrics).
-LISTENS_ON = {
-    "argocd-repo-server": "argocd_repo_server",
-    "argocd-application-controller": "argocd_controller_metrics",
-    "argocd-server": "argocd_server",
-}
+def lab_service() -> dict:
+    """argocd-server's pods at the fixed address (HTTPS 443 to its 8080, as install.yaml's Service)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(LAB_SERVICE),
+        "spec": {
+            "clusterIP": server_address(),
+            "selector": {"app.kubernetes.io/name": SERVER},
+            "ports": [{"name": "https", "port": 443, "targetPort": 8080, "protocol": "TCP"}],
+        },
+    }
 
 
-def _start(component: str, env: dict[str, str], not_before: float) -> processes.Proc:
-    port = PORTS[LISTENS_ON[component]]
-    return processes.start(component, _argv(component), env, port, wait=90, not_before=not_before)
+# --- lifecycle -----------------------------------------------------------------------------------------
+
+
+def git_server() -> gitserver.GitServer:
+    """The lab's git server with its repositories, forwarded at the lab's gateway for the cluster's pods."""
+    git = gitserver.ensure(port=PORTS["git"])
+    for repo in gitserver.REPOS:
+        gitserver.create_repo(git, repo)
+    hosts.ensure_forward(manager.NET, PORTS["git"])
+    return git
 
 
 def login(argocd: ArgoCD, timeout: float = 30) -> str:
@@ -289,7 +244,7 @@ def login(argocd: ArgoCD, timeout: float = 30) -> str:
 
     def logged_in() -> waits.Check:
         try:
-            client = ArgoCDClient.login(argocd.url, argocd.username, argocd.password())
+            client = ArgoCDClient.login(argocd.url, argocd.username, argocd.password(), argocd.ca_file)
         except ArgoCDUnavailable as exc:
             return waits.pending(str(exc))
         return waits.succeeded(value=client.token)
@@ -298,67 +253,36 @@ def login(argocd: ArgoCD, timeout: float = 30) -> str:
     return waits.until(logged_in, timeout=timeout, what=what, error=ArgoCDError).check.value  # type: ignore[return-value]
 
 
-def status() -> dict[str, processes.Proc]:
-    return {name: processes.info(name) for name in COMPONENTS}
+def install(git: gitserver.GitServer) -> list[str]:
+    """install.yaml's images in the lab's registry, then argocd_bootstrap.install with the lab's objects;
+    the objects created or changed (none when nothing changed)."""
+    lab = kubectl.lab()
+    upstream_images.push_install_images(catalog.running())
+    site = [*settings_objects(), *secret_objects(), *repository_objects(git)]
+    changed = argocd_bootstrap.install(lab, NS, site)
+    return changed + argocd_bootstrap.apply(lab, [lab_service()], "lab-service")
 
 
-def ensure() -> ArgoCD:
-    """Idempotent: a running, configured Argo CD is left alone."""
+def ensure(timeout: int = 300) -> ArgoCD:
+    """Idempotent: Argo CD installed from install.yaml with the lab's objects, every workload rolled out, the
+    admin login accepted; a second run changes nothing."""
     build.ensure_all(["argocd", "kustomize"])
     manager.up()
-    git = gitserver.ensure(port=PORTS["git"])
-    for repo in gitserver.REPOS:
-        gitserver.create_repo(git, repo)
-    _configure(git)
-    # As GitLab's project hook on-prem: a push to gitops-repo tells Argo CD at once, not at its next poll.
-    gitserver.add_webhook(git, "gitops-repo", webhook_url(), _kept_secret("webhook.gitlab.secret"))
+    git = git_server()
     try:
-        _start_all()
-    except processes.ProcessError as exc:
-        raise ArgoCDError(str(exc)) from None
-    argocd = ArgoCD(f"http://127.0.0.1:{PORTS['argocd_server']}", "admin", PASSWORD_FILE, git)
-    login(argocd, timeout=60)
+        install(git)
+        argocd_bootstrap.wait_ready(kubectl.lab(), NS, timeout)
+    except (kubectl.KubectlError, upstream_images.UpstreamImageError) as exc:
+        raise ArgoCDError(f"Argo CD in the lab cluster: {exc}") from None
+    # As GitLab's project hook on-prem: a push to gitops-repo tells Argo CD at once, not at its next poll.
+    token = _kept_secret("webhook.gitlab.secret")
+    base = gitops_repo_url(git).removesuffix("/gitops-repo.git")  # the URL Argo CD knows gitops-repo by
+    gitserver.add_webhook(git, "gitops-repo", webhook_url(), token, base_url=base, ca_file=ca_file())
+    argocd = ArgoCD(url(), "admin", PASSWORD_FILE, git, ca_file())
+    login(argocd, timeout=120)
     return argocd
 
 
-def stop() -> list[str]:
-    stopped = [name for name in reversed(COMPONENTS) if processes.stop(name)]
-    gitserver.stop(gitserver.STATE)
-    return stopped
-
-
 def expose() -> None:
-    """Argo CD's Service and Ingress as objects in the lab. The server is a local process, and an
-    EndpointSlice may not point at loopback, so the Service is an ExternalName for localhost; the
-    Ingress is gitops-repo's own (platform/config/argocd)."""
-    port = PORTS["argocd_server"]
-    service = {
-        "type": "ExternalName",
-        "externalName": "localhost",
-        "ports": [{"name": "https", "port": 443, "targetPort": port, "protocol": "TCP"}],
-    }
-    kubectl.apply_objects(
-        [{"apiVersion": "v1", "kind": "Service", "metadata": _meta("argocd-server"), "spec": service}]
-    )
+    """gitops-repo's Argo CD Ingress (platform/config/argocd), as on-prem."""
     kubectl.apply("-k", str(GITOPS / "platform" / "config" / "argocd"))
-
-
-# --- one component at a time (faults the scenarios inject and revert) ---------------------------------
-
-
-def stop_component(component: str) -> bool:
-    """Stop one Argo CD process (TERM, then KILL); True when it was running. start_component undoes it."""
-    if component not in LISTENS_ON:
-        raise ArgoCDError(f"unknown Argo CD component {component!r}; known: {sorted(LISTENS_ON)}")
-    return processes.stop(component)
-
-
-def start_component(component: str) -> processes.Proc:
-    """Start one Argo CD process again with the arguments ensure() gives it; a running one is left alone."""
-    if component not in LISTENS_ON:
-        raise ArgoCDError(f"unknown Argo CD component {component!r}; known: {sorted(LISTENS_ON)}")
-    cluster_since = (manager._read_stamp() or {}).get("ready_at", 0.0)
-    try:
-        return _start(component, _env(), cluster_since)
-    except processes.ProcessError as exc:
-        raise ArgoCDError(str(exc)) from None

@@ -59,7 +59,10 @@ def main(argv: list[str] | None = None) -> int:
 
     with_argocd = _timed(argocd.ensure)
     again = _timed(argocd.ensure)
-    print(f"Argo CD + git server + redis on the warm lab: {with_argocd:.1f} s (again: {again:.1f} s)")
+    print(
+        f"Argo CD (install.yaml in the cluster, to its admin login) on the warm lab: {with_argocd:.1f} s "
+        f"(again: {again:.1f} s)"
+    )
     from provisioning.lab import monitoring
 
     monitoring.stop()

@@ -149,8 +149,9 @@ def _for_lab(doc: dict, repo_url: str) -> dict:
 
 
 def manifests(git: gitserver.GitServer) -> list[dict]:
-    """The AppProject "boutique" and the Applications, as gitops-repo has them, with the lab's repo URL."""
-    repo = git.repo_url("gitops-repo")
+    """The AppProject "boutique" and the Applications, as gitops-repo has them, with the URL Argo CD's pods
+    reach the lab's git server at."""
+    repo = git.repo_url("gitops-repo", manager.NET.gateway)
     content = gitops_source()
     projects = [d for d in yaml.safe_load_all((content / "platform" / "projects.yaml").read_text()) if d]
     docs = [_for_lab(d, repo) for d in projects if d["metadata"]["name"] == "boutique"]

@@ -127,8 +127,6 @@ def copied_replaces(module: str, version: str) -> dict[str, str]:
 
 
 METALLB_LOOPBACK_METRICS = 'MetricsHost: "127.0.0.1", MetricsPort: *port,'
-ARGOCD_ANY_METRICS = 'metricsAddr := fmt.Sprintf("0.0.0.0:%d", metricsPort)'
-ARGOCD_LOOPBACK_METRICS = 'metricsAddr := fmt.Sprintf("127.0.0.1:%d", metricsPort)'
 
 
 # The first layer (phase) of the platform that runs each component: `build --through 3` builds what
@@ -254,10 +252,6 @@ def components() -> dict[str, Component]:
                 "-X github.com/argoproj/argo-cd/v3/common.gitTreeState=clean",
                 f"-X github.com/argoproj/argo-cd/v3/common.buildDate={now}",
             ],
-            extra_files={"manifests/crds": "crds"},
-            # The application controller's metrics listener has no address flag (all interfaces): the lab's
-            # stays on loopback, where its Prometheus scrapes it.
-            patches={"controller/appcontroller.go": [(ARGOCD_ANY_METRICS, ARGOCD_LOOPBACK_METRICS)]},
         ),
         "kustomize": Component(
             name="kustomize",

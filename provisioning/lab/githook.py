@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import ssl
 import subprocess
 import sys
 import urllib.error
@@ -74,8 +75,9 @@ def push_event(repo: str, base_url: str, old: str, new: str, ref: str) -> dict:
     }
 
 
-def deliver(url: str, token: str, payload: dict) -> str:
-    """POST one event; returns the HTTP status, or what went wrong."""
+def deliver(url: str, token: str, payload: dict, ca_file: str | None = None) -> str:
+    """POST one event (an HTTPS receiver verified against ``ca_file`` when given); returns the HTTP status,
+    or what went wrong."""
     request = urllib.request.Request(
         url,
         data=json.dumps(payload).encode(),
@@ -83,7 +85,8 @@ def deliver(url: str, token: str, payload: dict) -> str:
         headers={"Content-Type": "application/json", "X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": token},
     )
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as answer:
+        context = ssl.create_default_context(cafile=ca_file) if ca_file else None
+        with urllib.request.urlopen(request, timeout=TIMEOUT, context=context) as answer:
             return str(answer.status)
     except urllib.error.HTTPError as exc:
         return str(exc.code)
@@ -104,7 +107,7 @@ def main(argv: list[str]) -> int:
         old, new, ref = line.split()
         payload = push_event(repo, settings["base_url"], old, new, ref)
         for hook in hooks:
-            status = deliver(hook["url"], hook["token"], payload)
+            status = deliver(hook["url"], hook["token"], payload, settings.get("ca_file"))
             print(f"webhook {hook['url']}: {status}", file=sys.stderr)
             record = {
                 "at": datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds"),

@@ -352,9 +352,19 @@ def _write_hooks(hooks: Path, webhooks: Path) -> None:
     script.chmod(0o755)
 
 
-def add_webhook(server: GitServer, repo: str, url: str, token: str) -> bool:
+def add_webhook(
+    server: GitServer,
+    repo: str,
+    url: str,
+    token: str,
+    base_url: str | None = None,
+    ca_file: Path | None = None,
+) -> bool:
     """Register a push webhook for ``repo`` (as a GitLab project hook: every push to it is POSTed to
-    ``url`` with ``token`` in X-Gitlab-Token). Idempotent: True when this changed the registration."""
+    ``url`` with ``token`` in X-Gitlab-Token). The events name the repository under ``base_url`` (default:
+    the server's URL; the receiver matches it against the URL it reads the repository at), and an HTTPS
+    receiver's certificate is verified against ``ca_file`` (default: the system's trust store).
+    Idempotent: True when this changed the registration."""
     path = _paths(server.root.parent)["webhooks"]
     try:
         current = json.loads(path.read_text())
@@ -362,7 +372,8 @@ def add_webhook(server: GitServer, repo: str, url: str, token: str) -> bool:
         current = {}
     hook = {"repo": _repo_name(repo), "url": url, "token": token}
     others = [h for h in current.get("hooks", []) if (h.get("repo"), h.get("url")) != (hook["repo"], url)]
-    wanted = {"base_url": server.url, "hooks": [*others, hook]}
+    wanted = {"base_url": base_url or server.url, "ca_file": str(ca_file) if ca_file else None}
+    wanted["hooks"] = [*others, hook]
     if wanted == current:
         return False
     pki.write_private(path, json.dumps(wanted, indent=2).encode())

@@ -475,7 +475,7 @@ def _down_nodes() -> list[str]:
 
 
 def _stop_platform() -> list[str]:
-    """The platform layer's local processes (Argo CD, redis, git server...) go first: they use the cluster."""
+    """The platform layer's local processes (Prometheus, the git server...) go first: they use the cluster."""
     from provisioning.lab import gitserver
 
     stopped = [name for name in processes.recorded() if processes.stop(name)]

@@ -94,6 +94,31 @@ def _cadvisor_job(tls_config: dict[str, str]) -> list[dict[str, Any]]:
     ]
 
 
+# Argo CD's metrics Services of install.yaml: (job, Service, port).
+ARGOCD_METRICS = (
+    ("argocd-application-controller", "argocd-metrics", 8082),
+    ("argocd-server", "argocd-server-metrics", 8083),
+    ("argocd-repo-server", "argocd-repo-server", 8084),
+)
+
+
+def _argocd_jobs(tls_config: dict[str, str]) -> list[dict[str, Any]]:
+    """Argo CD's metrics, through the API server's proxy to its metrics Services (Argo CD runs in the
+    cluster; Prometheus runs beside the API server)."""
+    apiserver = f"{HOST}:{manager.SETTINGS['ports']['kube_apiserver']}"
+    ns = manager.SETTINGS["argocd"]["namespace"]
+    return [
+        {
+            "job_name": job,
+            "scheme": "https",
+            "tls_config": tls_config,
+            "metrics_path": f"/api/v1/namespaces/{ns}/services/{service}:{port}/proxy/metrics",
+            "static_configs": [{"targets": [apiserver]}],
+        }
+        for job, service, port in ARGOCD_METRICS
+    ]
+
+
 def prometheus_config(rule_files: list[Path]) -> dict[str, Any]:
     pki = manager.WORKDIR / "pki"
     tls_config = {
@@ -121,9 +146,7 @@ def prometheus_config(rule_files: list[Path]) -> dict[str, Any]:
                 "tls_config": tls_config,
             },
             *_cadvisor_job(tls_config),
-            _scrape("argocd-application-controller", "argocd_controller_metrics"),
-            _scrape("argocd-server", "argocd_server_metrics"),
-            _scrape("argocd-repo-server", "argocd_repo_server_metrics"),
+            *_argocd_jobs(tls_config),
             _scrape("sealed-secrets", "sealed_secrets_metrics"),
         ],
     }

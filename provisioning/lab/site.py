@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from boutique_suite import waits
+from boutique_suite import argocd_workloads, waits
 from boutique_suite.targets import Target
 from provisioning import (
     phase0_foundation,
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from provisioning.lab.gitserver import GitServer
     from provisioning.lab.pipeline import JobResult
 
-CONTROLLER = "argocd-application-controller"
 GIT_SERVER = "the lab git server"
 NO_REGISTRY = "the lab has no OCI registry: no image to look up"
 APP_REPO_NO_SOURCES = (
@@ -246,13 +245,11 @@ class LabSite:
     def _check_3(self) -> LayerState:
         from provisioning import phase3_gateway_argocd as layer
 
-        procs = argocd.status()
-        down = [name for name, proc in procs.items() if not proc.alive]
-        detail = f"not running: {', '.join(down)}" if down else "Argo CD and redis running"
-        components = {n: str(p.pid) for n, p in procs.items()}
+        state = layer.check_onprem(self.target)  # install.yaml's workloads rolled out, as on-prem
+        components = dict(state.components)
         controller = metallb.status()
         components[metallb.NAME] = str(controller.pid) if controller.alive else "not running"
-        return LayerState(layer.PHASE, layer.NAME, not down, detail, components)
+        return LayerState(layer.PHASE, layer.NAME, state.ready, state.detail, components)
 
     def _ensure_3(self) -> LayerState:
         from provisioning import phase3_gateway_argocd as layer
@@ -428,32 +425,25 @@ class LabSite:
     def pipelines_missing(self) -> str | None:
         return None
 
-    # --- Argo CD: local processes ----------------------------------------------------------------------
+    # --- Argo CD: install.yaml's workloads in the lab cluster, as on-prem -----------------------------
 
     def argocd_components(self, kube: Kube) -> dict[str, str]:
-        procs = argocd.status()
-        down = [n for n, p in procs.items() if not p.alive]
-        assert not down, f"not running: {down}"
-        return {n: f"pid {p.pid}, 127.0.0.1:{p.port}" for n, p in procs.items()}
+        return argocd_workloads.components(self.target, kube)
 
     def controller_replicas(self, kube: Kube) -> int:
-        return 1  # one local process
+        return argocd_workloads.controller_replicas(self.target, kube)
 
     def start_controller(self, kube: Kube, replicas: int) -> None:
-        argocd.start_component(CONTROLLER)
+        argocd_workloads.start_controller(self.target, kube, replicas)
 
     def stop_controller(self, kube: Kube) -> None:
-        assert argocd.stop_component(CONTROLLER), "the Argo CD application controller was not running"
+        argocd_workloads.stop_controller(self.target, kube)
 
     def controller_running(self, kube: Kube) -> bool:
-        return processes.info(CONTROLLER).alive
+        return argocd_workloads.controller_running(self.target, kube)
 
     def argocd_server_log(self, kube: Kube, since_seconds: int) -> str:
-        """The local argocd-server's log (JSON lines with their own time; callers filter by it)."""
-        try:
-            return processes.log_path("argocd-server").read_text(errors="replace")
-        except OSError:
-            return ""
+        return argocd_workloads.server_log(self.target, kube, since_seconds)
 
     # --- repositories, images, CI ------------------------------------------------------------------
 
