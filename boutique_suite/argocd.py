@@ -44,6 +44,8 @@ class ArgoCDClient:
             raise ArgoCDUnavailable(f"Argo CD at {url} refused the login of {username!r}: {resp.status_code}")
         client = cls(url, resp.json()["token"])
         client.session.verify = verify
+        if ca_file:  # otherwise REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE in the environment override the CA
+            client.session.trust_env = False
         client.session.headers["Authorization"] = f"Bearer {client.token}"
         return client
 

@@ -188,6 +188,9 @@ class ArgoCDAccess(Strict):
     # is ready without them; every other one must be Synced and Healthy).
     not_expected: dict[Hostname, str] = {}
     ca_file: str | None = None  # the CA that signed argocd-server's certificate (default: the system's)
+    # Argo CD's dex (SSO): false for a site without SSO, whose install leaves argocd-dex-server out.
+    dex: bool = True
+    dex_absent_why: str = ""  # said in the report when dex is false
 
     @property
     def ca_path(self) -> Path | None:

@@ -37,15 +37,20 @@ ARGOCD_SECRET = "argocd-secret"
 WEBHOOK_KEY = "webhook.gitlab.secret"
 TLS_CERTS = "argocd-tls-certs-cm"
 UPSTREAM_NAMESPACE = "argocd"  # install.yaml's ClusterRoleBindings name this namespace
+DEX = "deployment/argocd-dex-server"  # SSO only: a site without SSO may leave it out (argocd.dex: false)
 WORKLOADS = (
     "deployment/argocd-server",
     "deployment/argocd-repo-server",
     "deployment/argocd-redis",
     "deployment/argocd-applicationset-controller",
     "deployment/argocd-notifications-controller",
-    "deployment/argocd-dex-server",
+    DEX,
     "statefulset/argocd-application-controller",
 )
+
+
+def workloads(with_dex: bool = True) -> tuple[str, ...]:
+    return tuple(w for w in WORKLOADS if with_dex or w != DEX)
 
 
 class BootstrapError(Exception):
@@ -80,9 +85,12 @@ def install_manifest(pinned: str | None = None) -> list[dict]:
     return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
 
 
-def install_objects(namespace: str, pinned: str | None = None) -> list[dict]:
-    """install.yaml for ``namespace``: namespaced objects in it, the ClusterRoleBindings' subjects too."""
+def install_objects(namespace: str, pinned: str | None = None, with_dex: bool = True) -> list[dict]:
+    """install.yaml for ``namespace``: namespaced objects in it, the ClusterRoleBindings' subjects too;
+    without dex's Deployment when ``with_dex`` is false (a site without SSO)."""
     objects = install_manifest(pinned)
+    if not with_dex:
+        objects = [o for o in objects if f"{o['kind'].lower()}/{o['metadata']['name']}" != DEX]
     for obj in objects:
         if obj["kind"] == "ClusterRoleBinding":
             for subject in obj.get("subjects") or []:
@@ -188,19 +196,26 @@ def apply(kubectl: Kubectl, objects: list[dict], group: str, dry_run: bool = Fal
     return sorted(key for key, rv in after.items() if before.get(key) != rv)
 
 
-def install(kubectl: Kubectl, namespace: str, site_objects: list[dict] | None = None) -> list[str]:
+def install(
+    kubectl: Kubectl, namespace: str, site_objects: list[dict] | None = None, with_dex: bool = True
+) -> list[str]:
     """Argo CD's namespace, the site's own objects for it (argocd-server-tls, say: there before the server
-    starts), and the pinned install.yaml; the objects created or changed."""
+    starts), and the pinned install.yaml (without dex's Deployment for a site without SSO); the objects
+    created or changed."""
     changed = apply(
         kubectl, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}], "namespace"
     )
     if site_objects:
         changed += apply(kubectl, site_objects, "site")
-    return changed + apply(kubectl, install_objects(namespace), "install")
+    changed += apply(kubectl, install_objects(namespace, with_dex=with_dex), "install")
+    if not with_dex:  # switched off after an install with it
+        gone = kubectl.run("delete", "-n", namespace, DEX, "--ignore-not-found", "-o", "name")
+        changed += [f"deleted {line}" for line in gone.split() if line]
+    return changed
 
 
-def wait_ready(kubectl: Kubectl, namespace: str, timeout: int) -> None:
-    for workload in WORKLOADS:
+def wait_ready(kubectl: Kubectl, namespace: str, timeout: int, with_dex: bool = True) -> None:
+    for workload in workloads(with_dex):
         kubectl.run("rollout", "status", "-n", namespace, workload, f"--timeout={timeout}s")
 
 
@@ -219,9 +234,10 @@ def _ensure(target: Target) -> list[str]:
     namespace = target.argocd.namespace
     kubectl = kubectl_for(target)
     repository = repository_objects(target, namespace)  # first: a missing token stops before any change
-    changed = install(kubectl, namespace)
+    with_dex = target.argocd.dex
+    changed = install(kubectl, namespace, with_dex=with_dex)
     changed += apply(kubectl, repository, "repository")
-    wait_ready(kubectl, namespace, target.timeouts.rollout)
+    wait_ready(kubectl, namespace, target.timeouts.rollout, with_dex)
     changed += apply(kubectl, ingress_objects(kubectl, namespace), "ingress")
     changed += apply(kubectl, bootstrap_objects(kubectl, target, namespace), "bootstrap")
     changed += push_webhook(target, kubectl, namespace)

@@ -37,7 +37,7 @@ def check_onprem(target: Target) -> LayerState:
     ns = target.argocd_namespace
     try:
         kubectl = argocd_bootstrap.kubectl_for(target)
-        for workload in argocd_bootstrap.WORKLOADS:
+        for workload in argocd_bootstrap.workloads(target.argocd is None or target.argocd.dex):
             kubectl.run("rollout", "status", "-n", ns, workload, "--timeout=5s", timeout=30)
     except (argocd_bootstrap.BootstrapError, KubectlError) as exc:
         return LayerState(PHASE, NAME, False, str(exc))

@@ -17,12 +17,24 @@ from provisioning.lab import argocd as lab_argocd
 from provisioning.lab import catalog, gitserver, kubectl, manager, processes, registry, upstream_images
 
 
-def test_every_image_install_yaml_names_has_a_recipe_and_a_mirrored_registry() -> None:
-    refs = upstream_images.install_images()
+def test_every_image_the_lab_installs_has_a_recipe_and_a_mirrored_registry() -> None:
+    refs = upstream_images.install_images(with_dex=lab_argocd.with_dex())
     assert f"quay.io/argoproj/argocd:{argocd_bootstrap.version()}" in refs
+    assert not lab_argocd.with_dex() and not [r for r in refs if "dex" in r], "the lab has no dex image"
+    assert [r for r in upstream_images.install_images() if "dexidp/dex" in r], "install.yaml's dex is gone"
     for ref in refs:
         upstream_images.recipe_for(ref)
         assert upstream_images.split(ref)[0] in registry.MIRRORED_UPSTREAMS, ref
+
+
+def test_a_site_without_sso_leaves_out_only_dexs_deployment() -> None:
+    def names(with_dex: bool) -> set[tuple[str, str]]:
+        objects = argocd_bootstrap.install_objects("argocd", with_dex=with_dex)
+        return {(o["kind"], o["metadata"]["name"]) for o in objects}
+
+    assert names(True) - names(False) == {("Deployment", "argocd-dex-server")}
+    assert argocd_bootstrap.DEX in argocd_bootstrap.workloads(True)
+    assert argocd_bootstrap.DEX not in argocd_bootstrap.workloads(False)
 
 
 def test_an_image_without_a_recipe_or_registry_is_refused_by_name() -> None:
@@ -107,14 +119,20 @@ def test_argocd_from_install_yaml_runs_as_pods_on_the_lab_nodes_with_upstream_im
         "argocd-repo-server",
         "argocd-application-controller",
         "argocd-redis",
-        "argocd-dex-server",
+        "argocd-notifications-controller",
+        "argocd-applicationset-controller",
     }
-    assert all(p["status"]["phase"] == "Running" for p in pods), [
-        (p["metadata"]["name"], p["status"]["phase"]) for p in pods
+    not_ready = [
+        (p["metadata"]["name"], c["name"], c.get("restartCount"))
+        for p in pods
+        for c in p["status"].get("containerStatuses") or [{"name": "-", "ready": False}]
+        if not c.get("ready")
     ]
+    assert not not_ready, f"containers not ready: {not_ready}"
+    assert "argocd-dex-server" not in {p["metadata"]["labels"].get("app.kubernetes.io/name") for p in pods}
     assert {p["spec"]["nodeName"] for p in pods} <= {h.name for h in manager.NET.hosts}
     images = {c["image"] for p in pods for c in p["spec"]["containers"]}
-    assert images == set(upstream_images.install_images()), images
+    assert images == set(upstream_images.install_images(with_dex=False)), images
     assert not [name for name in processes.recorded() if "argocd" in name or name == "redis"], (
         "an Argo CD host process is still running"
     )

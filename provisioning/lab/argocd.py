@@ -257,10 +257,18 @@ def install(git: gitserver.GitServer) -> list[str]:
     """install.yaml's images in the lab's registry, then argocd_bootstrap.install with the lab's objects;
     the objects created or changed (none when nothing changed)."""
     lab = kubectl.lab()
-    upstream_images.push_install_images(catalog.running())
+    upstream_images.push_install_images(catalog.running(), with_dex())
     site = [*settings_objects(), *secret_objects(), *repository_objects(git)]
-    changed = argocd_bootstrap.install(lab, NS, site)
+    changed = argocd_bootstrap.install(lab, NS, site, with_dex())
     return changed + argocd_bootstrap.apply(lab, [lab_service()], "lab-service")
+
+
+def with_dex() -> bool:
+    """The lab target's choice (false: dex cannot be built here, the lab has no SSO)."""
+    from boutique_suite import targets
+
+    access = targets.load("lab").argocd
+    return access is None or access.dex
 
 
 def ensure(timeout: int = 300) -> ArgoCD:
@@ -271,7 +279,7 @@ def ensure(timeout: int = 300) -> ArgoCD:
     git = git_server()
     try:
         install(git)
-        argocd_bootstrap.wait_ready(kubectl.lab(), NS, timeout)
+        argocd_bootstrap.wait_ready(kubectl.lab(), NS, timeout, with_dex())
     except (kubectl.KubectlError, upstream_images.UpstreamImageError) as exc:
         raise ArgoCDError(f"Argo CD in the lab cluster: {exc}") from None
     # As GitLab's project hook on-prem: a push to gitops-repo tells Argo CD at once, not at its next poll.

@@ -39,7 +39,6 @@ NAME = "registry.local"
 MIRRORED_UPSTREAMS = (
     "registry.k8s.io",  # CoreDNS (kubeadm's addon)
     "quay.io",  # Argo CD
-    "ghcr.io",  # dex (Argo CD's install.yaml)
     "public.ecr.aws",  # redis (Argo CD's install.yaml)
     "us-central1-docker.pkg.dev",  # the Online Boutique's own images (the stand-in answers under them)
 )

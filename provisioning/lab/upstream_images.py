@@ -1,6 +1,6 @@
 """The images Argo CD's pinned ``install.yaml`` names, built here and served by the lab's registry under
 their upstream names, the way an air-gapped site fills its mirror: the nodes' containerd resolves quay.io,
-ghcr.io and public.ecr.aws to the lab's registry (``registry.MIRRORED_UPSTREAMS``), so the manifest deploys
+and public.ecr.aws to the lab's registry (``registry.MIRRORED_UPSTREAMS``), so the manifest deploys
 unchanged.
 
 Each image is one layer: a Debian root filesystem made with mmdebstrap from the packages the upstream
@@ -13,9 +13,8 @@ Where the image differs from upstream's, ``differs`` says how, and the report sh
   are not rendered by the lab), kustomize at the lab's pin instead of the one Argo CD bundles.
 - ``public.ecr.aws/docker/library/redis``: Debian's redis-server (7.0) under the tag install.yaml names
   (8.2 on Alpine): redis's own sources are not reachable here.
-- ``ghcr.io/dexidp/dex``: no dex binary. The version install.yaml pins is not served by the Go module
-  proxy. The container runs Argo CD's ``argocd-dex`` (copied in by its init container), which starts dex only
-  when SSO is configured; the lab configures none.
+- ``ghcr.io/dexidp/dex``: not made. The version install.yaml pins is not served by the Go module proxy, so
+  the lab has no SSO and leaves install.yaml's argocd-dex-server out (``argocd.dex: false`` in its target).
 """
 
 from __future__ import annotations
@@ -44,11 +43,6 @@ ARGOCD_LINKS = (
     "argocd-commit-server",
 )
 NO_DOCS = ("--dpkgopt=path-exclude=/usr/share/doc/*", "--dpkgopt=path-exclude=/usr/share/man/*")
-DEX_NOTE = (
-    "No dex binary: the dex version Argo CD's install.yaml pins is not served by the Go module proxy. "
-    "The container runs Argo CD's argocd-dex, copied in by the Deployment's init container; it starts dex "
-    "only when SSO is configured, and the lab configures none.\n"
-)
 REDIS_ENTRYPOINT = """#!/bin/sh
 # redis's official entrypoint, in short: arguments that start with '-' are redis-server's
 set -e
@@ -66,7 +60,7 @@ class Recipe:
     """How one upstream image is made here."""
 
     repository: str  # e.g. quay.io/argoproj/argocd
-    packages: tuple[str, ...]  # Debian packages; empty: no Debian root filesystem
+    packages: tuple[str, ...]  # Debian packages of its root filesystem
     settings: dict[str, object]  # the image config's run settings (Entrypoint, User, Env, ...)
     differs: str  # how this image differs from upstream's, for the report
     files: Callable[[], dict[str, Path]] = field(default=lambda: {}, compare=False)  # image path: host file
@@ -139,17 +133,7 @@ REDIS = Recipe(
         'mkdir -p "$1/data" && chmod 0777 "$1/data"',
     ),
 )
-DEX = Recipe(
-    "ghcr.io/dexidp/dex",
-    (),
-    {
-        "User": "1001:1001",  # dex's own image runs as 1001; install.yaml asks for a non-root user
-        "Env": [PATH_ENV],
-        "Labels": {"org.opencontainers.image.description": DEX_NOTE.strip()},
-    },
-    "no dex binary (not on the Go module proxy); runs Argo CD's argocd-dex, which needs none without SSO",
-)
-RECIPES = (ARGOCD, REDIS, DEX)
+RECIPES = (ARGOCD, REDIS)
 
 
 def split(reference: str) -> tuple[str, str, str]:
@@ -171,12 +155,12 @@ def recipe_for(reference: str) -> Recipe:
     )
 
 
-def install_images() -> list[str]:
-    """Every image Argo CD's pinned install.yaml names, sorted."""
+def install_images(with_dex: bool = True) -> list[str]:
+    """Every image Argo CD's pinned install.yaml names (without dex's when ``with_dex`` is false), sorted."""
     from provisioning import argocd_bootstrap
 
     found: set[str] = set()
-    for obj in argocd_bootstrap.install_manifest():
+    for obj in argocd_bootstrap.install_objects(argocd_bootstrap.UPSTREAM_NAMESPACE, with_dex=with_dex):
         pod = (obj.get("spec") or {}).get("template", {}).get("spec") or {}
         for container in (*pod.get("initContainers", []), *pod.get("containers", [])):
             found.add(container["image"])
@@ -219,24 +203,21 @@ def layer(reference: str) -> Path:
 
 def _make_layer(recipe: Recipe, files: dict[str, Path], tarball: Path) -> None:
     partial = tarball.with_suffix(".partial.tar")
-    if not recipe.packages:  # no root filesystem: the note is the layer
-        partial.write_bytes(registry.layer_tar({"/usr/share/doc/README": DEX_NOTE.encode()}, mode=0o644))
-    else:
-        hooks = [*_copy_hooks(files), *recipe.hooks]
-        argv = [
-            "mmdebstrap",
-            "--variant=minbase",
-            f"--include={','.join(recipe.packages)}",
-            *NO_DOCS,
-            *(f"--customize-hook={hook}" for hook in hooks),
-            machines.SUITE,
-            str(partial),
-            machines.MIRROR,
-        ]
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=900)
-        if proc.returncode != 0:
-            partial.unlink(missing_ok=True)
-            raise UpstreamImageError(f"{recipe.repository}: mmdebstrap failed: {proc.stderr.strip()[-600:]}")
+    hooks = [*_copy_hooks(files), *recipe.hooks]
+    argv = [
+        "mmdebstrap",
+        "--variant=minbase",
+        f"--include={','.join(recipe.packages)}",
+        *NO_DOCS,
+        *(f"--customize-hook={hook}" for hook in hooks),
+        machines.SUITE,
+        str(partial),
+        machines.MIRROR,
+    ]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        partial.unlink(missing_ok=True)
+        raise UpstreamImageError(f"{recipe.repository}: mmdebstrap failed: {proc.stderr.strip()[-600:]}")
     partial.rename(tarball)
     for stale in CACHE.glob(f"{recipe.repository.rpartition('/')[2]}-*.tar"):
         if stale != tarball and not stale.name.endswith(".partial.tar"):
@@ -253,9 +234,9 @@ def push(reg: registry.Registry, reference: str) -> str:
     return registry.push_image(reg, path, tag, config, [data])
 
 
-def push_install_images(reg: registry.Registry) -> dict[str, str]:
-    """Every image install.yaml names, in the lab's registry; {reference: manifest digest}."""
+def push_install_images(reg: registry.Registry, with_dex: bool = True) -> dict[str, str]:
+    """Every image install.yaml names (dex's if ``with_dex``), in the lab's registry; {reference: digest}."""
     try:
-        return {ref: push(reg, ref) for ref in install_images()}
+        return {ref: push(reg, ref) for ref in install_images(with_dex)}
     except (registry.RegistryError, build.BuildError, OSError) as exc:
         raise UpstreamImageError(f"Argo CD's images: {exc}") from None
