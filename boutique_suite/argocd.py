@@ -4,6 +4,7 @@ Applications, their history, and sync-policy changes that scenarios make and rev
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,8 +105,22 @@ class ArgoCDClient:
         )
         resp.raise_for_status()
 
+    def project_exists(self, name: str) -> bool:
+        resp = self.session.get(f"{self.url}/api/v1/projects/{name}", timeout=15)
+        if resp.status_code in (403, 404):  # Argo CD answers 403 for a project that does not exist
+            return False
+        resp.raise_for_status()
+        return True
+
     def managed_resources(self, name: str) -> list[dict]:
         return self.get(f"/api/v1/applications/{name}/managed-resources").get("items") or []
+
+
+_MISSING_PROJECT = re.compile(r"referencing project (\S+) which does not exist")
+
+
+def _missing_projects(conditions: list[str]) -> list[str]:
+    return [m.group(1) for c in conditions if (m := _MISSING_PROJECT.search(c))]
 
 
 def sync_and_health(app: dict) -> tuple[str, str, str]:
@@ -134,6 +149,9 @@ def synced_and_healthy(client: ArgoCDClient, name: str, revision: str | None = N
         detail = f"{name}: sync {sync}, health {health}, revision {rev[:8]}"
         if revision is not None and rev != revision:
             return waits.pending(f"{detail}; waiting for revision {revision[:8]}")
+        unseen = [p for p in _missing_projects(conditions) if client.project_exists(p)]
+        if unseen:  # a controller that just started says so until its cache has the project: not an error
+            return waits.pending(f"{detail}; the controller has not loaded project {', '.join(unseen)} yet")
         if conditions:
             return waits.failed(f"{detail}; {'; '.join(conditions)}")
         if op.get("phase") in ("Failed", "Error") and op.get("syncResult", {}).get("revision") == rev:

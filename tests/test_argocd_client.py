@@ -68,3 +68,39 @@ def test_the_labs_login_is_the_clients_login_tried_again_until_accepted(tmp_path
         answers[:] = [(401, {"error": "invalid session"})]
         with pytest.raises(lab_argocd.ArgoCDError, match=r"Argo CD login as admin: still pending .*: 401"):
             lab_argocd.login(argocd, timeout=0.5)
+
+
+def _app_with_project_condition(project: str) -> dict:
+    message = f"Application referencing project {project} which does not exist"
+    return {
+        "status": {
+            "sync": {"status": "Synced", "revision": "abc"},
+            "health": {"status": "Healthy"},
+            "conditions": [{"type": "InvalidSpecError", "message": message}],
+        }
+    }
+
+
+def test_a_missing_project_that_exists_is_a_controller_still_loading_not_an_error() -> None:
+    """A restarted application controller (a drained node) says the project does not exist until its cache
+    has it: when Argo CD's API has the project, the wait goes on; when it has not, the wait fails at once."""
+    from boutique_suite import waits
+    from boutique_suite.argocd import synced_and_healthy
+
+    def server(method: str, path: str, headers: dict[str, str]) -> tuple[int, dict]:
+        if path.startswith("/api/v1/applications/loading"):
+            return 200, _app_with_project_condition("boutique")
+        if path.startswith("/api/v1/applications/broken"):
+            return 200, _app_with_project_condition("nosuchproject")
+        if path == "/api/v1/projects/boutique":
+            return 200, {"metadata": {"name": "boutique"}}
+        return 403, {"error": "permission denied", "code": 7}
+
+    with localhttp.serve(server) as url:
+        client = ArgoCDClient(url, "token")
+        loading = synced_and_healthy(client, "loading")()
+        assert loading.outcome is waits.Outcome.PENDING, loading.detail
+        assert "has not loaded project boutique yet" in loading.detail
+        broken = synced_and_healthy(client, "broken")()
+        assert broken.outcome is waits.Outcome.FAILED
+        assert "project nosuchproject which does not exist" in broken.detail

@@ -230,11 +230,12 @@ def lab_service() -> dict:
 
 
 def git_server() -> gitserver.GitServer:
-    """The lab's git server with its repositories, forwarded at the lab's gateway for the cluster's pods."""
+    """The lab's git server with its repositories, forwarded at the lab's gateway for the cluster's pods (and
+    for this machine, so the URL Argo CD reads gitops-repo at works for the suite's checks too)."""
     git = gitserver.ensure(port=PORTS["git"])
     for repo in gitserver.REPOS:
         gitserver.create_repo(git, repo)
-    hosts.ensure_forward(manager.NET, PORTS["git"])
+    hosts.ensure_forward(manager.NET, PORTS["git"], local=True)
     return git
 
 

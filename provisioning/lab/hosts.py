@@ -25,7 +25,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SETTINGS = tomllib.loads((HERE / "settings.toml").read_text())
 NETNS_DIR = Path("/var/run/netns")
-CHAIN = "BOUTIQUE-LAB"
+CHAIN = "BOUTIQUE-LAB"  # nat PREROUTING: what comes in from the bridge
+LOCAL_CHAIN = "BOUTIQUE-LAB-LOCAL"  # nat OUTPUT: what this machine sends to the gateway itself
+HOOKS = ((CHAIN, "PREROUTING"), (LOCAL_CHAIN, "OUTPUT"))
 
 
 class HostError(Exception):
@@ -195,22 +197,29 @@ def _iptables(*args: str, check: bool = True) -> subprocess.CompletedProcess[str
     return run(["iptables", "-w", "5", *args], check=check)
 
 
-def ensure_forward(net: Network, port: int) -> bool:
-    """DNAT <gateway>:<port> from the bridge to 127.0.0.1:<port>: the hosts (and their pods) reach a server of
-    the root namespace that listens on loopback only (the API server, the git server)."""
-    rule = ["-i", net.bridge, "-d", net.gateway, "-p", "tcp", "--dport", str(port)]
-    rule += ["-j", "DNAT", "--to-destination", f"127.0.0.1:{port}"]
+def _ensure_rule(chain: str, hook: str, rule: list[str]) -> bool:
+    """``rule`` in nat ``chain``, the chain jumped to from ``hook``; True when something was added."""
     changed = False
-    if _iptables("-t", "nat", "-L", CHAIN, "-n", check=False).returncode != 0:
-        _iptables("-t", "nat", "-N", CHAIN)
+    if _iptables("-t", "nat", "-L", chain, "-n", check=False).returncode != 0:
+        _iptables("-t", "nat", "-N", chain)
         changed = True
-    if _iptables("-t", "nat", "-C", "PREROUTING", "-j", CHAIN, check=False).returncode != 0:
-        _iptables("-t", "nat", "-A", "PREROUTING", "-j", CHAIN)
+    if _iptables("-t", "nat", "-C", hook, "-j", chain, check=False).returncode != 0:
+        _iptables("-t", "nat", "-A", hook, "-j", chain)
         changed = True
-    if _iptables("-t", "nat", "-C", CHAIN, *rule, check=False).returncode != 0:
-        _iptables("-t", "nat", "-A", CHAIN, *rule)
+    if _iptables("-t", "nat", "-C", chain, *rule, check=False).returncode != 0:
+        _iptables("-t", "nat", "-A", chain, *rule)
         changed = True
     return changed
+
+
+def ensure_forward(net: Network, port: int, local: bool = False) -> bool:
+    """DNAT <gateway>:<port> from the bridge to 127.0.0.1:<port>: the hosts (and their pods) reach a server of
+    the root namespace that listens on loopback only (the API server, the git server). ``local``: this
+    machine's own connections to <gateway>:<port> too, so one URL serves the pods and the suite."""
+    to = ["-d", net.gateway, "-p", "tcp", "--dport", str(port), "-j", "DNAT", "--to-destination"]
+    to.append(f"127.0.0.1:{port}")
+    changed = _ensure_rule(CHAIN, "PREROUTING", ["-i", net.bridge, *to])
+    return (local and _ensure_rule(LOCAL_CHAIN, "OUTPUT", to)) or changed
 
 
 def ensure(net: Network, apiserver_port: int) -> bool:
@@ -248,11 +257,12 @@ def remove(net: Network) -> list[str]:
         run(["ip", "link", "del", net.bridge], check=False)
         removed.append(f"bridge {net.bridge}")
     if shutil.which("iptables"):
-        while _iptables("-t", "nat", "-D", "PREROUTING", "-j", CHAIN, check=False).returncode == 0:
-            removed.append(f"iptables nat PREROUTING -> {CHAIN}")
-        if _iptables("-t", "nat", "-F", CHAIN, check=False).returncode == 0:
-            _iptables("-t", "nat", "-X", CHAIN, check=False)
-            removed.append(f"iptables chain {CHAIN}")
+        for chain, hook in HOOKS:
+            while _iptables("-t", "nat", "-D", hook, "-j", chain, check=False).returncode == 0:
+                removed.append(f"iptables nat {hook} -> {chain}")
+            if _iptables("-t", "nat", "-F", chain, check=False).returncode == 0:
+                _iptables("-t", "nat", "-X", chain, check=False)
+                removed.append(f"iptables chain {chain}")
     return removed
 
 
@@ -260,7 +270,9 @@ def leftovers(net: Network) -> list[str]:
     """What of the hosts' network still exists (for `lab down`'s test and status)."""
     found = [f"netns {h.netns}" for h in net.hosts if h.netns_path.exists()]
     found += [f"link {name}" for name in [net.bridge, *(h.veth for h in net.hosts)] if _link_exists(name)]
-    if shutil.which("iptables") and _iptables("-t", "nat", "-L", CHAIN, "-n", check=False).returncode == 0:
-        found.append(f"iptables chain {CHAIN}")
+    if shutil.which("iptables"):
+        for chain, _ in HOOKS:
+            if _iptables("-t", "nat", "-L", chain, "-n", check=False).returncode == 0:
+                found.append(f"iptables chain {chain}")
     found += [f"route {r['dst']}" for r in _routes() if r.get("dev") == net.bridge]
     return found
