@@ -28,7 +28,8 @@ def kube() -> Kube:
     # A fresh lab has no Argo CD CRDs until layer 3 runs; the root Application needs them.
     from provisioning.lab import kubectl as lab_kubectl
 
-    lab_kubectl.apply("-k", str(build.bin_dir("argocd").parent / "crds"))
+    crds = [o for o in bootstrap.install_manifest() if o["kind"] == "CustomResourceDefinition"]
+    lab_kubectl.apply_objects(crds)
     lab_kubectl.run("wait", "--for=condition=Established", "crd/applications.argoproj.io", "--timeout=60s")
     return connect(LAB.cluster.kubeconfig_path, LAB.cluster.context, runlabel.new_run_id())
 
