@@ -12,7 +12,8 @@ printed) and the GitLab project hook that sends it (provisioning/gitlab_platform
 CD at once instead of at its next poll.
 
 Every apply is server-side, one field manager per group of objects (so one group never takes fields away
-from another), and reports which objects it changed (their resourceVersion): a second ensure changes none.
+from another), and reports which objects it changed (its own managed-fields entry of each): a second ensure
+changes none.
 """
 
 from __future__ import annotations
@@ -175,25 +176,42 @@ def _key(obj: dict) -> str:
     return f"{obj['kind']}/{ns + '/' if ns else ''}{obj['metadata']['name']}"
 
 
-def _versions(kubectl: Kubectl, objects: list[dict]) -> dict[str, str]:
-    out = kubectl.run("get", "--ignore-not-found", "-o", "json", "-f", "-", stdin=yaml.safe_dump_all(objects))
+def _applied(kubectl: Kubectl, objects: list[dict], manager: str) -> dict[str, str]:
+    """Each object's managed-fields entry of ``manager`` (what that field manager last applied, and when). An
+    apply that changes nothing leaves it as it was; another writer (a controller updating a status, Argo CD
+    writing its settings) does not touch it, so it tells what this apply did, unlike the resourceVersion."""
+    out = kubectl.run(
+        "get",
+        "--ignore-not-found",
+        "--show-managed-fields",
+        "-o",
+        "json",
+        "-f",
+        "-",
+        stdin=yaml.safe_dump_all(objects),
+    )
     if not out.strip():
         return {}
     listing = json.loads(out)
     items = listing.get("items", [listing]) if listing.get("kind", "").endswith("List") else [listing]
-    return {_key(item): item["metadata"]["resourceVersion"] for item in items}
+    found = {}
+    for item in items:
+        entries = [m for m in item["metadata"].get("managedFields") or [] if m.get("manager") == manager]
+        found[_key(item)] = json.dumps(entries, sort_keys=True)
+    return found
 
 
 def apply(kubectl: Kubectl, objects: list[dict], group: str, dry_run: bool = False) -> list[str]:
     """Server-side apply as field manager ``boutique-suite-<group>``; the objects it created or changed."""
-    args = ["apply", "--server-side", "--force-conflicts", f"--field-manager={FIELD_MANAGER}-{group}"]
+    manager = f"{FIELD_MANAGER}-{group}"
+    args = ["apply", "--server-side", "--force-conflicts", f"--field-manager={manager}"]
     if dry_run:
         kubectl.run(*args, "--dry-run=server", "-f", "-", stdin=yaml.safe_dump_all(objects))
         return []
-    before = _versions(kubectl, objects)
+    before = _applied(kubectl, objects, manager)
     kubectl.run(*args, "-f", "-", stdin=yaml.safe_dump_all(objects))
-    after = _versions(kubectl, objects)
-    return sorted(key for key, rv in after.items() if before.get(key) != rv)
+    after = _applied(kubectl, objects, manager)
+    return sorted(key for key, entry in after.items() if before.get(key) != entry)
 
 
 def install(
