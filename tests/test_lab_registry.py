@@ -111,10 +111,9 @@ def test_hosts_toml_points_registry_local_at_the_ip_with_the_ca(tmp_path: Path) 
     ), "the mirror only: no fallback to https://registry.local, which no DNS resolves in the lab"
     assert "skip_verify" not in text
     paths = registry.write_certs_d(tmp_path / "certs.d", "https://10.77.0.1:5000", ca)
-    assert paths == [
-        tmp_path / "certs.d" / host / "hosts.toml" for host in ("registry.local", "registry.k8s.io")
-    ]
-    assert all(path.read_text() == text for path in paths), "the upstream registry is mirrored the same way"
+    hosts = ("registry.local", "registry.k8s.io", "quay.io", "public.ecr.aws", "us-central1-docker.pkg.dev")
+    assert paths == [tmp_path / "certs.d" / host / "hosts.toml" for host in hosts]
+    assert all(path.read_text() == text for path in paths), "each upstream registry is mirrored the same way"
     with pytest.raises(ValueError, match="https://<ip>:<port>"):
         registry.containerd_hosts_toml("http://10.77.0.1:5000", ca)
 
