@@ -168,14 +168,18 @@ def test_installing_twice_changes_nothing(incluster: str) -> None:
 
 @pytest.mark.lab
 def test_a_boutique_upstream_image_name_is_pulled_through_the_mirror() -> None:
+    """imagePullPolicy Always: the kubelet resolves the upstream name through the nodes' mirror file each
+    time (a name the mirror does not serve fails the pull), and runs what the lab's registry serves for it."""
     manager.up()
-    image = f"{catalog.UPSTREAM_REPOSITORY}/productcatalogservice:{catalog.UPSTREAM_TAG}"
+    repository, tag = "google-samples/microservices-demo/productcatalogservice", catalog.UPSTREAM_TAG
+    image = f"us-central1-docker.pkg.dev/{repository}:{tag}"
     namespace = "mirror-check"
+    container = {"name": "server", "image": image, "imagePullPolicy": "Always"}
     pod = {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": "productcatalogservice", "namespace": namespace},
-        "spec": {"containers": [{"name": "server", "image": image}], "restartPolicy": "Never"},
+        "spec": {"containers": [container], "restartPolicy": "Never"},
     }
     kubectl.apply_objects([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}, pod])
     try:
@@ -183,6 +187,7 @@ def test_a_boutique_upstream_image_name_is_pulled_through_the_mirror() -> None:
             "-n", namespace, "wait", "pod/productcatalogservice", "--for=condition=Ready", "--timeout=120s"
         )
         status = json.loads(kubectl.run("-n", namespace, "get", "pod", "productcatalogservice", "-o", "json"))
-        assert status["status"]["containerStatuses"][0]["image"].endswith(image.rpartition("/")[2])
+        served = registry.digest(registry.get_manifest(catalog.running(), repository, tag)[0])
+        assert status["status"]["containerStatuses"][0]["imageID"].endswith(served)
     finally:
         kubectl.run("delete", "namespace", namespace, "--ignore-not-found", "--wait=false")
