@@ -38,6 +38,9 @@ class FakeArgoCD:
         self.apps: dict[str, dict] = {}
         self.refreshed: list[str] = []
 
+    def all_healthy(self) -> None:
+        self.apps = {name: application(name) for name in (phase4_gitops.ROOT_APPLICATION, *CHILDREN)}
+
     def answer(self, method: str, path: str, headers: dict[str, str]) -> tuple[int, object]:
         if method == "POST" and path == "/api/v1/session":
             return 200, {"token": "session-token"}
@@ -75,7 +78,7 @@ def test_the_root_and_every_owned_application_healthy_is_ready(
     argocd: tuple[FakeArgoCD, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake, url = argocd
-    fake.apps = {name: application(name) for name in (phase4_gitops.ROOT_APPLICATION, *CHILDREN)}
+    fake.all_healthy()
     target = onprem_target(tmp_path, url, monkeypatch)
     state = phase4_gitops.check(target)
     assert state.ready, state.detail
@@ -88,7 +91,7 @@ def test_an_application_the_site_cannot_run_is_named_with_its_reason(
     argocd: tuple[FakeArgoCD, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake, url = argocd
-    fake.apps = {name: application(name) for name in (phase4_gitops.ROOT_APPLICATION, *CHILDREN)}
+    fake.all_healthy()
     fake.apps["loki"] = application("loki", sync="OutOfSync", health="Missing")
     state = phase4_gitops.check(onprem_target(tmp_path, url, monkeypatch))
     assert state.ready, state.detail
@@ -110,7 +113,7 @@ def test_a_degraded_application_breaks_the_layer_with_argo_cds_words(
     argocd: tuple[FakeArgoCD, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake, url = argocd
-    fake.apps = {name: application(name) for name in (phase4_gitops.ROOT_APPLICATION, *CHILDREN)}
+    fake.all_healthy()
     fake.apps["metallb"] = application("metallb", health="Degraded", message="Deployment speaker: 0/3 ready")
     target = onprem_target(tmp_path, url, monkeypatch)
     assert not phase4_gitops.check(target).ready

@@ -83,13 +83,13 @@ def ca_file() -> Path:
     return pki.ensure_ca(gitserver.pki_dir()).crt
 
 
-def gitops_repo_url(git: gitserver.GitServer) -> str:
-    """gitops-repo where the cluster's pods (Argo CD's repo-server) reach it: at the lab's gateway."""
-    return git.repo_url("gitops-repo", manager.NET.gateway)
-
-
 def repo_url_for_argocd(git: gitserver.GitServer, repo: str) -> str:
+    """A repository where the cluster's pods (Argo CD's repo-server) reach it: at the lab's gateway."""
     return git.repo_url(repo, manager.NET.gateway)
+
+
+def gitops_repo_url(git: gitserver.GitServer) -> str:
+    return repo_url_for_argocd(git, "gitops-repo")
 
 
 # --- secrets kept by the lab ----------------------------------------------------------------------------
