@@ -123,6 +123,14 @@ def _missing_projects(conditions: list[str]) -> list[str]:
     return [m.group(1) for c in conditions if (m := _MISSING_PROJECT.search(c))]
 
 
+def _reason(exc: requests.RequestException) -> str:
+    """The innermost cause of a transport error, without urllib3's pool and retry wrapping."""
+    cause: BaseException = exc
+    while cause.__cause__ is not None or (cause.args and isinstance(cause.args[0], BaseException)):
+        cause = cause.__cause__ or cause.args[0]
+    return f"{type(cause).__name__}: {cause}"
+
+
 def sync_and_health(app: dict) -> tuple[str, str, str]:
     status = app.get("status", {})
     return (
@@ -134,10 +142,15 @@ def sync_and_health(app: dict) -> tuple[str, str, str]:
 
 def synced_and_healthy(client: ArgoCDClient, name: str, revision: str | None = None) -> waits.Probe:
     """Three outcomes: Synced + Healthy (at ``revision`` if given) succeeds; a failed sync operation or a
-    Degraded health fails at once with Argo CD's own message; anything else is pending."""
+    Degraded health fails at once with Argo CD's own message; anything else is pending. Argo CD's API not
+    answering is pending too: its server's pod moves when its node is drained, and the deadline turns an
+    API that never comes back into a failure naming the error."""
 
     def probe() -> waits.Check:
-        app = client.application(name)
+        try:
+            app = client.application(name)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            return waits.pending(f"{name}: Argo CD's API at {client.url} did not answer: {_reason(exc)}")
         sync, health, rev = sync_and_health(app)
         status = app.get("status", {})
         op = status.get("operationState") or {}

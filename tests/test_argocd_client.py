@@ -104,3 +104,41 @@ def test_a_missing_project_that_exists_is_a_controller_still_loading_not_an_erro
         broken = synced_and_healthy(client, "broken")()
         assert broken.outcome is waits.Outcome.FAILED
         assert "project nosuchproject which does not exist" in broken.detail
+
+
+def test_an_api_that_does_not_answer_is_pending_and_fails_at_the_deadline_with_the_error() -> None:
+    """argocd-server's pod moves when its node is drained: the wait goes on while the API does not answer,
+    and succeeds once it answers Synced and Healthy; an API that never answers times out naming why."""
+    import socket
+
+    from boutique_suite import waits
+    from boutique_suite.argocd import synced_and_healthy
+
+    healthy = {"status": {"sync": {"status": "Synced", "revision": "abc"}, "health": {"status": "Healthy"}}}
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{unused.getsockname()[1]}"  # bound, never listening: refused
+        down = synced_and_healthy(ArgoCDClient(closed, "token"), "app")()
+    assert down.outcome is waits.Outcome.PENDING
+    assert "did not answer" in down.detail and "refused" in down.detail.lower(), down.detail
+
+    def server(method: str, path: str, headers: dict[str, str]) -> tuple[int, dict]:
+        return 200, healthy
+
+    with localhttp.serve(server) as url:
+        client = ArgoCDClient(url, "token")
+        calls = []
+
+        def flaky() -> waits.Check:
+            calls.append(1)
+            if len(calls) == 1:
+                return synced_and_healthy(ArgoCDClient(closed, "token"), "app")()
+            return synced_and_healthy(client, "app")()
+
+        waited = waits.until(flaky, timeout=10, interval=0.01, what="app")
+    assert waited.check.outcome is waits.Outcome.SUCCEEDED and len(calls) == 2
+
+    with pytest.raises(waits.WaitTimeout, match="did not answer"):
+        waits.until(
+            synced_and_healthy(ArgoCDClient(closed, "token"), "app"), timeout=0.05, interval=0.01, what="app"
+        )
