@@ -187,7 +187,11 @@ class SteadyState:
         """Seconds until the platform is as it was; WaitFailed names what did not come back."""
 
         def restored() -> waits.Check:
-            left = diff(self.before, snapshot(self.target, self.kube, self.argocd, self.app))
+            try:
+                now = snapshot(self.target, self.kube, self.argocd, self.app)
+            except (requests.ConnectionError, requests.Timeout) as exc:  # argocd-server's pod still moving
+                return waits.pending(f"Argo CD's API did not answer: {type(exc).__name__}")
+            left = diff(self.before, now)
             return waits.pending(f"not as before the fault: {left}") if left else waits.succeeded()
 
         return waits.until(

@@ -86,3 +86,24 @@ def test_the_watch_service_name_is_a_dns_label_of_its_run() -> None:
     name = watch_service_name("First_Run.1203")
     assert re.fullmatch(r"steady-[0-9a-f]{4}-first-run-1203", name)
     assert watch_service_name("x" * 80)[:7] == "steady-" and len(watch_service_name("x" * 80)) <= 63
+
+
+def test_the_steady_state_waits_while_argo_cds_api_does_not_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a drain argocd-server's pod may still be moving: the restored-state wait goes on until the
+    snapshot can be read again, and then compares it with the one taken before the fault."""
+    import requests
+
+    from boutique_suite import steady
+
+    answers: list[object] = [requests.ConnectionError("connection refused"), {"app": "Synced"}]
+
+    def snapshot(*_: object) -> dict:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer  # type: ignore[return-value]
+
+    monkeypatch.setattr(steady, "snapshot", snapshot)
+    state = steady.SteadyState(None, None, None, "app", {"app": "Synced"})  # type: ignore[arg-type]
+    assert state.expect_restored(timeout=30) < 30
+    assert answers == []
