@@ -112,3 +112,35 @@ def test_bad_input_gets_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) 
     assert err.count("\n") == 1
     assert mutants.main(["--target", "targets/onprem.example.yaml", "--only", "hpa-max-1"]) == 2
     assert "mutations are applied through the lab's gitops content" in capsys.readouterr().err
+
+
+def test_the_content_is_restored_once_after_the_last_mutation_also_when_a_run_is_interrupted(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Each catcher run publishes its own copy of the content, replacing the mutation before it: one restore
+    at the end, and one when a run is interrupted."""
+    events: list[str] = []
+
+    class Site:
+        def mutations_missing(self) -> str:
+            return ""
+
+    def catchers(mutation: mutants.Mutation, target: str, reports: Path) -> mutants.Result:
+        events.append(mutation.name)
+        if mutation.name == "interrupted":
+            raise KeyboardInterrupt
+        return mutants.Result(mutation.name, mutation.what, [], ["caught"], 1.0, 2.0)
+
+    monkeypatch.setattr(mutants.targets, "load", lambda name: name)
+    monkeypatch.setattr(mutants, "site_for", lambda target: Site())
+    monkeypatch.setattr(mutants, "run_catchers", catchers)
+    monkeypatch.setattr(mutants, "restore", lambda target: events.append(f"restore {target}"))
+    first, second = mutants.CATALOGUE[:2]
+    assert [r.mutation for r in mutants.run("lab", [first, second], tmp_path)] == [first.name, second.name]
+    assert events == [first.name, second.name, "restore lab"]
+
+    events.clear()
+    interrupted = mutants.Mutation("interrupted", "stopped by a person", first.path, first.edit, ())
+    with pytest.raises(KeyboardInterrupt):
+        mutants.run("lab", [first, interrupted, second], tmp_path)
+    assert events == [first.name, "interrupted", "restore lab"]
