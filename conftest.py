@@ -368,6 +368,16 @@ def _publish_timers(target: targets.Target) -> None:
         print(f"lab-timers.md not written: {exc}", file=sys.stderr)
 
 
+def _publish_pins() -> None:
+    """The version each component runs in the lab and on-prem (provisioning/pins.py)."""
+    from provisioning import pins
+
+    try:
+        evidence.publish_run_page("pins.md", "# One version per component\n\n" + pins.markdown(pins.table()))
+    except Exception as exc:  # a document must never hide the run's own outcome
+        print(f"pins.md not written: {exc}", file=sys.stderr)
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     runner = session.config.stash.get(LAYERS_KEY, None)
     seconds = runner.seconds if runner else {}
@@ -378,6 +388,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         _publish_timers(session.config.stash[TARGET_KEY])
     if evidence.write_summary(session.config):
         overview.write()
+        _publish_pins()
         for document in (traceability, resilience, flakiness):
             try:
                 document.publish()
