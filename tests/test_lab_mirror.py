@@ -61,17 +61,40 @@ def test_the_argocd_image_has_a_command_for_everything_install_yaml_runs() -> No
     assert settings["User"] == str(upstream_images.ARGOCD_UID), "install.yaml runs it as non-root"
 
 
-def test_the_cache_key_follows_the_bytes_of_every_file_copied_in(tmp_path: Path) -> None:
+def test_the_cache_key_follows_the_bytes_of_every_file_copied_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(upstream_images, "DIGESTS", tmp_path / "digests.json")
     binary = tmp_path / "argocd"
     binary.write_bytes(b"one")
     first = upstream_images.cache_key(upstream_images.ARGOCD, "v1", {"/usr/local/bin/argocd": binary})
     again = upstream_images.cache_key(upstream_images.ARGOCD, "v1", {"/usr/local/bin/argocd": binary})
-    binary.write_bytes(b"two")
+    binary.write_bytes(b"three")  # another size: two writes within one clock tick may share an mtime
     changed = upstream_images.cache_key(upstream_images.ARGOCD, "v1", {"/usr/local/bin/argocd": binary})
     assert first == again != changed
     assert upstream_images.cache_key(upstream_images.ARGOCD, "v2", {}) != upstream_images.cache_key(
         upstream_images.ARGOCD, "v1", {}
     )
+
+
+def test_a_files_digest_is_kept_until_the_file_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The layer-3 ensure hashes 600 MiB each time without this; a rebuilt file is hashed again."""
+    import hashlib
+
+    monkeypatch.setattr(upstream_images, "DIGESTS", tmp_path / "digests.json")
+    layer = tmp_path / "layer.tar"
+    layer.write_bytes(b"layer one")
+    assert upstream_images._digest_file(layer) == hashlib.sha256(b"layer one").hexdigest()
+    kept = json.loads(upstream_images.DIGESTS.read_text())
+    kept[str(layer)]["sha256"] = "kept"  # what a second call returns proves it did not read the file again
+    upstream_images.DIGESTS.write_text(json.dumps(kept))
+    assert upstream_images._digest_file(layer) == "kept"
+    layer.write_bytes(b"layer two, rebuilt")
+    assert upstream_images._digest_file(layer) == hashlib.sha256(b"layer two, rebuilt").hexdigest()
+    upstream_images.DIGESTS.write_text("not json")  # a damaged record costs a hash, never an error
+    assert upstream_images._digest_file(layer) == hashlib.sha256(b"layer two, rebuilt").hexdigest()
 
 
 def test_the_standin_answers_under_the_boutiques_upstream_names() -> None:

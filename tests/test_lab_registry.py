@@ -77,6 +77,22 @@ def test_tls_is_verified_with_the_platform_ca_and_refused_without_it(reg: regist
         requests.get(f"{reg.url}/v2/", timeout=10)  # the system's public CAs only
 
 
+def test_a_layer_on_disk_is_pushed_as_its_bytes_would_be_and_not_read_when_the_registry_has_it(
+    reg: registry.Registry, tmp_path: Path
+) -> None:
+    config, layers = tiny_image(b"a layer pushed from a file\n")
+    path = tmp_path / "layer.tar"
+    path.write_bytes(layers[0])
+    from_file = registry.LayerFile(path, registry.digest(layers[0]))
+    pushed = registry.push_image_files(reg, "boutique/from-file", "v1", config, [from_file])
+    assert pushed == registry.push_image(reg, "boutique/from-file", "v1", config, layers)
+    path.write_bytes(b"x" * len(layers[0]))  # read now, it would be refused: its digest no longer matches
+    assert registry.push_image_files(reg, "boutique/from-file", "v2", config, [from_file]) == pushed
+    fresh = registry.LayerFile(path, registry.digest(path.read_bytes()))
+    assert registry.push_image_files(reg, "boutique/from-file", "v3", config, [fresh]) != pushed
+    assert registry.has_blob(reg, "boutique/from-file", fresh.digest)
+
+
 def test_push_tag_list_and_delete(reg: registry.Registry) -> None:
     config, layers = tiny_image()
     pushed = registry.push_image(reg, REPO, "v1", config, layers)

@@ -224,6 +224,45 @@ def push_blob(reg: Registry, repo: str, data: bytes) -> str:
     return blob_digest
 
 
+@dataclass(frozen=True)
+class LayerFile:
+    """An uncompressed tar layer on disk whose digest is already known: pushed without reading it when the
+    registry has it."""
+
+    path: Path
+    digest: str
+
+    def descriptor(self) -> dict[str, object]:
+        return {"mediaType": OCI_LAYER, "digest": self.digest, "size": self.path.stat().st_size}
+
+
+def push_layer_file(reg: Registry, repo: str, layer: LayerFile) -> str:
+    if not has_blob(reg, repo, layer.digest):
+        started = _expect(_request(reg, "POST", f"/v2/{repo}/blobs/uploads/"), 202)
+        headers = {"Content-Type": "application/octet-stream"}
+        with layer.path.open("rb") as data:
+            put = _request(
+                reg, "PUT", started.headers["Location"], params={"digest": layer.digest}, data=data,
+                headers=headers,
+            )  # fmt: skip
+        _expect(put, 201)
+    return layer.digest
+
+
+def push_image_files(reg: Registry, repo: str, tag: str, config: bytes, layers: list[LayerFile]) -> str:
+    """push_image for layers on disk (see LayerFile); the manifest's digest."""
+    push_blob(reg, repo, config)
+    for layer in layers:
+        push_layer_file(reg, repo, layer)
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": _descriptor(OCI_CONFIG, config),
+        "layers": [layer.descriptor() for layer in layers],
+    }
+    return _put_manifest(reg, repo, tag, json.dumps(manifest).encode(), OCI_MANIFEST)
+
+
 def push_image(reg: Registry, repo: str, tag: str, config: bytes, layers: list[bytes]) -> str:
     """Push an OCI image (config and uncompressed tar layers) as ``repo:tag``; the manifest's digest."""
     for blob in (config, *layers):
@@ -302,18 +341,20 @@ def layer_tar(files: dict[str, bytes], mode: int = 0o755) -> bytes:
 
 
 def image_config(
-    layers: list[bytes],
+    layers: list[bytes] | list[str],
     entrypoint: list[str] | None = None,
     arch: str = "amd64",
     settings: dict[str, object] | None = None,
 ) -> bytes:
-    """An OCI image config for uncompressed ``layers`` (their diff IDs are their digests); ``settings`` are
-    the config's run settings (User, Env, WorkingDir, Cmd, Labels) beside the entrypoint."""
+    """An OCI image config for uncompressed ``layers`` (their diff IDs are their digests; given as the
+    layers' bytes or their digests); ``settings`` are the config's run settings (User, Env, WorkingDir, Cmd,
+    Labels) beside the entrypoint."""
+    diff_ids = [layer if isinstance(layer, str) else digest(layer) for layer in layers]
     doc = {
         "architecture": arch,
         "os": "linux",
         "config": ({"Entrypoint": entrypoint} if entrypoint else {}) | (settings or {}),
-        "rootfs": {"type": "layers", "diff_ids": [digest(layer) for layer in layers]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
     }
     return json.dumps(doc, sort_keys=True).encode()
 
