@@ -19,6 +19,8 @@ changes none.
 from __future__ import annotations
 
 import base64
+import copy
+import functools
 import json
 import secrets
 from pathlib import Path
@@ -27,7 +29,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from boutique_suite import kubectl
-from boutique_suite.kubectl import Kubectl, KubectlError
+from boutique_suite.kubectl import Kubectl, KubectlError, stream
 from boutique_suite.targets import Target, TargetError
 
 MODULE = "github.com/argoproj/argo-cd/v3"
@@ -39,6 +41,7 @@ WEBHOOK_KEY = "webhook.gitlab.secret"
 TLS_CERTS = "argocd-tls-certs-cm"
 UPSTREAM_NAMESPACE = "argocd"  # install.yaml's ClusterRoleBindings name this namespace
 DEX = "deployment/argocd-dex-server"  # SSO only: a site without SSO may leave it out (argocd.dex: false)
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml where PyYAML has it (its wheels do)
 WORKLOADS = (
     "deployment/argocd-server",
     "deployment/argocd-repo-server",
@@ -76,14 +79,22 @@ def version() -> str:
 
 
 def install_manifest(pinned: str | None = None) -> list[dict]:
-    """Argo CD's manifests/install.yaml at the pinned version, from its Go module."""
+    """Argo CD's manifests/install.yaml at the pinned version, from its Go module (a copy the caller may
+    change)."""
+    return copy.deepcopy(_install_manifest(pinned or version()))
+
+
+@functools.cache
+def _install_manifest(pinned: str) -> tuple[dict, ...]:
+    """Parsed once per process with libyaml: 1.4 MB of CRDs take PyYAML's pure-Python loader 3–5 s on two
+    busy cores, and a layer-3 ensure reads it three times."""
     from provisioning.gitops.checks import schema
 
     try:
-        path = schema.module_dir(MODULE, pinned or version()) / "manifests" / "install.yaml"
+        path = schema.module_dir(MODULE, pinned) / "manifests" / "install.yaml"
     except RuntimeError as exc:
         raise BootstrapError(f"cannot read Argo CD's install manifest from its Go module: {exc}") from None
-    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    return tuple(doc for doc in yaml.load_all(path.read_text(), Loader=_LOADER) if doc)
 
 
 def install_objects(namespace: str, pinned: str | None = None, with_dex: bool = True) -> list[dict]:
@@ -176,7 +187,7 @@ def _key(obj: dict) -> str:
     return f"{obj['kind']}/{ns + '/' if ns else ''}{obj['metadata']['name']}"
 
 
-def _applied(kubectl: Kubectl, objects: list[dict], manager: str) -> dict[str, str]:
+def _applied(kubectl: Kubectl, objects: str, manager: str) -> dict[str, str]:
     """Each object's managed-fields entry of ``manager`` (what that field manager last applied, and when). An
     apply that changes nothing leaves it as it was; another writer (a controller updating a status, Argo CD
     writing its settings) does not touch it, so it tells what this apply did, unlike the resourceVersion."""
@@ -188,7 +199,7 @@ def _applied(kubectl: Kubectl, objects: list[dict], manager: str) -> dict[str, s
         "json",
         "-f",
         "-",
-        stdin=yaml.safe_dump_all(objects),
+        stdin=objects,
     )
     if not out.strip():
         return {}
@@ -205,12 +216,13 @@ def apply(kubectl: Kubectl, objects: list[dict], group: str, dry_run: bool = Fal
     """Server-side apply as field manager ``boutique-suite-<group>``; the objects it created or changed."""
     manager = f"{FIELD_MANAGER}-{group}"
     args = ["apply", "--server-side", "--force-conflicts", f"--field-manager={manager}"]
+    text = stream(objects)
     if dry_run:
-        kubectl.run(*args, "--dry-run=server", "-f", "-", stdin=yaml.safe_dump_all(objects))
+        kubectl.run(*args, "--dry-run=server", "-f", "-", stdin=text)
         return []
-    before = _applied(kubectl, objects, manager)
-    kubectl.run(*args, "-f", "-", stdin=yaml.safe_dump_all(objects))
-    after = _applied(kubectl, objects, manager)
+    before = _applied(kubectl, text, manager)
+    kubectl.run(*args, "-f", "-", stdin=text)
+    after = _applied(kubectl, text, manager)
     return sorted(key for key, entry in after.items() if before.get(key) != entry)
 
 

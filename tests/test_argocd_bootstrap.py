@@ -167,3 +167,12 @@ def test_the_push_webhook_secret_is_made_once_and_gitlab_sends_it(
         assert new != token and state.hook_tokens[str(hook["id"])] == new
     finally:
         server.shutdown()
+
+
+def test_install_yaml_is_parsed_once_and_each_caller_gets_its_own_copy() -> None:
+    """install_objects rewrites namespaces; the next caller still gets install.yaml as upstream wrote it."""
+    moved = bootstrap.install_objects("somewhere-else")
+    assert {o["metadata"].get("namespace") for o in moved if o["kind"] == "Deployment"} == {"somewhere-else"}
+    again = bootstrap.install_manifest()
+    assert {o["metadata"].get("namespace") for o in again if o["kind"] == "Deployment"} == {None}
+    assert bootstrap._install_manifest.cache_info().hits >= 1

@@ -5,9 +5,7 @@ Module-level ``run``/``apply``/``apply_objects`` use it; ``Kubectl`` and ``Kubec
 
 from __future__ import annotations
 
-import yaml
-
-from boutique_suite.kubectl import Kubectl, KubectlError
+from boutique_suite.kubectl import Kubectl, KubectlError, stream
 
 __all__ = ["Kubectl", "KubectlError", "apply", "apply_objects", "lab", "run"]
 
@@ -31,4 +29,4 @@ def apply(*args: str, stdin: str | None = None) -> None:
 
 
 def apply_objects(objects: list[dict]) -> None:
-    apply("-f", "-", stdin=yaml.safe_dump_all(objects))
+    apply("-f", "-", stdin=stream(objects))
