@@ -14,7 +14,7 @@ from boutique_suite import gitops_checks, targets
 from boutique_suite.argocd import ArgoCDClient, ArgoCDUnavailable
 from provisioning import LayerRunner, argocd_bootstrap
 from provisioning.lab import argocd as lab_argocd
-from provisioning.lab import catalog, gitserver, kubectl, manager, processes, registry, upstream_images
+from provisioning.lab import build, catalog, gitserver, kubectl, manager, processes, registry, upstream_images
 
 
 def test_every_image_the_lab_installs_has_a_recipe_and_a_mirrored_registry() -> None:
@@ -64,7 +64,7 @@ def test_the_argocd_image_has_a_command_for_everything_install_yaml_runs() -> No
 def test_the_cache_key_follows_the_bytes_of_every_file_copied_in(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(upstream_images, "DIGESTS", tmp_path / "digests.json")
+    monkeypatch.setattr(build, "DIGESTS", tmp_path / "digests.json")
     binary = tmp_path / "argocd"
     binary.write_bytes(b"one")
     first = upstream_images.cache_key(upstream_images.ARGOCD, "v1", {"/usr/local/bin/argocd": binary})
@@ -83,18 +83,18 @@ def test_a_files_digest_is_kept_until_the_file_changes(
     """The layer-3 ensure hashes 600 MiB each time without this; a rebuilt file is hashed again."""
     import hashlib
 
-    monkeypatch.setattr(upstream_images, "DIGESTS", tmp_path / "digests.json")
+    monkeypatch.setattr(build, "DIGESTS", tmp_path / "digests.json")
     layer = tmp_path / "layer.tar"
     layer.write_bytes(b"layer one")
-    assert upstream_images._digest_file(layer) == hashlib.sha256(b"layer one").hexdigest()
-    kept = json.loads(upstream_images.DIGESTS.read_text())
+    assert build.sha256(layer) == hashlib.sha256(b"layer one").hexdigest()
+    kept = json.loads(build.DIGESTS.read_text())
     kept[str(layer)]["sha256"] = "kept"  # what a second call returns proves it did not read the file again
-    upstream_images.DIGESTS.write_text(json.dumps(kept))
-    assert upstream_images._digest_file(layer) == "kept"
+    build.DIGESTS.write_text(json.dumps(kept))
+    assert build.sha256(layer) == "kept"
     layer.write_bytes(b"layer two, rebuilt")
-    assert upstream_images._digest_file(layer) == hashlib.sha256(b"layer two, rebuilt").hexdigest()
-    upstream_images.DIGESTS.write_text("not json")  # a damaged record costs a hash, never an error
-    assert upstream_images._digest_file(layer) == hashlib.sha256(b"layer two, rebuilt").hexdigest()
+    assert build.sha256(layer) == hashlib.sha256(b"layer two, rebuilt").hexdigest()
+    build.DIGESTS.write_text("not json")  # a damaged record costs a hash, never an error
+    assert build.sha256(layer) == hashlib.sha256(b"layer two, rebuilt").hexdigest()
 
 
 def test_the_standin_answers_under_the_boutiques_upstream_names() -> None:

@@ -30,6 +30,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 VERSIONS_FILE = HERE / "versions.toml"
 CACHE_ROOT = Path(os.environ.get("BOUTIQUE_LAB_CACHE", Path.home() / ".cache" / "boutique-lab"))
+DIGESTS = CACHE_ROOT / "digests.json"  # sha256 of cached files by path and stat (see sha256)
 MANIFEST = "manifest.json"
 
 
@@ -365,10 +366,31 @@ def provider_mirror_paths(namespace: str, kind: str, version: str) -> list[str]:
 
 
 def sha256(path: Path) -> str:
+    """sha256 of ``path``, hex. Kept in DIGESTS by path, inode, size and times (rsync's quick check): each
+    layer ensure verifies its components' binaries and the Argo CD image's 380 MiB layer, which change only
+    when rebuilt; a file written again is hashed again."""
+    stat = path.stat()
+    stamp = f"{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}"
+    try:
+        kept = json.loads(DIGESTS.read_text())
+    except (OSError, ValueError):
+        kept = {}
+    entry = kept.get(str(path))
+    if isinstance(entry, dict) and entry.get("stamp") == stamp:
+        return str(entry["sha256"])
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
+    kept = {p: e for p, e in kept.items() if Path(p).exists()}  # no record outlives its file
+    kept[str(path)] = {"stamp": stamp, "sha256": digest.hexdigest()}
+    try:
+        DIGESTS.parent.mkdir(parents=True, exist_ok=True)
+        partial = DIGESTS.with_suffix(f".{os.getpid()}.partial")
+        partial.write_text(json.dumps(kept, indent=1, sort_keys=True))
+        partial.replace(DIGESTS)  # concurrent writers: the last one wins, a lost entry costs one hash
+    except OSError:
+        pass  # a read-only cache costs the hash next time, nothing else
     return digest.hexdigest()
 
 

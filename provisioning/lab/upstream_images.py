@@ -20,8 +20,6 @@ Where the image differs from upstream's, ``differs`` says how, and the report sh
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import shlex
 import subprocess
 from collections.abc import Callable
@@ -31,7 +29,6 @@ from pathlib import Path
 from provisioning.lab import build, machines, registry
 
 CACHE = build.CACHE_ROOT / "images"
-DIGESTS = CACHE / "digests.json"  # sha256 of the files images are made of, by path, size and mtime
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 ARGOCD_UID = 999
 ARGOCD_LINKS = (
@@ -170,34 +167,9 @@ def install_images(with_dex: bool = True) -> list[str]:
     return sorted(found)
 
 
-def _digest_file(path: Path) -> str:
-    """sha256 of ``path``, hex. Kept in DIGESTS by path, inode, size and times (rsync's quick check): every
-    layer-3 ensure asks for the digests of Argo CD's 200 MiB of binaries and its 380 MiB layer, which change
-    only when rebuilt."""
-    stat = path.stat()
-    stamp = f"{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}"
-    try:
-        kept = json.loads(DIGESTS.read_text())
-    except (OSError, ValueError):
-        kept = {}
-    entry = kept.get(str(path))
-    if entry and entry.get("stamp") == stamp:
-        return str(entry["sha256"])
-    sha = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            sha.update(chunk)
-    kept[str(path)] = {"stamp": stamp, "sha256": sha.hexdigest()}
-    DIGESTS.parent.mkdir(parents=True, exist_ok=True)
-    partial = DIGESTS.with_suffix(f".{os.getpid()}.partial")
-    partial.write_text(json.dumps(kept, indent=1, sort_keys=True))
-    partial.replace(DIGESTS)
-    return sha.hexdigest()
-
-
 def cache_key(recipe: Recipe, tag: str, files: dict[str, Path]) -> str:
     parts = [machines.SUITE, recipe.repository, tag, *recipe.packages, *recipe.hooks]
-    parts += [f"{dest}={_digest_file(src)}" for dest, src in sorted(files.items())]
+    parts += [f"{dest}={build.sha256(src)}" for dest, src in sorted(files.items())]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
@@ -250,7 +222,7 @@ def push(reg: registry.Registry, reference: str) -> str:
     recipe = recipe_for(reference)
     _, path, tag = split(reference)
     tarball = layer(reference)
-    layer_file = registry.LayerFile(tarball, f"sha256:{_digest_file(tarball)}")
+    layer_file = registry.LayerFile(tarball, f"sha256:{build.sha256(tarball)}")
     config = registry.image_config([layer_file.digest], settings=recipe.settings)
     return registry.push_image_files(reg, path, tag, config, [layer_file])
 
