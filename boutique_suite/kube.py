@@ -117,17 +117,33 @@ class Kube:
     def labels(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         return {**runlabel.labels(self.run_id), **(extra or {})}
 
-    def create_namespace(self, prefix: str) -> str:
+    def create_namespace(self, prefix: str, timeout: float = 60) -> str:
+        """A new namespace of this run, returned once its "default" ServiceAccount exists: until the
+        controller-manager's ServiceAccount controller makes it, the API refuses every pod created there."""
         for n in itertools.count(1):
             name = f"{prefix}-{self.run_id}-{n}".lower()
             body = client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=self.labels()))
             try:
                 self.core.create_namespace(body)
-                return name
             except ApiException as exc:
                 if exc.status != 409:
                     raise
+                continue
+            self._wait_default_service_account(name, timeout)
+            return name
         raise AssertionError("unreachable")
+
+    def _wait_default_service_account(self, namespace: str, timeout: float) -> None:
+        def made() -> waits.Check:
+            try:
+                self.core.read_namespaced_service_account("default", namespace)
+            except ApiException as exc:
+                if exc.status == 404:
+                    return waits.pending(f'no ServiceAccount "default" in {namespace} yet')
+                raise
+            return waits.succeeded()
+
+        waits.until(made, timeout=timeout, interval=0.2, what=f"namespace {namespace} ready for pods")
 
     def delete_namespace(self, name: str, wait: float = 0) -> None:
         """Delete ``name``; with ``wait``, until it is gone (its pods stopped by their kubelets), for a revert

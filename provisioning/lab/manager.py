@@ -17,6 +17,7 @@ import shutil
 import signal
 import string
 import subprocess
+import sys
 import time
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -59,6 +60,11 @@ PORT_OF = {
 
 class LabError(Exception):
     """The lab cannot be started or used; the message says what to do."""
+
+
+class ComponentsDied(LabError):
+    """Components of the lab exited while it was starting (metrics-server, say, when the API server it asks
+    for its request-header CA answered too late on two busy cores)."""
 
 
 @dataclass
@@ -347,7 +353,7 @@ def _write_stamp(started: float) -> None:
     comps = _components()
     dead = [c.name for c in comps if not c.alive]
     if dead:
-        raise LabError(f"components died during start: {', '.join(dead)} (logs: {WORKDIR / 'logs'})")
+        raise ComponentsDied(f"components died during start: {', '.join(dead)} (logs: {WORKDIR / 'logs'})")
     STAMP.write_text(
         json.dumps(
             {
@@ -366,7 +372,13 @@ def _exclusive() -> contextlib.AbstractContextManager[None]:
 def up() -> bool:
     """Make the lab healthy. Returns True when something was started, False when it already was."""
     with _exclusive():
-        return _up()
+        try:
+            return _up()
+        except ComponentsDied as exc:
+            # As a kubelet restarts a crashed static pod: the start again stops what is left and starts
+            # the lab on the same etcd data; a component that dies a second time stops the lab with this.
+            print(f"lab: {exc}; starting them again", file=sys.stderr)
+            return _up()
 
 
 def creation_digest(config: Path, runtime_kind: str) -> str:
