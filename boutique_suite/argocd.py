@@ -7,7 +7,6 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -200,34 +199,6 @@ def wait_synced_and_healthy(
         timeout=timeout,
         interval=2,
         what=f"Application {name} Synced and Healthy",
-    )
-
-
-def reconciled_at(app: dict) -> float | None:
-    """When the application controller last compared the Application (``status.reconciledAt``, whole
-    seconds), as a Unix time."""
-    stamp = app.get("status", {}).get("reconciledAt")
-    if not stamp:
-        return None
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-
-
-def wait_controller_saw_spec(
-    client: ArgoCDClient, name: str, changed_at: float, timeout: float
-) -> waits.Waited:
-    """Wait until the application controller has compared ``name`` in a second after ``changed_at`` (the
-    Unix time its spec was changed through the API): a spec change makes the controller refresh the
-    Application at once, and until its informer has the change it still acts on the old spec (self-heal
-    reverted a hand-made change 2 s after self-heal was switched off, in CI)."""
-
-    def probe() -> waits.Check:
-        at = reconciled_at(client.application(name))
-        if at is not None and at >= int(changed_at) + 1:
-            return waits.succeeded(f"{name} reconciled at {at:.0f}")
-        return waits.pending(f"{name} last reconciled at {at}; its spec changed at {changed_at:.1f}")
-
-    return waits.until(
-        probe, timeout=timeout, interval=0.5, what=f"Argo CD's controller sees the new spec of {name}"
     )
 
 

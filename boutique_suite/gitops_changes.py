@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from boutique_suite import cicd, gitops_checks, gitops_repo, images
-from boutique_suite.argocd import ArgoCDClient, wait_controller_saw_spec, wait_synced_and_healthy
+from boutique_suite.argocd import ArgoCDClient, wait_synced_and_healthy
 from boutique_suite.targets import Target
 from boutique_suite.undo import UndoStack
 
 FRONTEND_FILE = "base/frontend.yaml"
-CONTROLLER_SEES_SPEC = 60  # seconds for Argo CD's controller to compare an Application after its spec changed
 FRONTEND_CONFIG = "frontend-config"
 
 
@@ -95,9 +94,7 @@ def switch_self_heal_off(client: ArgoCDClient, undo: UndoStack, app: str) -> Non
         lambda: client.set_self_heal(app, True),
         journal=("self_heal_on", {"app": app}),
     )
-    changed_at = time.time()
     client.set_self_heal(app, False)
-    wait_controller_saw_spec(client, app, changed_at, CONTROLLER_SEES_SPEC)
 
 
 def suspend_auto_sync(client: ArgoCDClient, undo: UndoStack, app: str) -> dict | None:
@@ -108,7 +105,5 @@ def suspend_auto_sync(client: ArgoCDClient, undo: UndoStack, app: str) -> dict |
         lambda: client.set_automated(app, saved),
         journal=("auto_sync", {"app": app, "automated": saved}),
     )
-    changed_at = time.time()
     client.set_automated(app, None)
-    wait_controller_saw_spec(client, app, changed_at, CONTROLLER_SEES_SPEC)
     return saved

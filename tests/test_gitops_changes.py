@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from types import SimpleNamespace as NS
 from typing import Any
 
@@ -125,34 +124,21 @@ def test_an_env_commit_patches_the_deployment_in_the_dev_overlay(undo: UndoStack
 
 
 class ArgoCD:
-    """Argo CD's API as the sync-policy changes use it; its controller compares the Application in the
-    second after each spec change (status.reconciledAt), as the real one does."""
-
     def __init__(self, automated: dict | None) -> None:
         self.automated = automated
         self.self_heal = True
         self.calls: list[tuple[str, object]] = []
-        self.reconciled = "2026-01-01T00:00:00Z"
 
     def application(self, name: str) -> dict:
-        return {
-            "spec": {"syncPolicy": {"automated": self.automated}},
-            "status": {"reconciledAt": self.reconciled},
-        }
-
-    def _compared(self) -> None:
-        later = datetime.fromtimestamp(int(time.time()) + 1, tz=UTC)
-        self.reconciled = later.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {"spec": {"syncPolicy": {"automated": self.automated}}}
 
     def set_self_heal(self, name: str, enabled: bool) -> None:
         self.calls.append((name, enabled))
         self.self_heal = enabled
-        self._compared()
 
     def set_automated(self, name: str, automated: dict | None) -> None:
         self.calls.append((name, automated))
         self.automated = automated
-        self._compared()
 
 
 def test_self_heal_switched_off_is_switched_on_by_the_revert(undo: UndoStack, journal: Journal) -> None:
