@@ -80,12 +80,17 @@ def _yaml(path: Path) -> Any:
     return yaml.safe_load(path.read_text())
 
 
+def chart_source(application: str) -> dict | None:
+    """The Helm chart source of platform/apps/<application>.yaml (chart, targetRevision), if it has one."""
+    spec = _yaml(GITOPS / "platform" / "apps" / f"{application}.yaml")["spec"]
+    return next((s for s in spec.get("sources") or [spec.get("source") or {}] if "chart" in s), None)
+
+
 def chart_pin(component: str, lab_version: str, module_dir: Callable[[str, str], Path]) -> tuple[str, str]:
     """What on-prem runs of a chart-deployed component: (version, where it comes from). The chart must be
     the one the lab's source module ships; the version is the values' image tag, else its appVersion."""
     chart = CHARTS[component]
-    app = _yaml(GITOPS / "platform" / "apps" / f"{chart.application}.yaml")
-    source = next(s for s in app["spec"]["sources"] if "chart" in s)
+    source = chart_source(chart.application) or {}
     shipped = _yaml(module_dir(chart.module, lab_version) / chart.path / "Chart.yaml")
     where = f"chart {source['chart']} {source['targetRevision']} (platform/apps/{chart.application}.yaml)"
     if str(source["targetRevision"]) != str(shipped["version"]):
@@ -150,7 +155,8 @@ def table(module_dir: Callable[[str, str], Path] | None = None) -> list[Pin]:
     for name in CHARTS:
         onprem, where = chart_pin(name, lab_pin(name), module_dir)
         pins.append(Pin(name, lab_pin(name), versions_toml, onprem, where, crds.get(name, {}).get("version")))
-    stack = "set by kube-prometheus-stack 77.5.0 (its chart cannot be read offline)"
+    stack_chart = (chart_source("kube-prometheus-stack") or {}).get("targetRevision")
+    stack = f"set by kube-prometheus-stack {stack_chart} (its chart cannot be read offline)"
     pins.append(Pin(KUBE_STATE_METRICS, lab_pin(KUBE_STATE_METRICS), versions_toml, None, stack))
     for name, package in SET_BY_KUBE_PROMETHEUS_STACK.items():
         pins.append(Pin(name, debian_package(package), f"Debian's package {package}", None, stack))
@@ -159,9 +165,8 @@ def table(module_dir: Callable[[str, str], Path] | None = None) -> list[Pin]:
         ("loki", "on-prem only (AGPL, not built here)"),
         ("promtail", "on-prem only (AGPL, not built here)"),
     ):
-        sources = _yaml(GITOPS / "platform" / "apps" / f"{app}.yaml")["spec"]["sources"]
-        source = next(s for s in sources if "chart" in s)
-        pins.append(Pin(app, None, why, f"chart {source['targetRevision']}", f"platform/apps/{app}.yaml"))
+        revision = (chart_source(app) or {}).get("targetRevision")
+        pins.append(Pin(app, None, why, f"chart {revision}", f"platform/apps/{app}.yaml"))
     return pins
 
 

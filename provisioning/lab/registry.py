@@ -27,6 +27,7 @@ import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -211,17 +212,20 @@ def has_blob(reg: Registry, repo: str, blob_digest: str) -> bool:
     return resp.status_code == 200
 
 
-def push_blob(reg: Registry, repo: str, data: bytes) -> str:
-    """Upload ``data`` in one request (POST then a single PUT) unless the registry has it; its digest."""
-    blob_digest = digest(data)
-    if has_blob(reg, repo, blob_digest):
-        return blob_digest
+def _upload(reg: Registry, repo: str, blob_digest: str, data: bytes | BinaryIO) -> str:
+    """Upload a blob (bytes, or a file streamed) in one request (POST then a single PUT); its digest."""
     started = _expect(_request(reg, "POST", f"/v2/{repo}/blobs/uploads/"), 202)
     location = started.headers["Location"]
     headers = {"Content-Type": "application/octet-stream"}
     put = _request(reg, "PUT", location, params={"digest": blob_digest}, data=data, headers=headers)
     _expect(put, 201)
     return blob_digest
+
+
+def push_blob(reg: Registry, repo: str, data: bytes) -> str:
+    """Upload ``data`` unless the registry has it; its digest."""
+    blob_digest = digest(data)
+    return blob_digest if has_blob(reg, repo, blob_digest) else _upload(reg, repo, blob_digest, data)
 
 
 @dataclass(frozen=True)
@@ -237,43 +241,35 @@ class LayerFile:
 
 
 def push_layer_file(reg: Registry, repo: str, layer: LayerFile) -> str:
-    if not has_blob(reg, repo, layer.digest):
-        started = _expect(_request(reg, "POST", f"/v2/{repo}/blobs/uploads/"), 202)
-        headers = {"Content-Type": "application/octet-stream"}
-        with layer.path.open("rb") as data:
-            put = _request(
-                reg, "PUT", started.headers["Location"], params={"digest": layer.digest}, data=data,
-                headers=headers,
-            )  # fmt: skip
-        _expect(put, 201)
-    return layer.digest
+    if has_blob(reg, repo, layer.digest):  # the file is not even opened
+        return layer.digest
+    with layer.path.open("rb") as data:
+        return _upload(reg, repo, layer.digest, data)
+
+
+def _put_image(reg: Registry, repo: str, tag: str, config: bytes, layers: list[dict[str, object]]) -> str:
+    push_blob(reg, repo, config)
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": _descriptor(OCI_CONFIG, config),
+        "layers": layers,
+    }
+    return _put_manifest(reg, repo, tag, json.dumps(manifest).encode(), OCI_MANIFEST)
 
 
 def push_image_files(reg: Registry, repo: str, tag: str, config: bytes, layers: list[LayerFile]) -> str:
     """push_image for layers on disk (see LayerFile); the manifest's digest."""
-    push_blob(reg, repo, config)
     for layer in layers:
         push_layer_file(reg, repo, layer)
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": _descriptor(OCI_CONFIG, config),
-        "layers": [layer.descriptor() for layer in layers],
-    }
-    return _put_manifest(reg, repo, tag, json.dumps(manifest).encode(), OCI_MANIFEST)
+    return _put_image(reg, repo, tag, config, [layer.descriptor() for layer in layers])
 
 
 def push_image(reg: Registry, repo: str, tag: str, config: bytes, layers: list[bytes]) -> str:
     """Push an OCI image (config and uncompressed tar layers) as ``repo:tag``; the manifest's digest."""
-    for blob in (config, *layers):
-        push_blob(reg, repo, blob)
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": _descriptor(OCI_CONFIG, config),
-        "layers": [_descriptor(OCI_LAYER, layer) for layer in layers],
-    }
-    return _put_manifest(reg, repo, tag, json.dumps(manifest).encode(), OCI_MANIFEST)
+    for layer in layers:
+        push_blob(reg, repo, layer)
+    return _put_image(reg, repo, tag, config, [_descriptor(OCI_LAYER, layer) for layer in layers])
 
 
 def _put_manifest(reg: Registry, repo: str, tag: str, body: bytes, media_type: str) -> str:
