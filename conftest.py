@@ -85,10 +85,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The suite's own tests that need no lab are ``offline``: ./run tests runs them beside the lab."""
+    """The suite's own tests that need no lab are ``offline``: ./run tests runs them beside the lab. A test
+    that wipes the lab runs first, before any layer above the cluster is built that it would wipe too."""
     for item in items:
         if item.nodeid.startswith("tests/") and item.get_closest_marker("lab") is None:
             item.add_marker(pytest.mark.offline)
+    items.sort(key=lambda item: item.get_closest_marker("wipes_lab") is None)
 
 
 @pytest.hookimpl(tryfirst=True)  # before allure and junitxml open their files

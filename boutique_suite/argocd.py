@@ -15,6 +15,7 @@ import requests
 from boutique_suite import waits
 
 OPERATION_IN_PROGRESS = "another operation is already in progress"
+REFRESH_SECONDS = 90  # a full comparison: manifests from the repo-server, then the live state
 
 
 class ArgoCDUnavailable(Exception):
@@ -50,8 +51,8 @@ class ArgoCDClient:
         client.session.headers["Authorization"] = f"Bearer {client.token}"
         return client
 
-    def get(self, path: str, **params: Any) -> Any:
-        resp = self.session.get(f"{self.url}{path}", params=params, timeout=15)
+    def get(self, path: str, timeout: float = 15, **params: Any) -> Any:
+        resp = self.session.get(f"{self.url}{path}", params=params, timeout=timeout)
         resp.raise_for_status()
         return resp.json()
 
@@ -65,7 +66,8 @@ class ArgoCDClient:
         return self.get(f"/api/v1/applications/{name}")
 
     def refresh(self, name: str) -> dict:
-        return self.get(f"/api/v1/applications/{name}", refresh="normal")
+        """Argo CD's server answers once its controller has compared the Application anew."""
+        return self.get(f"/api/v1/applications/{name}", timeout=REFRESH_SECONDS, refresh="normal")
 
     def sync(self, name: str) -> dict | None:
         """Start a sync; None when Argo CD is already running one (e.g. the auto-sync that switching
@@ -80,11 +82,19 @@ class ArgoCDClient:
         return resp.json()
 
     def set_self_heal(self, name: str, enabled: bool) -> None:
-        self._patch(name, {"spec": {"syncPolicy": {"automated": {"selfHeal": enabled}}}})
+        self._change_sync_policy(name, {"automated": {"selfHeal": enabled}})
 
     def set_automated(self, name: str, automated: dict | None) -> None:
         """Suspend auto-sync (None) or restore a saved ``syncPolicy.automated``."""
-        self._patch(name, {"spec": {"syncPolicy": {"automated": automated}}})
+        self._change_sync_policy(name, {"automated": automated})
+
+    def _change_sync_policy(self, name: str, sync_policy: dict) -> None:
+        """Returns once the controller acts on the new policy. Its informer may still hold the old one for
+        seconds, and a change made meanwhile is self-healed under it (seen in CI). A refresh requested after
+        the patch is cleared only by a reconcile that read a later version of the Application, and the
+        controller reconciles an Application one at a time, so after it nothing can act on the old policy."""
+        self._patch(name, {"spec": {"syncPolicy": sync_policy}})
+        self.refresh(name)
 
     def rollback(self, name: str, history_id: int) -> dict:
         resp = self.session.post(

@@ -26,7 +26,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    do_GET = do_POST = do_HEAD = _reply
+    do_GET = do_POST = do_PATCH = do_HEAD = _reply
 
     def log_message(self, *args: object) -> None:
         pass

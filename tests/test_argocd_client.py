@@ -41,6 +41,22 @@ def test_sync_refused_names_the_reason(client: ArgoCDClient) -> None:
         client.sync("denied")
 
 
+def test_a_sync_policy_change_returns_once_argo_cds_controller_has_reconciled_after_it() -> None:
+    """The controller's informer may still hold the old policy; a change made meanwhile is self-healed."""
+    seen: list[tuple[str, str]] = []
+
+    def server(method: str, path: str, headers: dict[str, str]) -> tuple[int, dict]:
+        seen.append((method, path))
+        return 200, {"metadata": {"name": "app"}}
+
+    with localhttp.serve(server) as url:
+        client = ArgoCDClient(url, "token")
+        client.set_self_heal("app", False)
+        client.set_automated("app", None)
+    after_patch = ("GET", "/api/v1/applications/app?refresh=normal")
+    assert seen == [("PATCH", "/api/v1/applications/app"), after_patch] * 2
+
+
 def test_a_clients_token_stays_out_of_its_repr() -> None:
     """pytest and loggers print objects with repr: a token there would land in JUnit and the report."""
     from boutique_suite.grafana import Grafana

@@ -122,6 +122,7 @@ def test_a_taken_port_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "provisioning/lab/settings.toml" in message
 
 
+@pytest.mark.wipes_lab
 def test_down_leaves_no_process_and_up_restores(lab: manager.Status) -> None:
     running = pids()
     stopped = manager.down()

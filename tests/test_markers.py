@@ -53,3 +53,18 @@ def test_phase3_selection_has_no_other_phase() -> None:
     assert lines, "no phase-3 scenario collected"
     others = collected("phase3 and (phase0 or phase1 or phase2 or phase4 or phase5 or phase6 or phase7)")
     assert others == []
+
+
+def test_a_test_that_wipes_the_lab_runs_before_every_other_lab_test() -> None:
+    """Run later, it would wipe the layers that the tests before it built, built again after it."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-m", "not offline", "--collect-only", "-q"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    wiping = "tests/test_lab.py::test_down_leaves_no_process_and_up_restores"
+    ids = [line for line in proc.stdout.splitlines() if "::" in line]
+    assert wiping in ids and ids[0] == wiping, ids[:3]
