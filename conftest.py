@@ -19,13 +19,13 @@ from pytest_bdd.scenario import get_step_function
 
 from boutique_suite import (
     evidence,
-    faults,
     flakiness,
     gitops_checks,
     load,
     overview,
     platform_screens,
     resilience,
+    reverts,
     runlabel,
     sites,
     targets,
@@ -47,19 +47,7 @@ from boutique_suite.waits import WaitFailed
 from provisioning import LAYERS, LayerRunner
 from provisioning.layer import LayerBroken, LayerUnavailable
 
-pytest_plugins = [
-    "steps.common_steps",
-    "steps.platform_steps",
-    "steps.host_steps",
-    "steps.cluster_steps",
-    "steps.chaos_steps",
-    "steps.argocd_steps",
-    "steps.gitops_steps",
-    "steps.cicd_steps",
-    "steps.alert_steps",
-    "steps.advanced_steps",
-    "steps.screen_steps",
-]
+pytest_plugins = list(traceability.STEP_MODULES)  # the step definitions
 
 TARGET_KEY = pytest.StashKey[targets.Target]()
 RUN_KEY = pytest.StashKey[str]()
@@ -277,7 +265,7 @@ def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature, scenario
         else:
             if phase >= 2:  # before the scenario: undo what earlier, interrupted runs left in the cluster
                 kube = request.getfixturevalue("kube")
-                faults.clean_leftovers(kube, target)
+                reverts.clean_leftovers(kube, target)
                 if item.get_closest_marker("destructive"):
                     reason = _take_destructive_lock(item, kube, target)
     if reason:

@@ -22,7 +22,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from boutique_suite import evidence, gitops_repo, images, probes, waits
+from boutique_suite import evidence, images, probes, sites, waits
 from boutique_suite.argocd import ArgoCDClient, wait_synced_and_healthy
 from boutique_suite.evidence import Execution
 from boutique_suite.kube import Kube
@@ -142,7 +142,7 @@ def restore_gitops(target: Target, argocd: ArgoCDClient, app: str | None = None)
     """gitops-repo back to the suite's content, and Argo CD's ``app`` (default: the target's Application)
     synced to it."""
     app = app or target.application
-    head = gitops_repo.gitops_repo(target).restore()  # its push webhook tells Argo CD
+    head = sites.gitops_repo(target).restore()  # its push webhook tells Argo CD
     wait_synced_and_healthy(argocd, app, target.timeouts.rollout, revision=head)
 
 

@@ -108,29 +108,6 @@ def uncordon(kube: Kube, node: str) -> None:
     kube.core.patch_node(node, patch)
 
 
-def clean_leftovers(kube: Kube, target: Target) -> list[str]:
-    """Undo what runs whose Lease is gone left behind: the faults in their journals (replayed newest
-    first), their cordons and their namespaces (with their pods). Runs still alive are not touched."""
-    from boutique_suite import journal, reverts
-
-    replay = reverts.replay_orphans(target, kube)
-    if replay.failed:
-        raise LeftoverFault("could not undo what an earlier run left: " + "; ".join(replay.failed))
-    undone = list(replay.undone)
-    alive = journal.live_runs(kube)
-    for node in kube.nodes():
-        by = (node.metadata.annotations or {}).get(FAULT_BY)
-        if by and by not in alive:
-            uncordon(kube, node.metadata.name)
-            undone.append(f"node/{node.metadata.name} uncordoned (left by run {by})")
-    undone += [f"namespace/{ns} deleted" for ns in kube.delete_leftovers(alive)]
-    return undone
-
-
-class LeftoverFault(Exception):
-    """A fault an earlier run left could not be undone: the platform is not in its steady state."""
-
-
 def leave_interrupted_run(kube: Kube, node: str, run_id: str) -> dict[str, str]:
     """Do what a chaos run interrupted half-way leaves behind: ``node`` cordoned, a stress pod on it."""
     from dataclasses import replace

@@ -12,8 +12,6 @@ from typing import Protocol
 
 import yaml
 
-from boutique_suite.targets import Target
-
 
 class RepoUnavailable(Exception):
     """The target's gitops-repo cannot be read or written by the suite yet."""
@@ -94,12 +92,6 @@ class Repo(Protocol):
     def tree(self) -> str: ...
     def commit(self, edits: dict[str, Callable[[str], str]], message: str) -> str: ...
     def restore(self) -> str: ...
-
-
-def gitops_repo(target: Target) -> Repo:
-    from boutique_suite.sites import site_for
-
-    return site_for(target).gitops_repo()
 
 
 def set_image_tag(image: str, tag: str) -> Callable[[str], str]:

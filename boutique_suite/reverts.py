@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
-from boutique_suite import journal
+from boutique_suite import faults, journal
 from boutique_suite.kube import Kube
 from boutique_suite.targets import Target
 
@@ -46,8 +46,6 @@ def kind(name: str) -> Callable[[Callable[..., object]], Callable[..., object]]:
 
 @kind("uncordon")
 def _uncordon(platform: Platform, node: str) -> None:
-    from boutique_suite import faults
-
     faults.uncordon(platform.kube, node)
 
 
@@ -65,8 +63,6 @@ def _delete_service(platform: Platform, namespace: str, name: str) -> None:
 
 @kind("delete_pod")
 def _delete_pod(platform: Platform, namespace: str, name: str) -> None:
-    from boutique_suite import faults
-
     faults.delete_pod_if_present(platform.kube, namespace, name)
 
 
@@ -154,11 +150,32 @@ def replay_orphans(target: Target, kube: Kube) -> Replay:
     return Replay(undone, failures)
 
 
+def clean_leftovers(kube: Kube, target: Target) -> list[str]:
+    """Undo what runs whose Lease is gone left behind: the faults in their journals (replayed newest
+    first), their cordons and their namespaces (with their pods). Runs still alive are not touched."""
+    replay = replay_orphans(target, kube)
+    if replay.failed:
+        raise LeftoverFault("could not undo what an earlier run left: " + "; ".join(replay.failed))
+    undone = list(replay.undone)
+    alive = journal.live_runs(kube)
+    for node in kube.nodes():
+        by = (node.metadata.annotations or {}).get(faults.FAULT_BY)
+        if by and by not in alive:
+            faults.uncordon(kube, node.metadata.name)
+            undone.append(f"node/{node.metadata.name} uncordoned (left by run {by})")
+    undone += [f"namespace/{ns} deleted" for ns in kube.delete_leftovers(alive)]
+    return undone
+
+
+class LeftoverFault(Exception):
+    """A fault an earlier run left could not be undone: the platform is not in its steady state."""
+
+
 def main(argv: list[str] | None = None) -> int:
     """``./run revert``: replay the journals of runs whose Lease is gone, then sweep their leftovers."""
     import argparse
 
-    from boutique_suite import faults, runlabel, targets
+    from boutique_suite import runlabel, targets
     from boutique_suite.kube import ClusterUnreachable, connect
 
     parser = argparse.ArgumentParser(prog="./run revert", description=main.__doc__)
@@ -167,8 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         target = targets.load(args.target)
         kube = connect(target.cluster.kubeconfig_path, target.cluster.context, runlabel.new_run_id())
-        undone = faults.clean_leftovers(kube, target)
-    except (targets.TargetError, ClusterUnreachable, faults.LeftoverFault) as exc:
+        undone = clean_leftovers(kube, target)
+    except (targets.TargetError, ClusterUnreachable, LeftoverFault) as exc:
         print(f"revert: {exc}", file=sys.stderr)
         return 1
     print("\n".join(undone) if undone else "nothing left by earlier runs")

@@ -152,3 +152,28 @@ def site_for(target: Target) -> Site:
 
 def built_tools() -> BuiltTools:
     return _resolve(BUILT_TOOLS)
+
+
+def through_site(
+    phase: int,
+) -> tuple[
+    Callable[[Target], tuple[int, ...]], Callable[[Target], LayerState], Callable[[Target], LayerState]
+]:
+    """A layer module's ``needs``, ``check`` and ``ensure``: the target's site decides how the layer is
+    built (the lab its own way; on-prem through the module's ``check_onprem``/``ensure_onprem``)."""
+
+    def needs(target: Target) -> tuple[int, ...]:
+        return site_for(target).layer_needs(phase)
+
+    def check(target: Target) -> LayerState:
+        return site_for(target).check_layer(phase)
+
+    def ensure(target: Target) -> LayerState:
+        return site_for(target).ensure_layer(phase)
+
+    return needs, check, ensure
+
+
+def gitops_repo(target: Target) -> Repo:
+    """gitops-repo as the target serves it."""
+    return site_for(target).gitops_repo()

@@ -19,7 +19,7 @@ from typing import Any
 
 import requests
 
-from boutique_suite import disruption, faults, gateway, gitops_repo, runlabel, storefront, waits
+from boutique_suite import disruption, faults, gateway, runlabel, sites, storefront, waits
 from boutique_suite.argocd import ArgoCDClient, wait_synced_and_healthy
 from boutique_suite.kube import Kube
 from boutique_suite.targets import Target
@@ -51,7 +51,7 @@ def snapshot(target: Target, kube: Kube, argocd: ArgoCDClient | None, app: str) 
             "sync": status.get("sync", {}).get("status"),
             "health": status.get("health", {}).get("status"),
         },
-        "gitops-repo tree": gitops_repo.gitops_repo(target).tree(),
+        "gitops-repo tree": sites.gitops_repo(target).tree(),
         "images": {
             dep.metadata.name: [c.image for c in dep.spec.template.spec.containers]
             for dep in kube.apps.list_namespaced_deployment(target.namespaces.dev).items

@@ -33,8 +33,10 @@ STEP_MODULES = (
     "steps.chaos_steps",
     "steps.argocd_steps",
     "steps.gitops_steps",
+    "steps.rollout_steps",
     "steps.cicd_steps",
     "steps.alert_steps",
+    "steps.alert_fault_steps",
     "steps.advanced_steps",
     "steps.screen_steps",
 )

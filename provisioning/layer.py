@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-
-from boutique_suite.sites import site_for
-from boutique_suite.targets import Target
 
 
 class LayerUnavailable(Exception):
@@ -48,23 +44,3 @@ def not_provisioned(phase: int, name: str, why: str) -> LayerUnavailable:
 def broken(phase: int, name: str, why: str, evidence: dict[str, str] | None = None) -> LayerBroken:
     """Provided but unhealthy: the target has the layer and its ensure could not make it ready."""
     return LayerBroken(f"layer {phase} ({name}) broken: {why}", evidence)
-
-
-def through_site(
-    phase: int,
-) -> tuple[
-    Callable[[Target], tuple[int, ...]], Callable[[Target], LayerState], Callable[[Target], LayerState]
-]:
-    """A layer module's ``needs``, ``check`` and ``ensure``: the target's site decides how the layer is
-    built (the lab its own way; on-prem through the module's ``check_onprem``/``ensure_onprem``)."""
-
-    def needs(target: Target) -> tuple[int, ...]:
-        return site_for(target).layer_needs(phase)
-
-    def check(target: Target) -> LayerState:
-        return site_for(target).check_layer(phase)
-
-    def ensure(target: Target) -> LayerState:
-        return site_for(target).ensure_layer(phase)
-
-    return needs, check, ensure

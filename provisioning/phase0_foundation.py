@@ -12,9 +12,10 @@ import os
 import shutil
 
 from boutique_suite import hosts
+from boutique_suite.sites import through_site
 from boutique_suite.targets import Target
 from provisioning import playbooks
-from provisioning.layer import LayerState, through_site
+from provisioning.layer import LayerState
 
 PHASE = 0
 NAME = "foundation"

@@ -15,9 +15,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from boutique_suite import hosts
+from boutique_suite.sites import through_site
 from boutique_suite.targets import Target
 from provisioning import playbooks, probe_image
-from provisioning.layer import LayerState, broken, through_site
+from provisioning.layer import LayerState, broken
 
 PHASE = 1
 NAME = "platform"

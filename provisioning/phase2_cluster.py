@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from boutique_suite.kube import ClusterUnreachable, connect
 from boutique_suite.probes import node_condition
+from boutique_suite.sites import through_site
 from boutique_suite.targets import Target
 from provisioning import playbooks
-from provisioning.layer import LayerState, through_site
+from provisioning.layer import LayerState
 
 PHASE = 2
 NAME = "cluster"

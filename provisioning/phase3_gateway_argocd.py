@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import logging
 
+from boutique_suite.sites import through_site
 from boutique_suite.targets import Target
-from provisioning.layer import LayerState, broken, through_site
+from provisioning.layer import LayerState, broken
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,9 @@ import requests
 
 from boutique_suite import broken_evidence, waits
 from boutique_suite.argocd import ArgoCDClient, ArgoCDUnavailable, synced_and_healthy
+from boutique_suite.sites import through_site
 from boutique_suite.targets import Target
-from provisioning.layer import LayerBroken, LayerState, broken, through_site
+from provisioning.layer import LayerBroken, LayerState, broken
 
 PHASE = 4
 NAME = "GitOps"

@@ -10,8 +10,9 @@ skip them with that reason. onprem: GitLab provisioning with python-gitlab is no
 
 from __future__ import annotations
 
+from boutique_suite.sites import through_site
 from boutique_suite.targets import Target
-from provisioning.layer import LayerState, not_provisioned, through_site
+from provisioning.layer import LayerState, not_provisioned
 
 PHASE = 5
 NAME = "CI/CD"

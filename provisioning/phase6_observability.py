@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import requests
 
+from boutique_suite.sites import through_site
 from boutique_suite.targets import Target
-from provisioning.layer import LayerState, LayerUnavailable, broken, through_site
+from provisioning.layer import LayerState, LayerUnavailable, broken
 
 PHASE = 6
 NAME = "observability"

@@ -18,8 +18,9 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from boutique_suite.kube import ClusterUnreachable, Kube, connect
+from boutique_suite.sites import through_site
 from boutique_suite.targets import Target
-from provisioning.layer import LayerState, broken, through_site
+from provisioning.layer import LayerState, broken
 
 PHASE = 7
 NAME = "advanced"

@@ -7,7 +7,7 @@ import time
 import pytest
 from pytest_bdd import given, parsers, then, when
 
-from boutique_suite import cluster, disruption, faults
+from boutique_suite import cluster, disruption, faults, reverts
 from boutique_suite.argocd import ArgoCDClient
 from boutique_suite.cluster import Workload
 from boutique_suite.evidence import Execution
@@ -36,7 +36,7 @@ def interrupted_run(kube: Kube, undo: UndoStack, leftovers: dict[str, str], node
 @when("a new scenario starts")
 @touches(Touches.control_plane)
 def new_scenario_starts(kube: Kube, target: Target, leftovers: dict[str, str]) -> None:
-    leftovers["undone"] = "; ".join(faults.clean_leftovers(kube, target))
+    leftovers["undone"] = "; ".join(reverts.clean_leftovers(kube, target))
 
 
 @then(parsers.parse('"{node}" is schedulable again and the stress pod is gone before any fault is injected'))

@@ -16,15 +16,15 @@ from boutique_suite import (
     faults,
     gitops_changes,
     gitops_checks,
-    gitops_repo,
     runlabel,
+    sites,
     targets,
 )
 from boutique_suite.argocd import wait_synced_and_healthy
 from boutique_suite.journal import Journal
 from boutique_suite.kube import Kube, connect
 from boutique_suite.undo import UndoStack
-from steps import gitops_steps
+from steps import gitops_steps, rollout_steps
 
 LAB = targets.load("lab")
 APP = LAB.application
@@ -34,8 +34,8 @@ NODE = "k8s-worker2"
 def git_drift(kube: Kube, undo: UndoStack) -> None:
     argocd = gitops_checks.argocd_client(LAB)
     story: dict = {"app": APP}
-    commits = gitops_changes.ScenarioCommits(LAB, argocd, gitops_repo.gitops_repo(LAB), undo, story)
-    gitops_steps.commit_annotation(commits, kube.run_id, story, "boutique.suite/killed-run")
+    commits = gitops_changes.ScenarioCommits(LAB, argocd, sites.gitops_repo(LAB), undo, story)
+    rollout_steps.commit_annotation(commits, kube.run_id, story, "boutique.suite/killed-run")
     wait_synced_and_healthy(argocd, APP, LAB.timeouts.rollout, revision=story["commit"])
 
 
@@ -44,7 +44,7 @@ def self_heal_off(kube: Kube, undo: UndoStack) -> None:
 
 
 def auto_sync_off(kube: Kube, undo: UndoStack) -> None:
-    gitops_steps.suspend_auto_sync(gitops_checks.argocd_client(LAB), undo, {}, APP)
+    rollout_steps.suspend_auto_sync(gitops_checks.argocd_client(LAB), undo, {}, APP)
 
 
 def cordon(kube: Kube, undo: UndoStack) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from kubernetes import client
 
-from boutique_suite import faults, runlabel, targets
+from boutique_suite import faults, reverts, runlabel, targets
 from boutique_suite.journal import Journal, acquire_lock, live_runs, release_lock
 from boutique_suite.kube import Kube, connect
 from provisioning.lab import manager
@@ -58,13 +58,13 @@ def test_a_run_whose_lease_is_alive_keeps_its_objects_until_it_ends(lab: None) -
     faults.cordon(other, NODE)
     try:
         assert other.run_id in live_runs(current)
-        undone = faults.clean_leftovers(current, LAB)
+        undone = reverts.clean_leftovers(current, LAB)
         assert not [u for u in undone if theirs in u or NODE in u], undone
         assert phase(current, theirs) == "Active"
         assert current.node(NODE).spec.unschedulable
     finally:
         held.close()
-    undone = faults.clean_leftovers(current, LAB)
+    undone = reverts.clean_leftovers(current, LAB)
     assert f"namespace/{theirs} deleted" in undone
     assert f"node/{NODE} uncordoned (left by run {other.run_id})" in undone
     assert not current.node(NODE).spec.unschedulable

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from boutique_suite import gitops_repo, targets
+from boutique_suite import gitops_repo, sites, targets
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "targets" / "onprem.example.yaml"
 PERSON = ["-c", "user.name=platform engineer", "-c", "user.email=pe@example.com"]
@@ -88,12 +88,12 @@ def test_restore_keeps_a_persons_commit_made_on_top(
 def test_onprem_without_the_token_says_which_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GITLAB_TOKEN", raising=False)
     with pytest.raises(gitops_repo.RepoUnavailable, match="GITLAB_TOKEN is not set"):
-        gitops_repo.gitops_repo(targets.load(str(EXAMPLE)))
+        sites.gitops_repo(targets.load(str(EXAMPLE)))
 
 
 def test_onprem_with_the_token_clones_from_gitlab_over_https(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GITLAB_TOKEN", "glpat-test")
-    repo = gitops_repo.gitops_repo(targets.load(str(EXAMPLE)))
+    repo = sites.gitops_repo(targets.load(str(EXAMPLE)))
     assert isinstance(repo, gitops_repo.RemoteGitopsRepo)
     assert repo.url == "https://gitlab.local/boutique/gitops-repo.git"
     assert "glpat-test" not in repo.url and "glpat-test" not in repr(repo.url)

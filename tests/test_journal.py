@@ -16,7 +16,7 @@ from types import SimpleNamespace as NS
 
 import pytest
 
-from boutique_suite import faults, gitops_checks, journal, runlabel, steady, targets, waits
+from boutique_suite import gitops_checks, journal, reverts, runlabel, steady, targets, waits
 from boutique_suite.argocd import ArgoCDClient
 from boutique_suite.kube import Kube, connect
 from provisioning import LayerRunner
@@ -60,7 +60,7 @@ def platform() -> tuple[Kube, ArgoCDClient]:
 def killed_run(platform: tuple[Kube, ArgoCDClient]) -> Iterator[str]:
     run_id = f"killed-{runlabel.new_run_id()}"
     yield run_id
-    faults.clean_leftovers(platform[0], LAB)  # whatever the test left, even when it failed
+    reverts.clean_leftovers(platform[0], LAB)  # whatever the test left, even when it failed
 
 
 @pytest.mark.lab
@@ -69,7 +69,7 @@ def test_a_run_killed_mid_fault_is_undone_by_the_next_run(
     platform: tuple[Kube, ArgoCDClient], killed_run: str, fault: str
 ) -> None:
     kube, argocd = platform
-    faults.clean_leftovers(kube, LAB)
+    reverts.clean_leftovers(kube, LAB)
     before = steady.snapshot(LAB, kube, argocd, APP)
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.interrupted_run", fault],
@@ -95,7 +95,7 @@ def test_a_run_killed_mid_fault_is_undone_by_the_next_run(
         proc.wait()
     assert killed_run not in journal.live_runs(kube)
 
-    undone = faults.clean_leftovers(kube, LAB)
+    undone = reverts.clean_leftovers(kube, LAB)
 
     assert {e.description for e in written} <= {u.split(" (left by run")[0] for u in undone}, undone
     assert journal.entries(kube, journal.object_name("journal", killed_run)) == []

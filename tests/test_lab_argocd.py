@@ -10,7 +10,7 @@ import pytest
 
 from boutique_suite import gitops_checks, targets, waits
 from boutique_suite.argocd import ArgoCDClient, synced_and_healthy
-from boutique_suite.gitops_repo import gitops_repo
+from boutique_suite.sites import gitops_repo
 from provisioning import LayerRunner
 from provisioning.lab import argocd as lab_argocd
 from provisioning.lab import kubectl

@@ -162,14 +162,14 @@ def test_onprem_git_remote_is_gitlab_with_the_token_in_the_environment(
         env[f"GIT_CONFIG_KEY_{n}"]: env[f"GIT_CONFIG_VALUE_{n}"] for n in range(int(env["GIT_CONFIG_COUNT"]))
     }
     assert config["http.extraHeader"] == "PRIVATE-TOKEN: glpat-yyyyyyyy"
-    assert isinstance(gitops_repo.gitops_repo(ONPREM), gitops_repo.RemoteGitopsRepo)
+    assert isinstance(sites.gitops_repo(ONPREM), gitops_repo.RemoteGitopsRepo)
 
 
 def test_onprem_git_remote_without_token_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
     assert ONPREM.gitlab is not None
     monkeypatch.delenv(ONPREM.gitlab.token_env, raising=False)
     with pytest.raises(gitops_repo.RepoUnavailable, match="GITLAB_TOKEN is not set"):
-        gitops_repo.gitops_repo(ONPREM)
+        sites.gitops_repo(ONPREM)
 
 
 def test_lab_repositories_need_its_git_server(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -177,7 +177,7 @@ def test_lab_repositories_need_its_git_server(monkeypatch: pytest.MonkeyPatch) -
     with pytest.raises(AssertionError, match="the lab git server is not running"):
         repos.remote(LAB, "app-repo")
     with pytest.raises(gitops_repo.RepoUnavailable, match="the lab git server is not running"):
-        gitops_repo.gitops_repo(LAB).head()
+        sites.gitops_repo(LAB).head()
 
 
 # --- Argo CD ------------------------------------------------------------------------------------------

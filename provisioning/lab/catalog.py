@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from provisioning.lab import images, registry
+from provisioning.lab import images, layout, registry
 
 OVERLAYS = Path(__file__).resolve().parents[1] / "gitops" / "overlays"
 PROBE_IMAGE = "registry.local/boutique/suite-probe:v1"  # boutique_suite.faults.PROBE_IMAGE
@@ -83,6 +83,4 @@ def publish(image: str) -> None:
 
 def running() -> registry.Registry:
     """The lab's registry (started with the real nodes)."""
-    from provisioning.lab import manager
-
-    return registry.ensure(manager.NET.gateway, manager.SETTINGS["platform_ports"]["registry"])
+    return registry.ensure(layout.NET.gateway, layout.SETTINGS["platform_ports"]["registry"])

@@ -6,6 +6,7 @@ Module-level ``run``/``apply``/``apply_objects`` use it; ``Kubectl`` and ``Kubec
 from __future__ import annotations
 
 from boutique_suite.kubectl import Kubectl, KubectlError, stream
+from provisioning.lab import build, layout
 
 __all__ = ["Kubectl", "KubectlError", "apply", "apply_objects", "lab", "run"]
 
@@ -14,9 +15,7 @@ FIELD_MANAGER = "boutique-lab"
 
 def lab() -> Kubectl:
     """The pinned kubectl against the lab's kubeconfig."""
-    from provisioning.lab import build, manager  # manager runs kubectl through this module
-
-    return Kubectl([str(build.bin_dir("kubernetes") / "kubectl"), "--kubeconfig", str(manager.KUBECONFIG)])
+    return Kubectl([str(build.bin_dir("kubernetes") / "kubectl"), "--kubeconfig", str(layout.KUBECONFIG)])
 
 
 def run(*args: str, stdin: str | None = None, timeout: float | None = None) -> str:

@@ -19,27 +19,28 @@ import string
 import subprocess
 import sys
 import time
-import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from boutique_suite import waits
 from provisioning.lab import build, coredns, hosts, kubectl, locks, nodes, ports, processes
+from provisioning.lab.layout import (
+    CONTEXT,
+    CREATED_WITH,
+    HERE,
+    KUBECONFIG,
+    KWOK_HOME,
+    NAME,
+    NET,
+    RENDERED_CONFIG,
+    RUNTIME_FILE,
+    SETTINGS,
+    STAMP,
+    WORKDIR,
+)
 
-HERE = Path(__file__).resolve().parent
-SETTINGS = tomllib.loads((HERE / "settings.toml").read_text())
-NAME: str = SETTINGS["cluster_name"]
-KWOK_HOME = Path(os.environ.get("KWOK_WORKDIR", Path.home() / ".kwok"))
-WORKDIR = KWOK_HOME / "clusters" / NAME
-KUBECONFIG = WORKDIR / "kubeconfig.yaml"
-CONTEXT = f"kwok-{NAME}"
-STAMP = KWOK_HOME / f"{NAME}.ready.json"
-CREATED_WITH = KWOK_HOME / f"{NAME}.config.sha256"  # digest of the config the running lab was created from
-RENDERED_CONFIG = build.CACHE_ROOT / f"kwokctl-{NAME}.yaml"
 CLUSTER_COMPONENTS = ("kubernetes", "etcd", "kwok", "metrics-server")  # sections of versions.toml
 NODE_COMPONENTS = ("kubernetes-node",)
-RUNTIME_FILE = KWOK_HOME / f"{NAME}.nodes.json"  # which nodes the running lab has, and why
-NET = hosts.network(SETTINGS)
 COMPONENTS = (
     "etcd",
     "kube-apiserver",

@@ -1,0 +1,117 @@
+"""The project's modules import each other without a cycle, so each can be read and changed from the
+bottom up. Every import statement counts, also one inside a function or under TYPE_CHECKING: a deferred
+import hides a cycle from Python, not from the reader."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("boutique_suite", "provisioning", "steps")
+
+
+def module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported(module: str, path: Path, known: set[str]) -> set[str]:
+    """The project's modules that ``module`` names in its import statements."""
+    found: set[str] = set()
+    here = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(here[: len(here) - node.level + 1] + ([base] if base else []))
+            submodules = [f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in known]
+            names = submodules + ([base] if len(submodules) < len(node.names) else [])
+        else:
+            continue
+        for name in names:
+            while name and name not in known:
+                name = name.rpartition(".")[0]
+            if name and name != module and not module.startswith(name + "."):
+                found.add(name)
+    return found
+
+
+def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
+    paths = {module_name(p, root): p for package in PACKAGES for p in (root / package).rglob("*.py")}
+    return {module: imported(module, path, set(paths)) for module, path in paths.items()}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for start in graph:
+        if start in index:
+            continue
+        work = [(start, iter(sorted(graph[start])))]
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, edges = work[-1]
+            for nxt in edges:
+                if nxt not in index:
+                    index[nxt] = low[nxt] = len(index)
+                    stack.append(nxt)
+                    on_stack.add(nxt)
+                    work.append((nxt, iter(sorted(graph[nxt]))))
+                    break
+                if nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+            else:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == index[node]:
+                    component = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == node:
+                            break
+                    if len(component) > 1:
+                        found.append(sorted(component))
+    return found
+
+
+def test_the_projects_modules_import_each_other_without_a_cycle() -> None:
+    graph = import_graph()
+    assert len(graph) > 100  # the packages were found
+    found = cycles(graph)
+    assert found == [], "\n".join(
+        " <-> ".join(cycle) + ": " + "; ".join(f"{m} -> {sorted(set(graph[m]) & set(cycle))}" for m in cycle)
+        for cycle in found
+    )
+
+
+def test_a_deferred_import_back_is_a_cycle(tmp_path: Path) -> None:
+    package = tmp_path / "steps"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("from steps import b\n")
+    (package / "b.py").write_text("def f():\n    from steps.a import thing\n")
+    (package / "c.py").write_text("from . import a\n")
+    for name in ("boutique_suite", "provisioning"):
+        (tmp_path / name).mkdir()
+    graph = import_graph(tmp_path)
+    assert graph["steps.c"] == {"steps.a"}
+    assert cycles(graph) == [["steps.a", "steps.b"]]
+
+
+def test_no_step_file_is_over_400_lines() -> None:
+    """A step file is a table of bindings, one or two lines each: past 400 lines it holds two themes."""
+    sizes = {p.name: len(p.read_text().splitlines()) for p in (ROOT / "steps").glob("*_steps.py")}
+    assert len(sizes) > 5
+    assert {name: n for name, n in sizes.items() if n > 400} == {}
