@@ -10,18 +10,21 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-# (method, path with query, headers) -> (status, body): a str is sent as text/html, anything else as JSON
-Answer = Callable[[str, str, dict[str, str]], tuple[int, Any]]
+# (method, path with query, headers) -> (status, body) or (status, body, extra response headers): a str is
+# sent as text/html, anything else as JSON
+Answer = Callable[[str, str, dict[str, str]], tuple[Any, ...]]
 
 
 class _Handler(BaseHTTPRequestHandler):
     answer: Answer
 
     def _reply(self) -> None:
-        status, body = type(self).answer(self.command, self.path, dict(self.headers.items()))
+        status, body, *extra = type(self).answer(self.command, self.path, dict(self.headers.items()))
         data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "text/html" if isinstance(body, str) else "application/json")
+        for name, value in (extra[0] if extra else {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)

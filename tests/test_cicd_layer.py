@@ -66,11 +66,3 @@ def test_a_missing_tool_makes_the_layer_unavailable_with_the_way_to_get_it(
     ):
         phase5_cicd.ensure(lab_target)
     assert not phase5_cicd.check(lab_target).ready
-
-
-def test_onprem_says_what_is_not_written_yet() -> None:
-    onprem = targets.load("onprem.example")
-    with pytest.raises(
-        LayerUnavailable, match="following GitLab pipelines through its API is not written yet"
-    ):
-        phase5_cicd.ensure(onprem)

@@ -113,9 +113,12 @@ def test_the_lab_builds_its_cluster_without_the_platform_layer() -> None:
     assert [sites.site_for(LAB).layer_needs(p) for p in (3, 4, 5)] == [(1, 2), (3,), (1, 4)]
 
 
-def test_onprem_layers_not_written_yet_say_so() -> None:
-    with pytest.raises(LayerUnavailable, match=r"layer 5 \(CI/CD\) not provisioned: following GitLab"):
-        phase5_cicd.check(ONPREM)
+def test_an_onprem_target_without_gitlab_has_no_layer_5() -> None:
+    without = ONPREM.model_copy(update={"gitlab": None})
+    with pytest.raises(
+        LayerUnavailable, match=r"layer 5 \(CI/CD\) not provisioned: .* has no gitlab section"
+    ):
+        phase5_cicd.check(without)
 
 
 # --- what each site says it lacks (the steps' skip reasons) --------------------------------------------
