@@ -236,6 +236,8 @@ def bump_scratch_copy(
     commit: str,
 ) -> None:
     ci = _pipelines(target, request)
+    if why := ci.single_jobs_missing:
+        evidence.skip_scenario(request, why)
     scratch = scratch_copy_of_gitops_repo(request, target, trace, run_id, undo)
     variables = {
         "SERVICES": service,

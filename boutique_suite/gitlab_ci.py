@@ -11,15 +11,19 @@ clear error. The job's log never holds a secret: GitLab masks the protected vari
 from __future__ import annotations
 
 import re
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import gitlab
 import yaml
 from gitlab.v4.objects import Project, ProjectPipeline
 
 from boutique_suite import waits
+from boutique_suite.gitops_repo import RemoteGitopsRepo
+from boutique_suite.targets import Target
 
 FINISHED = ("success", "failed", "canceled", "skipped", "manual")
 _GITOPS_COMMIT = re.compile(r"GITOPS_COMMIT=([0-9a-f]{40})")  # what ci/update-gitops.sh prints
@@ -148,3 +152,79 @@ def pipeline_problems(project: Project, branch: str) -> tuple[list[str], str]:
         failed = [j.name for j in _refused(lambda: pipeline.jobs.list(get_all=True)) if j.status == "failed"]
         problems.append(f"{detail}, failed jobs: {', '.join(failed) or 'none listed'} ({pipeline.web_url})")
     return problems, detail
+
+
+# --- the suite's CI on GitLab (sites.Pipelines) ----------------------------------------------------------
+
+SINGLE_JOBS_MISSING = (
+    "GitLab runs a job only inside its commit's pipeline, after the jobs it needs: running update-gitops "
+    "alone against a scratch copy of gitops-repo is what gitlab-ci-local does on the lab (on GitLab, the "
+    "scenario of a commit to app-repo runs it in its pipeline)"
+)
+
+
+@dataclass
+class GitLabPipelines:
+    """app-repo's CI on GitLab: the suite commits over HTTPS as a person would (``remote`` gives each
+    repository), GitLab makes and runs the pipeline, and the suite follows its jobs."""
+
+    project: Project
+    version: str
+    runner_online: Callable[[], bool]
+    remote: Callable[[str], RemoteGitopsRepo]
+    single_jobs_missing: str | None = SINGLE_JOBS_MISSING
+
+    @property
+    def runner(self) -> str:
+        return f"GitLab {self.version} pipeline (GitLab Runner)"
+
+    def head(self, repo: str) -> str:
+        return self.remote(repo).head()
+
+    def repo_url(self, repo: str) -> str:
+        return self.remote(repo).url
+
+    def commit_change(self, repo: str, edits: dict[str, Callable[[str], str]], message: str) -> str:
+        return self.remote(repo).commit(edits, message)
+
+    def restore_app_repo(self, message: str) -> None:
+        self.remote("app-repo").restore()  # its commit names the base it restored
+
+    def checkout(self, repo: str, commit: str, dest: Path) -> Path:
+        return self.remote(repo).checkout(commit, dest)
+
+    def run_job(self, work: Path, job: str, variables: dict[str, str] | None, timeout: float) -> GitLabJob:
+        """Job ``job`` of the pipeline GitLab made for ``work``'s commit, followed to its end."""
+        if variables:
+            raise AssertionError(self.single_jobs_missing)
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=work, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        return follow_job(self.project, sha, job, timeout, self.runner_online)
+
+    def unrunnable(self, jobs: list[str]) -> str | None:
+        return None  # GitLab runs every job; a job no runner picks up fails its wait, naming why
+
+    def copy_repo(self, source: str, name: str) -> Callable[[], None]:
+        raise AssertionError(self.single_jobs_missing)
+
+    def commits_between(self, repo: str, base: str, head: str) -> list[str]:
+        return self.remote(repo).commits_between(base, head)
+
+    def show_commit(self, repo: str, commit: str, path: str) -> dict[str, object]:
+        return self.remote(repo).show(commit, path)
+
+
+def pipelines_for(target: Target, git_remote: Callable[[str], tuple[str, dict[str, str]]]) -> GitLabPipelines:
+    """The on-prem target's CI: its GitLab (token from the variable the target names) and app-repo."""
+    from provisioning import gitlab_platform
+
+    assert target.gitlab is not None, f"{target.source} has no gitlab section"
+    gl, spec = gitlab_platform.from_target(target)
+    project = _refused(lambda: gl.projects.get(f"{spec.group}/{spec.app_repo}"))
+    return GitLabPipelines(
+        project,  # type: ignore[arg-type]
+        target.gitlab.version or "(version not pinned)",
+        lambda: gitlab_platform.runner_online(gl, spec),
+        lambda repo: RemoteGitopsRepo(*git_remote(repo), name=repo),
+    )

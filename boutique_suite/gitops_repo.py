@@ -23,7 +23,8 @@ HISTORY = 50  # how far back restore looks for the last commit that is not the s
 
 @dataclass
 class RemoteGitopsRepo:
-    """gitops-repo on GitLab (on-prem), changed the way a person would: clone over HTTPS, edit, commit, push.
+    """A repository over HTTPS (gitops-repo or app-repo on GitLab on-prem; the lab's git server for reading),
+    changed the way a person would: clone, edit, commit, push.
 
     Every commit the suite makes carries ``SUITE_TRAILER``; ``restore`` gives main the tree of the newest
     commit that does not, so a run killed mid-scenario is undone by the next one without any state of its
@@ -32,13 +33,14 @@ class RemoteGitopsRepo:
 
     url: str
     env: dict[str, str] = field(repr=False)  # carries the token (git's environment config)
+    name: str = "gitops-repo"
 
     def _git(self, *args: str, cwd: Path | None = None) -> str:
         proc = subprocess.run(
             ["git", *args], cwd=cwd, env=self.env, capture_output=True, text=True, timeout=120
         )
         if proc.returncode != 0:
-            raise RepoUnavailable(f"git {args[0]} of gitops-repo failed: {proc.stderr.strip()[-300:]}")
+            raise RepoUnavailable(f"git {args[0]} of {self.name} failed: {proc.stderr.strip()[-300:]}")
         return proc.stdout
 
     def head(self) -> str:
@@ -62,11 +64,11 @@ class RemoteGitopsRepo:
             base = next((line.split()[0] for line in log.splitlines() if len(line.split()) == 1), None)
             if base is None:
                 raise RepoUnavailable(
-                    f"no commit of gitops-repo's last {HISTORY} is a person's: restore by hand"
+                    f"no commit of {self.name}'s last {HISTORY} is a person's: restore by hand"
                 )
             self._git("rm", "-r", "-q", "--ignore-unmatch", ".", cwd=work)
             self._git("checkout", base, "--", ".", cwd=work)
-            return self._push(work, f"restore gitops-repo to {base[:12]} after a scenario")
+            return self._push(work, f"restore {self.name} to {base[:12]} after a scenario")
 
     def _push(self, work: Path, message: str) -> str:
         self._git("add", "-A", cwd=work)
@@ -77,10 +79,38 @@ class RemoteGitopsRepo:
         self._git("push", "-q", "origin", "HEAD:main", cwd=work)
         return self._git("rev-parse", "HEAD", cwd=work).strip()
 
+    def checkout(self, commit: str, dest: Path) -> Path:
+        """A clone with main at ``commit`` (so a CI job sees CI_COMMIT_BRANCH main and that SHA)."""
+        self._git("clone", "-q", self.url, str(dest))
+        self._git("checkout", "-q", "-B", "main", commit, cwd=dest)
+        return dest
+
+    def commits_between(self, old: str, new: str) -> list[str]:
+        with self._clone(depth=HISTORY) as work:
+            return self._git("rev-list", f"{old}..{new}", cwd=work).split()
+
+    def show(self, commit: str, path: str) -> dict[str, object]:
+        """``commit`` as the server has it: message, author, parents, changed files, its diff, and ``path``'s
+        content there and in its first parent."""
+        with self._clone(depth=HISTORY) as work:
+            parents = self._git("rev-list", "--parents", "-n", "1", commit, cwd=work).split()[1:]
+            return {
+                "sha": commit,
+                "message": self._git("log", "-1", "--format=%B", commit, cwd=work).strip(),
+                "author": self._git("log", "-1", "--format=%an <%ae> %aI", commit, cwd=work).strip(),
+                "parents": parents,
+                "files": self._git(
+                    "diff-tree", "--no-commit-id", "--name-only", "-r", commit, cwd=work
+                ).split(),
+                "diff": self._git("show", "--format=", commit, cwd=work),
+                "content": self._git("show", f"{commit}:{path}", cwd=work),
+                "parent_content": self._git("show", f"{parents[0]}:{path}", cwd=work) if parents else "",
+            }
+
     @contextmanager
     def _clone(self, depth: int) -> Iterator[Path]:
-        with tempfile.TemporaryDirectory(prefix="gitops-repo-") as tmp:
-            work = Path(tmp) / "gitops-repo"
+        with tempfile.TemporaryDirectory(prefix=f"{self.name}-") as tmp:
+            work = Path(tmp) / self.name
             self._git("clone", "-q", f"--depth={depth}", "--branch=main", self.url, str(work))
             yield work
 

@@ -85,7 +85,7 @@ class OnPremSite:
         return None
 
     def pipelines_missing(self) -> str | None:
-        return evidence.ONPREM_PENDING
+        return None if self.target.gitlab else f"{self.target.source} has no gitlab section"
 
     # --- Argo CD: Deployments and the controller's StatefulSet in its namespace ----------------------
 
@@ -136,7 +136,9 @@ class OnPremSite:
         return None
 
     def pipelines(self) -> Pipelines:
-        raise AssertionError(self.pipelines_missing())
+        from boutique_suite import gitlab_ci
+
+        return gitlab_ci.pipelines_for(self.target, self.git_remote)
 
     # --- tools, sealing, Secrets -----------------------------------------------------------------
 

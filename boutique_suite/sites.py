@@ -56,6 +56,7 @@ class Pipelines(Protocol):
     """The target's CI: app-repo, the jobs of its .gitlab-ci.yml, and the repositories they write to."""
 
     runner: str  # how jobs run, for the report ("gitlab-ci-local 4.x (shell executor)")
+    single_jobs_missing: str | None  # why a job cannot run alone with the suite's variables (None: it can)
 
     def head(self, repo: str) -> str: ...
     def repo_url(self, repo: str) -> str: ...

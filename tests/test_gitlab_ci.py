@@ -6,14 +6,18 @@ API reference for the version the on-prem target pins (no GitLab runs here), kep
 from __future__ import annotations
 
 import base64
+import os
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import gitlab
 import pytest
 
 from boutique_suite import gitlab_ci, targets, waits
+from boutique_suite.gitops_repo import RemoteGitopsRepo
 from provisioning import phase5_cicd
 from provisioning.layer import LayerBroken
 from tests import localhttp
@@ -238,3 +242,45 @@ def test_onprem_without_the_gitlab_token_says_which_variable(monkeypatch: pytest
     monkeypatch.delenv(onprem.gitlab.token_env, raising=False)
     with pytest.raises(LayerBroken, match=rf"layer 5 \(CI/CD\) broken: {onprem.gitlab.token_env} is not set"):
         phase5_cicd.ensure(onprem)
+
+
+# --- the CI scenarios' interface on GitLab (sites.Pipelines) --------------------------------------------
+
+
+@pytest.fixture
+def app_repo(tmp_path: Path) -> RemoteGitopsRepo:
+    """app-repo as a bare repository with one person's commit on main, reached the way GitLab's is (git)."""
+    bare, seed = tmp_path / "app-repo.git", tmp_path / "seed"
+    env = {**os.environ, "GIT_AUTHOR_NAME": "dev", "GIT_AUTHOR_EMAIL": "dev@example.org"}
+    env |= {"GIT_COMMITTER_NAME": "dev", "GIT_COMMITTER_EMAIL": "dev@example.org"}
+    for args in (["init", "-q", "--bare", "-b", "main", str(bare)], ["clone", "-q", str(bare), str(seed)]):
+        subprocess.run(["git", *args], check=True, env=env, capture_output=True)
+    (seed / "src" / "frontend").mkdir(parents=True)
+    (seed / "src" / "frontend" / "CHANGELOG.md").write_text("# frontend\n")
+    for args in (["add", "-A"], ["commit", "-q", "-m", "frontend"], ["push", "-q", "origin", "HEAD:main"]):
+        subprocess.run(["git", *args], cwd=seed, check=True, env=env, capture_output=True)
+    return RemoteGitopsRepo(str(bare), dict(os.environ), name="app-repo")
+
+
+def test_a_commit_to_app_repo_is_followed_through_its_pipeline_and_restored(
+    fake: Fake, app_repo: RemoteGitopsRepo, tmp_path: Path
+) -> None:
+    state, gl = fake
+    ci = gitlab_ci.GitLabPipelines(
+        gl.projects.get("boutique/app-repo"), "18.6.1", lambda: True, lambda repo: app_repo
+    )
+    before = app_repo.tree()
+    sha = ci.commit_change("app-repo", {"src/frontend/CHANGELOG.md": lambda t: t + "- run 1\n"}, "frontend")
+    assert ci.head("app-repo") == sha and app_repo.tree() != before
+    state.pipelines = [{"id": 9, "sha": sha, "status": "running"}]  # what GitLab makes on the push
+    state.jobs = {"build": ["success"], "push": ["success"], "update-gitops": ["running", "success"]}
+    work = ci.checkout("app-repo", sha, tmp_path / "work")
+    job = ci.run_job(work, "update-gitops", None, timeout=5)
+    assert job.passed and job.gitops_commit == BUMP
+    assert ci.runner == "GitLab 18.6.1 pipeline (GitLab Runner)"
+    with pytest.raises(AssertionError, match="running update-gitops alone"):
+        ci.run_job(work, "update-gitops", {"GITOPS_REPO_URL": "elsewhere"}, timeout=5)
+    ci.restore_app_repo("after the scenario")
+    assert app_repo.tree() == before
+    shown = ci.show_commit("app-repo", sha, "src/frontend/CHANGELOG.md")
+    assert shown["files"] == ["src/frontend/CHANGELOG.md"] and "- run 1" in str(shown["content"])

@@ -133,14 +133,20 @@ def test_skip_reasons_and_capabilities() -> None:
     assert onprem.app_repo_sources_missing() is None
     assert lab.ingress_controller_missing() == lab_site.INGRESS_NOT_IN_LAB
     assert onprem.ingress_controller_missing() is None and onprem.metallb_missing() is None
-    assert lab.pipelines_missing() is None and onprem.pipelines_missing() == evidence.ONPREM_PENDING
+    assert lab.pipelines_missing() is None and onprem.pipelines_missing() is None
+    no_gitlab = sites.site_for(ONPREM.model_copy(update={"gitlab": None}))
+    assert no_gitlab.pipelines_missing() == f"{ONPREM.source} has no gitlab section"
     assert (lab.standin_storefront, lab.local_slack) == (True, True)
     assert (onprem.standin_storefront, onprem.local_slack) == (False, False)
     assert (lab.git_server, onprem.git_server) == ("the lab git server", "GitLab")
 
 
-def test_onprem_pipelines_are_not_driven_yet() -> None:
-    with pytest.raises(AssertionError, match=r"not implemented yet for on-prem targets \(issues #5, #7\)"):
+def test_onprem_pipelines_need_the_gitlab_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    from provisioning.gitlab_platform import GitLabUnavailable
+
+    assert ONPREM.gitlab is not None
+    monkeypatch.delenv(ONPREM.gitlab.token_env, raising=False)
+    with pytest.raises(GitLabUnavailable, match=f"{ONPREM.gitlab.token_env} is not set"):
         sites.site_for(ONPREM).pipelines()
 
 

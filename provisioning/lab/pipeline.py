@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from boutique_suite.gitops_repo import RemoteGitopsRepo
 from provisioning.lab import build, gitserver
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -150,39 +151,22 @@ def commit_change(
         return _git(work, "rev-parse", "HEAD", env=env).strip()
 
 
+def _remote(git: gitserver.GitServer, repo: str) -> RemoteGitopsRepo:
+    return RemoteGitopsRepo(git.repo_url(repo), gitserver.client_env(git), repo)
+
+
 def checkout(git: gitserver.GitServer, repo: str, sha: str, dest: Path) -> Path:
     """A clone of ``repo`` with main at ``sha`` (so CI_COMMIT_BRANCH is main and CI_COMMIT_SHA is sha)."""
-    env = gitserver.client_env(git)
-    _git(None, "clone", "--quiet", git.repo_url(repo), str(dest), env=env)
-    _git(dest, "checkout", "--quiet", "-B", "main", sha, env=env)
-    return dest
+    return _remote(git, repo).checkout(sha, dest)
 
 
 def show_commit(git: gitserver.GitServer, repo: str, sha: str, path: str) -> dict[str, object]:
     """A commit as the server has it: message, parent, changed files and ``path``'s content there."""
-    env = gitserver.client_env(git)
-    with tempfile.TemporaryDirectory(prefix="boutique-show-") as tmp:
-        work = Path(tmp) / repo
-        _git(None, "clone", "--quiet", "--no-checkout", git.repo_url(repo), str(work), env=env)
-        parents = _git(work, "rev-list", "--parents", "-n", "1", sha, env=env).split()[1:]
-        return {
-            "sha": sha,
-            "message": _git(work, "log", "-1", "--format=%B", sha, env=env).strip(),
-            "author": _git(work, "log", "-1", "--format=%an <%ae> %aI", sha, env=env).strip(),
-            "parents": parents,
-            "files": _git(work, "diff-tree", "--no-commit-id", "--name-only", "-r", sha, env=env).split(),
-            "diff": _git(work, "show", "--format=", sha, env=env),
-            "content": _git(work, "show", f"{sha}:{path}", env=env),
-            "parent_content": _git(work, "show", f"{parents[0]}:{path}", env=env) if parents else "",
-        }
+    return _remote(git, repo).show(sha, path)
 
 
 def commits_between(git: gitserver.GitServer, repo: str, old: str, new: str) -> list[str]:
-    env = gitserver.client_env(git)
-    with tempfile.TemporaryDirectory(prefix="boutique-log-") as tmp:
-        work = Path(tmp) / repo
-        _git(None, "clone", "--quiet", "--bare", git.repo_url(repo), str(work), env=env)
-        return _git(work, "rev-list", f"{old}..{new}", env=env).split()
+    return _remote(git, repo).commits_between(old, new)
 
 
 # --- jobs ----------------------------------------------------------------------------------------------

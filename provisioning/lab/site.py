@@ -96,6 +96,7 @@ class LabPipelines:
     """app-repo's jobs run by gitlab-ci-local against the lab git server."""
 
     git: GitServer
+    single_jobs_missing: str | None = None
 
     @property
     def runner(self) -> str:
