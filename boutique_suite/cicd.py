@@ -22,7 +22,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from boutique_suite import evidence, images, probes, sites, waits
+from boutique_suite import evidence, images, probes, registry, sites, waits
 from boutique_suite.argocd import ArgoCDClient, wait_synced_and_healthy
 from boutique_suite.evidence import Execution
 from boutique_suite.kube import Kube
@@ -202,6 +202,15 @@ def run_pipeline_job(
         f"the job named no gitops-repo commit:\n{result.log}"
     )
     return trace.gitops_commit
+
+
+def expect_image_pushed(request: pytest.FixtureRequest, target: Target, trace: Trace, image: str) -> None:
+    """The registry lists ``image`` tagged with the pushed commit's short SHA (GitLab's registry, with the
+    target's credentials)."""
+    if why := site_for(target).registry_lookup_missing():
+        evidence.skip_scenario(request, why)
+    client = registry.connect(target, image)
+    registry.expect_tag_listed(client, client.repository, trace.short_sha)
 
 
 def skip_unrunnable_jobs(request: pytest.FixtureRequest, target: Target, jobs: list[str]) -> None:

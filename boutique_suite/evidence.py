@@ -26,7 +26,6 @@ SKIPPED_KEY = pytest.StashKey[bool]()
 BROKEN_KEY = pytest.StashKey[bool]()
 BROKEN_PLATFORM = "broken-platform"  # the execution label of a scenario failed by a broken layer
 REPORTS = targets.REPORTS
-ONPREM_PENDING = "step not implemented yet for on-prem targets (issues #5, #7)"
 _SUMMARY: dict[str, dict[str, object]] = {}
 _BROKEN: dict[str, BrokenLayer] = {}  # root cause -> the broken layer
 _TAGS: dict[str, list[str]] = {}  # nodeid -> the scenario's tags

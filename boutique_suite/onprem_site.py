@@ -11,7 +11,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from boutique_suite import argocd_workloads, evidence
+from boutique_suite import argocd_workloads
 from boutique_suite.targets import Target
 
 if TYPE_CHECKING:
@@ -72,8 +72,8 @@ class OnPremSite:
             "hand (each Mutation's path and what) and run its catchers"
         )
 
-    def registry_lookup_missing(self) -> str:
-        return evidence.ONPREM_PENDING
+    def registry_lookup_missing(self) -> str | None:
+        return None if self.target.gitlab else f"{self.target.source} has no gitlab section"
 
     def app_repo_sources_missing(self) -> str | None:
         return None

@@ -7,11 +7,10 @@ from pathlib import Path
 import pytest
 from pytest_bdd import parsers, then, when
 
-from boutique_suite import cicd, evidence
+from boutique_suite import cicd
 from boutique_suite.argocd import ArgoCDClient
 from boutique_suite.evidence import Execution
 from boutique_suite.kube import Kube
-from boutique_suite.sites import site_for
 from boutique_suite.targets import Target
 from boutique_suite.touches import Touches, touches
 from boutique_suite.undo import UndoStack
@@ -142,8 +141,8 @@ def jobs_succeed(
 
 @then(parsers.parse('the registry holds "{image}" tagged with that commit\'s short SHA'))
 @touches(Touches.registry)
-def registry_holds(request: pytest.FixtureRequest, target: Target, image: str) -> None:
-    evidence.skip_scenario(request, site_for(target).registry_lookup_missing())
+def registry_holds(request: pytest.FixtureRequest, target: Target, trace: cicd.Trace, image: str) -> None:
+    cicd.expect_image_pushed(request, target, trace, image)
 
 
 @then(

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from boutique_suite import evidence, gitops_repo, repos, sealing, sites, targets
+from boutique_suite import gitops_repo, repos, sealing, sites, targets
 from boutique_suite.onprem_site import OnPremSite
 from provisioning import phase2_cluster, phase5_cicd
 from provisioning.lab import build, catalog, gitserver, pipeline
@@ -128,7 +128,7 @@ def test_skip_reasons_and_capabilities() -> None:
     lab, onprem = sites.site_for(LAB), sites.site_for(ONPREM)
     assert lab.onprem_only_missing() == lab_site.ONPREM_ONLY and onprem.onprem_only_missing() is None
     assert lab.registry_lookup_missing() == lab_site.NO_REGISTRY
-    assert onprem.registry_lookup_missing() == evidence.ONPREM_PENDING
+    assert onprem.registry_lookup_missing() is None
     assert lab.app_repo_sources_missing() == lab_site.APP_REPO_NO_SOURCES
     assert onprem.app_repo_sources_missing() is None
     assert lab.ingress_controller_missing() == lab_site.INGRESS_NOT_IN_LAB
