@@ -8,21 +8,21 @@ Feature: HPA under Locust load
     Given the platform is built through phase 7
 
   @phase7 @hpa @nightly
-  Scenario Outline: A Deployment scales out under load and back in when the load stops
-    Given the HPA of Deployment "<deployment>" holds <min> replica
-    When Locust starts <users> users spawning 5 per second against the storefront
-    Then the HPA scales Deployment "<deployment>" out to at least <out> replicas within 180 seconds
-    And every new replica of Deployment "<deployment>" is available within 60 seconds of being created
+  Scenario: The frontend and currencyservice scale out under one load and back in when it stops
+    Given the HPA of Deployment "frontend" holds 1 replica
+    And the HPA of Deployment "currencyservice" holds 1 replica
+    When Locust starts 150 users spawning 5 per second against the storefront
+    Then the HPA scales Deployment "frontend" out to at least 3 replicas within 180 seconds
+    And the HPA scales Deployment "currencyservice" out to at least 2 replicas within 180 seconds
+    And every new replica of Deployment "frontend" is available within 60 seconds of being created
+    And every new replica of Deployment "currencyservice" is available within 60 seconds of being created
     And Locust's p95 stays under the target's SLO for the next 30 seconds
-    And Deployment "<deployment>" never has more than <max> replicas
+    And Deployment "frontend" never has more than 5 replicas
+    And Deployment "currencyservice" never has more than 4 replicas
     And fewer than 1% of Locust's requests failed
     When Locust stops
-    Then the HPA scales Deployment "<deployment>" back in to <min> replica within 420 seconds
-
-    Examples:
-      | deployment      | users | min | out | max |
-      | frontend        | 150   | 1   | 3   | 5   |
-      | currencyservice | 150   | 1   | 2   | 4   |
+    Then the HPA scales Deployment "frontend" back in to 1 replica within 420 seconds
+    And the HPA scales Deployment "currencyservice" back in to 1 replica within 420 seconds
 
   @phase7 @hpa @nightly
   Scenario: The frontend HPA stops at its maximum when the load exceeds it
