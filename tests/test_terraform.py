@@ -5,6 +5,7 @@ when something is missing name the fix."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -19,10 +20,22 @@ from boutique_suite import terraform
 from provisioning.lab import build
 
 MODULE = terraform.MODULES / "libvirt"
-needs_tofu = pytest.mark.skipif(terraform.unavailable() is not None, reason=str(terraform.unavailable()))
+needs_tofu = pytest.mark.usefixtures("tofu")
 needs_libvirtd = pytest.mark.skipif(
     terraform.libvirt_unavailable() is not None, reason=str(terraform.libvirt_unavailable())
 )
+
+
+@pytest.fixture(scope="module")
+def tofu() -> None:
+    """OpenTofu and the libvirt provider, as the project builds them. ``./run tests`` builds them beside the
+    tests, so on a cold machine this waits for that build (its lock) instead of skipping; a machine that
+    cannot build them skips with the reason."""
+    if terraform.unavailable() is not None:
+        with contextlib.suppress(build.BuildError):
+            build.ensure_all(["opentofu", terraform.PROVIDER])
+    if why := terraform.unavailable():
+        pytest.skip(why)
 
 
 def copy_module(root: Path, name: str = "libvirt") -> Path:
