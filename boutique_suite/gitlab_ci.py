@@ -10,7 +10,6 @@ clear error. The job's log never holds a secret: GitLab masks the protected vari
 
 from __future__ import annotations
 
-import re
 import subprocess
 import time
 from collections.abc import Callable
@@ -22,11 +21,10 @@ import yaml
 from gitlab.v4.objects import Project, ProjectPipeline
 
 from boutique_suite import waits
-from boutique_suite.gitops_repo import RemoteGitopsRepo
+from boutique_suite.gitops_repo import RemoteGitopsRepo, bump_commit_in
 from boutique_suite.targets import Target
 
 FINISHED = ("success", "failed", "canceled", "skipped", "manual")
-_GITOPS_COMMIT = re.compile(r"GITOPS_COMMIT=([0-9a-f]{40})")  # what ci/update-gitops.sh prints
 
 
 class GitLabRefused(AssertionError):
@@ -53,8 +51,7 @@ class GitLabJob:
 
     @property
     def gitops_commit(self) -> str | None:
-        found = _GITOPS_COMMIT.findall(self.log)
-        return found[-1] if found else None
+        return bump_commit_in(self.log)
 
 
 def _refused(call: Callable[[], object]) -> object:

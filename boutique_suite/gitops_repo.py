@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -18,6 +19,15 @@ class RepoUnavailable(Exception):
 
 
 SUITE_TRAILER = "Boutique-Suite-Change: true"
+_BUMP_COMMIT = re.compile(r"GITOPS_COMMIT=([0-9a-f]{40})")  # what app-repo's ci/update-gitops.sh prints
+
+
+def bump_commit_in(log: str) -> str | None:
+    """The gitops-repo commit a bump job's log names (its last), on every CI that runs the job."""
+    found = _BUMP_COMMIT.findall(log)
+    return found[-1] if found else None
+
+
 HISTORY = 50  # how far back restore looks for the last commit that is not the suite's
 
 

@@ -12,13 +12,14 @@ from test_traceability import ROOT, SCENARIOS, ScenarioRef
 OUTLINE_PARAM = re.compile(r"\[.*\]$")
 
 
-def collected(marker: str) -> list[str]:
+def collected(marker: str, *paths: str) -> list[str]:
+    """Node ids pytest collects for ``marker`` (in ``paths``; default: the scenarios), in run order."""
     proc = subprocess.run(
         [
             sys.executable,
             "-m",
             "pytest",
-            "steps",
+            *(paths or ("steps",)),
             "-m",
             marker,
             "--collect-only",
@@ -32,7 +33,7 @@ def collected(marker: str) -> list[str]:
         timeout=120,
     )
     assert proc.returncode in (0, 5), proc.stdout + proc.stderr
-    return [line for line in proc.stdout.splitlines() if line.startswith("steps/")]
+    return [line for line in proc.stdout.splitlines() if "::" in line]
 
 
 def function_name(scenario: ScenarioRef) -> str:
@@ -57,14 +58,6 @@ def test_phase3_selection_has_no_other_phase() -> None:
 
 def test_a_test_that_wipes_the_lab_runs_before_every_other_lab_test() -> None:
     """Run later, it would wipe the layers that the tests before it built, built again after it."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-m", "not offline", "--collect-only", "-q"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    ids = collected("not offline", "tests", "steps")
     wiping = "tests/test_lab.py::test_down_leaves_no_process_and_up_restores"
-    ids = [line for line in proc.stdout.splitlines() if "::" in line]
     assert wiping in ids and ids[0] == wiping, ids[:3]

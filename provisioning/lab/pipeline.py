@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from boutique_suite.gitops_repo import RemoteGitopsRepo
+from boutique_suite.gitops_repo import RemoteGitopsRepo, bump_commit_in
 from provisioning.lab import build, gitserver
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +32,6 @@ GITLAB_CI_LOCAL = ROOT / "node_modules" / ".bin" / "gitlab-ci-local"
 GITLAB_CI_LOCAL_VERSION = "4.73.0"  # the exact version in package.json (4.74+ needs Node 22)
 BOT_USER = gitserver.USERNAME  # the lab's git server has one user; on GitLab the bump has its own token
 JOB_TIMEOUT = 300.0
-_GITOPS_COMMIT = re.compile(r"GITOPS_COMMIT=([0-9a-f]{40})")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -53,8 +52,7 @@ class JobResult:
 
     @property
     def gitops_commit(self) -> str | None:
-        found = _GITOPS_COMMIT.findall(self.log)
-        return found[-1] if found else None
+        return bump_commit_in(self.log)
 
 
 def kustomize_dir() -> Path:
