@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from loadtests.runner import EndpointStats
+from loadtests.results import EndpointStats
 
 # A pod's Deployment: its name without the ReplicaSet's and the pod's suffixes.
 _SERVICE = 'label_replace({q}, "service", "$1", "pod", "(.+)-[a-z0-9]+-[a-z0-9]+")'

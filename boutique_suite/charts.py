@@ -12,7 +12,7 @@ matplotlib.use("Agg")  # files only, no display
 
 import matplotlib.pyplot as plt  # after the backend is chosen
 
-from loadtests.runner import LoadResult
+from loadtests.results import LoadResult
 
 ReplicaSeries = Iterable[tuple[float, int]]  # (epoch seconds, pods)
 

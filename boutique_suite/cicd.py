@@ -7,9 +7,7 @@ Nothing here prints or attaches a token or a Secret's data.
 
 from __future__ import annotations
 
-import base64
 import importlib.util
-import json
 import sys
 import tempfile
 import time
@@ -20,7 +18,6 @@ from typing import Any
 
 import pytest
 import yaml
-from kubernetes import client
 
 from boutique_suite import evidence, images, probes, registry, sites, waits
 from boutique_suite.argocd import ArgoCDClient, wait_synced_and_healthy
@@ -369,106 +366,3 @@ def _current_replicaset(kube: Kube, namespace: str, deployment: str, image: str)
         "created": rs.metadata.creation_timestamp.isoformat() if rs.metadata.creation_timestamp else None,
         "pods": sorted(p.metadata.name for p in pods if p.status and p.status.phase == "Running"),
     }
-
-
-def attach_trace(argocd: ArgoCDClient, trace: Trace) -> dict[str, Any]:
-    """The whole trace in the report: app-repo commit -> gitops-repo commit -> Argo CD revision -> ReplicaSet,
-    each link checked against the next."""
-    app = argocd.application(trace.application)
-    entries = [
-        h for h in app.get("status", {}).get("history") or [] if h.get("revision") == trace.gitops_commit
-    ]
-    assert entries, f"Argo CD's history of {trace.application} has no entry for {trace.gitops_commit[:8]}"
-    gitops = trace.steps["gitops_commit"]
-    rs = trace.steps["replicaset"]
-    assert trace.job is not None, "no pipeline job ran in this scenario"
-    assert rs["image"].endswith(f":{trace.short_sha}"), f"the ReplicaSet runs {rs['image']}"
-    doc = {
-        "app-repo commit": {"sha": trace.app_commit, "service": trace.service, "tag": trace.short_sha},
-        "pipeline job": {
-            "job": trace.job.job,
-            "seconds": round(trace.job.seconds, 2),
-            "runner": trace.runner,
-        },
-        "gitops-repo commit": {
-            "sha": trace.gitops_commit,
-            "parents": gitops["parents"],
-            "author": gitops["author"],
-            "message": gitops["message"],
-            "files": gitops["files"],
-        },
-        "Argo CD": {
-            "application": trace.application,
-            "history id": entries[-1].get("id"),
-            "revision": entries[-1].get("revision"),
-            "deployedAt": entries[-1].get("deployedAt"),
-            "initiatedBy": entries[-1].get("initiatedBy"),
-        },
-        "ReplicaSet": rs,
-    }
-    lines = [
-        f"app-repo commit    {trace.app_commit}  ({trace.service} changed)",
-        f"  -> {trace.job.job} job   {trace.job.seconds:.1f}s, {trace.runner}",
-        f"gitops-repo commit {trace.gitops_commit}  {str(gitops['message']).splitlines()[0]}",
-        f"  -> Argo CD {trace.application} history #{entries[-1].get('id')} "
-        f"revision {entries[-1].get('revision')} "
-        f"at {entries[-1].get('deployedAt')}",
-        f"ReplicaSet         {rs['name']} (revision {rs['revision']}) image {rs['image']}, "
-        f"{rs['ready']}/{rs['replicas']} ready",
-    ]
-    evidence.attach_text("trace: app commit -> gitops commit -> Argo CD -> ReplicaSet", "\n".join(lines))
-    evidence.attach_json("trace.json", doc)
-    evidence.attach_text("gitops-repo commit diff", str(gitops["diff"]))
-    return doc
-
-
-# --- imagePullSecrets ----------------------------------------------------------------------------------
-
-
-def expect_pull_secret_on_service_accounts(kube: Kube, namespace: str, secret: str) -> list[str]:
-    accounts = kube.core.list_namespaced_service_account(namespace).items
-    names = sorted(a.metadata.name for a in accounts)
-    assert "default" in names, f"no ServiceAccount default in {namespace}: {names}"
-    without = [
-        a.metadata.name for a in accounts if secret not in [s.name for s in a.image_pull_secrets or []]
-    ]
-    assert not without, f"ServiceAccounts in {namespace} without imagePullSecret {secret}: {without}"
-    return names
-
-
-def expect_dockerconfig_secret(kube: Kube, namespace: str, name: str, kind: str, registry: str) -> None:
-    secret = kube.core.read_namespaced_secret(name, namespace)
-    assert secret.type == kind, f"Secret {name} is of type {secret.type}"
-    config = json.loads(base64.b64decode((secret.data or {}).get(".dockerconfigjson", "") or b"{}"))
-    auths = config.get("auths") or {}
-    assert registry in auths, f"Secret {name} holds credentials for {sorted(auths)}, not {registry}"
-    assert auths[registry].get("auth") or auths[registry].get("password"), f"no credentials for {registry}"
-
-
-def expect_admission_adds_pull_secret(kube: Kube, namespace: str, account: str, secret: str) -> list[str]:
-    """A pod with ServiceAccount ``account`` and no imagePullSecrets of its own, created as a server-side
-    dry run: the real kube-apiserver's ServiceAccount admission fills in the account's pull secrets, and
-    nothing is stored."""
-    container = client.V1Container(
-        name="probe",
-        image=f"{IMAGE_PREFIX}/frontend:pull-secret-probe",
-        resources=client.V1ResourceRequirements(
-            requests={"cpu": "10m", "memory": "16Mi"}, limits={"cpu": "10m", "memory": "16Mi"}
-        ),
-        security_context=client.V1SecurityContext(
-            allow_privilege_escalation=False,
-            run_as_non_root=True,
-            run_as_user=1000,
-            read_only_root_filesystem=True,
-            capabilities=client.V1Capabilities(drop=["ALL"]),
-            seccomp_profile=client.V1SeccompProfile(type="RuntimeDefault"),
-        ),
-    )
-    pod = client.V1Pod(
-        metadata=client.V1ObjectMeta(generate_name="pull-secret-probe-", labels=kube.labels()),
-        spec=client.V1PodSpec(service_account_name=account, containers=[container]),
-    )
-    created = kube.core.create_namespaced_pod(namespace, pod, dry_run="All")
-    given = [s.name for s in created.spec.image_pull_secrets or []]
-    assert secret in given, f"a pod of ServiceAccount {account} was given imagePullSecrets {given}"
-    return given

@@ -70,9 +70,9 @@ def kubectl_for(target: Target) -> Kubectl:
 
 
 def version() -> str:
-    from provisioning.lab import build
+    from provisioning.lab import recipes
 
-    return build.load_versions()["argocd"]["version"]
+    return recipes.load_versions()["argocd"]["version"]
 
 
 # --- what is applied ----------------------------------------------------------------------------------

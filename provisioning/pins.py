@@ -118,10 +118,10 @@ def table(module_dir: Callable[[str, str], Path] | None = None) -> list[Pin]:
     """Every component of the platform with the version each side pins."""
     from provisioning import argocd_bootstrap
     from provisioning.gitops.checks import schema
-    from provisioning.lab import build
+    from provisioning.lab import recipes
 
     module_dir = module_dir or schema.module_dir
-    lab = build.load_versions()
+    lab = recipes.load_versions()
     crds = schema.pins()["crds"]
     ansible = _yaml(ANSIBLE_VERSIONS)
     kubernetes = str(ansible["kubernetes_version"])

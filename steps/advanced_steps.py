@@ -8,15 +8,7 @@ from collections.abc import Iterator
 import pytest
 from pytest_bdd import given, parsers, then, when
 
-from boutique_suite import (
-    autoscaling,
-    bottleneck,
-    evidence,
-    load,
-    manifests,
-    sealing,
-    terraform,
-)
+from boutique_suite import autoscaling, bottleneck, evidence, latency, load, manifests, sealing, terraform
 from boutique_suite.alerting import Prometheus
 from boutique_suite.argocd import ArgoCDClient
 from boutique_suite.evidence import Execution
@@ -277,7 +269,7 @@ def p95_within_slo(shoppers: load.Shoppers, target: Target, route: str) -> None:
 @then(parsers.parse("Locust's p95 stays under the target's SLO for the next {seconds:d} seconds"))
 @touches(Touches.data_plane)
 def p95_within_slo_for(shoppers: load.Shoppers, target: Target, execution: Execution, seconds: int) -> None:
-    p95 = load.expect_p95_within_slo_for(shoppers.running, target.slo.storefront_p95_ms, seconds)
+    p95 = latency.expect_p95_within_slo_for(shoppers.running, target.slo.storefront_p95_ms, seconds)
     execution.timing("p95_after_scale_out_seconds", p95 / 1000)
 
 
@@ -286,7 +278,7 @@ def p95_within_slo_for(shoppers: load.Shoppers, target: Target, execution: Execu
 def route_p95_crosses(
     shoppers: load.Shoppers, execution: Execution, route: str, way: str, ms: int, seconds: int
 ) -> None:
-    took = load.expect_route_p95_crossing(shoppers.running, route, way, ms, seconds)
+    took = latency.expect_route_p95_crossing(shoppers.running, route, way, ms, seconds)
     execution.timing(f"p95_{way.split()[0]}_seconds", took, budget=seconds)
 
 
@@ -294,7 +286,7 @@ def route_p95_crosses(
 @touches(Touches.data_plane)
 def slowest_route(shoppers: load.Shoppers, route: str) -> None:
     evidence.attach_json(
-        "p95 per route over the last seconds (ms)", load.expect_slowest_route(shoppers.running, route)
+        "p95 per route over the last seconds (ms)", latency.expect_slowest_route(shoppers.running, route)
     )
 
 

@@ -8,6 +8,7 @@ import pytest
 from pytest_bdd import parsers, then, when
 
 from boutique_suite import (
+    alert_config,
     alert_messages,
     alerting,
     evidence,
@@ -48,13 +49,13 @@ def wait(probe: waits.Probe, seconds: float, what: str) -> waits.Waited:
 @then("promtool accepts every rule file of the platform")
 @touches(Touches.file_only)
 def promtool_check() -> None:
-    alerting.expect_promtool_accepts_rules()
+    alert_config.expect_promtool_accepts_rules()
 
 
 @then("promtool's unit tests show each alert firing on its condition and staying quiet without it:")
 @touches(Touches.file_only)
 def promtool_unit_tests(datatable: list[list[str]]) -> None:
-    alerting.expect_unit_tests({row[0]: row[2] for row in datatable[1:]})
+    alert_config.expect_unit_tests({row[0]: row[2] for row in datatable[1:]})
 
 
 # --- scrapes ---------------------------------------------------------------------------------------
@@ -112,13 +113,13 @@ def named_metrics_have_series(prometheus: alerting.Prometheus, target: Target) -
 def routes(
     alertmanager: alerting.Alertmanager, target: Target, first: str, second: str, receiver: str
 ) -> None:
-    alerting.expect_severities_routed(alertmanager, (first, second), target.namespaces.dev, receiver)
+    alert_config.expect_severities_routed(alertmanager, (first, second), target.namespaces.dev, receiver)
 
 
 @then("Alertmanager reads the Slack URL from a Secret, not from a file in git")
 @touches(Touches.monitoring)
 def slack_credentials(alertmanager: alerting.Alertmanager) -> None:
-    alerting.expect_slack_credentials_outside_git(alertmanager, ROOT)
+    alert_config.expect_slack_credentials_outside_git(alertmanager, ROOT)
 
 
 @when(parsers.parse('a test alert "{name}" carrying the run id is posted to Alertmanager'))

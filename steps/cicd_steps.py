@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pytest_bdd import parsers, then, when
 
-from boutique_suite import cicd
+from boutique_suite import cicd, cicd_evidence, pull_secrets
 from boutique_suite.argocd import ArgoCDClient
 from boutique_suite.evidence import Execution
 from boutique_suite.kube import Kube
@@ -179,7 +179,7 @@ def runs_that_image(
 @then("the trace from the app-repo commit to the running ReplicaSet is attached to the report")
 @touches(Touches.git, Touches.argocd, Touches.control_plane)
 def trace_attached(argocd: ArgoCDClient, trace: cicd.Trace) -> None:
-    cicd.attach_trace(argocd, trace)
+    cicd_evidence.attach_trace(argocd, trace)
 
 
 # --- imagePullSecrets --------------------------------------------------------------------------------
@@ -193,13 +193,13 @@ def trace_attached(argocd: ArgoCDClient, trace: cicd.Trace) -> None:
 @touches(Touches.control_plane)
 def accounts_have_pull_secret(kube: Kube, story: dict, namespace: str, secret: str) -> None:
     story["namespace"] = namespace
-    story["accounts"] = cicd.expect_pull_secret_on_service_accounts(kube, namespace, secret)
+    story["accounts"] = pull_secrets.expect_pull_secret_on_service_accounts(kube, namespace, secret)
 
 
 @then(parsers.parse('"{name}" is a Secret of type "{kind}" for "{registry}"'))
 @touches(Touches.control_plane)
 def dockerconfig_secret(kube: Kube, story: dict, name: str, kind: str, registry: str) -> None:
-    cicd.expect_dockerconfig_secret(kube, story["namespace"], name, kind, registry)
+    pull_secrets.expect_dockerconfig_secret(kube, story["namespace"], name, kind, registry)
 
 
 @then(
@@ -210,4 +210,4 @@ def dockerconfig_secret(kube: Kube, story: dict, name: str, kind: str, registry:
 @touches(Touches.control_plane)
 def admission_adds_pull_secret(kube: Kube, story: dict, secret: str) -> None:
     account = "frontend" if "frontend" in story["accounts"] else story["accounts"][0]
-    cicd.expect_admission_adds_pull_secret(kube, story["namespace"], account, secret)
+    pull_secrets.expect_admission_adds_pull_secret(kube, story["namespace"], account, secret)

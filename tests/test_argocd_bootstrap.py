@@ -13,7 +13,7 @@ import pytest
 from boutique_suite import runlabel, targets
 from boutique_suite.kube import Kube, connect
 from provisioning import argocd_bootstrap as bootstrap
-from provisioning.lab import build, manager
+from provisioning.lab import manager, recipes
 from tests.test_gitlab_platform import TOKEN as FAKE_GITLAB_TOKEN
 from tests.test_gitlab_platform import FakeGitLab, serve
 
@@ -64,7 +64,7 @@ def kubectl() -> bootstrap.Kubectl:
 
 
 def test_install_manifest_is_argo_cds_own_at_the_pinned_version() -> None:
-    pinned = build.load_versions()["argocd"]["version"]
+    pinned = recipes.load_versions()["argocd"]["version"]
     objects = bootstrap.install_manifest()
     kinds = {o["kind"] for o in objects}
     assert {"CustomResourceDefinition", "Deployment", "StatefulSet", "ClusterRoleBinding"} <= kinds

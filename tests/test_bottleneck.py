@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from boutique_suite import bottleneck
-from loadtests.runner import EndpointStats
+from loadtests.results import EndpointStats
 
 PLANTED = {  # query name -> {service: value}
     "cpu": {"frontend": 0.42, "currencyservice": 0.09, "cartservice": 0.01},

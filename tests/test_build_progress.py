@@ -11,17 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from provisioning.lab import build
+from provisioning.lab import build, recipes
 
 
 def test_phase3_builds_what_layers_0_to_3_run_and_not_terraform_or_monitoring() -> None:
-    assert set(build.FIRST_LAYER) == set(build.components())
+    assert set(recipes.FIRST_LAYER) == set(recipes.components())
     phase3 = build.through_layer(3)
     assert {"kubernetes", "kubernetes-node", "etcd", "argocd", "metallb", "distribution"} <= set(phase3)
     assert not {"opentofu", "terraform-provider-libvirt", "kube-state-metrics", "sealed-secrets"} & set(
         phase3
     )
-    assert build.through_layer(7) == list(build.components())
+    assert build.through_layer(7) == list(recipes.components())
 
 
 def test_a_long_build_command_says_every_heartbeat_that_it_is_still_working(
@@ -38,11 +38,11 @@ def test_a_long_build_command_says_every_heartbeat_that_it_is_still_working(
 def test_each_build_is_numbered_and_estimated_from_the_last_builds_here(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(build, "CACHE_ROOT", tmp_path)
+    monkeypatch.setattr(recipes, "CACHE_ROOT", tmp_path)
     (tmp_path / build.BUILD_SECONDS).write_text(json.dumps({"etcd": 62.0, "kwok": 107.0}))
     built: list[tuple[str, str]] = []
 
-    def fake_build(component: build.Component, force: bool = False, step: str = "") -> Path:
+    def fake_build(component: recipes.Component, force: bool = False, step: str = "") -> Path:
         built.append((component.name, step))
         return tmp_path
 
@@ -58,9 +58,9 @@ def test_each_build_is_numbered_and_estimated_from_the_last_builds_here(
 def test_a_build_time_is_remembered_for_the_next_estimate(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(build, "CACHE_ROOT", tmp_path)
+    monkeypatch.setattr(recipes, "CACHE_ROOT", tmp_path)
     assert build.last_build_seconds() == {}
-    build._remember_build_seconds(build.components()["etcd"], 61.96)
+    build._remember_build_seconds(recipes.components()["etcd"], 61.96)
     assert build.last_build_seconds() == {"etcd": 62.0}
     (tmp_path / build.BUILD_SECONDS).write_text("not json")
     assert build.last_build_seconds() == {}
@@ -71,7 +71,7 @@ def test_a_component_being_built_elsewhere_is_waited_for_and_another_is_not(
 ) -> None:
     """Setup builds the later layers beside the tests: a test wanting the component another process is
     building waits for it and then uses it (no second build); one wanting another component goes on."""
-    monkeypatch.setattr(build, "CACHE_ROOT", tmp_path)
+    monkeypatch.setattr(recipes, "CACHE_ROOT", tmp_path)
     finished = tmp_path / "opentofu-finished"
     other_builder = subprocess.Popen(
         [sys.executable, "-c", HOLD_THE_LOCK, build.__file__, str(finished)],

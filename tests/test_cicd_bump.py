@@ -16,7 +16,7 @@ import pytest
 import yaml
 from ports import free_port
 
-from provisioning.lab import boutique, gitserver, pipeline, processes
+from provisioning.lab import boutique, gitrepos, gitserver, pipeline, processes
 
 pytestmark = pytest.mark.standalone
 
@@ -52,7 +52,7 @@ def gitops_head(server: gitserver.GitServer) -> str:
 @pytest.fixture
 def app(server: gitserver.GitServer, tmp_path: Path) -> Path:
     """A checkout of app-repo at its head: the job's working directory."""
-    return pipeline.checkout(server, "app-repo", gitserver.head(server, "app-repo"), tmp_path / "app-repo")
+    return pipeline.checkout(server, "app-repo", gitrepos.head(server, "app-repo"), tmp_path / "app-repo")
 
 
 def images(text: str) -> dict[str, str]:
@@ -96,11 +96,11 @@ def test_second_run_with_the_same_sha_makes_no_commit(
     sha = "4567cdef" * 5
     first = bump(server, app, "cartservice currencyservice", sha)
     assert first.passed, first.log
-    head = gitserver.head(server, "gitops-repo")
+    head = gitrepos.head(server, "gitops-repo")
     second = bump(server, app, "cartservice currencyservice", sha)
     assert second.passed, second.log
     assert "nothing to commit" in second.log
-    assert gitserver.head(server, "gitops-repo") == head
+    assert gitrepos.head(server, "gitops-repo") == head
 
 
 def test_unknown_service_is_refused_with_one_clear_line(
@@ -114,7 +114,7 @@ def test_unknown_service_is_refused_with_one_clear_line(
         "registry.local/boutique/nosuchservice"
     )
     assert "Traceback" not in result.log
-    assert gitserver.head(server, "gitops-repo") == gitops_head, "nothing was pushed"
+    assert gitrepos.head(server, "gitops-repo") == gitops_head, "nothing was pushed"
 
 
 @pytest.mark.parametrize(
@@ -129,7 +129,7 @@ def test_a_tag_that_is_not_a_commit_sha_is_refused(
     )
     assert not result.passed
     assert f"update-gitops: ERROR: {expected}" in result.log
-    assert gitserver.head(server, "gitops-repo") == gitops_head
+    assert gitrepos.head(server, "gitops-repo") == gitops_head
 
 
 def test_unreachable_gitops_repo_is_a_clear_error(server: gitserver.GitServer, app: Path) -> None:
@@ -189,7 +189,7 @@ def test_concurrent_bumps_both_land(server: gitserver.GitServer, gitops_head: st
     hooks, gave_up = barrier_hooks(tmp_path, parties=2)
     env = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "core.hooksPath", "GIT_CONFIG_VALUE_0": str(hooks)}
     checkouts = [
-        pipeline.checkout(server, "app-repo", gitserver.head(server, "app-repo"), tmp_path / f"app-{i}")
+        pipeline.checkout(server, "app-repo", gitrepos.head(server, "app-repo"), tmp_path / f"app-{i}")
         for i in range(2)
     ]
     jobs = {"frontend": "aaaa1111" * 5, "cartservice": "bbbb2222" * 5}
@@ -204,7 +204,7 @@ def test_concurrent_bumps_both_land(server: gitserver.GitServer, gitops_head: st
         assert result.passed, result.log
     retried = [r for r in results if "push rejected" in r.log]
     assert len(retried) == 1, "exactly one job lost the race and retried on the new head"
-    head = gitserver.head(server, "gitops-repo")
+    head = gitrepos.head(server, "gitops-repo")
     landed = pipeline.commits_between(server, "gitops-repo", gitops_head, head)
     assert len(landed) == 2, "both bump commits are on main"
     final = images(str(pipeline.show_commit(server, "gitops-repo", head, OVERLAY)["content"]))
@@ -224,7 +224,7 @@ def test_a_push_that_outlasts_git_timeout_is_named_in_the_error(
     assert not result.passed
     errors = [line for line in result.log.splitlines() if "update-gitops: ERROR" in line]
     assert errors and errors[0].endswith("failed: git push timed out after 2s (GIT_TIMEOUT)"), result.log
-    assert gitserver.head(server, "gitops-repo") == gitops_head
+    assert gitrepos.head(server, "gitops-repo") == gitops_head
 
 
 @pytest.mark.parametrize(
@@ -278,11 +278,11 @@ def test_a_late_pipeline_never_takes_a_service_back(
     )
     first = bump(server, pipeline.checkout(server, "app-repo", newer, tmp_path / "newer"), "frontend", newer)
     assert first.passed, first.log
-    head = gitserver.head(server, "gitops-repo")
+    head = gitrepos.head(server, "gitops-repo")
     late = bump(server, pipeline.checkout(server, "app-repo", older, tmp_path / "older"), "frontend", older)
     assert late.passed, late.log
     assert (
         f"already deploys {newer[:8]}, a later app-repo commit than {older[:8]}: not going back" in late.log
     )
-    assert gitserver.head(server, "gitops-repo") == head
+    assert gitrepos.head(server, "gitops-repo") == head
     pipeline.publish_app_repo(server)

@@ -10,7 +10,7 @@ import pytest
 
 from boutique_suite import kube, runlabel
 from provisioning.gitops.checks import capacity, dryrun, render, report
-from provisioning.lab import manager
+from provisioning.lab import layout, manager
 
 pytestmark = pytest.mark.lab
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.lab
 @pytest.fixture(scope="module")
 def lab() -> kube.Kube:
     manager.up()
-    return kube.connect(manager.KUBECONFIG, manager.CONTEXT, runlabel.new_run_id())
+    return kube.connect(layout.KUBECONFIG, layout.CONTEXT, runlabel.new_run_id())
 
 
 @pytest.fixture(scope="module")

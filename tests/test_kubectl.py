@@ -34,11 +34,11 @@ def test_the_timeout_convention() -> None:
 
 
 def test_the_labs_runner_is_the_pinned_kubectl_with_the_labs_kubeconfig() -> None:
-    from provisioning.lab import build, manager
+    from provisioning.lab import build, layout
     from provisioning.lab import kubectl as lab_kubectl
 
     argv = lab_kubectl.lab().argv
-    assert argv == [str(build.bin_dir("kubernetes") / "kubectl"), "--kubeconfig", str(manager.KUBECONFIG)]
+    assert argv == [str(build.bin_dir("kubernetes") / "kubectl"), "--kubeconfig", str(layout.KUBECONFIG)]
 
 
 def test_a_targets_runner_is_its_kubectl_with_its_kubeconfig_and_context() -> None:

@@ -15,14 +15,14 @@ import pytest
 
 from boutique_suite import targets
 from provisioning import phase2_cluster
-from provisioning.lab import gitserver, manager, nodes, processes
+from provisioning.lab import gitserver, lab_status, layout, manager, nodes, processes
 
 pytestmark = pytest.mark.lab
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def pids() -> dict[str, int | None]:
-    return {c.name: c.pid for c in manager.status().components}
+    return {c.name: c.pid for c in lab_status.status().components}
 
 
 def lab_processes() -> list[str]:
@@ -41,23 +41,23 @@ def lab_processes() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def lab() -> manager.Status:
+def lab() -> lab_status.Status:
     manager.up()
-    status = manager.status()
+    status = lab_status.status()
     assert status.healthy, status.problem
     return status
 
 
-def test_up_twice_starts_nothing_new(lab: manager.Status) -> None:
+def test_up_twice_starts_nothing_new(lab: lab_status.Status) -> None:
     before = pids()
     started = time.monotonic()
     assert manager.up() is False
     assert time.monotonic() - started < 10
     assert pids() == before
-    assert manager.status().healthy
+    assert lab_status.status().healthy
 
 
-def test_layer2_ensure_twice_changes_nothing(lab: manager.Status) -> None:
+def test_layer2_ensure_twice_changes_nothing(lab: lab_status.Status) -> None:
     target = targets.load("lab")
     first = phase2_cluster.ensure(target)
     second = phase2_cluster.ensure(target)
@@ -66,7 +66,7 @@ def test_layer2_ensure_twice_changes_nothing(lab: manager.Status) -> None:
     assert set(second.components) == {"k8s-master", "k8s-worker1", "k8s-worker2"}
 
 
-def test_status_command_shows_components_pids_ports_and_kubeconfig(lab: manager.Status) -> None:
+def test_status_command_shows_components_pids_ports_and_kubeconfig(lab: lab_status.Status) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "provisioning.lab", "status"],
         cwd=ROOT,
@@ -76,37 +76,37 @@ def test_status_command_shows_components_pids_ports_and_kubeconfig(lab: manager.
     )
     assert proc.returncode == 0, proc.stderr
     assert "lab boutique-lab: ready" in proc.stdout
-    assert str(manager.KUBECONFIG) in proc.stdout
+    assert str(layout.KUBECONFIG) in proc.stdout
     for comp in lab.components:
         assert f"pid {comp.pid}" in proc.stdout
         assert comp.address in proc.stdout
 
 
-def test_a_component_that_dies_is_reported_and_restarted(lab: manager.Status) -> None:
-    victim = next(c for c in manager.status().components if c.name == "kwok-controller")
+def test_a_component_that_dies_is_reported_and_restarted(lab: lab_status.Status) -> None:
+    victim = next(c for c in lab_status.status().components if c.name == "kwok-controller")
     os.kill(victim.pid, signal.SIGKILL)  # type: ignore[arg-type]
     deadline = time.monotonic() + 10
-    while manager.status().healthy and time.monotonic() < deadline:
+    while lab_status.status().healthy and time.monotonic() < deadline:
         time.sleep(0.2)
-    broken = manager.status()
+    broken = lab_status.status()
     assert not broken.healthy
     assert "kwok-controller" in (broken.problem or "")
     assert not phase2_cluster.check(targets.load("lab")).ready
 
     assert manager.up() is True
-    healed = manager.status()
+    healed = lab_status.status()
     assert healed.healthy, healed.problem
     assert pids()["kwok-controller"] != victim.pid
 
 
-def test_a_half_started_lab_is_never_reported_ready(lab: manager.Status) -> None:
+def test_a_half_started_lab_is_never_reported_ready(lab: lab_status.Status) -> None:
     # The ready stamp is written last; without it the lab was interrupted before it was seeded.
     manager.STAMP.unlink()
-    status = manager.status()
+    status = lab_status.status()
     assert not status.healthy
     assert "half-started" in (status.problem or "")
     assert manager.up() is True
-    assert manager.status().healthy
+    assert lab_status.status().healthy
 
 
 def test_a_taken_port_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -123,7 +123,7 @@ def test_a_taken_port_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.wipes_lab
-def test_down_leaves_no_process_and_up_restores(lab: manager.Status) -> None:
+def test_down_leaves_no_process_and_up_restores(lab: lab_status.Status) -> None:
     running = pids()
     stopped = manager.down()
     assert set(running) <= set(stopped)
@@ -136,9 +136,9 @@ def test_down_leaves_no_process_and_up_restores(lab: manager.Status) -> None:
     assert lab_processes() == []
     assert processes.recorded() == []
     assert gitserver.running() is None
-    assert not manager.status().exists
+    assert not lab_status.status().exists
     assert nodes.leftovers(manager.NET) == []  # no namespace, veth, bridge, iptables chain, mount or cgroup
     assert manager.down() == []  # down twice is fine
 
     assert manager.up() is True
-    assert manager.status().healthy
+    assert lab_status.status().healthy

@@ -16,16 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from provisioning.lab import build
+from provisioning.lab import build, recipes
 
 pytestmark = pytest.mark.standalone
 ROOT = Path(__file__).resolve().parent.parent
-REAL_CACHE = build.CACHE_ROOT
+REAL_CACHE = recipes.CACHE_ROOT
 
 
 @pytest.fixture
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setattr(build, "CACHE_ROOT", tmp_path)
+    monkeypatch.setattr(recipes, "CACHE_ROOT", tmp_path)
     return tmp_path
 
 
@@ -55,7 +55,7 @@ def test_missing_go_toolchain_is_one_clear_line(tmp_path: Path) -> None:
 
 
 def test_interrupted_build_is_never_used_and_is_rebuilt(cache: Path) -> None:
-    kwok = build.components()["kwok"]
+    kwok = recipes.components()["kwok"]
     env = {**os.environ, "BOUTIQUE_LAB_CACHE": str(cache)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "provisioning.lab.build", "kwok"],
@@ -80,7 +80,7 @@ def test_interrupted_build_is_never_used_and_is_rebuilt(cache: Path) -> None:
 
 
 def test_corrupt_cache_entry_is_detected_and_rebuilt(cache: Path) -> None:
-    kwok = build.components()["kwok"]
+    kwok = recipes.components()["kwok"]
     built = REAL_CACHE / kwok.directory.name
     if (built / build.MANIFEST).exists():
         shutil.copytree(built, kwok.directory)

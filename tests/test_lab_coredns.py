@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from provisioning.lab import catalog, coredns, hosts, kubectl, manager, nodes, registry
+from provisioning.lab import catalog, containerd, coredns, hosts, kubectl, manager, nodes, registry
 
 
 def test_the_dns_service_is_the_tenth_address_of_the_service_range() -> None:
@@ -37,7 +37,7 @@ def test_the_kubelets_name_the_dns_service_and_a_resolv_conf_without_this_machin
     config = nodes.kubelet_config(net, "k8s-worker1", tmp_path / "ca.crt", 10250)
     assert config["clusterDNS"] == [coredns.service_ip(str(net.service_cidr))]
     assert config["clusterDomain"] == "cluster.local"
-    assert config["resolvConf"] == str(nodes.node_dir("k8s-worker1") / "resolv.conf")
+    assert config["resolvConf"] == str(containerd.node_dir("k8s-worker1") / "resolv.conf")
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from ports import free_port
 
-from provisioning.lab import gitserver, processes
+from provisioning.lab import gitrepos, gitserver, processes
 
 pytestmark = pytest.mark.standalone
 
@@ -152,8 +152,8 @@ def test_commit_then_clone_gives_same_files_and_sha(
     gitserver.create_repo(server, "gitops-repo")
     files = {"README.md": b"gitops\n", "apps/base/kustomization.yaml": b"resources: []\n"}
     source = write_files(tmp_path / "src", files)
-    sha = gitserver.commit_tree(server, "gitops-repo", source, "initial content")
-    assert gitserver.head(server, "gitops-repo") == sha
+    sha = gitrepos.commit_tree(server, "gitops-repo", source, "initial content")
+    assert gitrepos.head(server, "gitops-repo") == sha
 
     env = askpass_env(git_env, tmp_path, server.username, server.token())
     clone = tmp_path / "clone"
@@ -166,22 +166,22 @@ def test_commit_then_clone_gives_same_files_and_sha(
     author = git("log", "-1", "--format=%an <%ae>", env=env, cwd=clone).stdout.strip()
     assert author == "boutique-suite <suite@boutique.local>"
     # the same content again: no new commit
-    assert gitserver.commit_tree(server, "gitops-repo", source, "no change") == sha
+    assert gitrepos.commit_tree(server, "gitops-repo", source, "no change") == sha
 
 
 def test_second_commit_moves_head_and_large_push_works(
     server: gitserver.GitServer, tmp_path: Path, git_env: dict[str, str]
 ) -> None:
     gitserver.create_repo(server, "app-repo")
-    first = gitserver.commit_tree(server, "app-repo", write_files(tmp_path / "v1", {"a.txt": b"1\n"}), "v1")
+    first = gitrepos.commit_tree(server, "app-repo", write_files(tmp_path / "v1", {"a.txt": b"1\n"}), "v1")
     # 2 MiB of incompressible data: git pushes it with a chunked request body (above http.postBuffer)
     blob = os.urandom(2 * 1024 * 1024)
     second_src = write_files(tmp_path / "v2", {"kustomization.yaml": b"images: []\n", "blob.bin": blob})
-    second = gitserver.commit_tree(server, "app-repo", second_src, "v2", subdir="deploy")
+    second = gitrepos.commit_tree(server, "app-repo", second_src, "v2", subdir="deploy")
     assert second != first
-    assert gitserver.head(server, "app-repo") == second
+    assert gitrepos.head(server, "app-repo") == second
 
-    env = gitserver.client_env(server, git_env)
+    env = gitrepos.client_env(server, git_env)
     clone = tmp_path / "clone"
     assert git("clone", "--quiet", server.repo_url("app-repo"), str(clone), env=env).returncode == 0
     assert tree(clone) == {
@@ -194,7 +194,7 @@ def test_second_commit_moves_head_and_large_push_works(
 
 def test_gzip_and_chunked_request_bodies_reach_git(server: gitserver.GitServer, tmp_path: Path) -> None:
     gitserver.create_repo(server, "gzip-repo")
-    sha = gitserver.commit_tree(server, "gzip-repo", write_files(tmp_path / "src", {"f": b"f\n"}), "one")
+    sha = gitrepos.commit_tree(server, "gzip-repo", write_files(tmp_path / "src", {"f": b"f\n"}), "one")
     host, port = server.url.removeprefix("https://").split(":")
     conn = http.client.HTTPSConnection(
         host, int(port), context=ssl.create_default_context(cafile=server.ca_file)
@@ -237,7 +237,7 @@ def test_missing_or_wrong_credentials_get_401_and_token_never_shows(
     assert "Authentication failed" in wrong.stderr
 
     # the right credentials, traced: git redacts the header; the token is in no output, log or URL
-    good = git("ls-remote", url, env=gitserver.client_env(server, trusted))
+    good = git("ls-remote", url, env=gitrepos.client_env(server, trusted))
     assert good.returncode == 0, good.stderr
     assert "Authorization: Basic <redacted>" in good.stderr
     outputs = [p.stdout + p.stderr for p in (anonymous, wrong, good)] + [server.log.read_text()]
@@ -280,7 +280,7 @@ def test_stop_leaves_no_process_and_sigkill_is_recovered(own_state: Path, tmp_pa
     os.kill(first.pid, signal.SIGKILL)  # and ensure right away, while the kernel may still be tearing it down
     second = gitserver.ensure(state=state, port=port)
     assert second.pid != first.pid
-    assert gitserver.commit_tree(second, "app-repo", write_files(tmp_path / "src", {"x": b"x"}), "after kill")
+    assert gitrepos.commit_tree(second, "app-repo", write_files(tmp_path / "src", {"x": b"x"}), "after kill")
 
     assert gitserver.stop(state) is True
     assert processes_of(state) == []
@@ -299,8 +299,8 @@ def test_a_push_is_posted_as_gitlabs_push_hook_to_each_registered_webhook(
     srv = gitserver.ensure(state=own_state, port=free_port())
     for repo in ("gitops-repo", "app-repo"):
         gitserver.create_repo(srv, repo)
-    first = gitserver.commit_tree(srv, "gitops-repo", write_files(tmp_path / "v1", {"a.yaml": b"1\n"}), "v1")
-    assert gitserver.webhook_deliveries(srv) == []  # nothing registered: a push posts nothing
+    first = gitrepos.commit_tree(srv, "gitops-repo", write_files(tmp_path / "v1", {"a.yaml": b"1\n"}), "v1")
+    assert gitrepos.webhook_deliveries(srv) == []  # nothing registered: a push posts nothing
 
     class Receiver(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -314,11 +314,11 @@ def test_a_push_is_posted_as_gitlabs_push_hook_to_each_registered_webhook(
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{receiver.server_address[1]}"
     try:
-        assert gitserver.add_webhook(srv, "gitops-repo", f"{url}/api/webhook", "hook-secret") is True
-        assert gitserver.add_webhook(srv, "gitops-repo", f"{url}/api/webhook", "hook-secret") is False
+        assert gitrepos.add_webhook(srv, "gitops-repo", f"{url}/api/webhook", "hook-secret") is True
+        assert gitrepos.add_webhook(srv, "gitops-repo", f"{url}/api/webhook", "hook-secret") is False
         files = {"a.yaml": b"2\n", "new/b.yaml": b"b\n"}
-        second = gitserver.commit_tree(srv, "gitops-repo", write_files(tmp_path / "v2", files), "v2")
-        gitserver.commit_tree(srv, "app-repo", write_files(tmp_path / "app", {"x": b"x"}), "not hooked")
+        second = gitrepos.commit_tree(srv, "gitops-repo", write_files(tmp_path / "v2", files), "v2")
+        gitrepos.commit_tree(srv, "app-repo", write_files(tmp_path / "app", {"x": b"x"}), "not hooked")
     finally:
         receiver.shutdown()
         receiver.server_close()
@@ -329,7 +329,7 @@ def test_a_push_is_posted_as_gitlabs_push_hook_to_each_registered_webhook(
     assert event["project"]["default_branch"] == "main"
     ((commit,),) = [event["commits"]]
     assert (commit["id"], commit["added"], commit["modified"]) == (second, ["new/b.yaml"], ["a.yaml"])
-    (delivery,) = gitserver.webhook_deliveries(srv, after=second)
+    (delivery,) = gitrepos.webhook_deliveries(srv, after=second)
     assert delivery["status"] == "200" and "hook-secret" not in json.dumps(delivery)
     assert stat.S_IMODE((own_state / "webhooks.json").stat().st_mode) == 0o600
     gitserver.stop(own_state)
@@ -389,16 +389,16 @@ def test_an_https_receiver_is_verified_against_the_given_ca_and_events_name_the_
     url = f"https://127.0.0.1:{receiver.server_address[1]}/api/webhook"
     base = "https://10.0.0.1:443"
     try:
-        gitserver.add_webhook(srv, "gitops-repo", url, "t", base_url=base)  # no CA: the system's store
-        untrusted = gitserver.commit_tree(srv, "gitops-repo", write_files(tmp_path / "a", {"a": b"1"}), "a")
-        gitserver.add_webhook(srv, "gitops-repo", url, "t", base_url=base, ca_file=ca.crt)
-        trusted = gitserver.commit_tree(srv, "gitops-repo", write_files(tmp_path / "b", {"a": b"2"}), "b")
+        gitrepos.add_webhook(srv, "gitops-repo", url, "t", base_url=base)  # no CA: the system's store
+        untrusted = gitrepos.commit_tree(srv, "gitops-repo", write_files(tmp_path / "a", {"a": b"1"}), "a")
+        gitrepos.add_webhook(srv, "gitops-repo", url, "t", base_url=base, ca_file=ca.crt)
+        trusted = gitrepos.commit_tree(srv, "gitops-repo", write_files(tmp_path / "b", {"a": b"2"}), "b")
     finally:
         receiver.shutdown()
         receiver.server_close()
-    (refused,) = gitserver.webhook_deliveries(srv, after=untrusted)
+    (refused,) = gitrepos.webhook_deliveries(srv, after=untrusted)
     assert "CERTIFICATE_VERIFY_FAILED" in refused["status"], refused
-    (delivered,) = gitserver.webhook_deliveries(srv, after=trusted)
+    (delivered,) = gitrepos.webhook_deliveries(srv, after=trusted)
     assert delivered["status"] == "200"
     (event,) = received
     assert event["after"] == trusted and event["project"]["web_url"] == f"{base}/gitops-repo"

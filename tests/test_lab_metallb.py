@@ -13,7 +13,7 @@ from kubernetes import client
 from boutique_suite import gateway, runlabel, targets, waits
 from boutique_suite.kube import Kube, connect
 from boutique_suite.sites import site_for
-from provisioning.lab import build, metallb, processes
+from provisioning.lab import build, metallb, processes, recipes
 
 pytestmark = pytest.mark.lab
 LAB = targets.load("lab")
@@ -125,16 +125,16 @@ def test_no_address_outside_the_pool(kube: Kube, namespace: str) -> None:
 def test_lab_down_stops_it_with_the_other_platform_processes(controller: metallb.Controller) -> None:
     """manager._stop_platform stops every process processes.py recorded: the controller is one of them."""
     assert metallb.NAME in processes.recorded()
-    assert build.load_versions()["metallb"]["version"] == controller.version
+    assert recipes.load_versions()["metallb"]["version"] == controller.version
 
 
 def test_source_patch_refuses_a_file_that_changed_under_it() -> None:
-    edits = [("MetricsPort: *port,", build.METALLB_LOOPBACK_METRICS)]
+    edits = [("MetricsPort: *port,", recipes.METALLB_LOOPBACK_METRICS)]
     assert build.patched_source("a\nMetricsPort: *port,\n", edits, "main.go") == (
-        f"a\n{build.METALLB_LOOPBACK_METRICS}\n"
+        f"a\n{recipes.METALLB_LOOPBACK_METRICS}\n"
     )
     for changed in ("MetricsPort: *metricsPort,", "MetricsPort: *port,\nMetricsPort: *port,"):
-        with pytest.raises(build.BuildError, match=r"main\.go: expected 'MetricsPort: \*port,' once"):
+        with pytest.raises(recipes.BuildError, match=r"main\.go: expected 'MetricsPort: \*port,' once"):
             build.patched_source(changed, edits, "main.go")
 
 
@@ -142,7 +142,7 @@ def test_a_controller_that_cannot_start_skips_the_scenarios_with_the_reason(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     def no_proxy(names: list[str], force: bool = False) -> None:
-        raise build.BuildError("cannot read https://proxy.example/…: (is the Go module proxy reachable?)")
+        raise recipes.BuildError("cannot read https://proxy.example/…: (is the Go module proxy reachable?)")
 
     monkeypatch.setattr(build, "ensure_all", no_proxy)
     with pytest.raises(metallb.MetalLBError, match="module proxy reachable"):

@@ -14,7 +14,17 @@ from boutique_suite import gitops_checks, targets
 from boutique_suite.argocd import ArgoCDClient, ArgoCDUnavailable
 from provisioning import LayerRunner, argocd_bootstrap
 from provisioning.lab import argocd as lab_argocd
-from provisioning.lab import build, catalog, gitserver, kubectl, manager, processes, registry, upstream_images
+from provisioning.lab import (
+    build,
+    catalog,
+    gitserver,
+    kubectl,
+    manager,
+    oci,
+    processes,
+    registry,
+    upstream_images,
+)
 
 
 def test_every_image_the_lab_installs_has_a_recipe_and_a_mirrored_registry() -> None:
@@ -210,7 +220,7 @@ def test_a_boutique_upstream_image_name_is_pulled_through_the_mirror() -> None:
             "-n", namespace, "wait", "pod/productcatalogservice", "--for=condition=Ready", "--timeout=120s"
         )
         status = json.loads(kubectl.run("-n", namespace, "get", "pod", "productcatalogservice", "-o", "json"))
-        served = registry.digest(registry.get_manifest(catalog.running(), repository, tag)[0])
+        served = oci.digest(oci.get_manifest(catalog.running(), repository, tag)[0])
         assert status["status"]["containerStatuses"][0]["imageID"].endswith(served)
     finally:
         kubectl.run("delete", "namespace", namespace, "--ignore-not-found", "--wait=false")

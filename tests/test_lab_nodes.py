@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from boutique_suite import waits
-from provisioning.lab import build, hosts, manager, nodes
+from provisioning.lab import build, containerd, hosts, lab_status, layout, manager, nodes, recipes
 
 
 def test_every_host_has_its_own_address_inside_the_lab_subnet() -> None:
@@ -57,11 +57,11 @@ def test_our_own_pod_routes_are_not_a_collision(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_containerd_config_is_per_node_and_restricts_oom_score_adj() -> None:
-    config = tomllib.loads(nodes.containerd_config("k8s-worker1", "registry.local/lab/pause:3.10"))
+    config = tomllib.loads(containerd.containerd_config("k8s-worker1", "registry.local/lab/pause:3.10"))
     cri = config["plugins"]["io.containerd.grpc.v1.cri"]
     assert cri["restrict_oom_score_adj"] is True  # else: "can't get final child's PID from pipe: EOF"
     assert cri["sandbox_image"] == "registry.local/lab/pause:3.10"
-    assert config["grpc"]["address"] == str(nodes.socket_path("k8s-worker1"))
+    assert config["grpc"]["address"] == str(containerd.socket_path("k8s-worker1"))
     assert "k8s-worker1" in config["root"] and "k8s-worker1" in config["state"]
     assert cri["containerd"]["runtimes"]["runc"]["options"]["SystemdCgroup"] is False
     assert cri["registry"]["config_path"].endswith("k8s-worker1/certs.d")
@@ -100,12 +100,12 @@ def test_kwok_is_chosen_only_when_asked_or_when_real_nodes_are_impossible(
 @pytest.fixture(scope="module")
 def lab_nodes() -> dict[str, dict]:
     manager.up()
-    runtime = manager.node_runtime()
+    runtime = lab_status.node_runtime()
     if runtime is None or runtime.kind != "real":
         pytest.skip(f"the lab runs KWOK nodes: {runtime.reason if runtime else 'not started'}")
     kubectl = build.bin_dir("kubernetes") / "kubectl"
     out = subprocess.run(
-        [str(kubectl), "--kubeconfig", str(manager.KUBECONFIG), "get", "nodes", "-o", "json"],
+        [str(kubectl), "--kubeconfig", str(layout.KUBECONFIG), "get", "nodes", "-o", "json"],
         capture_output=True,
         text=True,
         check=True,
@@ -116,7 +116,7 @@ def lab_nodes() -> dict[str, dict]:
 @pytest.mark.lab
 def test_three_kubelet_nodes_with_a_containerd_runtime(lab_nodes: dict[str, dict]) -> None:
     assert sorted(lab_nodes) == ["k8s-master", "k8s-worker1", "k8s-worker2"]
-    version = build.load_versions()["kubernetes"]["version"]
+    version = recipes.load_versions()["kubernetes"]["version"]
     net = hosts.network()
     for name, node in lab_nodes.items():
         info = node["status"]["nodeInfo"]
@@ -187,7 +187,7 @@ spec:
 def _kubectl(*args: str, stdin: str | None = None) -> str:
     kubectl = build.bin_dir("kubernetes") / "kubectl"
     return subprocess.run(
-        [str(kubectl), "--kubeconfig", str(manager.KUBECONFIG), *args],
+        [str(kubectl), "--kubeconfig", str(layout.KUBECONFIG), *args],
         input=stdin,
         capture_output=True,
         text=True,
@@ -248,7 +248,7 @@ def test_a_killed_container_process_is_restarted_by_its_kubelet(spread_pods: dic
     pod = spread_pods["pods"][0]
     name, node = pod["metadata"]["name"], pod["spec"]["nodeName"]
     container_id = pod["status"]["containerStatuses"][0]["containerID"].removeprefix("containerd://")
-    task = nodes.ctr(node, "tasks", "list")
+    task = containerd.ctr(node, "tasks", "list")
     pid = next(line.split()[1] for line in task.stdout.splitlines() if line.startswith(container_id))
     os.kill(int(pid), signal.SIGKILL)
     deadline = time.monotonic() + 60

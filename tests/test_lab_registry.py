@@ -21,7 +21,7 @@ import pytest
 import requests
 from ports import free_port
 
-from provisioning.lab import pki, processes, registry
+from provisioning.lab import oci, pki, processes, registry
 
 pytestmark = pytest.mark.standalone
 
@@ -29,8 +29,8 @@ REPO = "boutique/frontend"
 
 
 def tiny_image(text: bytes = b"hello from the lab registry\n") -> tuple[bytes, list[bytes]]:
-    layer = registry.layer_tar({"hello.txt": text, "bin/hello": b"#!/bin/sh\necho hello\n"})
-    return registry.image_config([layer], entrypoint=["/bin/hello"]), [layer]
+    layer = oci.layer_tar({"hello.txt": text, "bin/hello": b"#!/bin/sh\necho hello\n"})
+    return oci.image_config([layer], entrypoint=["/bin/hello"]), [layer]
 
 
 @pytest.fixture(scope="module")
@@ -83,35 +83,35 @@ def test_a_layer_on_disk_is_pushed_as_its_bytes_would_be_and_not_read_when_the_r
     config, layers = tiny_image(b"a layer pushed from a file\n")
     path = tmp_path / "layer.tar"
     path.write_bytes(layers[0])
-    from_file = registry.LayerFile(path, registry.digest(layers[0]))
-    pushed = registry.push_image_files(reg, "boutique/from-file", "v1", config, [from_file])
-    assert pushed == registry.push_image(reg, "boutique/from-file", "v1", config, layers)
+    from_file = oci.LayerFile(path, oci.digest(layers[0]))
+    pushed = oci.push_image_files(reg, "boutique/from-file", "v1", config, [from_file])
+    assert pushed == oci.push_image(reg, "boutique/from-file", "v1", config, layers)
     path.write_bytes(b"x" * len(layers[0]))  # read now, it would be refused: its digest no longer matches
-    assert registry.push_image_files(reg, "boutique/from-file", "v2", config, [from_file]) == pushed
-    fresh = registry.LayerFile(path, registry.digest(path.read_bytes()))
-    assert registry.push_image_files(reg, "boutique/from-file", "v3", config, [fresh]) != pushed
-    assert registry.has_blob(reg, "boutique/from-file", fresh.digest)
+    assert oci.push_image_files(reg, "boutique/from-file", "v2", config, [from_file]) == pushed
+    fresh = oci.LayerFile(path, oci.digest(path.read_bytes()))
+    assert oci.push_image_files(reg, "boutique/from-file", "v3", config, [fresh]) != pushed
+    assert oci.has_blob(reg, "boutique/from-file", fresh.digest)
 
 
 def test_push_tag_list_and_delete(reg: registry.Registry) -> None:
     config, layers = tiny_image()
-    pushed = registry.push_image(reg, REPO, "v1", config, layers)
+    pushed = oci.push_image(reg, REPO, "v1", config, layers)
     assert pushed.startswith("sha256:")
-    assert registry.push_image(reg, REPO, "v1", config, layers) == pushed, "same content, same digest"
-    assert registry.has_blob(reg, REPO, registry.digest(layers[0]))
-    assert registry.tag_image(reg, REPO, "v1", "abc1234") == pushed
-    assert registry.tags(reg, REPO) == ["abc1234", "v1"]
-    body, media_type = registry.get_manifest(reg, REPO, "abc1234")
-    assert media_type == registry.OCI_MANIFEST and registry.digest(body) == pushed
-    assert registry.has_manifest(reg, REPO, "abc1234")
-    assert registry.delete_tag(reg, REPO, "abc1234")
-    assert not registry.has_manifest(reg, REPO, "abc1234")
-    assert registry.has_manifest(reg, REPO, "v1"), "deleting a tag keeps the other tags of its manifest"
-    assert registry.tags(reg, REPO) == ["v1"]
-    assert not registry.delete_tag(reg, REPO, "abc1234")
-    assert registry.tags(reg, "boutique/never-pushed") == []
+    assert oci.push_image(reg, REPO, "v1", config, layers) == pushed, "same content, same digest"
+    assert oci.has_blob(reg, REPO, oci.digest(layers[0]))
+    assert oci.tag_image(reg, REPO, "v1", "abc1234") == pushed
+    assert oci.tags(reg, REPO) == ["abc1234", "v1"]
+    body, media_type = oci.get_manifest(reg, REPO, "abc1234")
+    assert media_type == oci.OCI_MANIFEST and oci.digest(body) == pushed
+    assert oci.has_manifest(reg, REPO, "abc1234")
+    assert oci.delete_tag(reg, REPO, "abc1234")
+    assert not oci.has_manifest(reg, REPO, "abc1234")
+    assert oci.has_manifest(reg, REPO, "v1"), "deleting a tag keeps the other tags of its manifest"
+    assert oci.tags(reg, REPO) == ["v1"]
+    assert not oci.delete_tag(reg, REPO, "abc1234")
+    assert oci.tags(reg, "boutique/never-pushed") == []
     with pytest.raises(registry.RegistryError, match="not found"):
-        registry.tag_image(reg, REPO, "missing", "other")
+        oci.tag_image(reg, REPO, "missing", "other")
 
 
 def test_hosts_toml_points_registry_local_at_the_ip_with_the_ca(tmp_path: Path) -> None:
@@ -254,7 +254,7 @@ def test_containerd_pulls_through_hosts_toml_and_a_missing_tag_is_not_found(
 ) -> None:
     sock, root = containerd
     config, layers = tiny_image(b"pulled by containerd\n")
-    pushed = registry.push_image(reg, "boutique/cartservice", "abc1234", config, layers)
+    pushed = oci.push_image(reg, "boutique/cartservice", "abc1234", config, layers)
     certs_d = root / "certs.d"
     registry.write_certs_d(certs_d, reg.url, reg.ca_file)
 

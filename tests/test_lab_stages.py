@@ -9,7 +9,7 @@ import pytest
 
 from boutique_suite import probes, runlabel, targets, waits
 from boutique_suite.kube import Kube, connect
-from provisioning.lab import manager
+from provisioning.lab import lab_status, manager
 
 pytestmark = pytest.mark.lab
 FAULT = "boutique.lab/fault"
@@ -18,7 +18,7 @@ FAULT = "boutique.lab/fault"
 @pytest.fixture(scope="module")
 def kube() -> Kube:
     manager.up()
-    runtime = manager.node_runtime()
+    runtime = lab_status.node_runtime()
     if runtime is None or runtime.kind != "kwok":
         pytest.skip("the lab runs real nodes: KWOK's stages play the kubelet only on the KWOK fallback")
     lab = targets.load("lab")
@@ -95,7 +95,7 @@ def test_an_unpullable_tag_waits_in_image_pull_backoff_and_other_tags_start(
 ) -> None:
     from kubernetes import client
 
-    [bad] = [i for i in manager.unpullable_images() if "/frontend:" in i]
+    [bad] = [i for i in lab_status.unpullable_images() if "/frontend:" in i]
     for name, image in (("stuck", bad), ("fine", bad.rsplit(":", 1)[0] + ":v1")):
         container = client.V1Container(name=name, image=image)
         body = client.V1Pod(

@@ -629,7 +629,7 @@ def test_the_binary_is_static(binary: Path) -> None:
 
 
 def test_old_builds_and_their_archives_are_pruned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(images.build, "CACHE_ROOT", tmp_path)
+    monkeypatch.setattr(images.recipes, "CACHE_ROOT", tmp_path)
     (tmp_path / "images").mkdir()
     for age, name in enumerate(("newest", "newer", "old")):
         directory = tmp_path / f"standin-{name}"

@@ -12,9 +12,9 @@ from types import SimpleNamespace as NS
 
 import pytest
 
-from boutique_suite import autoscaling, load, waits
+from boutique_suite import autoscaling, latency, load, waits
 from loadtests.locustfile import ENDPOINTS
-from loadtests.runner import EndpointStats, LoadResult, Sample
+from loadtests.results import EndpointStats, LoadResult, Sample
 
 T0 = 1_700_000_000.0
 
@@ -301,16 +301,16 @@ def _recent(timings: list[tuple[str, float]], seconds_ago: float = 1.0) -> load.
 def test_a_routes_recent_p95_crosses_its_threshold_either_way() -> None:
     slow = _recent([("GET /product/{id}", 700.0)] * 19 + [("GET /", 50.0)] * 19)
     succeeded = waits.Outcome.SUCCEEDED
-    assert load.route_p95(slow, "GET /product/{id}", True, 600)().outcome is succeeded
-    assert load.route_p95(slow, "GET /product/{id}", False, 500)().outcome is not succeeded
-    assert load.route_p95(slow, "GET /", False, 500)().outcome is succeeded
+    assert latency.route_p95(slow, "GET /product/{id}", True, 600)().outcome is succeeded
+    assert latency.route_p95(slow, "GET /product/{id}", False, 500)().outcome is not succeeded
+    assert latency.route_p95(slow, "GET /", False, 500)().outcome is succeeded
     old = _recent([("GET /product/{id}", 700.0)] * 19, seconds_ago=60)  # outside the 20 s window
-    check = load.route_p95(old, "GET /product/{id}", True, 600)()
+    check = latency.route_p95(old, "GET /product/{id}", True, 600)()
     assert check.outcome is not succeeded and "no request" in check.detail
 
 
 def test_the_slowest_recent_route_is_named_or_the_step_fails_with_every_p95() -> None:
     session = _recent([("GET /product/{id}", 700.0), ("GET /", 50.0), ("GET /cart", 90.0)])
-    assert load.expect_slowest_route(session, "GET /product/{id}")["GET /"] == 50.0
+    assert latency.expect_slowest_route(session, "GET /product/{id}")["GET /"] == 50.0
     with pytest.raises(AssertionError, match=r"slowest route is GET /product/\{id\}, not GET /cart"):
-        load.expect_slowest_route(session, "GET /cart")
+        latency.expect_slowest_route(session, "GET /cart")

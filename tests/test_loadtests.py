@@ -26,7 +26,8 @@ from loadtests import bench, locustfile, reference_frontend, standin_frontend
 from loadtests.catalog import CURRENCY_COOKIE, PRODUCTS, SESSION_COOKIE, page_lists
 from loadtests.locustfile import ENDPOINTS, TASK_REQUESTS, StepLoadShape
 from loadtests.reference_frontend import FrontendServer, checkout_problems, valid_card
-from loadtests.runner import EndpointStats, LoadResult, percentile, run_load, start_load
+from loadtests.results import EndpointStats, LoadResult, percentile
+from loadtests.runner import run_load, start_load
 
 ROOT = Path(__file__).resolve().parents[1]
 STANDIN_OVERRIDE = os.environ.get("BOUTIQUE_STANDIN_SRC", "")  # another copy of the stand-in's source

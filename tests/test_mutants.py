@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from boutique_suite import mutants
+from boutique_suite import mutants, mutations
 from provisioning.gitops import ROOT as GITOPS
 from provisioning.gitops.checks import render
 
 
-@pytest.mark.parametrize("mutation", mutants.CATALOGUE, ids=lambda m: m.name)
+@pytest.mark.parametrize("mutation", mutations.CATALOGUE, ids=lambda m: m.name)
 def test_each_mutation_changes_its_file_and_the_content_still_renders(
-    mutation: mutants.Mutation, tmp_path: Path
+    mutation: mutations.Mutation, tmp_path: Path
 ) -> None:
     content = mutants.mutated_content(mutation, tmp_path)
     before, after = (GITOPS / mutation.path).read_text(), (content / mutation.path).read_text()
@@ -32,15 +32,15 @@ def test_each_mutation_changes_its_file_and_the_content_still_renders(
 
 
 def test_a_mutation_that_no_longer_applies_says_which_and_why(tmp_path: Path) -> None:
-    stale = mutants.Mutation(
-        "stale", "x", "base/frontend.yaml", mutants.replace_all("no such text", "y"), ("x",)
+    stale = mutations.Mutation(
+        "stale", "x", "base/frontend.yaml", mutations.replace_all("no such text", "y"), ("x",)
     )
-    with pytest.raises(mutants.MutationError, match="'no such text' is not in the file"):
+    with pytest.raises(mutations.MutationError, match="'no such text' is not in the file"):
         mutants.mutated_content(stale, tmp_path)
-    gone = mutants.Mutation(
-        "gone", "x", "base/frontend.yaml", mutants.edit_object("Deployment", "nobody", dict), ("x",)
+    gone = mutations.Mutation(
+        "gone", "x", "base/frontend.yaml", mutations.edit_object("Deployment", "nobody", dict), ("x",)
     )
-    with pytest.raises(mutants.MutationError, match="no Deployment nobody to mutate"):
+    with pytest.raises(mutations.MutationError, match="no Deployment nobody to mutate"):
         mutants.mutated_content(gone, tmp_path / "2")
 
 
@@ -58,15 +58,15 @@ def scenario_names() -> list[str]:
     return names
 
 
-@pytest.mark.parametrize("mutation", mutants.CATALOGUE, ids=lambda m: m.name)
-def test_every_catcher_names_a_scenario_of_the_suite(mutation: mutants.Mutation, scenario_names) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("mutation", mutations.CATALOGUE, ids=lambda m: m.name)
+def test_every_catcher_names_a_scenario_of_the_suite(mutation: mutations.Mutation, scenario_names) -> None:  # type: ignore[no-untyped-def]
     for catcher in mutation.catchers:
         assert any(catcher in name for name in scenario_names), f"no scenario matches {catcher}"
 
 
 def test_the_catalogue_covers_what_the_platform_gets_wrong() -> None:
-    names = {m.name for m in mutants.CATALOGUE}
-    assert len(names) == len(mutants.CATALOGUE)
+    names = {m.name for m in mutations.CATALOGUE}
+    assert len(names) == len(mutations.CATALOGUE)
     assert {
         "self-heal-off",
         "readiness-probe-wrong-path",
@@ -79,7 +79,9 @@ def test_the_catalogue_covers_what_the_platform_gets_wrong() -> None:
         "network-policy-denies-checkout-to-payment",
         "wrong-image-tag",
     } <= names
-    assert [m.name for m in mutants.selected([], fast=True)] == [m.name for m in mutants.CATALOGUE if m.fast]
+    assert [m.name for m in mutants.selected([], fast=True)] == [
+        m.name for m in mutations.CATALOGUE if m.fast
+    ]
 
 
 def test_the_table_gives_catchers_time_to_catch_escapes_and_the_score() -> None:
@@ -125,7 +127,7 @@ def test_the_content_is_restored_once_after_the_last_mutation_also_when_a_run_is
         def mutations_missing(self) -> str:
             return ""
 
-    def catchers(mutation: mutants.Mutation, target: str, reports: Path) -> mutants.Result:
+    def catchers(mutation: mutations.Mutation, target: str, reports: Path) -> mutants.Result:
         events.append(mutation.name)
         if mutation.name == "interrupted":
             raise KeyboardInterrupt
@@ -135,12 +137,12 @@ def test_the_content_is_restored_once_after_the_last_mutation_also_when_a_run_is
     monkeypatch.setattr(mutants, "site_for", lambda target: Site())
     monkeypatch.setattr(mutants, "run_catchers", catchers)
     monkeypatch.setattr(mutants, "restore", lambda target: events.append(f"restore {target}"))
-    first, second = mutants.CATALOGUE[:2]
+    first, second = mutations.CATALOGUE[:2]
     assert [r.mutation for r in mutants.run("lab", [first, second], tmp_path)] == [first.name, second.name]
     assert events == [first.name, second.name, "restore lab"]
 
     events.clear()
-    interrupted = mutants.Mutation("interrupted", "stopped by a person", first.path, first.edit, ())
+    interrupted = mutations.Mutation("interrupted", "stopped by a person", first.path, first.edit, ())
     with pytest.raises(KeyboardInterrupt):
         mutants.run("lab", [first, interrupted, second], tmp_path)
     assert events == [first.name, "interrupted", "restore lab"]

@@ -11,7 +11,7 @@ import pytest
 
 from boutique_suite import mutants, targets
 from provisioning import phase4_gitops
-from provisioning.lab import boutique, gitserver
+from provisioning.lab import boutique, gitrepos, gitserver
 
 pytestmark = pytest.mark.lab
 LAB = targets.load("lab")
@@ -51,6 +51,6 @@ def test_a_boutique_made_unhealthy_by_a_commit_fails_its_scenarios_as_a_broken_p
 def test_the_platform_is_restored_after_the_mutations(results: list[mutants.Result]) -> None:
     server = gitserver.running()
     assert server is not None
-    assert gitserver.head(server, "gitops-repo") == boutique.publish_gitops_content(server)  # no new commit
+    assert gitrepos.head(server, "gitops-repo") == boutique.publish_gitops_content(server)  # no new commit
     state = phase4_gitops.check_application(LAB)
     assert state.ready, state.detail

@@ -14,7 +14,7 @@ import pytest
 from boutique_suite import gitops_repo, repos, sealing, sites, targets
 from boutique_suite.onprem_site import OnPremSite
 from provisioning import phase2_cluster, phase5_cicd
-from provisioning.lab import build, catalog, gitserver, pipeline
+from provisioning.lab import build, catalog, gitserver, pipeline, recipes, site_repos
 from provisioning.lab import site as lab_site
 from provisioning.lab.site import LabSite
 from provisioning.layer import LayerUnavailable
@@ -152,7 +152,7 @@ def test_onprem_pipelines_need_the_gitlab_token(monkeypatch: pytest.MonkeyPatch)
 
 def test_lab_unrunnable_jobs_name_the_job_and_why(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pipeline, "unrunnable_jobs", lambda: {"build": "no container engine"})
-    ci = lab_site.LabPipelines(git=None)  # type: ignore[arg-type]
+    ci = site_repos.LabPipelines(git=None)  # type: ignore[arg-type]
     assert ci.unrunnable(["test", "build"]) == 'job cannot run on the lab: "build": no container engine'
     assert ci.unrunnable(["test"]) is None
 
@@ -263,7 +263,7 @@ def test_tools_come_from_the_build_cache_on_the_lab_and_path_on_prem(
 
 
 def test_built_tools_follow_the_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(build, "CACHE_ROOT", tmp_path)
+    monkeypatch.setattr(recipes, "CACHE_ROOT", tmp_path)
     tools = sites.built_tools()
     assert tools.cache_root == tmp_path
     directory = tools.directory("opentofu")

@@ -13,12 +13,13 @@ from typing import Any
 import pytest
 
 from boutique_suite import (
+    alert_config,
     alerting,
     autoscaling,
     disruption,
     faults,
     gateway,
-    load,
+    latency,
     platform_screens,
     repos,
     sealing,
@@ -177,12 +178,12 @@ def test_hpas_own_replicas_checks_the_application_then_scales_the_first(
 
 def test_route_p95_crossing_reads_the_scenarios_words(monkeypatch: pytest.MonkeyPatch) -> None:
     asked: list[tuple[Any, ...]] = []
-    monkeypatch.setattr(load, "expect_route_p95", lambda *args: asked.append(args) or 7.0)
-    assert load.expect_route_p95_crossing(None, "/cart", "rises above", 500, 60) == 7.0  # type: ignore[arg-type]
-    assert load.expect_route_p95_crossing(None, "/cart", "falls below", 200, 60) == 7.0  # type: ignore[arg-type]
+    monkeypatch.setattr(latency, "expect_route_p95", lambda *args: asked.append(args) or 7.0)
+    assert latency.expect_route_p95_crossing(None, "/cart", "rises above", 500, 60) == 7.0  # type: ignore[arg-type]
+    assert latency.expect_route_p95_crossing(None, "/cart", "falls below", 200, 60) == 7.0  # type: ignore[arg-type]
     assert asked == [(None, "/cart", True, 500, 60), (None, "/cart", False, 200, 60)]
     with pytest.raises(AssertionError, match="either rises above or falls below, not 'goes to'"):
-        load.expect_route_p95_crossing(None, "/cart", "goes to", 200, 60)  # type: ignore[arg-type]
+        latency.expect_route_p95_crossing(None, "/cart", "goes to", 200, 60)  # type: ignore[arg-type]
 
 
 # --- alerting --------------------------------------------------------------------------------------
@@ -191,9 +192,10 @@ def test_route_p95_crossing_reads_the_scenarios_words(monkeypatch: pytest.Monkey
 def test_each_severity_is_routed(monkeypatch: pytest.MonkeyPatch) -> None:
     asked: list[tuple[dict[str, str], str]] = []
     monkeypatch.setattr(
-        alerting, "expect_routes", lambda am, labels, rcv: asked.append((labels, rcv)) or "ok"
+        alert_config, "expect_routes", lambda am, labels, rcv: asked.append((labels, rcv)) or "ok"
     )
-    assert alerting.expect_severities_routed(None, ("critical", "warning"), "dev", "slack") == ["ok", "ok"]  # type: ignore[arg-type]
+    routed = alert_config.expect_severities_routed(None, ("critical", "warning"), "dev", "slack")  # type: ignore[arg-type]
+    assert routed == ["ok", "ok"]
     assert asked == [
         ({"severity": "critical", "namespace": "dev"}, "slack"),
         ({"severity": "warning", "namespace": "dev"}, "slack"),

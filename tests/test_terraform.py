@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from boutique_suite import terraform
-from provisioning.lab import build
+from provisioning.lab import build, recipes
 
 MODULE = terraform.MODULES / "libvirt"
 needs_tofu = pytest.mark.usefixtures("tofu")
@@ -32,7 +32,7 @@ def tofu() -> None:
     tests, so on a cold machine this waits for that build (its lock) instead of skipping; a machine that
     cannot build them skips with the reason."""
     if terraform.unavailable() is not None:
-        with contextlib.suppress(build.BuildError):
+        with contextlib.suppress(recipes.BuildError):
             build.ensure_all(["opentofu", terraform.PROVIDER])
     if why := terraform.unavailable():
         pytest.skip(why)
@@ -101,7 +101,7 @@ def test_the_cli_config_names_the_mirror_and_nothing_else(
 
 
 def test_the_provider_is_laid_out_as_an_unpacked_mirror() -> None:
-    links = build.components()[terraform.PROVIDER].links[terraform.PROVIDER]
+    links = recipes.components()[terraform.PROVIDER].links[terraform.PROVIDER]
     assert links == [
         f"mirror/{host}/dmacvicar/libvirt/0.8.3/linux_amd64/terraform-provider-libvirt_v0.8.3"
         for host in ("registry.opentofu.org", "registry.terraform.io")
@@ -110,8 +110,8 @@ def test_the_provider_is_laid_out_as_an_unpacked_mirror() -> None:
 
 
 def test_a_missing_mirror_link_is_rebuilt(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(build, "CACHE_ROOT", tmp_path)
-    provider = build.components()[terraform.PROVIDER]
+    monkeypatch.setattr(recipes, "CACHE_ROOT", tmp_path)
+    provider = recipes.components()[terraform.PROVIDER]
     binary = provider.directory / "bin" / terraform.PROVIDER
     binary.parent.mkdir(parents=True)
     binary.write_bytes(b"provider")

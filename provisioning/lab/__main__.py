@@ -7,14 +7,14 @@ import json
 import sys
 import time
 
-from provisioning.lab import build, manager, processes
+from provisioning.lab import build, lab_status, manager, processes, recipes
 
 
-def _print_status(st: manager.Status) -> None:
+def _print_status(st: lab_status.Status) -> None:
     state = "ready" if st.healthy else f"NOT ready: {st.problem}"
     print(f"lab {manager.NAME}: {state}")
     print(f"  kubeconfig: {st.kubeconfig} (context {st.context})")
-    runtime = manager.node_runtime()
+    runtime = lab_status.node_runtime()
     if runtime:
         print(f"  nodes: {runtime.reason}")
     for c in st.components:
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"lab {'started' if changed else 'already running, nothing started'} "
                 f"in {time.monotonic() - started:.1f}s"
             )
-            _print_status(manager.status())
+            _print_status(lab_status.status())
         elif args.command == "down":
             started = time.monotonic()
             stopped = manager.down()
@@ -57,13 +57,13 @@ def main(argv: list[str] | None = None) -> int:
                 + (f" ({', '.join(stopped)})" if stopped else " (nothing was running)")
             )
         else:
-            st = manager.status()
+            st = lab_status.status()
             if args.json:
                 print(json.dumps(st.as_dict(), indent=2))
             else:
                 _print_status(st)
             return 0 if st.healthy else 1
-    except (manager.LabError, build.BuildError) as exc:
+    except (manager.LabError, recipes.BuildError) as exc:
         print(f"lab {args.command}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -27,6 +27,7 @@ from provisioning import argocd_bootstrap
 from provisioning.lab import (
     build,
     catalog,
+    gitrepos,
     gitserver,
     hosts,
     kubectl,
@@ -286,7 +287,7 @@ def ensure(timeout: int = 300) -> ArgoCD:
     # As GitLab's project hook on-prem: a push to gitops-repo tells Argo CD at once, not at its next poll.
     token = _kept_secret("webhook.gitlab.secret")
     base = gitops_repo_url(git).removesuffix("/gitops-repo.git")  # the URL Argo CD knows gitops-repo by
-    gitserver.add_webhook(git, "gitops-repo", webhook_url(), token, base_url=base, ca_file=ca_file())
+    gitrepos.add_webhook(git, "gitops-repo", webhook_url(), token, base_url=base, ca_file=ca_file())
     argocd = ArgoCD(url(), "admin", PASSWORD_FILE, git, ca_file())
     login(argocd, timeout=120)
     return argocd

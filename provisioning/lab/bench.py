@@ -14,7 +14,7 @@ import statistics
 import time
 
 from boutique_suite import targets, waits
-from provisioning.lab import build, manager
+from provisioning.lab import build, lab_status, manager, recipes
 
 REPLACE_TIMEOUT = 300  # seconds for a force-deleted frontend pod's replacement to be Ready
 
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cycles", type=int, default=2, help="down/up cycles to time (default 2)")
     args = parser.parse_args(argv)
 
-    comps = build.components()
+    comps = recipes.components()
     if args.rebuild:
         for comp in comps.values():
             print(f"rebuild {comp.name:<16} {_timed(lambda c=comp: build.build(c, force=True)):7.1f} s")
@@ -83,7 +83,7 @@ def _print_data_plane() -> None:
     from provisioning import LayerRunner
     from provisioning.lab import kubectl
 
-    runtime = manager.node_runtime()
+    runtime = lab_status.node_runtime()
     print(f"nodes: {runtime.reason if runtime else 'lab not started'}")
     if not runtime or runtime.kind != "real":
         return
@@ -127,7 +127,7 @@ def _cpu_seconds() -> float:
     """CPU time of the lab's processes (control plane, platform, node daemons) and of the nodes' pods."""
     from pathlib import Path
 
-    from provisioning.lab import nodes
+    from provisioning.lab import cgroups
 
     ticks = 0
     markers = (
@@ -148,7 +148,7 @@ def _cpu_seconds() -> float:
                 continue
     seconds = ticks / 100
     for host in manager.NET.hosts:
-        usage = Path("/sys/fs/cgroup/cpuacct") / nodes.cgroup_parent(host.name) / "cpuacct.usage"
+        usage = Path("/sys/fs/cgroup/cpuacct") / cgroups.cgroup_parent(host.name) / "cpuacct.usage"
         if usage.exists():
             seconds += int(usage.read_text()) / 1e9
     return seconds

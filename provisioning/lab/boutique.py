@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from provisioning.gitops import source as gitops_source
-from provisioning.lab import gitserver, kubectl, manager, processes
+from provisioning.lab import gitrepos, gitserver, kubectl, manager, processes
 
 UPSTREAM_REPO = "https://gitlab.local/boutique/gitops-repo.git"
 LAB_INGRESS_ADDRESS = "127.0.0.1"
@@ -53,7 +53,7 @@ def publish_gitops_content(
             path = tree / relative
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(edit(path.read_text() if path.exists() else ""))
-        return gitserver.commit_tree(git, "gitops-repo", tree, message)
+        return gitrepos.commit_tree(git, "gitops-repo", tree, message)
 
 
 def lab_timers(text: str) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from provisioning.lab import images, layout, registry
+from provisioning.lab import images, layout, oci, registry
 
 OVERLAYS = Path(__file__).resolve().parents[1] / "gitops" / "overlays"
 PROBE_IMAGE = "registry.local/boutique/suite-probe:v1"  # boutique_suite.faults.PROBE_IMAGE
@@ -62,11 +62,11 @@ def _split(image: str) -> tuple[str, str]:
 def push_all(reg: registry.Registry) -> list[str]:
     """Push the stand-in under every image the lab must hold (one shared layer, a config per role)."""
     layer = images.layer_tar(images.build_standin())
-    layer_digest = registry.digest(layer)
+    layer_digest = oci.digest(layer)
     pushed = []
     for image, role in wanted().items():
         repo, tag = _split(image)
-        registry.push_image(reg, repo, tag, images.image_config(role, layer_digest), [layer])
+        oci.push_image(reg, repo, tag, images.image_config(role, layer_digest), [layer])
         pushed.append(image)
     return pushed
 
@@ -78,7 +78,7 @@ def publish(image: str) -> None:
     source = next((_split(known) for known in wanted() if _split(known)[0] == repo), None)
     if source is None:
         raise ValueError(f"the lab's catalog has no image of {repo}")
-    registry.tag_image(running(), repo, source[1], tag)
+    oci.tag_image(running(), repo, source[1], tag)
 
 
 def running() -> registry.Registry:

@@ -18,7 +18,7 @@ import json
 import subprocess
 import sys
 
-from provisioning.lab import build, hosts, kubectl, registry
+from provisioning.lab import build, hosts, kubectl, oci, recipes, registry
 
 COMPONENT = "coredns"
 NS = "kube-system"
@@ -34,7 +34,7 @@ class CoreDNSError(RuntimeError):
 
 
 def version() -> str:
-    return build.load_versions()[COMPONENT]["version"]
+    return recipes.load_versions()[COMPONENT]["version"]
 
 
 def image() -> str:
@@ -199,7 +199,7 @@ def objects(image_ref: str, cluster_ip: str, replicas: int = 2) -> list[dict]:
 def push_image(reg: registry.Registry) -> str:
     """The CoreDNS binary as a one-layer image in the lab's registry under its upstream repository and tag."""
     binary = build.ensure_all([COMPONENT])[COMPONENT] / "coredns"
-    registry.push_binary_image(reg, REPOSITORY, version(), binary, "coredns")
+    oci.push_binary_image(reg, REPOSITORY, version(), binary, "coredns")
     return image()
 
 
@@ -208,7 +208,7 @@ def ensure(reg: registry.Registry, service_cidr: str, timeout: float = 120) -> N
     try:
         kubectl.apply_objects(objects(push_image(reg), service_ip(service_cidr)))
         kubectl.run("-n", NS, "rollout", "status", f"deployment/{NAME}", f"--timeout={timeout:g}s")
-    except (kubectl.KubectlError, registry.RegistryError, build.BuildError) as exc:
+    except (kubectl.KubectlError, registry.RegistryError, recipes.BuildError) as exc:
         raise CoreDNSError(f"cluster DNS (CoreDNS): {exc}") from None
 
 

@@ -4,7 +4,7 @@ pushed, as it does from GitLab on-prem, instead of on its next poll.
 For each ref a push updated, it POSTs GitLab's "Push Hook" event (the fields Argo CD reads: project.web_url,
 project.default_branch, ref, before, after, and each commit's added / modified / removed files) to every hook
 registered for the repository in the server's ``webhooks.json`` (url and secret token, mode 0600, written by
-``gitserver.add_webhook``), with the token in ``X-Gitlab-Token`` as GitLab sends it. Each delivery is
+``gitrepos.add_webhook``), with the token in ``X-Gitlab-Token`` as GitLab sends it. Each delivery is
 appended to ``webhook-deliveries.jsonl`` beside it (time, repository, ref, after, url, HTTP status or error:
 never the token), like GitLab's "Recent events" of a webhook. A failed delivery never fails the push.
 

@@ -13,7 +13,7 @@ in ``$ARGOCD_TLS_DATA_PATH``).
 nginx and fcgiwrap are the lab's process supervisor's (provisioning/lab/processes.py) to start and stop.
 ``ensure()`` is idempotent: a server that answers an authenticated request is left alone, a dead or hung
 one is restarted, a port held by something else is a clear error. The token is never printed or logged:
-clients get it through the environment (``client_env``), never in a URL.
+clients get it through the environment (``gitrepos.client_env``), never in a URL.
 
     python -m provisioning.lab.gitserver up | down     # ensure() / stop() on the default state
 """
@@ -33,7 +33,6 @@ import shutil
 import ssl
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +45,6 @@ HOST = "127.0.0.1"
 USERNAME = "boutique-suite"
 REALM = "boutique-lab"
 REPOS = ("app-repo", "gitops-repo")
-AUTHOR = ("boutique-suite", "suite@boutique.local")
 HEALTH_PATH = "/-/health"
 START_TIMEOUT = 10.0
 GIT_TIMEOUT = 120.0
@@ -79,13 +77,14 @@ class GitServer:
 
     def repo_url(self, name: str, address: str = HOST) -> str:
         """The repository's URL at ``address``, one of ``addresses()`` (the gateway: for the pods)."""
-        return f"https://{address}:{self.url.rsplit(':', 1)[1]}/{_repo_name(name)}.git"
+        return f"https://{address}:{self.url.rsplit(':', 1)[1]}/{repo_name(name)}.git"
 
 
 # --- files under the state directory --------------------------------------------------------------
 
 
-def _paths(state: Path) -> dict[str, Path]:
+def paths(state: Path) -> dict[str, Path]:
+    """The files and directories of the server of ``state``, by role."""
     pki = state / "pki"
     run = state / "server"  # what nginx and fcgiwrap need while they run; removed by stop()
     return {
@@ -109,7 +108,7 @@ def _paths(state: Path) -> dict[str, Path]:
 
 def pki_dir(state: Path = STATE) -> Path:
     """Where the lab's platform CA (``ca.crt``, ``ca.key``) lives; the registry's certificate uses it too."""
-    return _paths(state)["ca_crt"].parent
+    return paths(state)["ca_crt"].parent
 
 
 def _read_credentials(path: Path) -> dict[str, str]:
@@ -141,7 +140,7 @@ def addresses() -> list[str]:
 
 
 def _ensure_pki(state: Path) -> None:
-    p = _paths(state)
+    p = paths(state)
     ca = pki.ensure_ca(p["ca_crt"].parent)
     server = p["crt"].with_suffix("")
     pki.ensure_server_cert(ca, server, names=["localhost"], ips=addresses(), common_name="boutique-lab git")
@@ -150,13 +149,13 @@ def _ensure_pki(state: Path) -> None:
 def _certificate_current(state: Path) -> bool:
     """The certificate nginx serves names the addresses it must (a server started before a change of them
     is started again)."""
-    crt = _paths(state)["crt"]
+    crt = paths(state)["crt"]
     return crt.exists() and pki.subject_alt_names(crt) == {"localhost", *addresses()}
 
 
 def render(state: Path, port: int) -> str:
     """The nginx configuration for ``state`` on ``port``: the template with every {{value}} filled in."""
-    p = _paths(state)
+    p = paths(state)
     values = {
         "host": HOST,
         "port": str(port),
@@ -186,7 +185,7 @@ def _names(state: Path) -> tuple[str, str]:
 
 
 def _server(state: Path, port: int, pid: int) -> GitServer:
-    p = _paths(state)
+    p = paths(state)
     return GitServer(
         url=f"https://{HOST}:{port}",
         username=_read_credentials(p["credentials"])["username"],
@@ -204,7 +203,7 @@ def _healthy(server: GitServer, timeout: float = 2.0) -> str | None:
     host, port = server.url.removeprefix("https://").split(":")
     conn = http.client.HTTPSConnection(host, int(port), context=ctx, timeout=timeout)
     try:
-        conn.request("GET", HEALTH_PATH, headers={"Authorization": _basic_auth(server)})
+        conn.request("GET", HEALTH_PATH, headers={"Authorization": basic_auth(server)})
         status = conn.getresponse().status
     except (OSError, ssl.SSLError, http.client.HTTPException) as exc:
         return f"{server.url}{HEALTH_PATH}: {exc}"
@@ -222,7 +221,8 @@ def running(state: Path = STATE) -> GitServer | None:
     return server if _healthy(server) is None else None
 
 
-def _basic_auth(server: GitServer) -> str:
+def basic_auth(server: GitServer) -> str:
+    """The Authorization header's value for ``server``'s user (never logged, never in a URL)."""
     pair = f"{server.username}:{server.token()}".encode()
     return "Basic " + base64.b64encode(pair).decode()
 
@@ -236,7 +236,7 @@ def _port_error(port: int) -> GitServerError:
 
 def _exclusive(state: Path) -> contextlib.AbstractContextManager[None]:
     """One ensure/stop at a time per state directory, across processes."""
-    return locks.exclusive(_paths(state)["lock"])
+    return locks.exclusive(paths(state)["lock"])
 
 
 def ensure(state: Path = STATE, port: int = PORT) -> GitServer:
@@ -249,7 +249,7 @@ def ensure(state: Path = STATE, port: int = PORT) -> GitServer:
 
 
 def _start(state: Path, port: int) -> GitServer:
-    p = _paths(state)
+    p = paths(state)
     nginx, fcgiwrap = _names(state)
     was = processes.info(nginx).pid
     processes.stop(nginx)  # hung, or on another port
@@ -315,7 +315,7 @@ def stop(state: Path = STATE) -> bool:
 
 def _stop(state: Path) -> bool:
     stopped = [processes.stop(name) for name in _names(state)]
-    shutil.rmtree(_paths(state)["run"], ignore_errors=True)
+    shutil.rmtree(paths(state)["run"], ignore_errors=True)
     for name in _names(state):  # nginx and fcgiwrap log to <state>/gitserver.log; an empty file tells nothing
         log = processes.log_path(name)
         if log.exists() and log.stat().st_size == 0:
@@ -323,10 +323,11 @@ def _stop(state: Path) -> bool:
     return any(stopped)
 
 
-# --- repositories ---------------------------------------------------------------------------------
+# --- the repositories served (what clients do with them: gitrepos.py) ----------------------------
 
 
-def _repo_name(name: str) -> str:
+def repo_name(name: str) -> str:
+    """``name`` without .git, or GitServerError when the server would not serve it."""
     name = name.removesuffix(".git")
     if not _REPO_NAME.match(name) or ".." in name:
         raise GitServerError(f"invalid repository name {name!r}: use letters, digits, '.', '_' and '-'")
@@ -335,12 +336,12 @@ def _repo_name(name: str) -> str:
 
 def create_repo(server: GitServer, name: str) -> Path:
     """A bare repository ``<name>.git`` with default branch main (left alone when it exists)."""
-    path = server.root / f"{_repo_name(name)}.git"
+    path = server.root / f"{repo_name(name)}.git"
     if (path / "HEAD").exists():
         return path
     server.root.mkdir(parents=True, exist_ok=True)
-    _git(None, "init", "--quiet", "--bare", "--initial-branch=main", str(path))
-    _git(path, "config", "http.receivepack", "true")
+    run_git(None, "init", "--quiet", "--bare", "--initial-branch=main", str(path))
+    run_git(path, "config", "http.receivepack", "true")
     return path
 
 
@@ -352,67 +353,8 @@ def _write_hooks(hooks: Path, webhooks: Path) -> None:
     script.chmod(0o755)
 
 
-def add_webhook(
-    server: GitServer,
-    repo: str,
-    url: str,
-    token: str,
-    base_url: str | None = None,
-    ca_file: Path | None = None,
-) -> bool:
-    """Register a push webhook for ``repo`` (as a GitLab project hook: every push to it is POSTed to
-    ``url`` with ``token`` in X-Gitlab-Token). The events name the repository under ``base_url`` (default:
-    the server's URL; the receiver matches it against the URL it reads the repository at), and an HTTPS
-    receiver's certificate is verified against ``ca_file`` (default: the system's trust store).
-    Idempotent: True when this changed the registration."""
-    path = _paths(server.root.parent)["webhooks"]
-    try:
-        current = json.loads(path.read_text())
-    except (OSError, ValueError):
-        current = {}
-    hook = {"repo": _repo_name(repo), "url": url, "token": token}
-    others = [h for h in current.get("hooks", []) if (h.get("repo"), h.get("url")) != (hook["repo"], url)]
-    wanted = {"base_url": base_url or server.url, "ca_file": str(ca_file) if ca_file else None}
-    wanted["hooks"] = [*others, hook]
-    if wanted == current:
-        return False
-    pki.write_private(path, json.dumps(wanted, indent=2).encode())
-    return True
-
-
-def webhook_deliveries(server: GitServer, after: str | None = None) -> list[dict[str, str]]:
-    """The push webhook's deliveries, oldest first (each: at, repo, ref, after, url, status), optionally
-    only those of the push that moved a branch to commit ``after``."""
-    path = _paths(server.root.parent)["deliveries"]
-    try:
-        lines = path.read_text().splitlines()
-    except OSError:
-        return []
-    found = [json.loads(line) for line in lines if line.strip()]
-    return [d for d in found if after is None or d.get("after") == after]
-
-
-def client_env(server: GitServer, base: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment for a git client of ``server``: trusts the lab CA and authenticates with an extra
-    header passed as environment config, so the token is neither in a URL, on a command line nor in
-    any .git/config (git redacts the header in its traces)."""
-    env = dict(os.environ if base is None else base)
-    extra = {
-        "http.sslCAInfo": str(server.ca_file),
-        "http.extraHeader": f"Authorization: {_basic_auth(server)}",
-        "credential.helper": "",
-    }
-    count = int(env.get("GIT_CONFIG_COUNT", "0") or 0)
-    for i, (key, value) in enumerate(extra.items(), start=count):
-        env[f"GIT_CONFIG_KEY_{i}"] = key
-        env[f"GIT_CONFIG_VALUE_{i}"] = value
-    env["GIT_CONFIG_COUNT"] = str(count + len(extra))
-    env["GIT_SSL_CAINFO"] = str(server.ca_file)  # this variable beats http.sslCAInfo, so never inherit it
-    env["GIT_TERMINAL_PROMPT"] = "0"
-    return env
-
-
-def _git(cwd: Path | None, *args: str, env: dict[str, str] | None = None) -> str:
+def run_git(cwd: Path | None, *args: str, env: dict[str, str] | None = None) -> str:
+    """git's output, or GitServerError with the end of its message (or its timeout)."""
     cmd = ["git", *args]
     try:
         proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=GIT_TIMEOUT)
@@ -421,72 +363,6 @@ def _git(cwd: Path | None, *args: str, env: dict[str, str] | None = None) -> str
     if proc.returncode != 0:
         raise GitServerError(f"`git {args[0]}` failed: {(proc.stderr or proc.stdout).strip()[-600:]}")
     return proc.stdout
-
-
-def head(server: GitServer, repo: str, branch: str = "main") -> str:
-    """The commit SHA of ``branch`` in ``repo`` as the server reports it (git ls-remote)."""
-    out = _git(None, "ls-remote", server.repo_url(repo), f"refs/heads/{branch}", env=client_env(server))
-    if not out.strip():
-        raise GitServerError(f"{repo} has no branch {branch!r} yet")
-    return out.split()[0]
-
-
-def tree(server: GitServer, repo: str, branch: str = "main") -> str:
-    """The tree hash of ``branch``: equal trees are equal content, whatever commits led there."""
-    bare = server.root / f"{_repo_name(repo)}.git"
-    return _git(None, "--git-dir", str(bare), "rev-parse", f"{branch}^{{tree}}").strip()
-
-
-def commit_tree(server: GitServer, repo: str, source_dir: Path, message: str, *, subdir: str = "") -> str:
-    """Make ``source_dir``'s content the tree of main (or of ``subdir`` in it), push, return the SHA.
-    Without changes nothing is committed and the current head is returned."""
-    source_dir = Path(source_dir)
-    if not source_dir.is_dir():
-        raise GitServerError(f"{source_dir} is not a directory")
-    env = client_env(server)
-    env.update(_author_env())
-    with tempfile.TemporaryDirectory(prefix="boutique-git-") as tmp:
-        work = Path(tmp) / "work"
-        _git(None, "clone", "--quiet", server.repo_url(repo), str(work), env=env)
-        empty = subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=work, capture_output=True)
-        if empty.returncode != 0:
-            _git(work, "symbolic-ref", "HEAD", "refs/heads/main", env=env)
-        _replace_tree(work, source_dir, subdir)
-        _git(work, "add", "--all", env=env)
-        changed = subprocess.run(["git", "diff", "--cached", "--quiet"], cwd=work).returncode != 0
-        if not changed and empty.returncode == 0:
-            return _git(work, "rev-parse", "HEAD", env=env).strip()
-        _git(work, "-c", "commit.gpgsign=false", "commit", "--quiet", "--allow-empty", "-m", message, env=env)
-        _git(work, "push", "--quiet", "origin", "HEAD:refs/heads/main", env=env)
-        return _git(work, "rev-parse", "HEAD", env=env).strip()
-
-
-def _author_env() -> dict[str, str]:
-    name, email = AUTHOR
-    return {
-        "GIT_AUTHOR_NAME": name,
-        "GIT_AUTHOR_EMAIL": email,
-        "GIT_COMMITTER_NAME": name,
-        "GIT_COMMITTER_EMAIL": email,
-    }
-
-
-def _replace_tree(work: Path, source_dir: Path, subdir: str) -> None:
-    target = (work / subdir).resolve() if subdir else work
-    if target != work and work not in target.parents:
-        raise GitServerError(f"subdir {subdir!r} points outside the repository")
-    if target.exists():
-        for entry in target.iterdir():
-            if target == work and entry.name == ".git":
-                continue
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
-    target.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(
-        source_dir, target, symlinks=True, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".git")
-    )
 
 
 # --- command line ---------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from provisioning.lab import build
+from provisioning.lab import build, recipes
 
 STANDIN_SOURCE = Path(__file__).resolve().parent / "standin"
 BOUTIQUE_REPOSITORY = "registry.local/boutique"
@@ -67,7 +67,7 @@ def source_hash(source: Path = STANDIN_SOURCE) -> str:
 
 
 def standin_dir() -> Path:
-    return build.CACHE_ROOT / f"standin-{source_hash()}"
+    return recipes.CACHE_ROOT / f"standin-{source_hash()}"
 
 
 def standin_binary() -> Path:
@@ -93,9 +93,9 @@ def build_standin(force: bool = False) -> Path:
     if not force and _cached_binary_problem(directory) is None:
         return directory / "bin" / "standin"
     if shutil.which("go") is None:
-        raise build.BuildError("the Go toolchain is missing: install Go >= 1.26 and put `go` on PATH")
-    build.CACHE_ROOT.mkdir(parents=True, exist_ok=True)
-    with (build.CACHE_ROOT / ".standin.lock").open("w") as lock:
+        raise recipes.BuildError("the Go toolchain is missing: install Go >= 1.26 and put `go` on PATH")
+    recipes.CACHE_ROOT.mkdir(parents=True, exist_ok=True)
+    with (recipes.CACHE_ROOT / ".standin.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         problem = _cached_binary_problem(directory)
         if problem is None and not force:
@@ -104,10 +104,10 @@ def build_standin(force: bool = False) -> Path:
 
 
 def _build_into(directory: Path, reason: str) -> Path:
-    for stale in build.CACHE_ROOT.glob(".standin-build-*"):
+    for stale in recipes.CACHE_ROOT.glob(".standin-build-*"):
         shutil.rmtree(stale, ignore_errors=True)
-    work = Path(tempfile.mkdtemp(prefix=".standin-build-", dir=build.CACHE_ROOT))
-    log = build.CACHE_ROOT / f"build-{directory.name}.log"
+    work = Path(tempfile.mkdtemp(prefix=".standin-build-", dir=recipes.CACHE_ROOT))
+    log = recipes.CACHE_ROOT / f"build-{directory.name}.log"
     log.write_text("")
     print(f"building the stand-in ({reason}); log: {log}", file=sys.stderr)
     started = time.monotonic()
@@ -136,7 +136,7 @@ def _build_into(directory: Path, reason: str) -> Path:
 def prune_stale_builds(keep: int = 3) -> None:
     """Remove all but the ``keep`` newest stand-in builds, and image archives of removed builds (other
     checkouts of the source keep theirs unless more than ``keep`` versions were built since)."""
-    builds = sorted(build.CACHE_ROOT.glob("standin-*"), key=lambda p: p.stat().st_mtime, reverse=True)
+    builds = sorted(recipes.CACHE_ROOT.glob("standin-*"), key=lambda p: p.stat().st_mtime, reverse=True)
     kept_sums = set()
     for directory in builds[:keep]:
         try:
@@ -145,7 +145,7 @@ def prune_stale_builds(keep: int = 3) -> None:
             continue
     for directory in builds[keep:]:
         shutil.rmtree(directory, ignore_errors=True)
-    for archive in (build.CACHE_ROOT / "images").glob("standin-*.tar"):
+    for archive in (recipes.CACHE_ROOT / "images").glob("standin-*.tar"):
         if archive.name.split("-")[1] not in kept_sums:
             archive.unlink(missing_ok=True)
 
@@ -230,7 +230,7 @@ def ensure_image_archive(tag: str = "lab", force: bool = False) -> Path:
     tags = boutique_tags(tag)
     binary_sum = json.loads((binary.parent.parent / build.MANIFEST).read_text())["sha256"]["standin"]
     tags_sum = hashlib.sha256(json.dumps(tags, sort_keys=True).encode()).hexdigest()
-    out = build.CACHE_ROOT / "images" / f"standin-{binary_sum[:12]}-{tags_sum[:12]}.tar"
+    out = recipes.CACHE_ROOT / "images" / f"standin-{binary_sum[:12]}-{tags_sum[:12]}.tar"
     if out.exists() and not force:
         return out
     return image_archive(tags, out, binary)
@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         print(ensure_image_archive(args.tag, force=args.force))
-    except build.BuildError as exc:
+    except recipes.BuildError as exc:
         print(f"stand-in images: {exc}", file=sys.stderr)
         return 1
     return 0

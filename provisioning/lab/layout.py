@@ -8,7 +8,7 @@ import os
 import tomllib
 from pathlib import Path
 
-from provisioning.lab import build, hosts
+from provisioning.lab import hosts, recipes
 
 HERE = Path(__file__).resolve().parent
 SETTINGS = tomllib.loads((HERE / "settings.toml").read_text())
@@ -19,6 +19,6 @@ KUBECONFIG = WORKDIR / "kubeconfig.yaml"
 CONTEXT = f"kwok-{NAME}"
 STAMP = KWOK_HOME / f"{NAME}.ready.json"
 CREATED_WITH = KWOK_HOME / f"{NAME}.config.sha256"  # digest of the config the running lab was created from
-RENDERED_CONFIG = build.CACHE_ROOT / f"kwokctl-{NAME}.yaml"
+RENDERED_CONFIG = recipes.CACHE_ROOT / f"kwokctl-{NAME}.yaml"
 RUNTIME_FILE = KWOK_HOME / f"{NAME}.nodes.json"  # which nodes the running lab has, and why
 NET = hosts.network(SETTINGS)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO
 
 from boutique_suite import waits
-from provisioning.lab import build, hosts, locks, nodes, processes
+from provisioning.lab import cgroups, hosts, locks, processes, recipes
 
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
@@ -82,7 +82,7 @@ class Machine:
 
     @property
     def cgroup(self) -> str:
-        """The name nodes.ensure_cgroups() makes ``boutique-lab-machine-<name>`` of."""
+        """The name cgroups.ensure_cgroups() makes ``boutique-lab-machine-<name>`` of."""
         return f"machine-{self.name}"
 
 
@@ -101,7 +101,7 @@ def unavailable_reason() -> str | None:
 def image() -> Path:
     """The cached root filesystem tarball; made with mmdebstrap the first time (about 30 s with a mirror)."""
     key = hashlib.sha256(f"{SUITE} {' '.join(sorted(PACKAGES))}".encode()).hexdigest()[:12]
-    tarball = build.CACHE_ROOT / "machines" / f"debian-{SUITE}-{key}.tar"
+    tarball = recipes.CACHE_ROOT / "machines" / f"debian-{SUITE}-{key}.tar"
     if tarball.exists():
         return tarball
     tarball.parent.mkdir(parents=True, exist_ok=True)
@@ -202,7 +202,7 @@ class Machines:
         return f"{machine.address} {' '.join(host_key)}\n"
 
     def _boot(self, machine: Machine, timeout: float) -> None:
-        nodes.ensure_cgroups(machine.cgroup)
+        cgroups.ensure_cgroups(machine.cgroup)
         argv = [
             "systemd-nspawn",
             f"--directory={machine.root}",
@@ -220,7 +220,7 @@ class Machines:
             port=None,
             wait=timeout,
             ready=lambda: _listening(machine.address, 22),
-            preexec=lambda: nodes.join_cgroups(machine.cgroup),
+            preexec=lambda: cgroups.join_cgroups(machine.cgroup),
             home=SUPERVISED,
         )
 
@@ -257,7 +257,7 @@ class Machines:
             # nspawn forwards TERM to the machine's systemd as a clean poweroff.
             if processes.stop(machine.process, grace=30, home=SUPERVISED):
                 removed.append(f"machine {machine.name}")
-            removed += [f"cgroup {c}" for c in nodes.remove_cgroups(machine.cgroup)]
+            removed += [f"cgroup {c}" for c in cgroups.remove_cgroups(machine.cgroup)]
             if machine.host.netns_path.exists():
                 hosts.run(["ip", "netns", "del", machine.host.netns], check=False)
                 removed.append(f"netns {machine.host.netns}")
@@ -285,7 +285,7 @@ class Machines:
         found += [
             f"cgroup {c}"
             for m in self.machines
-            for c in nodes.CGROUP_ROOT.glob(f"*/{nodes.cgroup_parent(m.cgroup)}")
+            for c in cgroups.CGROUP_ROOT.glob(f"*/{cgroups.cgroup_parent(m.cgroup)}")
         ]
         return found
 

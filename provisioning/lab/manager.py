@@ -1,10 +1,11 @@
-"""The offline lab: start, inspect and stop a kwokctl cluster (binary runtime) on 127.0.0.1.
+"""The offline lab: start and stop a kwokctl cluster (binary runtime) on 127.0.0.1; lab_status.py
+reports on it.
 
 ``up()`` is idempotent: a healthy lab is left alone; a half-started lab or one whose component died is
 restarted; a port taken by something else is a clear error. The lab is reported ready only after the
 seed (nodes, StorageClass, IngressClass) is applied and every node is Ready: that moment is written
-to a ready-stamp together with the components' PIDs, and status() trusts the stamp only while those
-same PIDs are alive.
+to a ready-stamp together with the components' PIDs, and lab_status.status() trusts the stamp only while
+those same PIDs are alive.
 """
 
 from __future__ import annotations
@@ -19,16 +20,26 @@ import string
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 from boutique_suite import waits
-from provisioning.lab import build, coredns, hosts, kubectl, locks, nodes, ports, processes
+from provisioning.lab import (
+    build,
+    coredns,
+    hosts,
+    kubectl,
+    lab_status,
+    locks,
+    nodes,
+    ports,
+    processes,
+    recipes,
+)
+from provisioning.lab.lab_status import NodeRuntime
 from provisioning.lab.layout import (
-    CONTEXT,
     CREATED_WITH,
     HERE,
-    KUBECONFIG,
     KWOK_HOME,
     NAME,
     NET,
@@ -41,22 +52,6 @@ from provisioning.lab.layout import (
 
 CLUSTER_COMPONENTS = ("kubernetes", "etcd", "kwok", "metrics-server")  # sections of versions.toml
 NODE_COMPONENTS = ("kubernetes-node",)
-COMPONENTS = (
-    "etcd",
-    "kube-apiserver",
-    "kube-controller-manager",
-    "kube-scheduler",
-    "kwok-controller",
-    "metrics-server",
-)
-PORT_OF = {
-    "etcd": "etcd",
-    "kube-apiserver": "kube_apiserver",
-    "kube-controller-manager": "kube_controller_manager",
-    "kube-scheduler": "kube_scheduler",
-    "kwok-controller": "kwok_controller",
-    "metrics-server": "metrics_server",
-}
 
 
 class LabError(Exception):
@@ -68,39 +63,7 @@ class ComponentsDied(LabError):
     for its request-header CA answered too late on two busy cores)."""
 
 
-@dataclass
-class Component:
-    name: str
-    pid: int | None
-    alive: bool
-    port: int
-    host: str = "127.0.0.1"
-
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}" if self.port else self.host
-
-
-@dataclass
-class Status:
-    exists: bool
-    healthy: bool
-    problem: str | None
-    kubeconfig: str
-    context: str
-    components: list[Component] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-
 # --- which nodes ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NodeRuntime:
-    kind: str  # "real": kubelets + containerd in network namespaces; "kwok": simulated nodes
-    reason: str
 
 
 def choose_node_runtime() -> NodeRuntime:
@@ -120,102 +83,7 @@ def choose_node_runtime() -> NodeRuntime:
     return NodeRuntime("real", "real nodes: kubelet + containerd + runc in a network namespace per host")
 
 
-def node_runtime() -> NodeRuntime | None:
-    """The nodes of the lab as it was started, or None when no lab was started."""
-    try:
-        data = json.loads(RUNTIME_FILE.read_text())
-        return NodeRuntime(data["kind"], data["reason"])
-    except (OSError, ValueError, KeyError):
-        return None
-
-
-# --- state -------------------------------------------------------------------------------------
-
-
-def _pid(component: str) -> int | None:
-    try:
-        return int((WORKDIR / "pids" / f"{component}.pid").read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _components() -> list[Component]:
-    ports = SETTINGS["ports"]
-    result = []
-    for name in COMPONENTS:
-        pid = _pid(name)
-        # kwokctl runs each component from a link named after it in the cluster's bin directory
-        result.append(Component(name, pid, processes.alive(pid, name), ports[PORT_OF[name]]))
-    runtime = node_runtime()
-    if runtime and runtime.kind == "real":
-        for host in NET.hosts:
-            for name in nodes.process_names(host):
-                proc = processes.info(name)
-                result.append(Component(name, proc.pid, proc.alive, 0, host.address))
-    return result
-
-
-def _apiserver_ready(timeout: float = 3.0) -> str | None:
-    """None when /readyz answers ok, else why not."""
-    kubectl = build.bin_dir("kubernetes") / "kubectl"
-    try:
-        proc = subprocess.run(
-            [
-                str(kubectl),
-                "--kubeconfig",
-                str(KUBECONFIG),
-                "--request-timeout",
-                f"{timeout:g}s",
-                "get",
-                "--raw",
-                "/readyz",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=timeout + 2,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"kube-apiserver /readyz: {exc}"
-    if proc.returncode != 0 or proc.stdout.strip() != "ok":
-        return f"kube-apiserver /readyz: {(proc.stderr or proc.stdout).strip()[:200]}"
-    return None
-
-
-def status() -> Status:
-    exists = WORKDIR.exists()
-    comps = _components() if exists else []
-    problem = None
-    if not exists:
-        problem = "lab not created (run: python -m provisioning.lab up)"
-    else:
-        dead = [c.name for c in comps if not c.alive]
-        stamp = _read_stamp()
-        if dead:
-            problem = f"components not running: {', '.join(dead)} (logs: {WORKDIR / 'logs'})"
-        elif stamp is None:
-            problem = "lab started but never reported ready (half-started): run up again"
-        elif {n: p for n, p in (stamp.get("pids") or {}).items() if n in COMPONENTS} != {
-            c.name: c.pid for c in comps if c.name in COMPONENTS
-        }:  # the control plane's; a node daemon is only required to run (its node re-registers by itself)
-            problem = "components were restarted outside `up`: run up again to re-check the seed"
-        else:
-            problem = _apiserver_ready()
-    return Status(exists, problem is None, problem, str(KUBECONFIG), CONTEXT, comps)
-
-
-def _read_stamp() -> dict | None:
-    try:
-        return json.loads(STAMP.read_text())
-    except (OSError, ValueError):
-        return None
-
-
 # --- start / stop ------------------------------------------------------------------------------
-
-
-def unpullable_images() -> list[str]:
-    faults = SETTINGS["faults"]
-    return [f"registry.local/boutique/{name}:{faults['unpullable_tag']}" for name in faults["images"]]
 
 
 def _render_config(bins: dict[str, Path]) -> Path:
@@ -223,7 +91,7 @@ def _render_config(bins: dict[str, Path]) -> Path:
     ports = SETTINGS["ports"]
     ms_dir = bins["metrics-server"].parent
     values = {
-        "kube_version": build.load_versions()["kubernetes"]["version"],
+        "kube_version": recipes.load_versions()["kubernetes"]["version"],
         "kube_apiserver_port": ports["kube_apiserver"],
         "etcd_port": ports["etcd"],
         "etcd_peer_port": ports["etcd_peer"],
@@ -244,7 +112,7 @@ def _render_config(bins: dict[str, Path]) -> Path:
         "metric_resolution": SETTINGS["controllers"]["metric_resolution"],
         "default_cpu_usage": SETTINGS["usage"]["default_cpu"],
         "default_memory_usage": SETTINGS["usage"]["default_memory"],
-        "unpullable_images": json.dumps(unpullable_images()),
+        "unpullable_images": json.dumps(lab_status.unpullable_images()),
         "gateway": NET.gateway,
         "kubernetes_service_ip": str(NET.service_cidr.network_address + 1),
         "service_cidr": str(NET.service_cidr),
@@ -346,12 +214,12 @@ def _ensure_real_nodes() -> None:
             SETTINGS["nodes"],
             timeout=SETTINGS["timeouts"]["nodes_ready"],
         )
-    except (nodes.NodeError, hosts.HostError, registry.RegistryError, build.BuildError) as exc:
+    except (nodes.NodeError, hosts.HostError, registry.RegistryError, recipes.BuildError) as exc:
         raise LabError(str(exc)) from None
 
 
 def _write_stamp(started: float) -> None:
-    comps = _components()
+    comps = lab_status.components()
     dead = [c.name for c in comps if not c.alive]
     if dead:
         raise ComponentsDied(f"components died during start: {', '.join(dead)} (logs: {WORKDIR / 'logs'})")
@@ -395,19 +263,19 @@ def _up() -> bool:
     wanted = list(CLUSTER_COMPONENTS) + (list(NODE_COMPONENTS) if runtime.kind == "real" else [])
     try:
         bins = build.ensure_all(wanted)
-    except build.BuildError as exc:
+    except recipes.BuildError as exc:
         raise LabError(str(exc)) from None
     config = _render_config(bins)
     digest = creation_digest(config, runtime.kind)
     created_with = CREATED_WITH.read_text().strip() if CREATED_WITH.exists() else None
-    current = status()
+    current = lab_status.status()
     if current.healthy and created_with == digest:
         return False
     started = time.monotonic()
     STAMP.unlink(missing_ok=True)
     if current.exists and created_with != digest:
         _down()  # settings, versions, stages or nodes changed since this lab was created: start it anew
-        current = status()
+        current = lab_status.status()
     if runtime.kind == "real":
         try:
             hosts.ensure(NET, SETTINGS["ports"]["kube_apiserver"])
@@ -502,7 +370,7 @@ def _down_cluster() -> list[str]:
     CREATED_WITH.unlink(missing_ok=True)
     if not WORKDIR.exists():
         return _kill_leftovers()
-    components = _components()
+    components = lab_status.components()
     running = [c.name for c in components if c.alive]
     kwokctl = build.bin_dir("kwok") / "kwokctl"
     if kwokctl.exists():

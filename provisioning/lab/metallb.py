@@ -31,7 +31,7 @@ import requests
 import yaml
 
 from boutique_suite import waits
-from provisioning.lab import build, kubectl, locks, manager, processes
+from provisioning.lab import build, kubectl, lab_status, layout, locks, manager, processes, recipes
 
 NS = "metallb-system"
 NAME = "metallb-controller"  # the process (and its binary)
@@ -109,7 +109,7 @@ def _argv() -> list[str]:
     return [
         str(build.bin_dir(COMPONENT) / NAME),
         "--kubeconfig",
-        str(manager.KUBECONFIG),
+        str(layout.KUBECONFIG),
         "--namespace",
         NS,
         "--port",
@@ -127,7 +127,7 @@ def _env() -> dict[str, str]:
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(HOME),
-        "KUBECONFIG": str(manager.KUBECONFIG),
+        "KUBECONFIG": str(layout.KUBECONFIG),
     }
 
 
@@ -187,7 +187,7 @@ def _ensure(addresses: list[str]) -> Controller:
     try:
         build.ensure_all([COMPONENT, "kubernetes"])
         manager.up()
-    except (build.BuildError, manager.LabError) as exc:
+    except (recipes.BuildError, manager.LabError) as exc:
         raise MetalLBError(str(exc)) from None
     pool = pool_name()
     with _exclusive():
@@ -196,13 +196,13 @@ def _ensure(addresses: list[str]) -> Controller:
         except kubectl.KubectlError as exc:
             raise MetalLBError(str(exc)) from None
         # Started before the cluster last became ready (a recreated lab): start again on the new cluster.
-        cluster_since = (manager._read_stamp() or {}).get("ready_at", 0.0)
+        cluster_since = (lab_status.read_stamp() or {}).get("ready_at", 0.0)
         try:
             proc = processes.start(NAME, _argv(), _env(), PORT, wait=60, not_before=cluster_since)
         except processes.ProcessError as exc:
             raise MetalLBError(str(exc)) from None
         _wait_pool_loaded(pool)
-        runtime = manager.node_runtime()
+        runtime = lab_status.node_runtime()
         if runtime is not None and runtime.kind == "real":
             ensure_speakers()
     return Controller(
@@ -210,7 +210,7 @@ def _ensure(addresses: list[str]) -> Controller:
         metrics_url=f"http://{HOST}:{PORT}/metrics",
         pool=pool,
         addresses=list(addresses),
-        version=build.load_versions()[COMPONENT]["version"],
+        version=recipes.load_versions()[COMPONENT]["version"],
         log=proc.log,
     )
 
@@ -256,11 +256,11 @@ def speaker_objects(image: str) -> list[dict]:
 
 def _push_speaker_image() -> str:
     """A one-layer image of the speaker binary in the lab's registry (quay.io cannot be reached offline)."""
-    from provisioning.lab import catalog, registry
+    from provisioning.lab import catalog, oci, registry
 
-    version = build.load_versions()[COMPONENT]["version"]
+    version = recipes.load_versions()[COMPONENT]["version"]
     binary = build.bin_dir(SPEAKER_COMPONENT) / "metallb-speaker"
-    registry.push_binary_image(catalog.running(), SPEAKER_IMAGE, version, binary, "speaker")
+    oci.push_binary_image(catalog.running(), SPEAKER_IMAGE, version, binary, "speaker")
     return f"{registry.NAME}/{SPEAKER_IMAGE}:{version}"
 
 

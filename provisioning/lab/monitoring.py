@@ -27,7 +27,7 @@ import yaml
 
 from boutique_suite import waits
 from provisioning.gitops import source as gitops_source
-from provisioning.lab import build, locks, manager, processes
+from provisioning.lab import build, lab_status, layout, locks, manager, processes, recipes
 from provisioning.observability import alertmanager as am_config
 from provisioning.observability import publish
 
@@ -71,7 +71,7 @@ def _scrape(job: str, port_key: str, **extra: Any) -> dict[str, Any]:
 def _cadvisor_job(tls_config: dict[str, str]) -> list[dict[str, Any]]:
     """The real kubelets' cAdvisor metrics (CPU, throttling, memory per container), through the API server's
     node proxy as kube-prometheus-stack does; none on KWOK nodes, which have no kubelet to ask."""
-    runtime = manager.node_runtime()
+    runtime = lab_status.node_runtime()
     if runtime is None or runtime.kind != "real":
         return []
     apiserver = f"{HOST}:{manager.SETTINGS['ports']['kube_apiserver']}"
@@ -201,7 +201,7 @@ def _argv() -> dict[str, list[str]]:
         ],
         "kube-state-metrics": [
             str(ksm),
-            f"--kubeconfig={manager.KUBECONFIG}",
+            f"--kubeconfig={layout.KUBECONFIG}",
             f"--host={HOST}",
             f"--port={PORTS['kube_state_metrics']}",
             f"--telemetry-host={HOST}",
@@ -306,12 +306,12 @@ def ensure(channel: str | None = None) -> Monitoring:
     _require_debian_binaries()
     try:
         build.ensure_all(["kube-state-metrics"])
-    except build.BuildError as exc:
+    except recipes.BuildError as exc:
         raise MonitoringError(str(exc)) from None
     with locks.exclusive(processes.PLATFORM / "monitoring.lock"):
         _token()
         changed_configs = _write_configs(channel)
-        cluster_since = (manager._read_stamp() or {}).get("ready_at", 0.0)
+        cluster_since = (lab_status.read_stamp() or {}).get("ready_at", 0.0)
         env = {"PATH": "/usr/bin:/bin", "HOME": str(HOME), "PYTHONPATH": str(ROOT)}
         ports = {
             "slack-receiver": PORTS["slack"],

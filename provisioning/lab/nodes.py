@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import functools
 import json
 import os
 import shutil
@@ -25,44 +24,21 @@ from collections.abc import Callable
 from pathlib import Path
 
 from boutique_suite import waits
-from provisioning.lab import build, coredns, hosts, processes, registry
+from provisioning.lab import build, cgroups, containerd, coredns, hosts, processes, registry
 
 KUBELET_CONFIG_API = "kubelet.config.k8s.io/v1beta1"
-RUN_ROOT = Path("/run/boutique-lab")
-CGROUP_ROOT = Path("/sys/fs/cgroup")
-CNI_BIN = Path("/usr/lib/cni")
-CONTAINERD = "containerd"
 
 
 class NodeError(Exception):
     """A real node could not be started; the message names the node and its log."""
 
 
-def _home() -> Path:
-    return processes.PLATFORM.parent / "boutique-lab-nodes"
-
-
-def node_dir(name: str) -> Path:
-    return _home() / name
-
-
-def state_dir(name: str) -> Path:
-    return RUN_ROOT / name
-
-
-def socket_path(name: str) -> Path:
-    return state_dir(name) / "containerd.sock"
-
-
-def cgroup_parent(name: str) -> str:
-    return f"boutique-lab-{name}"
-
-
 def missing_tools() -> list[str]:
-    needed = {CONTAINERD: "containerd", "runc": "runc", "ctr": "containerd", "conntrack": "conntrack"}
+    daemon, cni = containerd.CONTAINERD, containerd.CNI_BIN
+    needed = {daemon: "containerd", "runc": "runc", "ctr": "containerd", "conntrack": "conntrack"}
     missing = [f"{tool} (Debian: {pkg})" for tool, pkg in needed.items() if shutil.which(tool) is None]
-    if not (CNI_BIN / "bridge").exists():
-        missing.append(f"{CNI_BIN}/bridge (Debian: containernetworking-plugins)")
+    if not (cni / "bridge").exists():
+        missing.append(f"{cni}/bridge (Debian: containernetworking-plugins)")
     return missing
 
 
@@ -129,158 +105,6 @@ def _kubeconfig(path: Path, server: str, ca: Path, cert: Path, user: str) -> Non
     path.write_text(json.dumps(config, indent=2))
 
 
-# --- cgroups -----------------------------------------------------------------------------------
-
-
-def _controllers() -> list[Path]:
-    return [
-        p
-        for p in sorted(CGROUP_ROOT.iterdir())
-        if p.is_dir() and not p.is_symlink() and (p / "cgroup.procs").exists()
-    ]
-
-
-def ensure_cgroups(name: str) -> None:
-    """The kubelet's cgroupRoot must exist in every v1 controller; a new cpuset starts empty."""
-    for controller in _controllers():
-        path = controller / cgroup_parent(name)
-        path.mkdir(exist_ok=True)
-        if controller.name == "cpuset":
-            for knob in ("cpuset.cpus", "cpuset.mems"):
-                if not (path / knob).read_text().strip():
-                    (path / knob).write_text((controller / knob).read_text())
-
-
-def join_cgroups(name: str) -> None:
-    """Move the calling process into the node's cgroups (a ``preexec`` of processes.start)."""
-    for controller in _controllers():
-        (controller / cgroup_parent(name) / "cgroup.procs").write_text(str(os.getpid()))
-
-
-def remove_cgroups(name: str) -> list[str]:
-    """Kill what is left inside the node's cgroups, then remove them deepest first."""
-    removed = []
-    for controller in _controllers():
-        top = controller / cgroup_parent(name)
-        if not top.exists():
-            continue
-        dirs = sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True)
-        for cgroup in [*dirs, top]:
-            with contextlib.suppress(waits.WaitTimeout):  # best effort, 5 s per cgroup
-                waits.until(functools.partial(_emptied, cgroup), timeout=5, what=str(cgroup), interval=0.1)
-        removed.append(str(top))
-    return removed
-
-
-def _emptied(cgroup: Path) -> waits.Check:
-    """Kill what runs in ``cgroup`` and remove it; pending while it still exists."""
-    processes.kill(_pids_in(cgroup), signal.SIGKILL)
-    with contextlib.suppress(OSError):
-        cgroup.rmdir()
-    return waits.pending("still there") if cgroup.exists() else waits.succeeded()
-
-
-def _pids_in(cgroup: Path) -> list[int]:
-    with contextlib.suppress(OSError):
-        return [int(p) for p in (cgroup / "cgroup.procs").read_text().split()]
-    return []
-
-
-# --- containerd --------------------------------------------------------------------------------
-
-
-def containerd_config(name: str, sandbox_image: str) -> str:
-    d, s = node_dir(name), state_dir(name)
-    return f"""version = 2
-root = "{d / "containerd"}"
-state = "{s / "containerd"}"
-[grpc]
-  address = "{socket_path(name)}"
-[ttrpc]
-  address = "{s / "containerd-ttrpc.sock"}"
-[debug]
-  address = "{s / "containerd-debug.sock"}"
-[metrics]
-  address = ""
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "{sandbox_image}"
-  disable_apparmor = true
-  # runc cannot lower oom_score_adj in this machine's sandbox ("failed to update /proc/self/oom_score_adj
-  # (-998): Permission denied"): without this every pod sandbox fails to start.
-  restrict_oom_score_adj = true
-  enable_selinux = false
-  stream_server_address = "127.0.0.1"
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        SystemdCgroup = false
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "{CNI_BIN}"
-    conf_dir = "{d / "cni" / "net.d"}"
-  [plugins."io.containerd.grpc.v1.cri".registry]
-    config_path = "{d / "certs.d"}"
-"""
-
-
-def ctr(name: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["ctr", "--address", str(socket_path(name)), "--namespace", "k8s.io", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def _containerd_ready(name: str) -> bool:
-    return socket_path(name).exists() and ctr(name, "version", timeout=5).returncode == 0
-
-
-def start_containerd(net: hosts.Network, name: str, sandbox_image: str) -> processes.Proc:
-    d = node_dir(name)
-    for sub in ("containerd", "cni/net.d", "certs.d", "logs"):
-        (d / sub).mkdir(parents=True, exist_ok=True)
-    state_dir(name).mkdir(parents=True, exist_ok=True)
-    config = d / "containerd.toml"
-    config.write_text(containerd_config(name, sandbox_image))
-    argv = [*net.host(name).enter(), shutil.which(CONTAINERD) or CONTAINERD, "--config", str(config)]
-    return _start(f"node-{name}-containerd", argv, ready=lambda: _containerd_ready(name))
-
-
-def write_cni(name: str, pod_cidr: str) -> bool:
-    """The node's bridge network with addresses from its pod range. True when it changed."""
-    conf = node_dir(name) / "cni" / "net.d" / "10-boutique-lab.conflist"
-    body = json.dumps(
-        {
-            "cniVersion": "0.4.0",
-            "name": "boutique-lab",
-            "plugins": [
-                {
-                    "type": "bridge",
-                    "bridge": "cni0",
-                    "isGateway": True,
-                    "ipMasq": False,
-                    "hairpinMode": True,
-                    "ipam": {
-                        "type": "host-local",
-                        "ranges": [[{"subnet": pod_cidr}]],
-                        "routes": [{"dst": "0.0.0.0/0"}],
-                        "dataDir": str(node_dir(name) / "cni" / "ipam"),
-                    },
-                },
-                {"type": "portmap", "capabilities": {"portMappings": True}},
-            ],
-        },
-        indent=2,
-    )
-    if conf.exists() and conf.read_text() == body:
-        return False
-    conf.write_text(body)
-    return True
-
-
 # --- kubelet and kube-proxy --------------------------------------------------------------------
 
 
@@ -302,13 +126,13 @@ def kubelet_config(
         },
         "authorization": {"mode": "Webhook"},
         "cgroupDriver": "cgroupfs",
-        "cgroupRoot": f"/{cgroup_parent(name)}",
+        "cgroupRoot": f"/{cgroups.cgroup_parent(name)}",
         "failCgroupV1": False,
         "failSwapOn": False,
         # Pods with dnsPolicy Default (CoreDNS itself) get this file: the lab's gateway only, where no DNS
         # answers (no upstream DNS in the lab), never this machine's own resolvers.
-        "resolvConf": str(node_dir(name) / "resolv.conf"),
-        "containerRuntimeEndpoint": f"unix://{socket_path(name)}",
+        "resolvConf": str(containerd.node_dir(name) / "resolv.conf"),
+        "containerRuntimeEndpoint": f"unix://{containerd.socket_path(name)}",
         "clusterDomain": coredns.CLUSTER_DOMAIN,
         "clusterDNS": [coredns.service_ip(str(net.service_cidr))],
         "serializeImagePulls": False,
@@ -321,7 +145,7 @@ def kubelet_config(
         "imageGCLowThresholdPercent": 99,
         "nodeStatusUpdateFrequency": "5s",
         # One per kubelet: with the shared default /var/log/pods one kubelet's log GC removes the others'.
-        "podLogsDir": str(node_dir(name) / "pod-logs"),
+        "podLogsDir": str(containerd.node_dir(name) / "pod-logs"),
         "shutdownGracePeriod": "0s",
         # A lab timer (settings.toml [nodes]): a crash-looping container restarts every few seconds, not
         # after 10 s doubling up to 5 min, so the crash-loop alert's restart count rises within seconds.
@@ -336,10 +160,17 @@ def _start(name: str, argv: list[str], ready, wait: float = 60) -> processes.Pro
         raise NodeError(str(exc)) from None
 
 
+def start_containerd(net: hosts.Network, name: str, sandbox_image: str) -> processes.Proc:
+    config = containerd.write_config(name, sandbox_image)
+    program = shutil.which(containerd.CONTAINERD) or containerd.CONTAINERD
+    argv = [*net.host(name).enter(), program, "--config", str(config)]
+    return _start(f"node-{name}-containerd", argv, ready=lambda: containerd.ready(name))
+
+
 def start_kubelet(
     net: hosts.Network, name: str, pki: Path, server: str, port: int, crash_loop_back_off_max: str
 ) -> processes.Proc:
-    d = node_dir(name)
+    d = containerd.node_dir(name)
     _client_cert(pki, d / "pki" / "kubelet-client", f"system:node:{name}", "system:nodes")
     _kubeconfig(d / "kubelet.kubeconfig", server, pki / "ca.crt", d / "pki" / "kubelet-client", name)
     (d / "resolv.conf").write_text(f"nameserver {net.gateway}\n")
@@ -348,7 +179,7 @@ def start_kubelet(
     if not config.exists() or config.read_text() != text:
         config.write_text(text)
         processes.stop(f"node-{name}-kubelet")  # a running kubelet does not reread its configuration
-    ensure_cgroups(name)
+    cgroups.ensure_cgroups(name)
     kubelet = build.bin_dir("kubernetes-node") / "kubelet"
     argv = [
         *net.host(name).enter(),
@@ -376,7 +207,7 @@ def _kubelet_healthy(net: hosts.Network, name: str) -> bool:
 
 
 def start_kube_proxy(net: hosts.Network, name: str, pki: Path, server: str) -> processes.Proc:
-    d = node_dir(name)
+    d = containerd.node_dir(name)
     _client_cert(pki, d / "pki" / "kube-proxy", "system:kube-proxy", None)
     _kubeconfig(d / "kube-proxy.kubeconfig", server, pki / "ca.crt", d / "pki" / "kube-proxy", "kube-proxy")
     host = net.host(name)
@@ -432,41 +263,6 @@ def service_programmed(name: str, cluster_ip: str, port: int, endpoints: list[st
 # --- teardown ----------------------------------------------------------------------------------
 
 
-def _sandbox_netns(name: str) -> list[Path]:
-    """The network namespaces containerd made for this node's pods (read from the sandboxes' specs)."""
-    listed = ctr(name, "containers", "list", "--quiet")
-    paths = []
-    for cid in listed.stdout.split():
-        with contextlib.suppress(ValueError, KeyError, TypeError):
-            info = json.loads(ctr(name, "containers", "info", cid).stdout)
-            if info["Labels"].get("io.cri-containerd.kind") != "sandbox":
-                continue
-            for ns in info["Spec"]["linux"]["namespaces"]:
-                if ns.get("type") == "network" and ns.get("path"):
-                    paths.append(Path(ns["path"]).resolve())  # /var/run is /run: mountinfo names the latter
-    return paths
-
-
-def _kill_tasks(name: str) -> None:
-    tasks = ctr(name, "tasks", "list", "--quiet")
-    for tid in tasks.stdout.split():
-        ctr(name, "tasks", "kill", "--signal", "SIGKILL", tid, timeout=10)
-    left = tasks.stdout.split()
-
-    def deleted() -> waits.Check:
-        left[:] = [tid for tid in left if ctr(name, "tasks", "delete", tid, timeout=10).returncode != 0]
-        return waits.pending(f"tasks {left}") if left else waits.succeeded()
-
-    with contextlib.suppress(waits.WaitTimeout):  # best effort: what is left goes with the shims
-        waits.until(deleted, timeout=10, what=f"{name}'s tasks deleted", interval=0.2)
-
-
-def _kill_shims(name: str) -> None:
-    marker = str(state_dir(name))
-    shims = processes.find(lambda argv: "containerd-shim" in (line := "\0".join(argv)) and marker in line)
-    processes.kill(shims, signal.SIGKILL)
-
-
 def unmount_under(*roots: Path) -> list[str]:
     """Lazily unmount every mount point below ``roots`` (kubelet's bind mounts, overlay rootfs, netns)."""
     targets = []
@@ -482,26 +278,27 @@ def unmount_under(*roots: Path) -> list[str]:
 def stop_node(name: str) -> list[str]:
     """Stop one node and remove everything it made but its host. Returns what was stopped or removed."""
     done = []
+    node, state = containerd.node_dir(name), containerd.state_dir(name)
     for daemon in ("kube-proxy", "kubelet"):
         if processes.stop(f"node-{name}-{daemon}"):
             done.append(f"node-{name}-{daemon}")
     netns: list[Path] = []
-    if _containerd_ready(name):
-        netns = _sandbox_netns(name)
-        _kill_tasks(name)
+    if containerd.ready(name):
+        netns = containerd.sandbox_netns(name)
+        containerd.kill_tasks(name)
     if processes.stop(f"node-{name}-containerd"):
         done.append(f"node-{name}-containerd")
-    _kill_shims(name)
+    containerd.kill_shims(name)
     leftovers = _node_processes(name)  # anything of this node no record names (an interrupted start)
     processes.kill(leftovers, signal.SIGKILL)
     done += [f"process {pid} {argv0}" for pid, argv0 in leftovers.items()]
-    done += [f"mount {m}" for m in unmount_under(node_dir(name), state_dir(name), *netns)]
+    done += [f"mount {m}" for m in unmount_under(node, state, *netns)]
     for path in netns:
         with contextlib.suppress(OSError):
             path.unlink()
-    done += [f"cgroup {c}" for c in remove_cgroups(name)]
-    shutil.rmtree(state_dir(name), ignore_errors=True)
-    shutil.rmtree(node_dir(name), ignore_errors=True)
+    done += [f"cgroup {c}" for c in cgroups.remove_cgroups(name)]
+    shutil.rmtree(state, ignore_errors=True)
+    shutil.rmtree(node, ignore_errors=True)
     return done
 
 
@@ -509,7 +306,7 @@ def down(net: hosts.Network) -> list[str]:
     done = []
     for host in net.hosts:
         done += stop_node(host.name)
-    for root in (RUN_ROOT, _home()):
+    for root in (containerd.RUN_ROOT, containerd.home()):
         with contextlib.suppress(OSError):
             root.rmdir()  # only when empty: nothing of another lab's is removed
     return done + hosts.remove(net)
@@ -521,16 +318,14 @@ def leftovers(net: hosts.Network) -> list[str]:
     for host in net.hosts:
         name = host.name
         found += [f"process {pid} {argv0}" for pid, argv0 in _node_processes(name).items()]
-        found += [
-            f"cgroup {c}/{cgroup_parent(name)}" for c in _controllers() if (c / cgroup_parent(name)).exists()
-        ]
-        for d in (node_dir(name), state_dir(name)):
+        found += [f"cgroup {c}" for c in cgroups.present(name)]
+        for d in (containerd.node_dir(name), containerd.state_dir(name)):
             if d.exists():
                 found.append(f"dir {d}")
     # containerd's CRI names its pods' network namespaces cni-<uuid>; nothing else here runs a CRI runtime.
     found += [f"netns {p.name}" for p in sorted(hosts.NETNS_DIR.glob("cni-*"))]
     mounts = Path("/proc/self/mountinfo").read_text()
-    for root in (_home(), RUN_ROOT):
+    for root in (containerd.home(), containerd.RUN_ROOT):
         if f" {root}/" in mounts:
             found.append(f"mounts under {root}")
     return found + hosts.leftovers(net)
@@ -538,7 +333,7 @@ def leftovers(net: hosts.Network) -> list[str]:
 
 def _node_processes(name: str) -> dict[int, str]:
     """{pid: program} of every process with the node's directories in its arguments."""
-    markers = [str(node_dir(name)), str(state_dir(name))]
+    markers = [str(containerd.node_dir(name)), str(containerd.state_dir(name))]
     found = processes.find(lambda argv: any(m in "\0".join(argv) for m in markers))
     return {pid: argv[0] for pid, argv in found.items()}
 
@@ -574,7 +369,7 @@ def ensure(
     give each node its bridge network once the controller-manager has given it a pod range."""
     names = [h.name for h in net.hosts]
     for name in names:
-        registry.write_certs_d(node_dir(name) / "certs.d", reg.url, reg.ca_file)
+        registry.write_certs_d(containerd.node_dir(name) / "certs.d", reg.url, reg.ca_file)
         start_containerd(net, name, settings["sandbox_image"])
     for name in names:
         start_kubelet(net, name, pki, server, settings["kubelet_port"], settings["crash_loop_back_off_max"])
@@ -590,7 +385,7 @@ def ensure(
     waited = waits.until(pod_ranges, timeout=timeout, what="pod ranges", interval=0.5, error=NodeError)
     cidrs: dict[str, str] = waited.check.value  # type: ignore[assignment]
     for name, cidr in cidrs.items():
-        write_cni(name, cidr)
+        containerd.write_cni(name, cidr)
     hosts.ensure_pod_routes(net, cidrs)
     for name, labels in ROLE_LABELS.items():
         kubectl("label", "node", name, "--overwrite", *(f"{k}={v}" for k, v in labels.items()))

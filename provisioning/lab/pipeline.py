@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from boutique_suite.gitops_repo import RemoteGitopsRepo, bump_commit_in
-from provisioning.lab import build, gitserver
+from provisioning.lab import build, gitrepos, gitserver
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_REPO = ROOT / "provisioning" / "cicd" / "app-repo"
@@ -128,14 +128,14 @@ def publish_app_repo(
     git: gitserver.GitServer, message: str = "app-repo content from provisioning/cicd"
 ) -> str:
     """app-repo holds provisioning/cicd/app-repo; the same content makes no commit. Returns the head."""
-    return gitserver.commit_tree(git, "app-repo", APP_REPO, message)
+    return gitrepos.commit_tree(git, "app-repo", APP_REPO, message)
 
 
 def commit_change(
     git: gitserver.GitServer, repo: str, edits: dict[str, Callable[[str], str]], message: str
 ) -> str:
     """Clone ``repo``, apply ``edits`` ({path: text -> text}), commit and push to main; returns the SHA."""
-    env = {**gitserver.client_env(git), **_author_env()}
+    env = {**gitrepos.client_env(git), **_author_env()}
     with tempfile.TemporaryDirectory(prefix="boutique-app-") as tmp:
         work = Path(tmp) / repo
         _git(None, "clone", "--quiet", git.repo_url(repo), str(work), env=env)
@@ -150,7 +150,7 @@ def commit_change(
 
 
 def _remote(git: gitserver.GitServer, repo: str) -> RemoteGitopsRepo:
-    return RemoteGitopsRepo(git.repo_url(repo), gitserver.client_env(git), repo)
+    return RemoteGitopsRepo(git.repo_url(repo), gitrepos.client_env(git), repo)
 
 
 def checkout(git: gitserver.GitServer, repo: str, sha: str, dest: Path) -> Path:
@@ -273,7 +273,7 @@ def _redact(text: str, secret: str) -> str:
 
 
 def _author_env() -> dict[str, str]:
-    name, email = gitserver.AUTHOR
+    name, email = gitrepos.AUTHOR
     return {
         "GIT_AUTHOR_NAME": name,
         "GIT_AUTHOR_EMAIL": email,
@@ -283,4 +283,4 @@ def _author_env() -> dict[str, str]:
 
 
 def _git(cwd: Path | None, *args: str, env: dict[str, str] | None = None) -> str:
-    return gitserver._git(cwd, *args, env=env)
+    return gitserver.run_git(cwd, *args, env=env)

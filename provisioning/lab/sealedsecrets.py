@@ -36,7 +36,7 @@ import requests
 import yaml
 
 from boutique_suite import waits
-from provisioning.lab import build, kubectl, locks, manager, processes
+from provisioning.lab import build, kubectl, layout, locks, manager, processes, recipes
 
 NS = "sealed-secrets"
 NAME = "sealed-secrets-controller"  # process, ServiceAccount, ClusterRole(Binding)
@@ -131,11 +131,11 @@ def _key_exists() -> bool:
 
 def _lab_cluster() -> tuple[str, int, Path]:
     """(host, port, CA file) of the lab's apiserver, from its kubeconfig."""
-    config = yaml.safe_load(manager.KUBECONFIG.read_text())
-    cluster = next(c["cluster"] for c in config["clusters"] if c["name"] == manager.CONTEXT)
+    config = yaml.safe_load(layout.KUBECONFIG.read_text())
+    cluster = next(c["cluster"] for c in config["clusters"] if c["name"] == layout.CONTEXT)
     server = urlsplit(cluster["server"])
     if server.hostname is None or server.port is None:
-        raise SealedSecretsError(f"unexpected apiserver URL {cluster['server']!r} in {manager.KUBECONFIG}")
+        raise SealedSecretsError(f"unexpected apiserver URL {cluster['server']!r} in {layout.KUBECONFIG}")
     return server.hostname, server.port, Path(cluster["certificate-authority"])
 
 
@@ -262,7 +262,7 @@ def ensure() -> Controller:
     try:
         build.ensure_all([COMPONENT, "kubernetes"])
         manager.up()
-    except (build.BuildError, manager.LabError) as exc:
+    except (recipes.BuildError, manager.LabError) as exc:
         raise SealedSecretsError(str(exc)) from None
     with _exclusive():
         _configure()
@@ -282,7 +282,7 @@ def ensure() -> Controller:
         except processes.ProcessError as exc:
             raise SealedSecretsError(str(exc)) from None
         _wait_ready()
-    version = build.load_versions()[COMPONENT]["version"]
+    version = recipes.load_versions()[COMPONENT]["version"]
     return Controller(
         url=f"http://{HOST}:{PORT}",
         metrics_url=f"http://{HOST}:{METRICS_PORT}/metrics",
@@ -327,7 +327,7 @@ def seal(name: str, namespace: str, data: dict[str, str], type: str = "Opaque") 
         "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
     }
     kubeseal = build.bin_dir(COMPONENT) / "kubeseal"
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(HOME), "KUBECONFIG": str(manager.KUBECONFIG)}
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(HOME), "KUBECONFIG": str(layout.KUBECONFIG)}
     with tempfile.NamedTemporaryFile(prefix="sealed-secrets-cert-", suffix=".pem") as cert:  # public
         cert.write(cert_pem())
         cert.flush()

@@ -26,9 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from provisioning.lab import build, machines, registry
+from provisioning.lab import build, machines, oci, recipes, registry
 
-CACHE = build.CACHE_ROOT / "images"
+CACHE = recipes.CACHE_ROOT / "images"
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 ARGOCD_UID = 999
 ARGOCD_LINKS = (
@@ -222,14 +222,14 @@ def push(reg: registry.Registry, reference: str) -> str:
     recipe = recipe_for(reference)
     _, path, tag = split(reference)
     tarball = layer(reference)
-    layer_file = registry.LayerFile(tarball, f"sha256:{build.sha256(tarball)}")
-    config = registry.image_config([layer_file.digest], settings=recipe.settings)
-    return registry.push_image_files(reg, path, tag, config, [layer_file])
+    layer_file = oci.LayerFile(tarball, f"sha256:{build.sha256(tarball)}")
+    config = oci.image_config([layer_file.digest], settings=recipe.settings)
+    return oci.push_image_files(reg, path, tag, config, [layer_file])
 
 
 def push_install_images(reg: registry.Registry, with_dex: bool = True) -> dict[str, str]:
     """Every image install.yaml names (dex's if ``with_dex``), in the lab's registry; {reference: digest}."""
     try:
         return {ref: push(reg, ref) for ref in install_images(with_dex)}
-    except (registry.RegistryError, build.BuildError, OSError) as exc:
+    except (registry.RegistryError, recipes.BuildError, OSError) as exc:
         raise UpstreamImageError(f"Argo CD's images: {exc}") from None

@@ -18,10 +18,10 @@ import kubernetes_validate
 import yaml
 
 from provisioning.gitops.checks import Finding, finding
-from provisioning.lab import build
+from provisioning.lab import recipes
 
 PINS = Path(__file__).with_name("schemas.toml")
-CACHE = build.CACHE_ROOT / "schemas"
+CACHE = recipes.CACHE_ROOT / "schemas"
 
 
 def pins() -> dict[str, Any]:
@@ -30,7 +30,7 @@ def pins() -> dict[str, Any]:
 
 def module_dir(module: str, version: str) -> Path:
     """Download (only) the module through the Go module proxy and return its directory in the module cache."""
-    env = {**os.environ, "GOFLAGS": "-mod=mod", "GOPROXY": build.go_proxy()}
+    env = {**os.environ, "GOFLAGS": "-mod=mod", "GOPROXY": recipes.go_proxy()}
     proc = subprocess.run(
         ["go", "mod", "download", "-json", f"{module}@{version}"],
         capture_output=True, text=True, timeout=600, env=env, cwd=CACHE.parent,
