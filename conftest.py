@@ -23,7 +23,6 @@ from boutique_suite import (
     gitops_checks,
     load,
     overview,
-    platform_screens,
     resilience,
     reverts,
     runlabel,
@@ -157,7 +156,7 @@ def undo(request: pytest.FixtureRequest, target: targets.Target) -> UndoStack:
         if _keep(request):
             return
         if steady_state and request.node.stash.get(evidence.FAILED_KEY, False):
-            platform_screens.at_failure(steady_state)
+            steady_state.capture_failure_screens()
         errors = stack.drain()
         during = steady_state.during() if steady_state else None
         if errors:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import requests
 import yaml
@@ -16,9 +16,6 @@ from boutique_suite import waits
 from boutique_suite.kube import Kube
 from boutique_suite.targets import Target
 from boutique_suite.touches import Touches
-
-if TYPE_CHECKING:
-    from boutique_suite.cluster import Workload
 
 
 class MonitoringUnavailable(Exception):
@@ -265,27 +262,6 @@ def all_deployments_available(kube: Kube, namespace: str) -> waits.Probe:
     return probe
 
 
-def pods_unschedulable(kube: Kube, namespace: str, selector: str, reason: str, count: int = 1) -> waits.Probe:
-    """All ``count`` pods exist, are Pending, and the scheduler's PodScheduled condition names ``reason``."""
-
-    def probe() -> waits.Check:
-        pods = kube.pods(namespace, selector)
-        if len(pods) < count:
-            return waits.pending(f"{len(pods)} of {count} pods for {selector} yet")
-        for pod in pods:
-            if pod.status.phase != "Pending":
-                return waits.failed(f"{pod.metadata.name} is {pod.status.phase}, expected Pending")
-            scheduled = next((c for c in pod.status.conditions or [] if c.type == "PodScheduled"), None)
-            if scheduled is None or reason not in (scheduled.message or ""):
-                return waits.pending(
-                    f"{pod.metadata.name}: PodScheduled says {scheduled and scheduled.message!r}"
-                )
-        return waits.succeeded(f"{len(pods)} pods Pending: {reason}")
-
-    return probe
-
-
-# Exporters whose metrics only a target that provides the touch can have: {metric prefix: touch}.
 EXPORTER_TOUCHES = {
     "node_": Touches.hosts,  # node-exporter runs on the target's hosts
     "nginx_ingress_controller_": Touches.ingress,
@@ -343,10 +319,3 @@ def expect_resolved_message(
     reverted; its latency from the revert."""
     needles = ("RESOLVED", alert, alarm["subject"])
     return expect_slack_message(target, channel, after_revert(alarm), needles, seconds)
-
-
-def expect_pods_stay_pending(kube: Kube, workload: Workload, reason: str, seconds: float) -> None:
-    """The workload's pods become unschedulable for ``reason`` within 60 seconds and stay so ``seconds``."""
-    probe = pods_unschedulable(kube, workload.namespace, workload.selector, reason, workload.replicas)
-    waits.until(probe, timeout=60, interval=2, what=f"pods of {workload.name} Pending: {reason}")
-    waits.consistently(probe, duration=seconds, interval=5, what=f"pods of {workload.name} stay Pending")

@@ -11,7 +11,6 @@ import importlib.util
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -21,6 +20,7 @@ import yaml
 
 from boutique_suite import evidence, images, probes, registry, sites, waits
 from boutique_suite.argocd import ArgoCDClient, wait_synced_and_healthy
+from boutique_suite.cicd_trace import Trace
 from boutique_suite.evidence import Execution
 from boutique_suite.kube import Kube
 from boutique_suite.sites import JobRun, Pipelines, site_for
@@ -45,29 +45,6 @@ BUILT_SERVICES = (  # every Online Boutique service built from app-repo (redis-c
     "recommendationservice",
     "shippingservice",
 )
-
-
-@dataclass
-class Trace:
-    """What a CI/CD scenario did, step by step: the evidence of the report's trace."""
-
-    service: str = ""
-    app_commit: str = ""
-    pushed_at: float = 0.0
-    job: JobRun | None = None
-    runner: str = ""  # how the job ran
-    application: str = ""  # the Argo CD Application that deploys the commit (the target's)
-    job_ended: float = 0.0
-    gitops_commit: str = ""
-    scratch_repo: str = ""
-    scratch_base: str = ""
-    checked_path: str = ""
-    app_checkout: Path | None = None
-    steps: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def short_sha(self) -> str:
-        return self.app_commit[:8]
 
 
 def _pipelines(target: Target, request: pytest.FixtureRequest) -> Pipelines:

@@ -13,6 +13,7 @@ from kubernetes.utils import parse_quantity
 from boutique_suite import autoscaling, kubectl, probes, waits
 from boutique_suite.faults import RealCpuLoad, SimulatedCpuUsage
 from boutique_suite.kube import Kube
+from boutique_suite.sites import kubectl_of
 from boutique_suite.targets import Target
 from boutique_suite.touches import Touches, touches
 from boutique_suite.undo import UndoStack
@@ -189,7 +190,7 @@ def expect_replaced(kube: Kube, workload: Workload, replicas: int, timeout: floa
 
 def _top(target: Target, *args: str) -> dict[str, tuple[str, str]]:
     try:
-        out = kubectl.of(target).run("top", *args, "--no-headers", timeout=30)
+        out = kubectl_of(target).run("top", *args, "--no-headers", timeout=30)
     except kubectl.KubectlError:
         return {}
     rows = {}
@@ -255,3 +256,31 @@ def expect_leftovers_gone(kube: Kube, leftovers: dict[str, str], timeout: float)
         return waits.pending(f"pods left: {names}") if names else waits.succeeded("no pods left")
 
     waits.until(pod_gone, timeout=timeout, what=f"stress pod in {leftovers['namespace']} removed")
+
+
+def pods_unschedulable(kube: Kube, namespace: str, selector: str, reason: str, count: int = 1) -> waits.Probe:
+    """All ``count`` pods exist, are Pending, and the scheduler's PodScheduled condition names ``reason``."""
+
+    def probe() -> waits.Check:
+        pods = kube.pods(namespace, selector)
+        if len(pods) < count:
+            return waits.pending(f"{len(pods)} of {count} pods for {selector} yet")
+        for pod in pods:
+            if pod.status.phase != "Pending":
+                return waits.failed(f"{pod.metadata.name} is {pod.status.phase}, expected Pending")
+            scheduled = next((c for c in pod.status.conditions or [] if c.type == "PodScheduled"), None)
+            if scheduled is None or reason not in (scheduled.message or ""):
+                return waits.pending(
+                    f"{pod.metadata.name}: PodScheduled says {scheduled and scheduled.message!r}"
+                )
+        return waits.succeeded(f"{len(pods)} pods Pending: {reason}")
+
+    return probe
+
+
+# Exporters whose metrics only a target that provides the touch can have: {metric prefix: touch}.
+def expect_pods_stay_pending(kube: Kube, workload: Workload, reason: str, seconds: float) -> None:
+    """The workload's pods become unschedulable for ``reason`` within 60 seconds and stay so ``seconds``."""
+    probe = pods_unschedulable(kube, workload.namespace, workload.selector, reason, workload.replicas)
+    waits.until(probe, timeout=60, interval=2, what=f"pods of {workload.name} Pending: {reason}")
+    waits.consistently(probe, duration=seconds, interval=5, what=f"pods of {workload.name} stay Pending")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from boutique_suite import faults, kubectl, probes, waits
 from boutique_suite.argocd import ArgoCDClient, synced_and_healthy
 from boutique_suite.kube import Kube
-from boutique_suite.sites import site_for
+from boutique_suite.sites import kubectl_of, site_for
 from boutique_suite.targets import Target
 from boutique_suite.undo import UndoStack
 
@@ -120,10 +120,6 @@ def stop_controller(target: Target, kube: Kube, undo: UndoStack) -> Callable[[],
     return start
 
 
-def controller_running(target: Target, kube: Kube) -> bool:
-    return site_for(target).controller_running(kube)
-
-
 def stop_argocd_controller(
     target: Target, kube: Kube, client: ArgoCDClient, app: str, seconds: float, undo: UndoStack
 ) -> ControllerOutage:
@@ -175,7 +171,7 @@ def drain(target: Target, kube: Kube, node: str, undo: UndoStack) -> float:
     drain = ("drain", node, "--ignore-daemonsets", "--delete-emptydir-data", f"--timeout={timeout}s")
     started = time.monotonic()
     try:
-        kubectl.of(target).run(*drain)
+        kubectl_of(target).run(*drain)
     except kubectl.KubectlError as exc:
         raise AssertionError(f"kubectl drain {node} failed: {exc}") from None
     return time.monotonic() - started

@@ -173,37 +173,6 @@ def expect_pods_replaced(
     return time.monotonic() - started
 
 
-@dataclass
-class AvailabilityWatch:
-    """Records a Deployment's available replicas at every change, through a watch, while it runs."""
-
-    kube: Kube
-    namespace: str
-    deployment: str
-    samples: list[tuple[int, int]] = field(default_factory=list)  # (available, desired)
-    _stop: threading.Event = field(default_factory=threading.Event)
-
-    def start(self) -> AvailabilityWatch:
-        threading.Thread(target=self._loop, daemon=True, name=f"avail-{self.deployment}").start()
-        return self
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                for event in self.kube.watch_deployments(self.namespace, 5):
-                    obj = event["object"]  # type: ignore[index]
-                    if obj.metadata.name == self.deployment:
-                        self.samples.append((obj.status.available_replicas or 0, obj.spec.replicas or 0))
-                    if self._stop.is_set():
-                        return
-            except Exception:
-                time.sleep(0.5)
-
-    def stop(self) -> list[tuple[int, int]]:
-        self._stop.set()
-        return self.samples
-
-
 def resync(client: ArgoCDClient, app: str, timeout: float) -> None:
     """Revert of a drift scenario: when Argo CD has not healed the drift itself, sync the Application."""
     from boutique_suite.argocd import wait_synced_and_healthy

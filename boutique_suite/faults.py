@@ -10,8 +10,8 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.utils import parse_quantity
 
-from boutique_suite import waits
-from boutique_suite.kube import ADMIN_PORT, Kube
+from boutique_suite import runlabel, waits
+from boutique_suite.kube import ADMIN_PORT, PROBE_IMAGE, RESTRICTED, Kube, delete_pod_if_present
 from boutique_suite.targets import Target
 from boutique_suite.undo import UndoStack
 
@@ -93,18 +93,15 @@ class RealCpuLoad(SimulatedCpuUsage):
                     self._burn(pod.metadata.name, 0)
 
 
-FAULT_BY = "boutique.suite/fault-by-run"
-
-
 def cordon(kube: Kube, node: str) -> None:
     """Cordon ``node`` and record which run did it, so an interrupted run's cordon can be undone later."""
     kube.core.patch_node(
-        node, {"metadata": {"annotations": {FAULT_BY: kube.run_id}}, "spec": {"unschedulable": True}}
+        node, {"metadata": {"annotations": {runlabel.FAULT_BY: kube.run_id}}, "spec": {"unschedulable": True}}
     )
 
 
 def uncordon(kube: Kube, node: str) -> None:
-    patch = {"metadata": {"annotations": {FAULT_BY: None}}, "spec": {"unschedulable": None}}
+    patch = {"metadata": {"annotations": {runlabel.FAULT_BY: None}}, "spec": {"unschedulable": None}}
     kube.core.patch_node(node, patch)
 
 
@@ -122,14 +119,6 @@ def leave_interrupted_run(kube: Kube, node: str, run_id: str) -> dict[str, str]:
 # --- alert scenarios: a crash-looping pod, requests that leave a node short ------------------------
 
 LAB_FAULT = "boutique.lab/fault"  # on KWOK nodes a stage plays the kubelet's part (kwok/kwokctl.yaml.tmpl)
-PROBE_IMAGE = "registry.local/boutique/suite-probe:v1"
-RESTRICTED = client.V1SecurityContext(
-    run_as_non_root=True,
-    run_as_user=65532,
-    allow_privilege_escalation=False,
-    capabilities=client.V1Capabilities(drop=["ALL"]),
-    seccomp_profile=client.V1SeccompProfile(type="RuntimeDefault"),
-)
 
 
 def start_crash_loop(kube: Kube, namespace: str, name: str) -> str:
@@ -217,14 +206,6 @@ def _wait_admitted(kube: Kube, namespace: str, pod: str, timeout: float = 60) ->
         return waits.pending(f"{pod} is {status.phase}")
 
     waits.until(probe, timeout=timeout, interval=0.5, what=f"stress pod {namespace}/{pod} admitted")
-
-
-def delete_pod_if_present(kube: Kube, namespace: str, name: str) -> None:
-    try:
-        kube.delete_pod(namespace, name)
-    except client.ApiException as exc:
-        if exc.status != 404:
-            raise
 
 
 def fill_workers(kube: Kube, nodes: list[str], resource: str, share: float) -> list[str]:

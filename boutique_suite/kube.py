@@ -21,6 +21,14 @@ from boutique_suite import runlabel, waits
 
 log = logging.getLogger(__name__)
 ADMIN_PORT = 9099  # the probe image's admin listener (POST /burn?millicores=N)
+PROBE_IMAGE = "registry.local/boutique/suite-probe:v1"  # the suite's own pods (provisioning/probe_image.py)
+RESTRICTED = client.V1SecurityContext(
+    run_as_non_root=True,
+    run_as_user=65532,
+    allow_privilege_escalation=False,
+    capabilities=client.V1Capabilities(drop=["ALL"]),
+    seccomp_profile=client.V1SeccompProfile(type="RuntimeDefault"),
+)
 
 
 class ClusterUnreachable(Exception):
@@ -308,3 +316,11 @@ def _root_cause(exc: BaseException) -> str:
         exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
     reason = getattr(exc, "reason", None)
     return str(reason or exc)
+
+
+def delete_pod_if_present(kube: Kube, namespace: str, name: str) -> None:
+    try:
+        kube.delete_pod(namespace, name)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise

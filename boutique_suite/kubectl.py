@@ -13,8 +13,6 @@ import subprocess
 
 import yaml
 
-from boutique_suite.targets import Target
-
 TIMEOUT = 120.0
 GRACE = 30.0
 _OWN_TIMEOUT = re.compile(r"^--timeout=(\d+(?:\.\d+)?)s$")
@@ -61,12 +59,3 @@ class Kubectl:
 
     def __call__(self, *args: str) -> str:  # a plain callable for modules that take one (nodes.ensure)
         return self.run(*args)
-
-
-def of(target: Target) -> Kubectl:
-    """The target's kubectl (the lab's pinned build, or the one on PATH) with its kubeconfig and context."""
-    from boutique_suite.sites import site_for
-
-    binary = site_for(target).kubectl_binary()
-    cluster = target.cluster
-    return Kubectl([str(binary), "--kubeconfig", str(cluster.kubeconfig_path), "--context", cluster.context])

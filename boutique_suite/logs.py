@@ -8,8 +8,7 @@ import requests
 from kubernetes import client
 
 from boutique_suite import waits
-from boutique_suite.faults import PROBE_IMAGE, RESTRICTED, delete_pod_if_present
-from boutique_suite.kube import Kube
+from boutique_suite.kube import PROBE_IMAGE, RESTRICTED, Kube, delete_pod_if_present
 from boutique_suite.targets import Target
 from boutique_suite.undo import UndoStack
 

@@ -13,10 +13,9 @@ import requests
 
 from boutique_suite import screens, slack
 from boutique_suite.argocd import ArgoCDClient
-from boutique_suite.steady import SteadyState
 
 if TYPE_CHECKING:
-    from boutique_suite.cicd import Trace
+    from boutique_suite.cicd_trace import Trace
 
 PRODUCT_LINK = 'a[href^="/product/"]'
 
@@ -144,17 +143,13 @@ def job_log(job: str, returncode: int, seconds: float, log: str, commit: str, ru
     )
 
 
-def at_failure(steady: SteadyState) -> None:
+def at_failure(argocd: ArgoCDClient | None, app: str, storefront: str | None, host: str | None) -> None:
     """What the shopper and Argo CD showed when the chaos scenario failed, before its faults are reverted."""
-    if steady.watch is not None:
-        screens.page(
-            "failure-storefront",
-            "storefront when the scenario failed, before the revert",
-            steady.watch.url,
-            host=steady.watch.virtual_host,
-        )
-    if steady.argocd is not None:
-        argocd_application(steady.argocd, steady.app, "when the scenario failed, before the revert")
+    if storefront is not None:
+        caption = "storefront when the scenario failed, before the revert"
+        screens.page("failure-storefront", caption, storefront, host=host)
+    if argocd is not None:
+        argocd_application(argocd, app, "when the scenario failed, before the revert")
 
 
 def slack_message(channel: str, message: dict[str, Any], lab: bool) -> Path | None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from dataclasses import dataclass, field
+
 from kubernetes.client.exceptions import ApiException
 
 from boutique_suite.kube import Kube
@@ -182,3 +186,34 @@ def metrics_available(kube: Kube, namespace: str | None = None) -> Probe:
         return succeeded(f"{len(values)} items", values)
 
     return probe
+
+
+@dataclass
+class AvailabilityWatch:
+    """Records a Deployment's available replicas at every change, through a watch, while it runs."""
+
+    kube: Kube
+    namespace: str
+    deployment: str
+    samples: list[tuple[int, int]] = field(default_factory=list)  # (available, desired)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> AvailabilityWatch:
+        threading.Thread(target=self._loop, daemon=True, name=f"avail-{self.deployment}").start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                for event in self.kube.watch_deployments(self.namespace, 5):
+                    obj = event["object"]  # type: ignore[index]
+                    if obj.metadata.name == self.deployment:
+                        self.samples.append((obj.status.available_replicas or 0, obj.spec.replicas or 0))
+                    if self._stop.is_set():
+                        return
+            except Exception:
+                time.sleep(0.5)
+
+    def stop(self) -> list[tuple[int, int]]:
+        self._stop.set()
+        return self.samples

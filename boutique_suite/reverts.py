@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
-from boutique_suite import faults, journal
-from boutique_suite.kube import Kube
+from boutique_suite import faults, journal, runlabel
+from boutique_suite.kube import Kube, delete_pod_if_present
 from boutique_suite.targets import Target
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def _delete_service(platform: Platform, namespace: str, name: str) -> None:
 
 @kind("delete_pod")
 def _delete_pod(platform: Platform, namespace: str, name: str) -> None:
-    faults.delete_pod_if_present(platform.kube, namespace, name)
+    delete_pod_if_present(platform.kube, namespace, name)
 
 
 @kind("scale")
@@ -159,7 +159,7 @@ def clean_leftovers(kube: Kube, target: Target) -> list[str]:
     undone = list(replay.undone)
     alive = journal.live_runs(kube)
     for node in kube.nodes():
-        by = (node.metadata.annotations or {}).get(faults.FAULT_BY)
+        by = (node.metadata.annotations or {}).get(runlabel.FAULT_BY)
         if by and by not in alive:
             faults.uncordon(kube, node.metadata.name)
             undone.append(f"node/{node.metadata.name} uncordoned (left by run {by})")
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     """``./run revert``: replay the journals of runs whose Lease is gone, then sweep their leftovers."""
     import argparse
 
-    from boutique_suite import runlabel, targets
+    from boutique_suite import targets
     from boutique_suite.kube import ClusterUnreachable, connect
 
     parser = argparse.ArgumentParser(prog="./run revert", description=main.__doc__)

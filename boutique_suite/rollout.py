@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from boutique_suite import probes, waits
 from boutique_suite.argocd import ArgoCDClient, seconds_since, sync_and_health
-from boutique_suite.drift import AvailabilityWatch
 from boutique_suite.evidence import Execution
 from boutique_suite.kube import Kube
+from boutique_suite.probes import AvailabilityWatch
 from boutique_suite.undo import UndoStack
 
 PULL_FAILURES = ("ImagePullBackOff", "ErrImagePull")

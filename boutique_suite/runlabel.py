@@ -10,6 +10,7 @@ from collections.abc import Iterable
 MANAGED_BY = "app.kubernetes.io/managed-by"
 SUITE = "boutique-suite"
 RUN_ID = "boutique.suite/run-id"
+FAULT_BY = "boutique.suite/fault-by-run"  # annotation: the run whose fault changed this object (a cordon)
 
 
 def new_run_id() -> str:

@@ -7,7 +7,7 @@ binaries come from, how Secrets are sealed, how CI jobs run, and why a thing the
 skipped. The library, the layers and conftest.py ask the site, never the target's kind.
 
 :func:`site_for` picks the implementation from the target's ``kind`` through :data:`IMPLEMENTATIONS`
-(dotted paths, imported on first use): on-prem lives in ``boutique_suite.onprem_site``, the lab in
+(dotted paths, imported on first use): on-prem lives in ``provisioning.onprem_site``, the lab in
 ``provisioning.lab.site``, so this package never imports the lab.
 """
 
@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from boutique_suite.kubectl import Kubectl
 from boutique_suite.targets import Target
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 # kind -> "module:class" of its Site. A new kind of target is a new entry here and a class.
 IMPLEMENTATIONS: dict[str, str] = {
-    "onprem": "boutique_suite.onprem_site:OnPremSite",
+    "onprem": "provisioning.onprem_site:OnPremSite",
     "lab": "provisioning.lab.site:LabSite",
 }
 # Where the project's own built tools (OpenTofu, its providers, kubeseal, kubectl) are cached.
@@ -149,6 +150,13 @@ def site_for(target: Target) -> Site:
         cached = implementation(target.kind)(target)
         target._site = cached
     return cached
+
+
+def kubectl_of(target: Target) -> Kubectl:
+    """The target's kubectl (the lab's pinned build, or the one on PATH) with its kubeconfig and context."""
+    binary = site_for(target).kubectl_binary()
+    cluster = target.cluster
+    return Kubectl([str(binary), "--kubeconfig", str(cluster.kubeconfig_path), "--context", cluster.context])
 
 
 def built_tools() -> BuiltTools:

@@ -19,7 +19,7 @@ from typing import Any
 
 import requests
 
-from boutique_suite import disruption, faults, gateway, runlabel, sites, storefront, waits
+from boutique_suite import gateway, platform_screens, runlabel, sites, storefront, waits
 from boutique_suite.argocd import ArgoCDClient, wait_synced_and_healthy
 from boutique_suite.kube import Kube
 from boutique_suite.targets import Target
@@ -33,7 +33,7 @@ def snapshot(target: Target, kube: Kube, argocd: ArgoCDClient | None, app: str) 
         "nodes": {
             node.metadata.name: {
                 "unschedulable": bool(node.spec.unschedulable),
-                "fault_by": (node.metadata.annotations or {}).get(faults.FAULT_BY),
+                "fault_by": (node.metadata.annotations or {}).get(runlabel.FAULT_BY),
             }
             for node in kube.nodes()
         },
@@ -56,7 +56,7 @@ def snapshot(target: Target, kube: Kube, argocd: ArgoCDClient | None, app: str) 
             dep.metadata.name: [c.image for c in dep.spec.template.spec.containers]
             for dep in kube.apps.list_namespaced_deployment(target.namespaces.dev).items
         },
-        "argocd controller running": disruption.controller_running(target, kube),
+        "argocd controller running": sites.site_for(target).controller_running(kube),
     }
 
 
@@ -160,6 +160,12 @@ class SteadyState:
     app: str
     before: dict[str, Any]
     watch: StorefrontWatch | None = None
+
+    def capture_failure_screens(self) -> None:
+        """The storefront and Argo CD's Application as they were when the scenario failed."""
+        watch = self.watch
+        url, host = (watch.url, watch.virtual_host) if watch is not None else (None, None)
+        platform_screens.at_failure(self.argocd, self.app, url, host)
 
     @classmethod
     def take(

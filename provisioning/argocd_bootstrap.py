@@ -28,8 +28,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from boutique_suite import kubectl
 from boutique_suite.kubectl import Kubectl, KubectlError, stream
+from boutique_suite.sites import kubectl_of
 from boutique_suite.targets import Target, TargetError
 
 MODULE = "github.com/argoproj/argo-cd/v3"
@@ -64,7 +64,7 @@ class BootstrapError(Exception):
 def kubectl_for(target: Target) -> Kubectl:
     """kubectl with the target's kubeconfig and context (provisioning's one runner: KubectlError)."""
     try:
-        return kubectl.of(target)
+        return kubectl_of(target)
     except AssertionError as exc:
         raise BootstrapError(str(exc)) from None
 

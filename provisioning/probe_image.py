@@ -5,7 +5,7 @@ pushed on-prem by layer 1 when the registry does not list the tag yet. Never ass
 from __future__ import annotations
 
 from boutique_suite import registry
-from boutique_suite.faults import PROBE_IMAGE
+from boutique_suite.kube import PROBE_IMAGE
 from boutique_suite.targets import Target
 from provisioning.lab import images
 

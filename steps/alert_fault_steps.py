@@ -167,7 +167,7 @@ def cpu_probe_deployment(kube: Kube, workload: Workload, alarm: dict, replicas: 
 @then(parsers.parse('its pods stay Pending with the reason "{reason}" for {seconds:d} seconds'))
 @touches(Touches.control_plane, Touches.node_runtime)
 def stay_pending(kube: Kube, workload: Workload, reason: str, seconds: int) -> None:
-    alerting.expect_pods_stay_pending(kube, workload, reason, seconds)
+    cluster.expect_pods_stay_pending(kube, workload, reason, seconds)
 
 
 @then(parsers.parse('a message naming "{alert}" appears in "{channel}" within {seconds:d} seconds'))

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from pytest_bdd import parsers, then, when
 
-from boutique_suite import cicd, cicd_evidence, pull_secrets
+from boutique_suite import cicd, cicd_trace, pull_secrets
 from boutique_suite.argocd import ArgoCDClient
+from boutique_suite.cicd_trace import Trace
 from boutique_suite.evidence import Execution
 from boutique_suite.kube import Kube
 from boutique_suite.targets import Target
@@ -17,8 +18,8 @@ from boutique_suite.undo import UndoStack
 
 
 @pytest.fixture
-def trace() -> cicd.Trace:
-    return cicd.Trace()
+def trace() -> Trace:
+    return Trace()
 
 
 # --- Dockerfiles -------------------------------------------------------------------------------------
@@ -26,20 +27,20 @@ def trace() -> cicd.Trace:
 
 @then("every service's Dockerfile in app-repo has a build stage and a separate final stage")
 @touches(Touches.file_only)
-def multi_stage(request: pytest.FixtureRequest, target: Target, trace: cicd.Trace, tmp_path: Path) -> None:
+def multi_stage(request: pytest.FixtureRequest, target: Target, trace: Trace, tmp_path: Path) -> None:
     checkout = cicd.app_repo_checkout(request, target, trace, tmp_path)
     cicd.expect_dockerfile_rule(checkout, "multi-stage", "pinned")
 
 
 @then("no final stage starts from a compiler or SDK image")
 @touches(Touches.file_only)
-def lean_final_stage(trace: cicd.Trace) -> None:
+def lean_final_stage(trace: Trace) -> None:
     cicd.expect_dockerfile_rule(trace.app_checkout, "lean final stage")
 
 
 @then("every final stage runs as a non-root user")
 @touches(Touches.file_only)
-def non_root_final_stage(trace: cicd.Trace) -> None:
+def non_root_final_stage(trace: Trace) -> None:
     cicd.expect_dockerfile_rule(trace.app_checkout, "non-root")
 
 
@@ -56,7 +57,7 @@ def non_root_final_stage(trace: cicd.Trace) -> None:
 def bump_scratch_copy(
     request: pytest.FixtureRequest,
     target: Target,
-    trace: cicd.Trace,
+    trace: Trace,
     execution: Execution,
     run_id: str,
     undo: UndoStack,
@@ -69,23 +70,21 @@ def bump_scratch_copy(
 
 @then(parsers.parse('the scratch gitops-repo gets one new commit that names app-repo commit "{commit}"'))
 @touches(Touches.git)
-def one_scratch_commit(
-    request: pytest.FixtureRequest, target: Target, trace: cicd.Trace, commit: str
-) -> None:
+def one_scratch_commit(request: pytest.FixtureRequest, target: Target, trace: Trace, commit: str) -> None:
     cicd.expect_one_scratch_commit(request, target, trace, commit)
 
 
 @then(parsers.parse('in that commit "{path}" sets image "{image}" to tag "{tag}"'))
 @touches(Touches.git)
 def image_tag_in_commit(
-    request: pytest.FixtureRequest, target: Target, trace: cicd.Trace, path: str, image: str, tag: str
+    request: pytest.FixtureRequest, target: Target, trace: Trace, path: str, image: str, tag: str
 ) -> None:
     cicd.expect_image_tag_in_commit(request, target, trace, path, image, tag)
 
 
 @then("that commit changes no other file")
 @touches(Touches.git)
-def no_other_file(trace: cicd.Trace) -> None:
+def no_other_file(trace: Trace) -> None:
     cicd.expect_only_file_changed(trace)
 
 
@@ -97,7 +96,7 @@ def no_other_file(trace: cicd.Trace) -> None:
 def push_app_change(
     request: pytest.FixtureRequest,
     target: Target,
-    trace: cicd.Trace,
+    trace: Trace,
     run_id: str,
     undo: UndoStack,
     path: str,
@@ -112,7 +111,7 @@ def push_app_change(
 def job_succeeds(
     request: pytest.FixtureRequest,
     target: Target,
-    trace: cicd.Trace,
+    trace: Trace,
     execution: Execution,
     argocd: ArgoCDClient,
     undo: UndoStack,
@@ -128,7 +127,7 @@ def job_succeeds(
 def jobs_succeed(
     request: pytest.FixtureRequest,
     target: Target,
-    trace: cicd.Trace,
+    trace: Trace,
     execution: Execution,
     first: str,
     second: str,
@@ -141,7 +140,7 @@ def jobs_succeed(
 
 @then(parsers.parse('the registry holds "{image}" tagged with that commit\'s short SHA'))
 @touches(Touches.registry)
-def registry_holds(request: pytest.FixtureRequest, target: Target, trace: cicd.Trace, image: str) -> None:
+def registry_holds(request: pytest.FixtureRequest, target: Target, trace: Trace, image: str) -> None:
     cicd.expect_image_pushed(request, target, trace, image)
 
 
@@ -152,7 +151,7 @@ def registry_holds(request: pytest.FixtureRequest, target: Target, trace: cicd.T
     )
 )
 @touches(Touches.git)
-def bump_commit(request: pytest.FixtureRequest, target: Target, trace: cicd.Trace, service: str) -> None:
+def bump_commit(request: pytest.FixtureRequest, target: Target, trace: Trace, service: str) -> None:
     assert service == trace.service, f"the pushed commit changed {trace.service}, not {service}"
     cicd.expect_bump_commit(request, target, trace)
 
@@ -167,7 +166,7 @@ def bump_commit(request: pytest.FixtureRequest, target: Target, trace: cicd.Trac
 def runs_that_image(
     kube: Kube,
     target: Target,
-    trace: cicd.Trace,
+    trace: Trace,
     execution: Execution,
     deployment: str,
     namespace: str,
@@ -178,8 +177,8 @@ def runs_that_image(
 
 @then("the trace from the app-repo commit to the running ReplicaSet is attached to the report")
 @touches(Touches.git, Touches.argocd, Touches.control_plane)
-def trace_attached(argocd: ArgoCDClient, trace: cicd.Trace) -> None:
-    cicd_evidence.attach_trace(argocd, trace)
+def trace_attached(argocd: ArgoCDClient, trace: Trace) -> None:
+    cicd_trace.attach_trace(argocd, trace)
 
 
 # --- imagePullSecrets --------------------------------------------------------------------------------

@@ -7,8 +7,8 @@ from pytest_bdd import given, parsers, then
 
 from boutique_suite import hosts
 from boutique_suite.evidence import Execution
-from boutique_suite.faults import PROBE_IMAGE
 from boutique_suite.hosts import PlanHost, Run
+from boutique_suite.kube import PROBE_IMAGE
 from boutique_suite.targets import Target
 from boutique_suite.touches import Touches, touches
 

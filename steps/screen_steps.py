@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pytest_bdd import parsers, then
 
-from boutique_suite import cicd, gateway, grafana, platform_screens
+from boutique_suite import gateway, grafana, platform_screens
 from boutique_suite.argocd import ArgoCDClient
+from boutique_suite.cicd_trace import Trace
 from boutique_suite.kube import Kube
 from boutique_suite.sites import site_for
 from boutique_suite.targets import Target
@@ -33,7 +34,7 @@ def slack_screen(target: Target, alarm: dict, channel: str) -> None:
 
 @then("that job's log is captured as a screen")
 @touches()
-def job_screen(trace: cicd.Trace) -> None:
+def job_screen(trace: Trace) -> None:
     platform_screens.pipeline_job(trace)
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from boutique_suite import argocd_workloads, disruption, faults, runlabel, targets, waits
+from boutique_suite import argocd_workloads, disruption, runlabel, targets, waits
 from boutique_suite.kube import Kube, connect
 from boutique_suite.undo import UndoStack
 from provisioning.lab import manager
@@ -38,11 +38,11 @@ def test_failed_drain_is_reverted_and_forces_nothing(kube: Kube, namespace: str)
         with pytest.raises(AssertionError, match="declare no controller"):
             disruption.drain(LAB, kube, NODE, undo)
         node = kube.node(NODE)
-        assert node.spec.unschedulable and node.metadata.annotations[faults.FAULT_BY] == kube.run_id
+        assert node.spec.unschedulable and node.metadata.annotations[runlabel.FAULT_BY] == kube.run_id
     finally:
         assert undo.drain() == []
     node = kube.node(NODE)
-    assert not node.spec.unschedulable and faults.FAULT_BY not in (node.metadata.annotations or {})
+    assert not node.spec.unschedulable and runlabel.FAULT_BY not in (node.metadata.annotations or {})
     pod = kube.core.read_namespaced_pod("bare", namespace)
     assert pod.metadata.deletion_timestamp is None and pod.spec.node_name == NODE
 

@@ -42,11 +42,11 @@ def test_the_labs_runner_is_the_pinned_kubectl_with_the_labs_kubeconfig() -> Non
 
 
 def test_a_targets_runner_is_its_kubectl_with_its_kubeconfig_and_context() -> None:
-    from boutique_suite import targets
+    from boutique_suite import sites, targets
     from provisioning.lab import build
 
     lab = targets.load("lab")
-    assert kubectl.of(lab).argv == [
+    assert sites.kubectl_of(lab).argv == [
         str(build.bin_dir("kubernetes") / "kubectl"),
         "--kubeconfig",
         str(lab.cluster.kubeconfig_path),

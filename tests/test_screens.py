@@ -9,7 +9,7 @@ from types import SimpleNamespace as NS
 
 import pytest
 
-from boutique_suite import platform_screens, screens
+from boutique_suite import platform_screens, screens, steady
 from tests import localhttp
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -140,13 +140,14 @@ def test_a_failed_chaos_scenario_photographs_the_storefront_and_the_application(
     monkeypatch.setattr(screens, "page", page)
     monkeypatch.setattr(platform_screens, "argocd_application", lambda _, a, m: taken.append((a, m)))
     watch = NS(url="http://10.213.77.201", virtual_host=None)
-    platform_screens.at_failure(NS(watch=watch, argocd=object(), app="online-boutique-dev"))  # type: ignore[arg-type]
+    capture = steady.SteadyState.capture_failure_screens
+    capture(NS(watch=watch, argocd=object(), app="online-boutique-dev"))  # type: ignore[arg-type]
     assert taken == [
         ("failure-storefront", "http://10.213.77.201", None),
         ("online-boutique-dev", "when the scenario failed, before the revert"),
     ]
     taken.clear()
-    platform_screens.at_failure(NS(watch=None, argocd=None, app="online-boutique-dev"))  # type: ignore[arg-type]
+    capture(NS(watch=None, argocd=None, app="online-boutique-dev"))  # type: ignore[arg-type]
     assert taken == []
 
 

@@ -12,12 +12,12 @@ from types import SimpleNamespace
 import pytest
 
 from boutique_suite import gitops_repo, repos, sealing, sites, targets
-from boutique_suite.onprem_site import OnPremSite
 from provisioning import phase2_cluster, phase5_cicd
 from provisioning.lab import build, catalog, gitserver, pipeline, recipes, site_repos
 from provisioning.lab import site as lab_site
 from provisioning.lab.site import LabSite
 from provisioning.layer import LayerUnavailable
+from provisioning.onprem_site import OnPremSite
 
 ROOT = Path(__file__).resolve().parent.parent
 LAB = targets.load("lab")

@@ -16,6 +16,7 @@ from boutique_suite import (
     alert_config,
     alerting,
     autoscaling,
+    cluster,
     disruption,
     faults,
     gateway,
@@ -26,7 +27,7 @@ from boutique_suite import (
     targets,
     waits,
 )
-from boutique_suite.cicd import Trace
+from boutique_suite.cicd_trace import Trace
 from boutique_suite.undo import UndoStack
 from provisioning.lab.pipeline import GITLAB_CI_LOCAL_VERSION, JobResult
 
@@ -264,11 +265,11 @@ def test_pods_stay_pending_first_waits_then_holds(monkeypatch: pytest.MonkeyPatc
         asked.append((ns, selector, reason, count))
         return lambda: next(answers)
 
-    monkeypatch.setattr(alerting, "pods_unschedulable", pods_unschedulable)
+    monkeypatch.setattr(cluster, "pods_unschedulable", pods_unschedulable)
     monkeypatch.setattr(waits.time, "sleep", lambda seconds: None)
     workload = SimpleNamespace(namespace="scratch", selector="app=suite-test", replicas=3, name="suite-test")
     with pytest.raises(waits.WaitFailed, match="pods of suite-test stay Pending: stopped holding"):
-        alerting.expect_pods_stay_pending(None, workload, "Insufficient cpu", 30)  # type: ignore[arg-type]
+        cluster.expect_pods_stay_pending(None, workload, "Insufficient cpu", 30)  # type: ignore[arg-type]
     assert asked == [("scratch", "app=suite-test", "Insufficient cpu", 3)]
 
 

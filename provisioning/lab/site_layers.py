@@ -42,7 +42,7 @@ class LabLayers:
     target: Target
 
     def needs(self, phase: int) -> tuple[int, ...]:
-        from boutique_suite.onprem_site import layer_module
+        from provisioning.onprem_site import layer_module
 
         return NEEDS.get(phase, layer_module(phase).NEEDS)
 

@@ -1,13 +1,39 @@
-"""The CI/CD trace in the report: app-repo commit -> pipeline job -> gitops-repo commit -> Argo CD history
-entry -> ReplicaSet, each link checked against the next before it is attached."""
+"""The CI/CD trace: what a CI/CD scenario did, step by step (``Trace``), and the trace in the report: app-repo
+commit -> pipeline job -> gitops-repo commit -> Argo CD history entry -> ReplicaSet, each link checked
+against the next before it is attached."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from boutique_suite import evidence
 from boutique_suite.argocd import ArgoCDClient
-from boutique_suite.cicd import Trace
+from boutique_suite.sites import JobRun
+
+
+@dataclass
+class Trace:
+    """What a CI/CD scenario did, step by step: the evidence of the report's trace."""
+
+    service: str = ""
+    app_commit: str = ""
+    pushed_at: float = 0.0
+    job: JobRun | None = None
+    runner: str = ""  # how the job ran
+    application: str = ""  # the Argo CD Application that deploys the commit (the target's)
+    job_ended: float = 0.0
+    gitops_commit: str = ""
+    scratch_repo: str = ""
+    scratch_base: str = ""
+    checked_path: str = ""
+    app_checkout: Path | None = None
+    steps: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def short_sha(self) -> str:
+        return self.app_commit[:8]
 
 
 def attach_trace(argocd: ArgoCDClient, trace: Trace) -> dict[str, Any]:
