@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 const reports = process.env.BOUTIQUE_REPORTS || "reports";
 
 // The first page: real / simulated / static / skipped / failed / broken-platform counts per phase and the
-// mutation score, as the run wrote them (boutique_suite/overview.py).
+// mutation score, as the run wrote them (boutique_suite/reporting/overview.py).
 function overview() {
   try {
     return JSON.parse(readFileSync(`${reports}/overview.json`, "utf8"));

@@ -17,32 +17,23 @@ import locust  # noqa: F401  (first import on purpose: loadtests.runner runs Loc
 import pytest
 from pytest_bdd.scenario import get_step_function
 
-from boutique_suite import (
-    evidence,
-    flakiness,
-    gitops_checks,
-    load,
-    overview,
-    resilience,
-    reverts,
-    runlabel,
-    sites,
-    targets,
-    timings,
-    traceability,
-)
-from boutique_suite.journal import Journal, acquire_lock, live_runs, release_lock
-from boutique_suite.kube import ClusterUnreachable, Kube, connect
-from boutique_suite.steady import (
+from boutique_suite.actions import load, reverts
+from boutique_suite.actions.journal import Journal, acquire_lock, live_runs, release_lock
+from boutique_suite.clients.kube import ClusterUnreachable, Kube, connect
+from boutique_suite.context import sites
+from boutique_suite.expectations import gitops_checks
+from boutique_suite.expectations.steady import (
     KEEPS_SERVING,
     KEEPS_SERVING_MAX_OUTAGE,
     During,
     SteadyState,
     watch_service_name,
 )
-from boutique_suite.touches import Touches, declared
-from boutique_suite.undo import UndoStack
-from boutique_suite.waits import WaitFailed
+from boutique_suite.reporting import evidence, flakiness, overview, resilience, timings, traceability
+from boutique_suite.run import runlabel, targets
+from boutique_suite.run.touches import Touches, declared
+from boutique_suite.run.undo import UndoStack
+from boutique_suite.run.waits import WaitFailed
 from provisioning import LAYERS, LayerRunner
 from provisioning.layer import LayerBroken, LayerUnavailable
 
@@ -137,7 +128,7 @@ def kube(request: pytest.FixtureRequest, layers: LayerRunner, target: targets.Ta
 
 @pytest.fixture(scope="session")
 def journal(kube: Kube, pytestconfig: pytest.Config) -> Journal:
-    """This run's revert journal on the target (see boutique_suite.journal)."""
+    """This run's revert journal on the target (see boutique_suite.actions.journal)."""
     return pytestconfig.stash[JOURNAL_KEY]
 
 

@@ -12,7 +12,7 @@ import logging
 import time
 from types import ModuleType
 
-from boutique_suite.targets import Target
+from boutique_suite.run.targets import Target
 from provisioning import (
     phase0_foundation,
     phase1_platform,

@@ -28,9 +28,9 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from boutique_suite.kubectl import Kubectl, KubectlError, stream
-from boutique_suite.sites import kubectl_of
-from boutique_suite.targets import Target, TargetError
+from boutique_suite.clients.kubectl import Kubectl, KubectlError, stream
+from boutique_suite.context.sites import kubectl_of
+from boutique_suite.run.targets import Target, TargetError
 
 MODULE = "github.com/argoproj/argo-cd/v3"
 GITOPS = Path(__file__).resolve().parent / "gitops"

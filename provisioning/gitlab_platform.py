@@ -33,7 +33,7 @@ from typing import Any
 import gitlab
 from gitlab.v4.objects import Group, Project
 
-from boutique_suite.targets import Target
+from boutique_suite.run.targets import Target
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """The on-prem site (targets of kind ``onprem``): real hosts, GitLab, Argo CD and the platform in the
-cluster. See :mod:`boutique_suite.sites` for what a site answers."""
+cluster. See :mod:`boutique_suite.context.sites` for what a site answers."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from boutique_suite import argocd_workloads
-from boutique_suite.targets import Target
+from boutique_suite.expectations import argocd_workloads
+from boutique_suite.run.targets import Target
 
 if TYPE_CHECKING:
-    from boutique_suite.gitops_repo import Repo
-    from boutique_suite.kube import Kube
-    from boutique_suite.sites import Pipelines
+    from boutique_suite.clients.gitops_repo import Repo
+    from boutique_suite.clients.kube import Kube
+    from boutique_suite.context.sites import Pipelines
     from provisioning.layer import LayerState
 
 REPO_GROUP = "boutique"  # app-repo and gitops-repo's group on GitLab
@@ -111,7 +111,7 @@ class OnPremSite:
 
     def git_remote(self, repo: str) -> tuple[str, dict[str, str]]:
         """GitLab's HTTPS URL of ``repo``; the token (gitlab.token_env) and CA go in git's environment."""
-        from boutique_suite import repos
+        from boutique_suite.expectations import repos
 
         gitlab = self.target.gitlab
         assert gitlab is not None, f"target {self.target.name} has no gitlab section"
@@ -123,7 +123,7 @@ class OnPremSite:
         return f"{gitlab.url.rstrip('/')}/{REPO_GROUP}/{repo}.git", repos.git_env(extra)
 
     def gitops_repo(self) -> Repo:
-        from boutique_suite.gitops_repo import RemoteGitopsRepo, RepoUnavailable
+        from boutique_suite.clients.gitops_repo import RemoteGitopsRepo, RepoUnavailable
 
         try:
             url, env = self.git_remote("gitops-repo")
@@ -136,7 +136,7 @@ class OnPremSite:
         return None
 
     def pipelines(self) -> Pipelines:
-        from boutique_suite import gitlab_ci
+        from boutique_suite.clients import gitlab_ci
 
         return gitlab_ci.pipelines_for(self.target, self.git_remote)
 
@@ -148,7 +148,7 @@ class OnPremSite:
         return Path(found)
 
     def kubeseal_binary(self) -> Path:
-        from boutique_suite.sealing import SealingError
+        from boutique_suite.actions.sealing import SealingError
 
         found = shutil.which("kubeseal")
         if found is None:
@@ -159,7 +159,7 @@ class OnPremSite:
         """Nothing more than the controller's Deployment (checked by layer 7)."""
 
     def seal(self, name: str, namespace: str, data: dict[str, str]) -> dict:
-        from boutique_suite import sealing
+        from boutique_suite.actions import sealing
         from provisioning import phase7_advanced
 
         controller_ns, controller = phase7_advanced.controller_location()

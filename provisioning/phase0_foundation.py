@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 import shutil
 
-from boutique_suite import hosts
-from boutique_suite.sites import through_site
-from boutique_suite.targets import Target
+from boutique_suite.clients import hosts
+from boutique_suite.context.sites import through_site
+from boutique_suite.run.targets import Target
 from provisioning import playbooks
 from provisioning.layer import LayerState
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from boutique_suite import hosts
-from boutique_suite.sites import through_site
-from boutique_suite.targets import Target
+from boutique_suite.clients import hosts
+from boutique_suite.context.sites import through_site
+from boutique_suite.run.targets import Target
 from provisioning import playbooks, probe_image
 from provisioning.layer import LayerState, broken
 

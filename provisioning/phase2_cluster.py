@@ -9,10 +9,10 @@ and join, flannel, local-path as the default StorageClass, node labels) and the 
 
 from __future__ import annotations
 
-from boutique_suite.kube import ClusterUnreachable, connect
-from boutique_suite.probes import node_condition
-from boutique_suite.sites import through_site
-from boutique_suite.targets import Target
+from boutique_suite.clients.kube import ClusterUnreachable, connect
+from boutique_suite.context.sites import through_site
+from boutique_suite.expectations.probes import node_condition
+from boutique_suite.run.targets import Target
 from provisioning import playbooks
 from provisioning.layer import LayerState
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import logging
 
-from boutique_suite.sites import through_site
-from boutique_suite.targets import Target
+from boutique_suite.context.sites import through_site
+from boutique_suite.run.targets import Target
 from provisioning.layer import LayerState, broken
 
 log = logging.getLogger(__name__)

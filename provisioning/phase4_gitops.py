@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 
 import requests
 
-from boutique_suite import broken_evidence, waits
-from boutique_suite.argocd import ArgoCDClient, ArgoCDUnavailable, synced_and_healthy
-from boutique_suite.sites import through_site
-from boutique_suite.targets import Target
+from boutique_suite.clients.argocd import ArgoCDClient, ArgoCDUnavailable, synced_and_healthy
+from boutique_suite.context.sites import through_site
+from boutique_suite.reporting import broken_evidence
+from boutique_suite.run import waits
+from boutique_suite.run.targets import Target
 from provisioning.layer import LayerBroken, LayerState, broken
 
 PHASE = 4
@@ -53,8 +54,8 @@ def check_application(target: Target) -> LayerState:
 def broken_application(target: Target, client: ArgoCDClient, why: str) -> LayerBroken:
     """Layer 4 broken: the target's Application did not become Synced and Healthy. The evidence is Argo CD's
     view of it and the pods of its namespace that are not Ready (events, logs)."""
-    from boutique_suite import broken_evidence
-    from boutique_suite.kube import ClusterUnreachable, connect
+    from boutique_suite.clients.kube import ClusterUnreachable, connect
+    from boutique_suite.reporting import broken_evidence
 
     evidence = broken_evidence.application(client.application, target.application)
     try:

@@ -6,15 +6,15 @@ every target. lab: app-repo on the lab git server holds provisioning/cicd/app-re
 the same content makes no commit), and gitlab-ci-local (pinned in package.json) runs its jobs with the shell
 executor; the build and push jobs need a container engine and a registry, which the lab lacks, so scenarios
 skip them with that reason. onprem: phase 1 provisions GitLab's projects, tokens, variables and runner; this
-layer reads app-repo's pipeline through GitLab's API (boutique_suite/gitlab_ci.py). It is ready when
+layer reads app-repo's pipeline through GitLab's API (boutique_suite/clients/gitlab_ci.py). It is ready when
 app-repo's .gitlab-ci.yml on main has the plan's jobs (build, push, update-gitops) and its last pipeline
 there did not fail; a failed one is named with its failed jobs. Nothing is changed: app-repo is the team's.
 """
 
 from __future__ import annotations
 
-from boutique_suite.sites import through_site
-from boutique_suite.targets import Target
+from boutique_suite.context.sites import through_site
+from boutique_suite.run.targets import Target
 from provisioning.layer import LayerState, broken, not_provisioned
 
 PHASE = 5
@@ -28,7 +28,7 @@ needs, check, ensure = through_site(PHASE)
 def check_onprem(target: Target) -> LayerState:
     import gitlab
 
-    from boutique_suite import gitlab_ci
+    from boutique_suite.clients import gitlab_ci
     from provisioning import gitlab_platform
 
     if target.gitlab is None:

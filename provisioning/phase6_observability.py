@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import requests
 
-from boutique_suite.sites import through_site
-from boutique_suite.targets import Target
+from boutique_suite.context.sites import through_site
+from boutique_suite.run.targets import Target
 from provisioning.layer import LayerState, LayerUnavailable, broken
 
 PHASE = 6

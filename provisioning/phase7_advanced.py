@@ -17,9 +17,9 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from boutique_suite.kube import ClusterUnreachable, Kube, connect
-from boutique_suite.sites import through_site
-from boutique_suite.targets import Target
+from boutique_suite.clients.kube import ClusterUnreachable, Kube, connect
+from boutique_suite.context.sites import through_site
+from boutique_suite.run.targets import Target
 from provisioning.layer import LayerState, broken
 
 PHASE = 7

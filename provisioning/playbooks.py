@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from boutique_suite.targets import REPORTS, Target
+from boutique_suite.run.targets import REPORTS, Target
 from provisioning.layer import LayerState, broken
 
 ANSIBLE_DIR = Path(__file__).resolve().parent / "ansible"
@@ -193,7 +193,7 @@ def build_layer(
 ) -> LayerState:
     """An on-prem layer Ansible builds: ready as it is, or ``playbook`` run against ``hosts`` (all of which
     must answer over ssh) and the check made again. Broken with the first missing thing otherwise."""
-    from boutique_suite import hosts as host_checks
+    from boutique_suite.clients import hosts as host_checks
 
     state = check(target)
     if state.ready:

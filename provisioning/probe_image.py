@@ -4,9 +4,9 @@ pushed on-prem by layer 1 when the registry does not list the tag yet. Never ass
 
 from __future__ import annotations
 
-from boutique_suite import registry
-from boutique_suite.kube import PROBE_IMAGE
-from boutique_suite.targets import Target
+from boutique_suite.clients import registry
+from boutique_suite.clients.kube import PROBE_IMAGE
+from boutique_suite.run.targets import Target
 from provisioning.lab import images
 
 REPOSITORY = PROBE_IMAGE.split("/", 1)[1].rsplit(":", 1)[0]  # boutique/suite-probe

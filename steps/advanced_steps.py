@@ -8,14 +8,16 @@ from collections.abc import Iterator
 import pytest
 from pytest_bdd import given, parsers, then, when
 
-from boutique_suite import autoscaling, bottleneck, evidence, latency, load, manifests, sealing, terraform
-from boutique_suite.alerting import Prometheus
-from boutique_suite.argocd import ArgoCDClient
-from boutique_suite.evidence import Execution
-from boutique_suite.kube import Kube
-from boutique_suite.targets import Target
-from boutique_suite.touches import Touches, touches
-from boutique_suite.undo import UndoStack
+from boutique_suite.actions import latency, load, sealing
+from boutique_suite.clients.alerting import Prometheus
+from boutique_suite.clients.argocd import ArgoCDClient
+from boutique_suite.clients.kube import Kube
+from boutique_suite.expectations import autoscaling, manifests, terraform
+from boutique_suite.reporting import bottleneck, evidence
+from boutique_suite.reporting.evidence import Execution
+from boutique_suite.run.targets import Target
+from boutique_suite.run.touches import Touches, touches
+from boutique_suite.run.undo import UndoStack
 from provisioning import LayerRunner
 
 HOLD_SYNCED_SECONDS = 20  # two of the lab's Argo CD reconciliations (10 s)

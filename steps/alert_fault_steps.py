@@ -7,20 +7,15 @@ import time
 
 from pytest_bdd import given, parsers, then, when
 
-from boutique_suite import (
-    alerting,
-    cluster,
-    faults,
-    grafana,
-    logs,
-    monitoring_stack,
-)
-from boutique_suite.cluster import Workload
-from boutique_suite.evidence import Execution
-from boutique_suite.kube import Kube
-from boutique_suite.targets import Target
-from boutique_suite.touches import Touches, touches
-from boutique_suite.undo import UndoStack
+from boutique_suite.actions import cluster, faults
+from boutique_suite.actions.cluster import Workload
+from boutique_suite.clients import alerting, grafana, logs
+from boutique_suite.clients.kube import Kube
+from boutique_suite.expectations import monitoring_stack
+from boutique_suite.reporting.evidence import Execution
+from boutique_suite.run.targets import Target
+from boutique_suite.run.touches import Touches, touches
+from boutique_suite.run.undo import UndoStack
 from steps.alert_steps import wait
 
 MONITORING_NS = "monitoring"

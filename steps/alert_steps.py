@@ -7,19 +7,15 @@ import time
 import pytest
 from pytest_bdd import parsers, then, when
 
-from boutique_suite import (
-    alert_config,
-    alert_messages,
-    alerting,
-    evidence,
-    slack,
-    waits,
-)
-from boutique_suite.evidence import Execution
-from boutique_suite.kube import Kube
-from boutique_suite.targets import ROOT, Target
-from boutique_suite.touches import Touches, touches
-from boutique_suite.undo import UndoStack
+from boutique_suite.clients import alerting, slack
+from boutique_suite.clients.kube import Kube
+from boutique_suite.expectations import alert_config, alert_messages
+from boutique_suite.reporting import evidence
+from boutique_suite.reporting.evidence import Execution
+from boutique_suite.run import waits
+from boutique_suite.run.targets import ROOT, Target
+from boutique_suite.run.touches import Touches, touches
+from boutique_suite.run.undo import UndoStack
 from provisioning.observability import promql
 
 

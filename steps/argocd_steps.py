@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 from pytest_bdd import parsers, then, when
 
-from boutique_suite import evidence, gateway, gitops_checks
-from boutique_suite.evidence import Execution
-from boutique_suite.kube import Kube
-from boutique_suite.sites import site_for
-from boutique_suite.targets import Target
-from boutique_suite.touches import Touches, touches
-from boutique_suite.undo import UndoStack
+from boutique_suite.clients.kube import Kube
+from boutique_suite.context.sites import site_for
+from boutique_suite.expectations import gateway, gitops_checks
+from boutique_suite.reporting import evidence
+from boutique_suite.reporting.evidence import Execution
+from boutique_suite.run.targets import Target
+from boutique_suite.run.touches import Touches, touches
+from boutique_suite.run.undo import UndoStack
 
 
 @pytest.fixture

@@ -7,14 +7,14 @@ import time
 import pytest
 from pytest_bdd import given, parsers, then, when
 
-from boutique_suite import cluster, disruption, faults, reverts
-from boutique_suite.argocd import ArgoCDClient
-from boutique_suite.cluster import Workload
-from boutique_suite.evidence import Execution
-from boutique_suite.kube import Kube
-from boutique_suite.targets import Target
-from boutique_suite.touches import Touches, touches
-from boutique_suite.undo import UndoStack
+from boutique_suite.actions import cluster, disruption, faults, reverts
+from boutique_suite.actions.cluster import Workload
+from boutique_suite.clients.argocd import ArgoCDClient
+from boutique_suite.clients.kube import Kube
+from boutique_suite.reporting.evidence import Execution
+from boutique_suite.run.targets import Target
+from boutique_suite.run.touches import Touches, touches
+from boutique_suite.run.undo import UndoStack
 
 
 @pytest.fixture

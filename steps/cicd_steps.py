@@ -7,14 +7,15 @@ from pathlib import Path
 import pytest
 from pytest_bdd import parsers, then, when
 
-from boutique_suite import cicd, cicd_trace, pull_secrets
-from boutique_suite.argocd import ArgoCDClient
-from boutique_suite.cicd_trace import Trace
-from boutique_suite.evidence import Execution
-from boutique_suite.kube import Kube
-from boutique_suite.targets import Target
-from boutique_suite.touches import Touches, touches
-from boutique_suite.undo import UndoStack
+from boutique_suite.clients.argocd import ArgoCDClient
+from boutique_suite.clients.kube import Kube
+from boutique_suite.expectations import cicd, pull_secrets
+from boutique_suite.reporting import cicd_trace
+from boutique_suite.reporting.cicd_trace import Trace
+from boutique_suite.reporting.evidence import Execution
+from boutique_suite.run.targets import Target
+from boutique_suite.run.touches import Touches, touches
+from boutique_suite.run.undo import UndoStack
 
 
 @pytest.fixture

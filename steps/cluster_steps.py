@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pytest_bdd import given, parsers, then, when
 
-from boutique_suite import cluster
-from boutique_suite.cluster import Workload
-from boutique_suite.evidence import Execution
-from boutique_suite.kube import Kube
-from boutique_suite.targets import Target
-from boutique_suite.touches import Touches, touches
-from boutique_suite.undo import UndoStack
+from boutique_suite.actions import cluster
+from boutique_suite.actions.cluster import Workload
+from boutique_suite.clients.kube import Kube
+from boutique_suite.reporting.evidence import Execution
+from boutique_suite.run.targets import Target
+from boutique_suite.run.touches import Touches, touches
+from boutique_suite.run.undo import UndoStack
 
 
 @then(parsers.parse('nodes "{a}", "{b}" and "{c}" are Ready'))

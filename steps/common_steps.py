@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pytest_bdd import given, parsers
 
-from boutique_suite.cluster import Workload
-from boutique_suite.touches import touches
+from boutique_suite.actions.cluster import Workload
+from boutique_suite.run.touches import touches
 from provisioning import LayerRunner
 
 

@@ -6,23 +6,18 @@ import pytest
 from kubernetes import client
 from pytest_bdd import given, parsers, then, when
 
-from boutique_suite import (
-    drift,
-    evidence,
-    gitops_changes,
-    gitops_checks,
-    gitops_repo,
-    manifests,
-    sites,
-    storefront,
-)
-from boutique_suite.argocd import ArgoCDClient, wait_synced_and_healthy
-from boutique_suite.evidence import Execution
-from boutique_suite.kube import Kube
-from boutique_suite.sites import site_for
-from boutique_suite.targets import Target
-from boutique_suite.touches import Touches, touches
-from boutique_suite.undo import UndoStack
+from boutique_suite.actions import drift, gitops_changes
+from boutique_suite.clients import gitops_repo
+from boutique_suite.clients.argocd import ArgoCDClient, wait_synced_and_healthy
+from boutique_suite.clients.kube import Kube
+from boutique_suite.context import sites
+from boutique_suite.context.sites import site_for
+from boutique_suite.expectations import gitops_checks, manifests, storefront
+from boutique_suite.reporting import evidence
+from boutique_suite.reporting.evidence import Execution
+from boutique_suite.run.targets import Target
+from boutique_suite.run.touches import Touches, touches
+from boutique_suite.run.undo import UndoStack
 
 SYNCED_SELF_HEAL = 'the Application "{app}" is Synced and Healthy within {seconds:d} seconds'
 

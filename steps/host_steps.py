@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from pytest_bdd import given, parsers, then
 
-from boutique_suite import hosts
-from boutique_suite.evidence import Execution
-from boutique_suite.hosts import PlanHost, Run
-from boutique_suite.kube import PROBE_IMAGE
-from boutique_suite.targets import Target
-from boutique_suite.touches import Touches, touches
+from boutique_suite.clients import hosts
+from boutique_suite.clients.hosts import PlanHost, Run
+from boutique_suite.clients.kube import PROBE_IMAGE
+from boutique_suite.reporting.evidence import Execution
+from boutique_suite.run.targets import Target
+from boutique_suite.run.touches import Touches, touches
 
 PROBE_TAG = PROBE_IMAGE.rsplit(":", 1)[1]
 

@@ -7,19 +7,16 @@ import time
 
 from pytest_bdd import given, parsers, then, when
 
-from boutique_suite import (
-    evidence,
-    gitops_changes,
-    gitops_checks,
-    gitops_repo,
-    rollout,
-)
-from boutique_suite.argocd import ArgoCDClient, seconds_since
-from boutique_suite.evidence import Execution
-from boutique_suite.kube import Kube
-from boutique_suite.targets import Target
-from boutique_suite.touches import Touches, touches
-from boutique_suite.undo import UndoStack
+from boutique_suite.actions import gitops_changes
+from boutique_suite.clients import gitops_repo
+from boutique_suite.clients.argocd import ArgoCDClient, seconds_since
+from boutique_suite.clients.kube import Kube
+from boutique_suite.expectations import gitops_checks, rollout
+from boutique_suite.reporting import evidence
+from boutique_suite.reporting.evidence import Execution
+from boutique_suite.run.targets import Target
+from boutique_suite.run.touches import Touches, touches
+from boutique_suite.run.undo import UndoStack
 
 # --- commits to gitops-repo and rolling update -------------------------------------------------------
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from pytest_bdd import parsers, then
 
-from boutique_suite import gateway, grafana, platform_screens
-from boutique_suite.argocd import ArgoCDClient
-from boutique_suite.cicd_trace import Trace
-from boutique_suite.kube import Kube
-from boutique_suite.sites import site_for
-from boutique_suite.targets import Target
-from boutique_suite.touches import touches
+from boutique_suite.clients import grafana
+from boutique_suite.clients.argocd import ArgoCDClient
+from boutique_suite.clients.kube import Kube
+from boutique_suite.context.sites import site_for
+from boutique_suite.expectations import gateway
+from boutique_suite.reporting import platform_screens
+from boutique_suite.reporting.cicd_trace import Trace
+from boutique_suite.run.targets import Target
+from boutique_suite.run.touches import touches
 
 
 @then("the storefront's home page and a product page are captured as screens")

@@ -11,19 +11,14 @@ import sys
 import time
 from collections.abc import Callable
 
-from boutique_suite import (
-    disruption,
-    faults,
-    gitops_changes,
-    gitops_checks,
-    runlabel,
-    sites,
-    targets,
-)
-from boutique_suite.argocd import wait_synced_and_healthy
-from boutique_suite.journal import Journal
-from boutique_suite.kube import Kube, connect
-from boutique_suite.undo import UndoStack
+from boutique_suite.actions import disruption, faults, gitops_changes
+from boutique_suite.actions.journal import Journal
+from boutique_suite.clients.argocd import wait_synced_and_healthy
+from boutique_suite.clients.kube import Kube, connect
+from boutique_suite.context import sites
+from boutique_suite.expectations import gitops_checks
+from boutique_suite.run import runlabel, targets
+from boutique_suite.run.undo import UndoStack
 from steps import gitops_steps, rollout_steps
 
 LAB = targets.load("lab")

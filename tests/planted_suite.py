@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import pytest
 
-from boutique_suite import targets
+from boutique_suite.run import targets
 
 HOOKS = (
     "pytest_addoption", "pytest_configure", "target", "execution", "pytest_bdd_before_scenario",

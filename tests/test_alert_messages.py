@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from boutique_suite import alert_messages as am_msgs
-from boutique_suite import slack
+from boutique_suite.clients import slack
+from boutique_suite.expectations import alert_messages as am_msgs
 from provisioning.observability import rules
 
 CONFIG = yaml.safe_load((rules.HERE / "alertmanager" / "alertmanager.yaml").read_text())

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import testinfra
 
-from boutique_suite import waits
+from boutique_suite.run import waits
 from provisioning import playbooks, registry_ca
 from provisioning.lab import machines
 from tests.localhttp import serve

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from boutique_suite import runlabel, targets
-from boutique_suite.kube import Kube, connect
+from boutique_suite.clients.kube import Kube, connect
+from boutique_suite.run import runlabel, targets
 from provisioning import argocd_bootstrap as bootstrap
 from provisioning.lab import manager, recipes
 from tests.test_gitlab_platform import TOKEN as FAKE_GITLAB_TOKEN

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from boutique_suite.argocd import OPERATION_IN_PROGRESS, ArgoCDClient
+from boutique_suite.clients.argocd import OPERATION_IN_PROGRESS, ArgoCDClient
 from tests import localhttp
 
 ANSWERS: dict[str, tuple[int, dict]] = {
@@ -59,7 +59,7 @@ def test_a_sync_policy_change_returns_once_argo_cds_controller_has_reconciled_af
 
 def test_a_clients_token_stays_out_of_its_repr() -> None:
     """pytest and loggers print objects with repr: a token there would land in JUnit and the report."""
-    from boutique_suite.grafana import Grafana
+    from boutique_suite.clients.grafana import Grafana
 
     token = "secret-token-1"
     for client in (ArgoCDClient("http://argocd.local", token), Grafana("http://grafana.local", token)):
@@ -100,8 +100,8 @@ def _app_with_project_condition(project: str) -> dict:
 def test_a_missing_project_that_exists_is_a_controller_still_loading_not_an_error() -> None:
     """A restarted application controller (a drained node) says the project does not exist until its cache
     has it: when Argo CD's API has the project, the wait goes on; when it has not, the wait fails at once."""
-    from boutique_suite import waits
-    from boutique_suite.argocd import synced_and_healthy
+    from boutique_suite.clients.argocd import synced_and_healthy
+    from boutique_suite.run import waits
 
     def server(method: str, path: str, headers: dict[str, str]) -> tuple[int, dict]:
         if path.startswith("/api/v1/applications/loading"):
@@ -127,8 +127,8 @@ def test_an_api_that_does_not_answer_is_pending_and_fails_at_the_deadline_with_t
     and succeeds once it answers Synced and Healthy; an API that never answers times out naming why."""
     import socket
 
-    from boutique_suite import waits
-    from boutique_suite.argocd import synced_and_healthy
+    from boutique_suite.clients.argocd import synced_and_healthy
+    from boutique_suite.run import waits
 
     healthy = {"status": {"sync": {"status": "Synced", "revision": "abc"}, "health": {"status": "Healthy"}}}
     with socket.socket() as unused:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from boutique_suite import beside, evidence
+from boutique_suite.reporting import beside, evidence
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 <testsuites><testsuite name="pytest" errors="0" failures="1" skipped="2" tests="6">

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from boutique_suite import bottleneck
+from boutique_suite.reporting import bottleneck
 from loadtests.results import EndpointStats
 
 PLANTED = {  # query name -> {service: value}

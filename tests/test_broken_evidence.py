@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from boutique_suite import broken_evidence
+from boutique_suite.reporting import broken_evidence
 
 DEGRADED = 'Deployment "frontend" exceeded its progress deadline'
 RESOURCES = [

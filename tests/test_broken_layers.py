@@ -11,7 +11,8 @@ from types import SimpleNamespace
 import pytest
 
 import provisioning
-from boutique_suite import evidence, nightly, targets
+from boutique_suite.reporting import evidence, nightly
+from boutique_suite.run import targets
 from provisioning import LayerRunner
 from provisioning.layer import LayerBroken, LayerState, LayerUnavailable, broken, not_provisioned
 from tests import planted_suite
@@ -115,7 +116,7 @@ Feature: planted
 STEPS = """
 from pytest_bdd import scenarios, then
 
-from boutique_suite.touches import touches
+from boutique_suite.run.touches import touches
 
 scenarios("planted.feature")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from ports import free_port
 
-from boutique_suite import targets
+from boutique_suite.run import targets
 from provisioning import phase5_cicd
 from provisioning.lab import gitserver, pipeline
 from provisioning.layer import LayerUnavailable

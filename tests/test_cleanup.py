@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from kubernetes import client
 
-from boutique_suite import faults, reverts, runlabel, targets
-from boutique_suite.journal import Journal, acquire_lock, live_runs, release_lock
-from boutique_suite.kube import Kube, connect
+from boutique_suite.actions import faults, reverts
+from boutique_suite.actions.journal import Journal, acquire_lock, live_runs, release_lock
+from boutique_suite.clients.kube import Kube, connect
+from boutique_suite.run import runlabel, targets
 from provisioning.lab import manager
 
 pytestmark = pytest.mark.lab

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from boutique_suite import diagnosis, nightly
-from boutique_suite.kube import ClusterUnreachable, connect
+from boutique_suite.clients.kube import ClusterUnreachable, connect
+from boutique_suite.reporting import diagnosis, nightly
 
 # What the real components print, one per known failure (containerd's pull errors through the kubelet's
 # events, GitLab's registry, Argo CD's ComparisonError, MetalLB's Service events, Go's crypto/x509).

@@ -7,9 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from boutique_suite import argocd_workloads, disruption, runlabel, targets, waits
-from boutique_suite.kube import Kube, connect
-from boutique_suite.undo import UndoStack
+from boutique_suite.actions import disruption
+from boutique_suite.clients.kube import Kube, connect
+from boutique_suite.expectations import argocd_workloads
+from boutique_suite.run import runlabel, targets, waits
+from boutique_suite.run.undo import UndoStack
 from provisioning.lab import manager
 
 pytestmark = pytest.mark.lab

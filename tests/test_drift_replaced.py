@@ -7,7 +7,9 @@ from types import SimpleNamespace as NS
 
 import pytest
 
-from boutique_suite import drift, probes, waits
+from boutique_suite.actions import drift
+from boutique_suite.expectations import probes
+from boutique_suite.run import waits
 
 UID = "dep-uid"
 

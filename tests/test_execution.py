@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from boutique_suite import cluster, targets, traceability
-from boutique_suite.evidence import Execution
-from boutique_suite.sites import site_for
-from boutique_suite.targets import Provision
-from boutique_suite.touches import Touches, declared, touches, understated
+from boutique_suite.actions import cluster
+from boutique_suite.context.sites import site_for
+from boutique_suite.reporting import traceability
+from boutique_suite.reporting.evidence import Execution
+from boutique_suite.run import targets
+from boutique_suite.run.targets import Provision
+from boutique_suite.run.touches import Touches, declared, touches, understated
 from provisioning.lab import site as lab_site
 
 REAL = Provision(mode="real")
@@ -81,7 +83,7 @@ def test_a_step_can_still_downgrade_the_scenario_at_run_time() -> None:
 
 
 def test_the_summary_entry_carries_mode_label_reasons_and_touches() -> None:
-    from boutique_suite import evidence
+    from boutique_suite.reporting import evidence
 
     run(PROVIDED, CP, NODES).record("node::id", "A scenario", "passed")
     entry = evidence._SUMMARY.pop("node::id")

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from boutique_suite import targets
-from boutique_suite.touches import Touches
+from boutique_suite.run import targets
+from boutique_suite.run.touches import Touches
 from tests import planted_suite
 
 LAB = targets.load("lab")
@@ -62,7 +62,7 @@ Feature: planted
 STEPS = """
 from pytest_bdd import given, parsers, scenarios, then, when
 
-from boutique_suite.touches import Touches, touches
+from boutique_suite.run.touches import Touches, touches
 
 scenarios("planted.feature")
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from boutique_suite import hosts, targets
-from boutique_suite.touches import Touches
+from boutique_suite.clients import hosts
+from boutique_suite.run import targets
+from boutique_suite.run.touches import Touches
 from provisioning import phase0_foundation, phase1_platform, phase2_cluster, playbooks, probe_image
 from provisioning.lab import manager
 from provisioning.layer import LayerBroken, LayerState
@@ -101,7 +102,7 @@ def test_the_running_labs_cluster_checks_ready_as_an_existing_cluster(tmp_path: 
 
 
 def test_checking_an_existing_cluster_needs_no_gitlab_layer(tmp_path: Path) -> None:
-    from boutique_suite.sites import site_for
+    from boutique_suite.context.sites import site_for
 
     existing = targets.load(str(existing_cluster(tmp_path)))
     assert site_for(existing).layer_needs(2) == ()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from boutique_suite import flakiness
+from boutique_suite.reporting import flakiness
 
 
 def point(**statuses: str) -> str:

@@ -1,5 +1,5 @@
-"""Following app-repo's pipeline on GitLab (boutique_suite/gitlab_ci.py) against a loopback server that
-answers as GitLab 18's REST API v4 does for the calls it makes: a project, its pipelines for a commit, a
+"""Following app-repo's pipeline on GitLab (boutique_suite/clients/gitlab_ci.py) against a loopback server
+that answers as GitLab 18's REST API v4 does for the calls it makes: a project, its pipelines for a commit, a
 pipeline's jobs in pages (Link headers), a pipeline, a job's log (text). The answers are written from GitLab's
 API reference for the version the on-prem target pins (no GitLab runs here), kept to the fields read."""
 
@@ -16,8 +16,9 @@ from urllib.parse import parse_qs, urlsplit
 import gitlab
 import pytest
 
-from boutique_suite import gitlab_ci, targets, waits
-from boutique_suite.gitops_repo import RemoteGitopsRepo
+from boutique_suite.clients import gitlab_ci
+from boutique_suite.clients.gitops_repo import RemoteGitopsRepo
+from boutique_suite.run import targets, waits
 from provisioning import phase5_cicd
 from provisioning.layer import LayerBroken
 from tests import localhttp

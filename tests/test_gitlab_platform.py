@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
-from boutique_suite import targets
+from boutique_suite.run import targets
 from provisioning import gitlab_platform, phase1_platform
 from provisioning.layer import LayerUnavailable
 

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from boutique_suite import cicd, gitops_changes
-from boutique_suite.undo import UndoStack
+from boutique_suite.actions import gitops_changes
+from boutique_suite.expectations import cicd
+from boutique_suite.run.undo import UndoStack
 from provisioning.gitops import ROOT
 
 

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from boutique_suite import kube, runlabel
+from boutique_suite.clients import kube
+from boutique_suite.run import runlabel
 from provisioning.gitops.checks import capacity, dryrun, render, report
 from provisioning.lab import layout, manager
 

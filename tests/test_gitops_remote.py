@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from boutique_suite import gitops_repo, sites, targets
+from boutique_suite.clients import gitops_repo
+from boutique_suite.context import sites
+from boutique_suite.run import targets
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "targets" / "onprem.example.yaml"
 PERSON = ["-c", "user.name=platform engineer", "-c", "user.email=pe@example.com"]

@@ -300,7 +300,7 @@ def test_argocd_rules_catch_a_kind_the_project_does_not_permit(content: Path) ->
 def test_an_environment_edit_renders_into_the_deployment_and_keeps_its_other_variables(
     tmp_path: Path,
 ) -> None:
-    from boutique_suite import gitops_repo
+    from boutique_suite.clients import gitops_repo
 
     root = tmp_path / "gitops"
     shutil.copytree(ROOT, root)

@@ -6,7 +6,8 @@ from types import SimpleNamespace as NS
 
 import pytest
 
-from boutique_suite import grafana, logs, waits
+from boutique_suite.clients import grafana, logs
+from boutique_suite.run import waits
 
 DASHBOARD = {
     "title": "Online Boutique overview",

@@ -10,7 +10,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from boutique_suite import grafana, logs, waits
+from boutique_suite.clients import grafana, logs
+from boutique_suite.run import waits
 from tests import localhttp
 
 TOKEN = "glsa_test-token-never-printed"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from boutique_suite import hosts, targets
+from boutique_suite.clients import hosts
+from boutique_suite.run import targets
 
 ONPREM = targets.load(str(targets.TARGETS_DIR / "onprem.example.yaml"))
 TABLE = [

@@ -150,3 +150,54 @@ def test_a_long_module_passes_only_with_its_reason(tmp_path: Path) -> None:
     for name in ("provisioning", "loadtests"):
         (tmp_path / name).mkdir()
     assert too_long(tmp_path) == {"boutique_suite/long.py": SIZE_LIMIT + 1}
+
+
+def room(module: str) -> str | None:
+    """The room of a library module (``boutique_suite.<room>.<module>``); None outside the library's rooms."""
+    parts = module.split(".")
+    return parts[1] if parts[0] == "boutique_suite" and len(parts) > 2 else None
+
+
+def against_the_rooms(graph: dict[str, set[str]], rooms: tuple[str, ...]) -> list[str]:
+    """Imports from a room to a later one (a room may import itself and the rooms before it)."""
+    found = []
+    for module, imports in sorted(graph.items()):
+        if (here := room(module)) is None:
+            continue
+        for other in sorted(imports):
+            there = room(other)
+            if there is not None and rooms.index(there) > rooms.index(here):
+                found.append(f"{module} ({here}) imports {other} ({there})")
+    return found
+
+
+def test_a_room_imports_only_the_rooms_before_it() -> None:
+    from boutique_suite import ROOMS
+
+    assert against_the_rooms(import_graph(), ROOMS) == []
+
+
+def test_every_library_module_sits_in_a_room_that_says_what_it_may_import() -> None:
+    from boutique_suite import ROOMS
+
+    library = ROOT / "boutique_suite"
+    loose = sorted(p.name for p in library.glob("*.py") if p.name != "__init__.py")
+    assert loose == [], "modules outside a room"
+    folders = sorted(p.name for p in library.iterdir() if p.is_dir() and p.name != "__pycache__")
+    assert folders == sorted(ROOMS)
+    for name in ROOMS:
+        doc = ast.get_docstring(ast.parse((library / name / "__init__.py").read_text())) or ""
+        says = "May import" in doc or "Imports no other room" in doc
+        assert says, f"room {name}'s docstring does not say what it may import"
+
+
+def test_an_import_into_a_later_room_is_named(tmp_path: Path) -> None:
+    for folder in ("boutique_suite/run", "boutique_suite/actions", "provisioning", "steps"):
+        (tmp_path / folder).mkdir(parents=True)
+    library = tmp_path / "boutique_suite"
+    (library / "run" / "waits.py").write_text("from boutique_suite.actions import faults\n")
+    (library / "actions" / "faults.py").write_text("from boutique_suite.run import waits\n")
+    graph = import_graph(tmp_path)
+    assert against_the_rooms(graph, ("run", "actions")) == [
+        "boutique_suite.run.waits (run) imports boutique_suite.actions.faults (actions)"
+    ]

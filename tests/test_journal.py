@@ -16,9 +16,11 @@ from types import SimpleNamespace as NS
 
 import pytest
 
-from boutique_suite import gitops_checks, journal, reverts, runlabel, steady, targets, waits
-from boutique_suite.argocd import ArgoCDClient
-from boutique_suite.kube import Kube, connect
+from boutique_suite.actions import journal, reverts
+from boutique_suite.clients.argocd import ArgoCDClient
+from boutique_suite.clients.kube import Kube, connect
+from boutique_suite.expectations import gitops_checks, steady
+from boutique_suite.run import runlabel, targets, waits
 from provisioning import LayerRunner
 from tests.interrupted_run import FAULTS
 

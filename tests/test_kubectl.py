@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from boutique_suite import kubectl
+from boutique_suite.clients import kubectl
 
 FAKE = [sys.executable, "-c", "import sys, time; exec(sys.argv[1])"]
 
@@ -42,7 +42,8 @@ def test_the_labs_runner_is_the_pinned_kubectl_with_the_labs_kubeconfig() -> Non
 
 
 def test_a_targets_runner_is_its_kubectl_with_its_kubeconfig_and_context() -> None:
-    from boutique_suite import sites, targets
+    from boutique_suite.context import sites
+    from boutique_suite.run import targets
     from provisioning.lab import build
 
     lab = targets.load("lab")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from boutique_suite import targets
+from boutique_suite.run import targets
 from provisioning import phase2_cluster
 from provisioning.lab import gitserver, lab_status, layout, manager, nodes, processes
 

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from boutique_suite import gitops_checks, targets, waits
-from boutique_suite.argocd import ArgoCDClient, synced_and_healthy
-from boutique_suite.sites import gitops_repo
+from boutique_suite.clients.argocd import ArgoCDClient, synced_and_healthy
+from boutique_suite.context.sites import gitops_repo
+from boutique_suite.expectations import gitops_checks
+from boutique_suite.run import targets, waits
 from provisioning import LayerRunner
 from provisioning.lab import argocd as lab_argocd
 from provisioning.lab import kubectl

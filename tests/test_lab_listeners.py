@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from boutique_suite import targets
+from boutique_suite.run import targets
 from provisioning import LayerRunner
 from provisioning.lab import hosts, manager, processes
 

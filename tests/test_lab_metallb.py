@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from boutique_suite import gateway, runlabel, targets, waits
-from boutique_suite.kube import Kube, connect
-from boutique_suite.sites import site_for
+from boutique_suite.clients.kube import Kube, connect
+from boutique_suite.context.sites import site_for
+from boutique_suite.expectations import gateway
+from boutique_suite.run import runlabel, targets, waits
 from provisioning.lab import build, metallb, processes, recipes
 
 pytestmark = pytest.mark.lab

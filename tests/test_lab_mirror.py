@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from boutique_suite import gitops_checks, targets
-from boutique_suite.argocd import ArgoCDClient, ArgoCDUnavailable
+from boutique_suite.clients.argocd import ArgoCDClient, ArgoCDUnavailable
+from boutique_suite.expectations import gitops_checks
+from boutique_suite.run import targets
 from provisioning import LayerRunner, argocd_bootstrap
 from provisioning.lab import argocd as lab_argocd
 from provisioning.lab import (

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from boutique_suite import alerting, slack, targets, waits
+from boutique_suite.clients import alerting, slack
+from boutique_suite.run import targets, waits
 from provisioning import phase6_observability
 from provisioning.lab import manager, monitoring, processes
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from boutique_suite import waits
+from boutique_suite.run import waits
 from provisioning.lab import build, containerd, hosts, lab_status, layout, manager, nodes, recipes
 
 

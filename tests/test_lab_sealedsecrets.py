@@ -12,8 +12,8 @@ import pytest
 import yaml
 from kubernetes.client.exceptions import ApiException
 
-from boutique_suite import runlabel, targets, waits
-from boutique_suite.kube import Kube, connect
+from boutique_suite.clients.kube import Kube, connect
+from boutique_suite.run import runlabel, targets, waits
 from provisioning.lab import manager, processes, sealedsecrets
 
 pytestmark = pytest.mark.lab

@@ -12,7 +12,7 @@ import requests
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from boutique_suite import slack as slack_client
+from boutique_suite.clients import slack as slack_client
 from provisioning.lab import slack
 
 TOKEN = f"lab-{secrets.token_hex(8)}"  # made per run: no token-shaped literal in git

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from boutique_suite import probes, runlabel, targets, waits
-from boutique_suite.kube import Kube, connect
+from boutique_suite.clients.kube import Kube, connect
+from boutique_suite.expectations import probes
+from boutique_suite.run import runlabel, targets, waits
 from provisioning.lab import lab_status, manager
 
 pytestmark = pytest.mark.lab

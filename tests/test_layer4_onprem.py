@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from boutique_suite import targets
+from boutique_suite.run import targets
 from provisioning import phase4_gitops
 from provisioning.layer import LayerBroken
 from tests import localhttp

@@ -1,6 +1,6 @@
 """The load steps' checks on planted results and a fake cluster: failure windows and sustained rate
-(boutique_suite/load.py); the replica watch, new replicas' time to Ready, a replica count that must hold
-(boutique_suite/autoscaling.py)."""
+(boutique_suite/actions/load.py); the replica watch, new replicas' time to Ready, a replica count that
+must hold (boutique_suite/expectations/autoscaling.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from types import SimpleNamespace as NS
 
 import pytest
 
-from boutique_suite import autoscaling, latency, load, waits
+from boutique_suite.actions import latency, load
+from boutique_suite.expectations import autoscaling
+from boutique_suite.run import waits
 from loadtests.locustfile import ENDPOINTS
 from loadtests.results import EndpointStats, LoadResult, Sample
 
@@ -175,7 +177,7 @@ def test_steps_after_a_load_that_never_started_say_so() -> None:
 
 
 def test_the_load_chart_is_a_png_with_every_panel(tmp_path: Path) -> None:
-    from boutique_suite import charts
+    from boutique_suite.reporting import charts
 
     result = _result([(5, 4, 0), (10, 9, 1), (10, 10, 0)])
     out = charts.load_chart(result, {"frontend": [(T0, 1), (T0 + 2, 3)]}, tmp_path / "load" / "run.png")
@@ -269,8 +271,9 @@ def test_shoppers_that_bypassed_the_ingress_are_not_compared_with_it() -> None:
 def test_shoppers_arrive_through_the_ingress_where_the_target_runs_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from boutique_suite import gateway, targets
-    from boutique_suite.undo import UndoStack
+    from boutique_suite.expectations import gateway
+    from boutique_suite.run import targets
+    from boutique_suite.run.undo import UndoStack
 
     asked: list[tuple[str, str | None]] = []
     monkeypatch.setattr(gateway, "storefront_host", lambda kube, namespace: "boutique.local")

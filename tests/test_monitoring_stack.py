@@ -6,7 +6,7 @@ from types import SimpleNamespace as NS
 
 import pytest
 
-from boutique_suite import monitoring_stack
+from boutique_suite.expectations import monitoring_stack
 
 
 def _workload(name: str, replicas: int, ready: int) -> NS:

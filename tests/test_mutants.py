@@ -1,6 +1,6 @@
-"""The catalogue of wrong changes (boutique_suite.mutants), offline: every mutation applies to today's gitops
-content and still renders (a wrong change, not a broken file), every catcher names a scenario that exists,
-the table and score say what escaped, and bad input gets one clear message."""
+"""The catalogue of wrong changes (boutique_suite.actions.mutants), offline: every mutation applies to today's
+gitops content and still renders (a wrong change, not a broken file), every catcher names a scenario that
+exists, the table and score say what escaped, and bad input gets one clear message."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from boutique_suite import mutants, mutations
+from boutique_suite.actions import mutants, mutations
 from provisioning.gitops import ROOT as GITOPS
 from provisioning.gitops.checks import render
 

@@ -9,7 +9,8 @@ import json
 
 import pytest
 
-from boutique_suite import mutants, targets
+from boutique_suite.actions import mutants
+from boutique_suite.run import targets
 from provisioning import phase4_gitops
 from provisioning.lab import boutique, gitrepos, gitserver
 

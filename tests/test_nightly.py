@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from boutique_suite import nightly, slack, targets
+from boutique_suite.clients import slack
+from boutique_suite.reporting import nightly
+from boutique_suite.run import targets
 from provisioning.lab import manager, monitoring, pipeline
 
 LAB = targets.load("lab")

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from boutique_suite import alerting, targets
+from boutique_suite.clients import alerting
+from boutique_suite.run import targets
 from provisioning.lab import manager, monitoring
 from provisioning.observability import HERE, dashboards, promql, publish
 

@@ -16,7 +16,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from boutique_suite import gitlab_checks, repos, tls, waits
+from boutique_suite.clients import tls
+from boutique_suite.expectations import gitlab_checks, repos
+from boutique_suite.run import waits
 
 
 def _cert(subject: str, key, issuer_key, issuer: str, days: int, ca: bool) -> x509.Certificate:  # type: ignore[no-untyped-def]
@@ -146,7 +148,7 @@ def test_gitops_repo_with_a_dockerfile_fails_and_without_passes(tmp_path: Path) 
 
 
 def test_the_lab_git_remote_is_never_given_a_token_in_the_url(monkeypatch: pytest.MonkeyPatch) -> None:
-    from boutique_suite import targets
+    from boutique_suite.run import targets
 
     target = targets.load(str(targets.TARGETS_DIR / "onprem.example.yaml"))
     monkeypatch.setenv("GITLAB_TOKEN", "t-" + "x" * 8)

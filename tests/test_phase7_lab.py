@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from boutique_suite import autoscaling, sealing, targets
+from boutique_suite.actions import sealing
+from boutique_suite.expectations import autoscaling
+from boutique_suite.run import targets
 from provisioning import phase7_advanced
 from provisioning.lab import build
 from provisioning.layer import LayerUnavailable

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from boutique_suite import targets
+from boutique_suite.run import targets
 from provisioning import LayerRunner, playbooks
 from provisioning.layer import LayerUnavailable
 

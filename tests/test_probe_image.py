@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from ports import free_port
 
-from boutique_suite import registry as client_registry
+from boutique_suite.clients import registry as client_registry
 from provisioning import probe_image
 from provisioning.lab import processes, registry
 

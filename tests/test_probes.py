@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace as NS
 
-from boutique_suite import probes
+from boutique_suite.expectations import probes
 
 UID = "dep-uid"
 

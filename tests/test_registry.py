@@ -7,7 +7,7 @@ from types import SimpleNamespace as NS
 
 import pytest
 
-from boutique_suite import registry
+from boutique_suite.clients import registry
 
 
 class FakeRegistry:

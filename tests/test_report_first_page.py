@@ -1,5 +1,5 @@
-"""The report's first page says what the run proved: real / simulated / static / skipped / failed /
-broken-platform counts per phase and the mutation score (boutique_suite.overview), and the run's own pages
+"""The report's first page says what the run proved: real / simulated / static / skipped / failed / broken-
+platform counts per phase and the mutation score (boutique_suite.reporting.overview), and the run's own pages
 are attached to the run, not counted as scenarios. The real Allure 3 generator renders a planted run."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from boutique_suite import overview, targets
+from boutique_suite.reporting import overview
+from boutique_suite.run import targets
 
 ROOT = targets.ROOT
 SUMMARY = {

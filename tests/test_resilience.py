@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from boutique_suite import resilience
+from boutique_suite.reporting import resilience
 
 
 def timed(scenario: str, tags: list[str], timings: dict[str, float], budgets: dict[str, float]) -> dict:

@@ -8,7 +8,9 @@ from types import SimpleNamespace as NS
 
 import pytest
 
-from boutique_suite import drift, gitops_checks, probes, rollout, waits
+from boutique_suite.actions import drift
+from boutique_suite.expectations import gitops_checks, probes, rollout
+from boutique_suite.run import waits
 
 UID = "dep-uid"
 OLD, NEW = "registry.local/boutique/frontend:old", "registry.local/boutique/frontend:new"

@@ -9,7 +9,8 @@ from types import SimpleNamespace as NS
 
 import pytest
 
-from boutique_suite import platform_screens, screens, steady
+from boutique_suite.expectations import steady
+from boutique_suite.reporting import platform_screens, screens
 from tests import localhttp
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from boutique_suite import runlabel, targets
-from boutique_suite.journal import Journal
-from boutique_suite.kube import Kube, connect
+from boutique_suite.actions.journal import Journal
+from boutique_suite.clients.kube import Kube, connect
+from boutique_suite.run import runlabel, targets
 from provisioning.lab import manager
 
 pytestmark = pytest.mark.lab

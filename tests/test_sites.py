@@ -11,7 +11,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from boutique_suite import gitops_repo, repos, sealing, sites, targets
+from boutique_suite.actions import sealing
+from boutique_suite.clients import gitops_repo
+from boutique_suite.context import sites
+from boutique_suite.expectations import repos
+from boutique_suite.run import targets
 from provisioning import phase2_cluster, phase5_cicd
 from provisioning.lab import build, catalog, gitserver, pipeline, recipes, site_repos
 from provisioning.lab import site as lab_site
@@ -83,14 +87,14 @@ def _imports(path: Path) -> list[str]:
 def test_boutique_suite_imports_no_lab_module() -> None:
     offenders = {
         str(path.relative_to(ROOT)): [name for name in _imports(path) if name.startswith("provisioning.lab")]
-        for path in sorted((ROOT / "boutique_suite").glob("*.py"))
+        for path in sorted((ROOT / "boutique_suite").rglob("*.py"))
     }
     assert {k: v for k, v in offenders.items() if v} == {}
 
 
 def test_nothing_outside_the_sites_asks_which_kind_of_target_it_is() -> None:
     files = [
-        *(ROOT / "boutique_suite").glob("*.py"),
+        *(ROOT / "boutique_suite").rglob("*.py"),
         *(ROOT / "provisioning").glob("phase*.py"),
         *(ROOT / "steps").glob("*.py"),
     ]
@@ -221,7 +225,7 @@ def test_both_sites_switch_argo_cds_controller_through_the_same_functions(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The lab runs install.yaml's Argo CD in its cluster: its controller is a StatefulSet, as on-prem."""
-    from boutique_suite import argocd_workloads
+    from boutique_suite.expectations import argocd_workloads
 
     calls: list[tuple[str, str]] = []
     monkeypatch.setattr(

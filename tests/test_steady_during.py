@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from boutique_suite.steady import During, StorefrontWatch, summarise, watch_service_name
+from boutique_suite.expectations.steady import During, StorefrontWatch, summarise, watch_service_name
 
 
 class Storefront:
@@ -93,7 +93,7 @@ def test_the_steady_state_waits_while_argo_cds_api_does_not_answer(monkeypatch: 
     snapshot can be read again, and then compares it with the one taken before the fault."""
     import requests
 
-    from boutique_suite import steady
+    from boutique_suite.expectations import steady
 
     answers: list[object] = [requests.ConnectionError("connection refused"), {"app": "Synced"}]
 

@@ -8,8 +8,8 @@ import pytest
 from reviewed_unbound import REVIEWED_UNBOUND
 
 import conftest
-from boutique_suite import traceability
-from boutique_suite.touches import declared
+from boutique_suite.reporting import traceability
+from boutique_suite.run.touches import declared
 
 # Phases whose scenarios must all be bound: none may fall through to "step not implemented yet".
 FULLY_BOUND_PHASES = {2, 3, 4, 5}

@@ -12,23 +12,13 @@ from typing import Any
 
 import pytest
 
-from boutique_suite import (
-    alert_config,
-    alerting,
-    autoscaling,
-    cluster,
-    disruption,
-    faults,
-    gateway,
-    latency,
-    platform_screens,
-    repos,
-    sealing,
-    targets,
-    waits,
-)
-from boutique_suite.cicd_trace import Trace
-from boutique_suite.undo import UndoStack
+from boutique_suite.actions import cluster, disruption, faults, latency, sealing
+from boutique_suite.clients import alerting
+from boutique_suite.expectations import alert_config, autoscaling, gateway, repos
+from boutique_suite.reporting import platform_screens
+from boutique_suite.reporting.cicd_trace import Trace
+from boutique_suite.run import targets, waits
+from boutique_suite.run.undo import UndoStack
 from provisioning.lab.pipeline import GITLAB_CI_LOCAL_VERSION, JobResult
 
 LAB = targets.load("lab")

@@ -7,7 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from boutique_suite import storefront, targets, waits
+from boutique_suite.expectations import storefront
+from boutique_suite.run import targets, waits
 
 ONPREM = targets.load(str(targets.TARGETS_DIR / "onprem.example.yaml"))
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from boutique_suite import targets
+from boutique_suite.run import targets
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "targets" / "onprem.example.yaml"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from boutique_suite import terraform
+from boutique_suite.expectations import terraform
 from provisioning.lab import build, recipes
 
 MODULE = terraform.MODULES / "libvirt"

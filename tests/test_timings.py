@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from boutique_suite import timings
+from boutique_suite.reporting import timings
 
 TESTS = {
     "tests/test_a.py::test_one": {"setup": 1.0, "call": 2.0, "teardown": 0.5},

@@ -3,7 +3,7 @@
 features/plan.yaml lists the 43 items of the plan (V07 is merged into P6.3); docs/traceability.md maps each
 item to the scenarios that prove it. These tests fail when an item has no scenario, a scenario of an item
 has an unbound step, a row names a scenario that does not exist, or a scenario breaks the tag rules the
-markers and the nightly selection rely on. boutique_suite.traceability adds what the last run said.
+markers and the nightly selection rely on. boutique_suite.reporting.traceability adds what the last run said.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 from reviewed_unbound import REVIEWED_UNBOUND
 
-from boutique_suite import steady, traceability
-from boutique_suite.traceability import (
+from boutique_suite.expectations import steady
+from boutique_suite.reporting import traceability
+from boutique_suite.reporting.traceability import (
     FEATURES_DIR,
     PLAN_FILE,
     TABLE_FILE,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from boutique_suite.undo import UndoStack
+from boutique_suite.run.undo import UndoStack
 
 
 def test_reverts_run_newest_first() -> None:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from boutique_suite import waits
+from boutique_suite.run import waits
 
 
 def sequence(*checks: waits.Check):  # type: ignore[no-untyped-def]

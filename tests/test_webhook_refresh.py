@@ -9,7 +9,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from boutique_suite import gitops_checks, sites, targets, waits
+from boutique_suite.context import sites
+from boutique_suite.expectations import gitops_checks
+from boutique_suite.run import targets, waits
 
 PUSHED = datetime.datetime(2026, 12, 6, 14, 9, 0, 500000, tzinfo=datetime.UTC)
 LAB = targets.load("lab")

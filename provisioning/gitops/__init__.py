@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-# A copy of this content with one wrong change in it (boutique_suite.mutants): what the lab publishes as
-# gitops-repo and renders its monitoring config from, for the run that must catch that change.
+# A copy of this content with one wrong change in it (boutique_suite.actions.mutants): what the lab
+# publishes as gitops-repo and renders its monitoring config from, for the run that must catch that change.
 SOURCE_ENV = "BOUTIQUE_GITOPS_SOURCE"
 
 

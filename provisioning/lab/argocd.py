@@ -21,8 +21,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from boutique_suite import waits
-from boutique_suite.argocd import ArgoCDClient, ArgoCDUnavailable
+from boutique_suite.clients.argocd import ArgoCDClient, ArgoCDUnavailable
+from boutique_suite.run import waits
 from provisioning import argocd_bootstrap
 from provisioning.lab import (
     build,
@@ -267,7 +267,7 @@ def install(git: gitserver.GitServer) -> list[str]:
 
 def with_dex() -> bool:
     """The lab target's choice (false: dex cannot be built here, the lab has no SSO)."""
-    from boutique_suite import targets
+    from boutique_suite.run import targets
 
     access = targets.load("lab").argocd
     return access is None or access.dex

@@ -13,7 +13,7 @@ import json
 import statistics
 import time
 
-from boutique_suite import targets, waits
+from boutique_suite.run import targets, waits
 from provisioning.lab import build, lab_status, manager, recipes
 
 REPLACE_TIMEOUT = 300  # seconds for a force-deleted frontend pod's replacement to be Ready
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _print_data_plane() -> None:
     """The real nodes' budgets: the Boutique deployed by Argo CD, a force-deleted pod replaced, idle CPU."""
-    from boutique_suite import targets
+    from boutique_suite.run import targets
     from provisioning import LayerRunner
     from provisioning.lab import kubectl
 

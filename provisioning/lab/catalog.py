@@ -12,7 +12,7 @@ import yaml
 from provisioning.lab import images, layout, oci, registry
 
 OVERLAYS = Path(__file__).resolve().parents[1] / "gitops" / "overlays"
-PROBE_IMAGE = "registry.local/boutique/suite-probe:v1"  # boutique_suite.kube.PROBE_IMAGE
+PROBE_IMAGE = "registry.local/boutique/suite-probe:v1"  # boutique_suite.clients.kube.PROBE_IMAGE
 # The Boutique's release images (../shared/reference/online-boutique.md: the public path serves up to
 # v0.10.5).
 UPSTREAM_REPOSITORY = "us-central1-docker.pkg.dev/google-samples/microservices-demo"

@@ -9,7 +9,7 @@ import os
 import signal
 from pathlib import Path
 
-from boutique_suite import waits
+from boutique_suite.run import waits
 from provisioning.lab import processes
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")

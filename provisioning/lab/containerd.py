@@ -11,7 +11,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from boutique_suite import waits
+from boutique_suite.run import waits
 from provisioning.lab import processes
 
 RUN_ROOT = Path("/run/boutique-lab")

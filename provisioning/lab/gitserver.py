@@ -36,7 +36,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from boutique_suite import waits
+from boutique_suite.run import waits
 from provisioning.lab import hosts, locks, pki, ports, processes
 
 STATE = Path(os.environ.get("KWOK_WORKDIR", Path.home() / ".kwok")) / "boutique-lab-platform" / "git"

@@ -1,11 +1,12 @@
-"""The lab's kubectl: the one runner (boutique_suite.kubectl) with the pinned build and the lab's kubeconfig.
+"""The lab's kubectl: the one runner (boutique_suite.clients.kubectl) with the pinned build and the lab's
+kubeconfig.
 
 Module-level ``run``/``apply``/``apply_objects`` use it; ``Kubectl`` and ``KubectlError`` are the runner's.
 """
 
 from __future__ import annotations
 
-from boutique_suite.kubectl import Kubectl, KubectlError, stream
+from boutique_suite.clients.kubectl import Kubectl, KubectlError, stream
 from provisioning.lab import build, layout
 
 __all__ = ["Kubectl", "KubectlError", "apply", "apply_objects", "lab", "run"]

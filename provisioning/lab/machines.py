@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from boutique_suite import waits
+from boutique_suite.run import waits
 from provisioning.lab import cgroups, hosts, locks, processes, recipes
 
 SUITE = "bookworm"

@@ -23,7 +23,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from boutique_suite import waits
+from boutique_suite.run import waits
 from provisioning.lab import (
     build,
     coredns,

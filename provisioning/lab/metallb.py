@@ -30,7 +30,7 @@ from pathlib import Path
 import requests
 import yaml
 
-from boutique_suite import waits
+from boutique_suite.run import waits
 from provisioning.lab import build, kubectl, lab_status, layout, locks, manager, processes, recipes
 
 NS = "metallb-system"

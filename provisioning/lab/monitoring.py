@@ -25,7 +25,7 @@ from typing import Any
 import requests
 import yaml
 
-from boutique_suite import waits
+from boutique_suite.run import waits
 from provisioning.gitops import source as gitops_source
 from provisioning.lab import build, lab_status, layout, locks, manager, processes, recipes
 from provisioning.observability import alertmanager as am_config

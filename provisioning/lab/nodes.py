@@ -23,7 +23,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from boutique_suite import waits
+from boutique_suite.run import waits
 from provisioning.lab import build, cgroups, containerd, coredns, hosts, processes, registry
 
 KUBELET_CONFIG_API = "kubelet.config.k8s.io/v1beta1"

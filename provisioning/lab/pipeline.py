@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from boutique_suite.gitops_repo import RemoteGitopsRepo, bump_commit_in
+from boutique_suite.clients.gitops_repo import RemoteGitopsRepo, bump_commit_in
 from provisioning.lab import build, gitrepos, gitserver
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 import requests
 import yaml
 
-from boutique_suite import waits
+from boutique_suite.run import waits
 from provisioning.lab import build, kubectl, layout, locks, manager, processes, recipes
 
 NS = "sealed-secrets"

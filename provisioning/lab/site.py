@@ -1,7 +1,7 @@
 """The lab's site (targets of kind ``lab``): the offline lab's processes, git server, registry catalog and
-builds behind :class:`boutique_suite.sites.Site`. Only this module of the lab is named by the suite's
-library (as a dotted path in ``boutique_suite.sites``); it calls the lab modules' public functions. Its
-layers are site_layers.py's, its repositories and pipelines site_repos.py's."""
+builds behind :class:`boutique_suite.context.sites.Site`. Only this module of the lab is named by the suite's
+library (as a dotted path in ``boutique_suite.context.sites``); it calls the lab modules' public functions.
+Its layers are site_layers.py's, its repositories and pipelines site_repos.py's."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from boutique_suite import argocd_workloads
-from boutique_suite.targets import Target
+from boutique_suite.expectations import argocd_workloads
+from boutique_suite.run.targets import Target
 from provisioning.lab import (
     boutique,
     build,
@@ -29,8 +29,8 @@ from provisioning.lab import (
 from provisioning.layer import LayerState
 
 if TYPE_CHECKING:
-    from boutique_suite.gitops_repo import Repo
-    from boutique_suite.kube import Kube
+    from boutique_suite.clients.gitops_repo import Repo
+    from boutique_suite.clients.kube import Kube
     from provisioning.lab.gitserver import GitServer
 
 GIT_SERVER = "the lab git server"
@@ -169,7 +169,7 @@ class LabSite:
         return build.bin_dir("kubernetes") / "kubectl"
 
     def kubeseal_binary(self) -> Path:
-        from boutique_suite.sealing import SealingError
+        from boutique_suite.actions.sealing import SealingError
 
         path = build.bin_dir(sealedsecrets.COMPONENT) / "kubeseal"
         if not path.is_file():
@@ -184,7 +184,7 @@ class LabSite:
             raise AssertionError(str(exc)) from None
 
     def seal(self, name: str, namespace: str, data: dict[str, str]) -> dict:
-        from boutique_suite.sealing import SealingError
+        from boutique_suite.actions.sealing import SealingError
 
         self.kubeseal_binary()
         try:

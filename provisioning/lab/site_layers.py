@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from boutique_suite import waits
-from boutique_suite.targets import Target
+from boutique_suite.run import waits
+from boutique_suite.run.targets import Target
 from provisioning import (
     phase0_foundation,
     phase2_cluster,
@@ -92,7 +92,7 @@ class LabLayers:
         return phase2_cluster.check_nodes(self.target)
 
     def _ensure_2(self) -> LayerState:
-        from boutique_suite.touches import Touches
+        from boutique_suite.run.touches import Touches
 
         try:
             started = manager.up()

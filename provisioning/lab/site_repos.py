@@ -1,4 +1,4 @@
-"""The lab site's repositories and CI, as :class:`boutique_suite.sites.Site` hands them to the suite:
+"""The lab site's repositories and CI, as :class:`boutique_suite.context.sites.Site` hands them to the suite:
 app-repo's jobs run by gitlab-ci-local (provisioning/lab/pipeline.py) and gitops-repo, both on the lab's
 git server."""
 
@@ -71,7 +71,7 @@ class LabGitopsRepo:
     """The lab's gitops-repo on its git server: the suite publishes its own content there."""
 
     def _server(self) -> GitServer:
-        from boutique_suite.gitops_repo import RepoUnavailable
+        from boutique_suite.clients.gitops_repo import RepoUnavailable
 
         server = gitserver.running()
         if server is None:
