@@ -1,7 +1,8 @@
-"""The lab's stand-in program as a frontend on 127.0.0.1, on its own (SERVICE=frontend, no backends): what
-the bench loads with ``--against standin`` and what the route-contract tests prove the locustfile against.
+"""The lab's stand-in program as a frontend on 127.0.0.1, on its own (SERVICE=frontend, no backends): what the
+bench loads with ``--against standin`` and what the route-contract tests prove the locustfile against.
 
-The binary is the lab's cached build (provisioning/lab/images.py builds it once, keyed by its source)."""
+The binary is the lab's cached build (provisioning/lab/services/images.py builds it once, keyed by its
+source)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ class StandinError(RuntimeError):
 
 def binary() -> Path:
     """The stand-in binary from the lab's build cache (built now if it is not cached)."""
-    from provisioning.lab import images
+    from provisioning.lab.services import images
 
     return images.build_standin()
 

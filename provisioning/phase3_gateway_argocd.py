@@ -2,7 +2,7 @@
 
 lab: real Argo CD from its pinned install.yaml in the lab cluster, installed by the on-prem code
 (argocd_bootstrap.install) with the lab's settings, gitops-repo's credentials over HTTPS with the platform
-CA and gitops-repo's Argo CD Ingress (provisioning/lab/argocd.py); real MetalLB controller (address
+CA and gitops-repo's Argo CD Ingress (provisioning/lab/services/argocd.py); real MetalLB controller (address
 management only, no speaker) with gitops-repo's pool on the lab target's loopback range, and ingress-nginx's
 Service (ingress-nginx itself cannot run). When MetalLB's controller cannot start, Argo CD is still
 provided: the MetalLB scenarios skip with the reason.

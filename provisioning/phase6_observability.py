@@ -1,12 +1,10 @@
 """Layer 6, observability.
 
-Prometheus, Loki + Promtail, Grafana dashboards, Alertmanager -> Slack.
-lab: real kube-state-metrics, Prometheus and Alertmanager as local processes, running the platform's own
-rules and Alertmanager config, and a Slack-compatible receiver on loopback (provisioning/lab/monitoring.py).
-There is no Prometheus Operator, node-exporter, Grafana or Loki in the lab.
-onprem: kube-prometheus-stack and Loki come through the app-of-apps (layer 3); this layer checks that
-the target's Prometheus and Alertmanager answer.
-"""
+Prometheus, Loki + Promtail, Grafana dashboards, Alertmanager -> Slack. lab: real kube-state-metrics,
+Prometheus and Alertmanager as local processes, running the platform's own rules and Alertmanager config, and
+a Slack-compatible receiver on loopback (provisioning/lab/services/monitoring.py). There is no Prometheus
+Operator, node-exporter, Grafana or Loki in the lab. onprem: kube-prometheus-stack and Loki come through the
+app-of-apps (layer 3); this layer checks that the target's Prometheus and Alertmanager answer."""
 
 from __future__ import annotations
 

@@ -1,13 +1,11 @@
 """Layer 7, advanced.
 
-Terraform, Sealed Secrets, Locust load, HPA.
-lab: the real Sealed Secrets controller as a local process (provisioning/lab/sealedsecrets.py), kubeseal
-from the same build, and the HPA machinery of layer 2 (metrics-server serving metrics.k8s.io to the real
-HPA controller, over KWOK's simulated usage). Terraform and Locust are not in the lab: their scenarios
-skip with the reason.
-onprem: the sealed-secrets chart comes through the app-of-apps (layer 3); this layer checks that its
-controller Deployment is ready and that the metrics API is served.
-"""
+Terraform, Sealed Secrets, Locust load, HPA. lab: the real Sealed Secrets controller as a local process
+(provisioning/lab/services/sealedsecrets.py), kubeseal from the same build, and the HPA machinery of layer 2
+(metrics-server serving metrics.k8s.io to the real HPA controller, over KWOK's simulated usage). Terraform and
+Locust are not in the lab: their scenarios skip with the reason. onprem: the sealed-secrets chart comes
+through the app-of-apps (layer 3); this layer checks that its controller Deployment is ready and that the
+metrics API is served."""
 
 from __future__ import annotations
 
@@ -106,7 +104,8 @@ def ensure_onprem(target: Target) -> LayerState:
 
 def kubeseal_binary() -> Path:
     """The lab's kubeseal (built with the controller), or LayerBroken naming the fix."""
-    from provisioning.lab import build, sealedsecrets
+    from provisioning.lab import build
+    from provisioning.lab.services import sealedsecrets
 
     path = build.bin_dir(sealedsecrets.COMPONENT) / "kubeseal"
     if not path.is_file():

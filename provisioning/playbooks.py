@@ -1,7 +1,7 @@
 """Ansible for the on-prem phases: the inventory made from the target file, and ``ansible-playbook`` runs of
 ``provisioning/ansible/phase<N>.yml`` with the recap of what changed on each host.
 
-The same functions run the roles against the role tests' machines (provisioning/lab/machines.py) and
+The same functions run the roles against the role tests' machines (provisioning/lab/machines/machines.py) and
 against the target's hosts: only the inventory differs.
 """
 

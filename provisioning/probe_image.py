@@ -7,7 +7,7 @@ from __future__ import annotations
 from boutique_suite.clients import registry
 from boutique_suite.clients.kube import PROBE_IMAGE
 from boutique_suite.run.targets import Target
-from provisioning.lab import images
+from provisioning.lab.services import images
 
 REPOSITORY = PROBE_IMAGE.split("/", 1)[1].rsplit(":", 1)[0]  # boutique/suite-probe
 TAG = PROBE_IMAGE.rsplit(":", 1)[1]

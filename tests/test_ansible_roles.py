@@ -1,6 +1,6 @@
 """The Ansible roles run for real: Debian 12 machines booted with systemd-nspawn
-(provisioning/lab/machines.py), ``foundation`` and ``containerd`` applied over ssh twice (the first run
-changes the machines, the second changes nothing), and the result read back with testinfra over ssh, as
+(provisioning/lab/machines/machines.py), ``foundation`` and ``containerd`` applied over ssh twice (the first
+run changes the machines, the second changes nothing), and the result read back with testinfra over ssh, as
 phases 0 and 2 do on-prem."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import testinfra
 
 from boutique_suite.run import waits
 from provisioning import playbooks, registry_ca
-from provisioning.lab import machines
+from provisioning.lab.machines import machines
 from tests.localhttp import serve
 
 REASON = machines.unavailable_reason()

@@ -68,7 +68,7 @@ def test_a_clients_token_stays_out_of_its_repr() -> None:
 
 def test_the_labs_login_is_the_clients_login_tried_again_until_accepted(tmp_path: Path) -> None:
     """A server that just started refuses the admin login until it has read its Secret."""
-    from provisioning.lab import argocd as lab_argocd
+    from provisioning.lab.services import argocd as lab_argocd
 
     answers = [(401, {"error": "invalid session"}), (200, {"token": "session-token"})]
 

@@ -16,7 +16,8 @@ import pytest
 import yaml
 from ports import free_port
 
-from provisioning.lab import boutique, gitrepos, gitserver, pipeline, processes
+from provisioning.lab import processes
+from provisioning.lab.services import boutique, gitrepos, gitserver, pipeline
 
 pytestmark = pytest.mark.standalone
 

@@ -11,7 +11,7 @@ from ports import free_port
 
 from boutique_suite.run import targets
 from provisioning import phase5_cicd
-from provisioning.lab import gitserver, pipeline
+from provisioning.lab.services import gitserver, pipeline
 from provisioning.layer import LayerUnavailable
 
 pytestmark = pytest.mark.lab

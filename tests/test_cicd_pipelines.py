@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from provisioning import gitops as gitops_content
-from provisioning.lab import pipeline
+from provisioning.lab.services import pipeline
 
 pytestmark = pytest.mark.standalone
 

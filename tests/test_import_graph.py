@@ -201,3 +201,30 @@ def test_an_import_into_a_later_room_is_named(tmp_path: Path) -> None:
     assert against_the_rooms(graph, ("run", "actions")) == [
         "boutique_suite.run.waits (run) imports boutique_suite.actions.faults (actions)"
     ]
+
+
+def machines_importing_services(graph: dict[str, set[str]]) -> list[str]:
+    """The lab's machines come first, its services run on them: a machine module never imports a service."""
+    return [
+        f"{module} imports {other}"
+        for module, imports in sorted(graph.items())
+        if module.startswith("provisioning.lab.machines.")
+        for other in sorted(imports)
+        if other.startswith("provisioning.lab.services")
+    ]
+
+
+def test_the_labs_machines_never_import_its_services() -> None:
+    graph = import_graph()
+    assert any(m.startswith("provisioning.lab.machines.") for m in graph)
+    assert any(m.startswith("provisioning.lab.services.") for m in graph)
+    assert machines_importing_services(graph) == []
+
+
+def test_a_machine_importing_a_service_is_named() -> None:
+    graph = {
+        "provisioning.lab.machines.nodes": {"provisioning.lab.services.registry", "provisioning.lab.layout"}
+    }
+    assert machines_importing_services(graph) == [
+        "provisioning.lab.machines.nodes imports provisioning.lab.services.registry"
+    ]

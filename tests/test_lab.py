@@ -15,7 +15,9 @@ import pytest
 
 from boutique_suite.run import targets
 from provisioning import phase2_cluster
-from provisioning.lab import gitserver, lab_status, layout, manager, nodes, processes
+from provisioning.lab import lab_status, layout, manager, processes
+from provisioning.lab.machines import nodes
+from provisioning.lab.services import gitserver
 
 pytestmark = pytest.mark.lab
 ROOT = Path(__file__).resolve().parent.parent

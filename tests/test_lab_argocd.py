@@ -13,8 +13,8 @@ from boutique_suite.context.sites import gitops_repo
 from boutique_suite.expectations import gitops_checks
 from boutique_suite.run import targets, waits
 from provisioning import LayerRunner
-from provisioning.lab import argocd as lab_argocd
 from provisioning.lab import kubectl
+from provisioning.lab.services import argocd as lab_argocd
 
 pytestmark = pytest.mark.lab
 TIMEOUT = 120

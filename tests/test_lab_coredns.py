@@ -8,12 +8,14 @@ import json
 
 import pytest
 
-from provisioning.lab import catalog, containerd, coredns, hosts, kubectl, manager, nodes, registry
+from provisioning.lab import kubectl, manager
+from provisioning.lab.machines import containerd, hosts, nodes
+from provisioning.lab.services import catalog, coredns, registry
 
 
 def test_the_dns_service_is_the_tenth_address_of_the_service_range() -> None:
-    assert coredns.service_ip("10.96.0.0/16") == "10.96.0.10"
-    assert coredns.service_ip("172.20.0.0/24") == "172.20.0.10"
+    assert hosts.cluster_dns_ip("10.96.0.0/16") == "10.96.0.10"
+    assert hosts.cluster_dns_ip("172.20.0.0/24") == "172.20.0.10"
 
 
 def test_the_objects_are_kubeadms_addon_with_the_upstream_image() -> None:
@@ -35,7 +37,7 @@ def test_the_kubelets_name_the_dns_service_and_a_resolv_conf_without_this_machin
 ) -> None:
     net = hosts.network()
     config = nodes.kubelet_config(net, "k8s-worker1", tmp_path / "ca.crt", 10250)
-    assert config["clusterDNS"] == [coredns.service_ip(str(net.service_cidr))]
+    assert config["clusterDNS"] == [hosts.cluster_dns_ip(str(net.service_cidr))]
     assert config["clusterDomain"] == "cluster.local"
     assert config["resolvConf"] == str(containerd.node_dir("k8s-worker1") / "resolv.conf")
 
@@ -43,7 +45,7 @@ def test_the_kubelets_name_the_dns_service_and_a_resolv_conf_without_this_machin
 @pytest.fixture(scope="module")
 def dns_server() -> str:
     manager.up()
-    return coredns.service_ip(manager.SETTINGS["hosts"]["service_cidr"])
+    return hosts.cluster_dns_ip(manager.SETTINGS["hosts"]["service_cidr"])
 
 
 @pytest.mark.lab

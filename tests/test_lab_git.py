@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 from ports import free_port
 
-from provisioning.lab import gitrepos, gitserver, processes
+from provisioning.lab import processes
+from provisioning.lab.services import gitrepos, gitserver
 
 pytestmark = pytest.mark.standalone
 
@@ -339,7 +340,8 @@ def test_a_push_is_posted_as_gitlabs_push_hook_to_each_registered_webhook(
 def test_the_certificate_names_the_lab_gateway_and_an_older_one_is_replaced(own_state: Path) -> None:
     """The cluster's pods reach the server at the lab's gateway: a server started with a certificate that
     does not name it (made before) is started again with one that does."""
-    from provisioning.lab import hosts, pki
+    from provisioning.lab import pki
+    from provisioning.lab.machines import hosts
 
     port = free_port()
     first = gitserver.ensure(state=own_state, port=port)

@@ -13,7 +13,8 @@ import pytest
 
 from boutique_suite.run import targets
 from provisioning import LayerRunner
-from provisioning.lab import hosts, manager, processes
+from provisioning.lab import manager, processes
+from provisioning.lab.machines import hosts
 
 pytestmark = pytest.mark.lab
 

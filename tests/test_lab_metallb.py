@@ -14,7 +14,8 @@ from boutique_suite.clients.kube import Kube, connect
 from boutique_suite.context.sites import site_for
 from boutique_suite.expectations import gateway
 from boutique_suite.run import runlabel, targets, waits
-from provisioning.lab import build, metallb, processes, recipes
+from provisioning.lab import build, processes, recipes
+from provisioning.lab.services import metallb
 
 pytestmark = pytest.mark.lab
 LAB = targets.load("lab")

@@ -14,18 +14,9 @@ from boutique_suite.clients.argocd import ArgoCDClient, ArgoCDUnavailable
 from boutique_suite.expectations import gitops_checks
 from boutique_suite.run import targets
 from provisioning import LayerRunner, argocd_bootstrap
-from provisioning.lab import argocd as lab_argocd
-from provisioning.lab import (
-    build,
-    catalog,
-    gitserver,
-    kubectl,
-    manager,
-    oci,
-    processes,
-    registry,
-    upstream_images,
-)
+from provisioning.lab import build, kubectl, manager, processes
+from provisioning.lab.services import argocd as lab_argocd
+from provisioning.lab.services import catalog, gitserver, oci, registry, upstream_images
 
 
 def test_every_image_the_lab_installs_has_a_recipe_and_a_mirrored_registry() -> None:

@@ -12,7 +12,8 @@ import yaml
 from boutique_suite.clients import alerting, slack
 from boutique_suite.run import targets, waits
 from provisioning import phase6_observability
-from provisioning.lab import manager, monitoring, processes
+from provisioning.lab import manager, processes
+from provisioning.lab.services import monitoring
 
 pytestmark = pytest.mark.lab
 

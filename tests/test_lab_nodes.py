@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from boutique_suite.run import waits
-from provisioning.lab import build, containerd, hosts, lab_status, layout, manager, nodes, recipes
+from provisioning.lab import build, lab_status, layout, manager, recipes
+from provisioning.lab.machines import containerd, hosts, nodes
 
 
 def test_every_host_has_its_own_address_inside_the_lab_subnet() -> None:
@@ -219,7 +220,7 @@ def spread_pods(lab_nodes: dict[str, dict]) -> Iterator[dict[str, object]]:
 
 
 def _probe_from(host: str, address: str) -> subprocess.CompletedProcess[str]:
-    from provisioning.lab import images
+    from provisioning.lab.services import images
 
     standin = images.build_standin()
     enter = hosts.network().host(host).enter()
@@ -282,7 +283,13 @@ def test_processes_probing_for_network_namespaces_at_once_do_not_collide() -> No
     with "File exists" (seen in CI)."""
     if os.geteuid() != 0:
         pytest.skip("network namespaces need root")
-    probe = "from provisioning.lab import hosts\nfor _ in range(15):\n    print(hosts.unavailable_reason())"
+    probe = "\n".join(
+        [
+            "from provisioning.lab.machines import hosts",
+            "for _ in range(15):",
+            "    print(hosts.unavailable_reason())",
+        ]
+    )
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", probe],

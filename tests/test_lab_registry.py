@@ -1,7 +1,7 @@
-"""The lab's OCI registry (provisioning/lab/registry.py): built from the module proxy (cached), started on
-127.0.0.1 with a free port and its own state directory (never the lab's), push / tag / list / delete over
-its API with TLS verified by the platform CA, a second ensure that changes nothing, and a real pull by a
-throwaway containerd resolving ``registry.local`` through ``certs.d/registry.local/hosts.toml``.
+"""The lab's OCI registry (provisioning/lab/services/registry.py): built from the module proxy (cached),
+started on 127.0.0.1 with a free port and its own state directory (never the lab's), push / tag / list /
+delete over its API with TLS verified by the platform CA, a second ensure that changes nothing, and a real
+pull by a throwaway containerd resolving ``registry.local`` through ``certs.d/registry.local/hosts.toml``.
 Marker ``standalone`` as the git server's tests: real processes, not the lab itself."""
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ import pytest
 import requests
 from ports import free_port
 
-from provisioning.lab import oci, pki, processes, registry
+from provisioning.lab import pki, processes
+from provisioning.lab.services import oci, registry
 
 pytestmark = pytest.mark.standalone
 

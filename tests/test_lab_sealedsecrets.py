@@ -14,7 +14,8 @@ from kubernetes.client.exceptions import ApiException
 
 from boutique_suite.clients.kube import Kube, connect
 from boutique_suite.run import runlabel, targets, waits
-from provisioning.lab import manager, processes, sealedsecrets
+from provisioning.lab import manager, processes
+from provisioning.lab.services import sealedsecrets
 
 pytestmark = pytest.mark.lab
 GROUP, VERSION, PLURAL = "bitnami.com", "v1alpha1", "sealedsecrets"

@@ -13,7 +13,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from boutique_suite.clients import slack as slack_client
-from provisioning.lab import slack
+from provisioning.lab.services import slack
 
 TOKEN = f"lab-{secrets.token_hex(8)}"  # made per run: no token-shaped literal in git
 # slack-sdk warns about messages without top-level text: these tests send them on purpose (as Alertmanager).

@@ -28,7 +28,7 @@ import pytest
 import requests
 from ports import free_port
 
-from provisioning.lab import images
+from provisioning.lab.services import images
 
 PRODUCT_IDS = (
     "0PUK6V6EV0 1YMWWN1N4O 2ZYFJ3GM2N 66VCHSJNUP 6E92ZMYYFZ 9SIQT8TOJO L9ECAV7KIM LS4PSXUNUM OLJCESPC7Z"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from provisioning.lab import boutique, manager, monitoring, timers
+from provisioning.lab import manager, timers
+from provisioning.lab.services import boutique, monitoring
 from provisioning.observability import publish
 
 

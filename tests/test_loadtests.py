@@ -1,10 +1,10 @@
-"""The Locust shopper journey against a storefront on 127.0.0.1: the frontend's route contract (status
-codes, redirects, cookies, form validation), a clean run against a correct frontend, a broken route
-reported by name, the per-second series and the step load, and ``locust -f`` at a terminal.
+"""The Locust shopper journey against a storefront on 127.0.0.1: the frontend's route contract (status codes,
+redirects, cookies, form validation), a clean run against a correct frontend, a broken route reported by name,
+the per-second series and the step load, and ``locust -f`` at a terminal.
 
 Two frontends: the reference server (loadtests/reference_frontend.py, always) and the lab's stand-in
-(provisioning/lab/images.py builds it when it is in the checkout; BOUTIQUE_STANDIN_SRC names another copy
-of its source to build instead)."""
+(provisioning/lab/services/images.py builds it when it is in the checkout; BOUTIQUE_STANDIN_SRC names another
+copy of its source to build instead)."""
 
 from __future__ import annotations
 
@@ -62,8 +62,10 @@ def reference(reference_server: FrontendServer) -> Iterator[FrontendServer]:
 def standin_unavailable() -> str | None:
     if STANDIN_OVERRIDE:
         return None if (Path(STANDIN_OVERRIDE) / "main.go").is_file() else f"no main.go in {STANDIN_OVERRIDE}"
-    if importlib.util.find_spec("provisioning.lab.images") is None:
-        return "the lab's stand-in is not in this checkout (no provisioning/lab/images.py to build it)"
+    if importlib.util.find_spec("provisioning.lab.services.images") is None:
+        return (
+            "the lab's stand-in is not in this checkout (no provisioning/lab/services/images.py to build it)"
+        )
     if shutil.which("go") is None:
         return "no Go toolchain on PATH to build the stand-in"
     return None
@@ -72,7 +74,7 @@ def standin_unavailable() -> str | None:
 def build_standin(tmp: Path) -> Path:
     """The stand-in binary: the lab's cached build, or a build of BOUTIQUE_STANDIN_SRC into ``tmp``."""
     if not STANDIN_OVERRIDE:
-        from provisioning.lab import images
+        from provisioning.lab.services import images
 
         return images.build_standin()
     binary = tmp / "standin"

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from provisioning.lab import locks, machines
+from provisioning.lab import locks
+from provisioning.lab.machines import machines
 
 HOLD = """
 import sys

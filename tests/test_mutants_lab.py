@@ -12,7 +12,7 @@ import pytest
 from boutique_suite.actions import mutants
 from boutique_suite.run import targets
 from provisioning import phase4_gitops
-from provisioning.lab import boutique, gitrepos, gitserver
+from provisioning.lab.services import boutique, gitrepos, gitserver
 
 pytestmark = pytest.mark.lab
 LAB = targets.load("lab")

@@ -15,7 +15,8 @@ import pytest
 from boutique_suite.clients import slack
 from boutique_suite.reporting import nightly
 from boutique_suite.run import targets
-from provisioning.lab import manager, monitoring, pipeline
+from provisioning.lab import manager
+from provisioning.lab.services import monitoring, pipeline
 
 LAB = targets.load("lab")
 SCENARIO = "test_all_online_boutique_services_are_deployed_and_available"

@@ -12,7 +12,8 @@ import yaml
 
 from boutique_suite.clients import alerting
 from boutique_suite.run import targets
-from provisioning.lab import manager, monitoring
+from provisioning.lab import manager
+from provisioning.lab.services import monitoring
 from provisioning.observability import HERE, dashboards, promql, publish
 
 

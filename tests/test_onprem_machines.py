@@ -1,5 +1,5 @@
 """The on-prem path a user runs on hardware, run here against four Debian 12 machines of the test's own
-(provisioning/lab/machines.py): a target file of kind ``onprem`` naming them, then ``pytest -m phase0
+(provisioning/lab/machines/machines.py): a target file of kind ``onprem`` naming them, then ``pytest -m phase0
 --target <file>`` in a child process. Layer 0 finds the hosts unprepared, runs the ``foundation`` role over
 ssh, checks them with testinfra, and the phase-0 scenarios run against them as they would against the
 mini PC and the three nodes. The machines share this computer's CPUs, so the plan's sizing scenario fails
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from provisioning.lab import machines
+from provisioning.lab.machines import machines
 
 REASON = machines.unavailable_reason()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"no machines here: {REASON}")

@@ -12,7 +12,8 @@ from ports import free_port
 
 from boutique_suite.clients import registry as client_registry
 from provisioning import probe_image
-from provisioning.lab import processes, registry
+from provisioning.lab import processes
+from provisioning.lab.services import registry
 
 pytestmark = pytest.mark.standalone
 

@@ -17,8 +17,9 @@ from boutique_suite.context import sites
 from boutique_suite.expectations import repos
 from boutique_suite.run import targets
 from provisioning import phase2_cluster, phase5_cicd
-from provisioning.lab import build, catalog, gitserver, pipeline, recipes, site_repos
+from provisioning.lab import build, recipes, site_repos
 from provisioning.lab import site as lab_site
+from provisioning.lab.services import catalog, gitserver, pipeline
 from provisioning.lab.site import LabSite
 from provisioning.layer import LayerUnavailable
 from provisioning.onprem_site import OnPremSite

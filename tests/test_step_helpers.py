@@ -19,7 +19,7 @@ from boutique_suite.reporting import platform_screens
 from boutique_suite.reporting.cicd_trace import Trace
 from boutique_suite.run import targets, waits
 from boutique_suite.run.undo import UndoStack
-from provisioning.lab.pipeline import GITLAB_CI_LOCAL_VERSION, JobResult
+from provisioning.lab.services.pipeline import GITLAB_CI_LOCAL_VERSION, JobResult
 
 LAB = targets.load("lab")
 

@@ -1,8 +1,8 @@
 """Phase 3's gateway: MetalLB's pool and advertisement, LoadBalancer addresses, ingress-nginx's VIP.
 
 Read through the Kubernetes API, the same on the lab and on-prem. On the lab MetalLB's controller is a local
-process (provisioning/lab/metallb.py) without a speaker, and ingress-nginx exists only as its Service.
-"""
+process (provisioning/lab/services/metallb.py) without a speaker, and ingress-nginx exists only as its
+Service."""
 
 from __future__ import annotations
 

@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"up again while healthy (idempotent):     {again:.2f} s")
     print(f"down:                                    {', '.join(f'{d:.1f}' for d in downs[1:]) or '-'} s")
 
-    from provisioning.lab import argocd
+    from provisioning.lab.services import argocd
 
     with_argocd = _timed(argocd.ensure)
     again = _timed(argocd.ensure)
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Argo CD (install.yaml in the cluster, to its admin login) on the warm lab: {with_argocd:.1f} s "
         f"(again: {again:.1f} s)"
     )
-    from provisioning.lab import monitoring
+    from provisioning.lab.services import monitoring
 
     monitoring.stop()
     with_monitoring = _timed(monitoring.ensure)
@@ -127,7 +127,7 @@ def _cpu_seconds() -> float:
     """CPU time of the lab's processes (control plane, platform, node daemons) and of the nodes' pods."""
     from pathlib import Path
 
-    from provisioning.lab import cgroups
+    from provisioning.lab.machines import cgroups
 
     ticks = 0
     markers = (

@@ -8,8 +8,9 @@ import json
 import subprocess
 from dataclasses import asdict, dataclass, field
 
-from provisioning.lab import build, nodes, processes
+from provisioning.lab import build, processes
 from provisioning.lab.layout import CONTEXT, KUBECONFIG, NET, RUNTIME_FILE, SETTINGS, STAMP, WORKDIR
+from provisioning.lab.machines import nodes
 
 COMPONENTS = (
     "etcd",

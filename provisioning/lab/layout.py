@@ -8,7 +8,8 @@ import os
 import tomllib
 from pathlib import Path
 
-from provisioning.lab import hosts, recipes
+from provisioning.lab import recipes
+from provisioning.lab.machines import hosts
 
 HERE = Path(__file__).resolve().parent
 SETTINGS = tomllib.loads((HERE / "settings.toml").read_text())

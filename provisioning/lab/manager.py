@@ -24,18 +24,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from boutique_suite.run import waits
-from provisioning.lab import (
-    build,
-    coredns,
-    hosts,
-    kubectl,
-    lab_status,
-    locks,
-    nodes,
-    ports,
-    processes,
-    recipes,
-)
+from provisioning.lab import build, kubectl, lab_status, locks, ports, processes, recipes
 from provisioning.lab.lab_status import NodeRuntime
 from provisioning.lab.layout import (
     CREATED_WITH,
@@ -49,6 +38,8 @@ from provisioning.lab.layout import (
     STAMP,
     WORKDIR,
 )
+from provisioning.lab.machines import hosts, nodes
+from provisioning.lab.services import coredns
 
 CLUSTER_COMPONENTS = ("kubernetes", "etcd", "kwok", "metrics-server")  # sections of versions.toml
 NODE_COMPONENTS = ("kubernetes-node",)
@@ -188,7 +179,7 @@ def _seed_and_wait(runtime: NodeRuntime) -> None:
 
 def _ensure_cluster_dns() -> None:
     """CoreDNS in kube-system, as kubeadm's addon on-prem (its image from the lab's registry mirror)."""
-    from provisioning.lab import catalog
+    from provisioning.lab.services import catalog
 
     try:
         coredns.ensure(catalog.running(), SETTINGS["hosts"]["service_cidr"])
@@ -199,17 +190,19 @@ def _ensure_cluster_dns() -> None:
 def _ensure_real_nodes() -> None:
     """The lab's registry on the gateway (the nodes pull from it as on-prem nodes pull from GitLab's), the
     stand-in images pushed to it, then the nodes."""
-    from provisioning.lab import catalog, registry
+    from provisioning.lab.machines import containerd
+    from provisioning.lab.services import catalog, registry
 
     server = f"https://{NET.gateway}:{SETTINGS['ports']['kube_apiserver']}"
     try:
         reg = catalog.running()
         catalog.push_all(reg)
+        for host in NET.hosts:  # each node's containerd finds the registry (and the mirrored upstreams)
+            registry.write_certs_d(containerd.node_dir(host.name) / "certs.d", reg.url, reg.ca_file)
         nodes.ensure(
             NET,
             WORKDIR / "pki",
             server,
-            reg,
             kubectl.lab(),
             SETTINGS["nodes"],
             timeout=SETTINGS["timeouts"]["nodes_ready"],
@@ -349,7 +342,9 @@ def _down_nodes() -> list[str]:
     RUNTIME_FILE.unlink(missing_ok=True)
     if os.geteuid() != 0 or hosts.missing_tools():
         return []
-    from provisioning.lab import machines  # the Ansible role tests' machines, if a killed run left them
+    from provisioning.lab.machines import (
+        machines,  # the Ansible role tests' machines, if a killed run left them
+    )
 
     swept = [item for item in machines.sweep() if item.startswith("machine ")]
     return swept + [item for item in nodes.down(NET) if item.startswith("node-")]
@@ -357,7 +352,7 @@ def _down_nodes() -> list[str]:
 
 def _stop_platform() -> list[str]:
     """The platform layer's local processes (Prometheus, the git server...) go first: they use the cluster."""
-    from provisioning.lab import gitserver
+    from provisioning.lab.services import gitserver
 
     stopped = [name for name in processes.recorded() if processes.stop(name)]
     if gitserver.stop(gitserver.STATE):

@@ -13,25 +13,14 @@ from typing import TYPE_CHECKING
 
 from boutique_suite.expectations import argocd_workloads
 from boutique_suite.run.targets import Target
-from provisioning.lab import (
-    boutique,
-    build,
-    catalog,
-    gitrepos,
-    gitserver,
-    metallb,
-    recipes,
-    sealedsecrets,
-    site_layers,
-    site_repos,
-    timers,
-)
+from provisioning.lab import build, recipes, site_layers, site_repos, timers
+from provisioning.lab.services import boutique, catalog, gitrepos, gitserver, metallb, sealedsecrets
 from provisioning.layer import LayerState
 
 if TYPE_CHECKING:
     from boutique_suite.clients.gitops_repo import Repo
     from boutique_suite.clients.kube import Kube
-    from provisioning.lab.gitserver import GitServer
+    from provisioning.lab.services.gitserver import GitServer
 
 GIT_SERVER = "the lab git server"
 NO_REGISTRY = "the lab has no OCI registry: no image to look up"

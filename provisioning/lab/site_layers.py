@@ -15,18 +15,15 @@ from provisioning import (
     phase6_observability,
     phase7_advanced,
 )
-from provisioning.lab import (
+from provisioning.lab import kubectl, lab_status, manager, processes
+from provisioning.lab.services import (
     argocd,
     boutique,
     gitrepos,
     gitserver,
-    kubectl,
-    lab_status,
-    manager,
     metallb,
     monitoring,
     pipeline,
-    processes,
     sealedsecrets,
 )
 from provisioning.layer import LayerState, broken, not_provisioned

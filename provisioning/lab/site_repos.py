@@ -1,6 +1,6 @@
 """The lab site's repositories and CI, as :class:`boutique_suite.context.sites.Site` hands them to the suite:
-app-repo's jobs run by gitlab-ci-local (provisioning/lab/pipeline.py) and gitops-repo, both on the lab's
-git server."""
+app-repo's jobs run by gitlab-ci-local (provisioning/lab/services/pipeline.py) and gitops-repo, both on the
+lab's git server."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from provisioning.lab import boutique, gitrepos, gitserver, pipeline
+from provisioning.lab.services import boutique, gitrepos, gitserver, pipeline
 
 if TYPE_CHECKING:
-    from provisioning.lab.gitserver import GitServer
-    from provisioning.lab.pipeline import JobResult
+    from provisioning.lab.services.gitserver import GitServer
+    from provisioning.lab.services.pipeline import JobResult
 
 
 @dataclass

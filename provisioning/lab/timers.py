@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import yaml
 
 from provisioning.gitops import source as gitops_source
-from provisioning.lab import boutique, manager, monitoring
+from provisioning.lab import manager
+from provisioning.lab.services import boutique, monitoring
 from provisioning.observability import publish
 
 

@@ -115,7 +115,7 @@ def stale(gitops: Path = GITOPS, source: Path = HERE) -> list[str]:
 
 def rendered_monitoring(gitops: Path = GITOPS) -> list[dict[str, Any]]:
     """``kustomize build platform/config/monitoring``: the objects Argo CD applies."""
-    from provisioning.lab import pipeline
+    from provisioning.lab.services import pipeline
 
     kustomize = shutil.which("kustomize", path=str(pipeline.kustomize_dir())) or "kustomize"
     proc = subprocess.run(

@@ -7,12 +7,12 @@ pull from GitLab's registry.
 - Its certificate is signed by the lab's platform CA (the git server's, ``provisioning/lab/pki.py``) for
   DNS ``registry.local`` and the IP it listens on, so containerd can reach it by IP (no DNS in the lab).
 - ``request``: one HTTP request to it, always verifying TLS with the platform CA; the OCI distribution
-  client built on it (push, tag, list, delete, exists) is ``provisioning/lab/oci.py``.
+  client built on it (push, tag, list, delete, exists) is ``provisioning/lab/services/oci.py``.
 - ``containerd_hosts_toml`` / ``write_certs_d``: containerd's ``certs.d/<host>/hosts.toml`` for
   registry.local and each mirrored upstream registry (``MIRRORED_UPSTREAMS``), resolving its images at the
   registry's IP and port only (no fallback to DNS) and trusting the CA.
 
-    python -m provisioning.lab.registry up [--host H] [--port P] | down
+    python -m provisioning.lab.services.registry up [--host H] [--port P] | down
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from provisioning.lab import build, gitserver, locks, pki, processes, recipes
+from provisioning.lab import build, locks, pki, processes, recipes
+from provisioning.lab.services import gitserver
 
 NAME = "registry.local"
 # Upstream registries the lab's registry answers for, as an air-gapped site's mirror does: the nodes'
@@ -87,9 +88,9 @@ def config_yaml(host: str, port: int, storage: Path, cert: pki.ServerCert) -> st
     q = json.dumps
     return "\n".join(
         [
-            "# Written by provisioning/lab/registry.py: the lab's OCI registry.",
+            "# Written by provisioning/lab/services/registry.py: the lab's OCI registry.",
             "# No auth section: pulls are anonymous. The lab's imagePullSecrets (registry-credentials,",
-            "# sealed) are checked elsewhere (provisioning/lab/boutique.py), not by this registry.",
+            "# sealed) are checked elsewhere (provisioning/lab/services/boutique.py), not by this registry.",
             "version: 0.1",
             "log:",
             "  level: warn",
@@ -215,7 +216,7 @@ def write_certs_d(certs_d_dir: Path, mirror_url: str, ca: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m provisioning.lab.registry", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m provisioning.lab.services.registry", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help=f"ensure the registry of {STATE}")
     up.add_argument("--host", default=HOST)

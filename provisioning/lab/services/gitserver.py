@@ -15,7 +15,7 @@ nginx and fcgiwrap are the lab's process supervisor's (provisioning/lab/processe
 one is restarted, a port held by something else is a clear error. The token is never printed or logged:
 clients get it through the environment (``gitrepos.client_env``), never in a URL.
 
-    python -m provisioning.lab.gitserver up | down     # ensure() / stop() on the default state
+    python -m provisioning.lab.services.gitserver up | down     # ensure() / stop() on the default state
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from boutique_suite.run import waits
-from provisioning.lab import hosts, locks, pki, ports, processes
+from provisioning.lab import locks, pki, ports, processes
+from provisioning.lab.machines import hosts
 
 STATE = Path(os.environ.get("KWOK_WORKDIR", Path.home() / ".kwok")) / "boutique-lab-platform" / "git"
 PORT = 28443
@@ -369,7 +370,9 @@ def run_git(cwd: Path | None, *args: str, env: dict[str, str] | None = None) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m provisioning.lab.gitserver", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m provisioning.lab.services.gitserver", description=__doc__
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help=f"ensure the server of {STATE} on port {PORT} with {', '.join(REPOS)}")
     sub.add_parser("down", help="stop the server, leave no process")

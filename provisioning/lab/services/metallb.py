@@ -39,7 +39,7 @@ COMPONENT = "metallb"  # section of versions.toml
 HOST = "127.0.0.1"
 PORT: int = manager.SETTINGS["platform_ports"]["metallb_controller_metrics"]
 HOME = processes.PLATFORM / "metallb"
-GITOPS = Path(__file__).resolve().parents[1] / "gitops"
+GITOPS = Path(__file__).resolve().parents[2] / "gitops"
 POOL_CONFIG = GITOPS / "platform" / "config" / "metallb"
 INGRESS_VALUES = GITOPS / "platform" / "values" / "ingress-nginx.yaml"
 INGRESS_NS = "ingress-nginx"
@@ -256,7 +256,7 @@ def speaker_objects(image: str) -> list[dict]:
 
 def _push_speaker_image() -> str:
     """A one-layer image of the speaker binary in the lab's registry (quay.io cannot be reached offline)."""
-    from provisioning.lab import catalog, oci, registry
+    from provisioning.lab.services import catalog, oci, registry
 
     version = recipes.load_versions()[COMPONENT]["version"]
     binary = build.bin_dir(SPEAKER_COMPONENT) / "metallb-speaker"

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import yaml
 
-from provisioning.lab import images, layout, oci, registry
+from provisioning.lab import layout
+from provisioning.lab.services import images, oci, registry
 
-OVERLAYS = Path(__file__).resolve().parents[1] / "gitops" / "overlays"
+OVERLAYS = Path(__file__).resolve().parents[2] / "gitops" / "overlays"
 PROBE_IMAGE = "registry.local/boutique/suite-probe:v1"  # boutique_suite.clients.kube.PROBE_IMAGE
 # The Boutique's release images (../shared/reference/online-boutique.md: the public path serves up to
 # v0.10.5).

@@ -1,6 +1,6 @@
 """Real Argo CD in the lab, installed the on-prem way: ``provisioning/argocd_bootstrap.install`` applies Argo
 CD's pinned ``install.yaml`` unchanged into the lab cluster, its images pulled by the nodes under their
-upstream names through the lab's registry mirror (``provisioning/lab/upstream_images.py``).
+upstream names through the lab's registry mirror (``provisioning/lab/services/upstream_images.py``).
 
 What the lab adds is what a site adds to install.yaml: its settings (``argocd-cm``, ``argocd-cmd-params-cm``
 with the lab's shorter self-heal backoff, ``argocd-rbac-cm``), ``argocd-secret`` (the admin password's bcrypt
@@ -24,25 +24,16 @@ from pathlib import Path
 from boutique_suite.clients.argocd import ArgoCDClient, ArgoCDUnavailable
 from boutique_suite.run import waits
 from provisioning import argocd_bootstrap
-from provisioning.lab import (
-    build,
-    catalog,
-    gitrepos,
-    gitserver,
-    hosts,
-    kubectl,
-    manager,
-    pki,
-    processes,
-    upstream_images,
-)
+from provisioning.lab import build, kubectl, manager, pki, processes
+from provisioning.lab.machines import hosts
+from provisioning.lab.services import catalog, gitrepos, gitserver, upstream_images
 
 NS: str = manager.SETTINGS["argocd"]["namespace"]
 PORTS: dict[str, int] = manager.SETTINGS["platform_ports"]
 HOME = processes.PLATFORM / "argocd"
 PASSWORD_FILE = HOME / "admin.password"
 PART_OF = {"app.kubernetes.io/part-of": "argocd"}
-GITOPS = Path(__file__).resolve().parents[1] / "gitops"
+GITOPS = Path(__file__).resolve().parents[2] / "gitops"
 SERVER = "argocd-server"
 LAB_SERVICE = "argocd-server-lab"  # argocd-server at a fixed address (install.yaml's has a dynamic one)
 INGRESS_HOST = "argocd.local"  # gitops-repo's Ingress for Argo CD (platform/config/argocd)

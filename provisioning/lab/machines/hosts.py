@@ -22,7 +22,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]  # provisioning/lab: settings.toml
 SETTINGS = tomllib.loads((HERE / "settings.toml").read_text())
 NETNS_DIR = Path("/var/run/netns")
 CHAIN = "BOUTIQUE-LAB"  # nat PREROUTING: what comes in from the bridge
@@ -32,6 +32,14 @@ HOOKS = ((CHAIN, "PREROUTING"), (LOCAL_CHAIN, "OUTPUT"))
 
 class HostError(Exception):
     """The lab's hosts cannot be made here; the message says why and what to change."""
+
+
+CLUSTER_DOMAIN = "cluster.local"  # kubeadm's default, served by CoreDNS, set in every kubelet
+
+
+def cluster_dns_ip(service_cidr: str) -> str:
+    """kubeadm's choice: the tenth address of the Service range (10.96.0.10 for 10.96.0.0/16)."""
+    return str(ipaddress.ip_network(service_cidr)[10])
 
 
 @dataclass(frozen=True)

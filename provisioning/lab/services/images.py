@@ -6,7 +6,7 @@ and so a new build. ``image_archive()`` writes a docker-archive tar (what ``dock
 importable with ``ctr -n k8s.io images import``) in which every tag is the same single layer
 (``/standin``, ``/etc/passwd``) with its role baked in as ``SERVICE=<role>``.
 
-Usage: ``python -m provisioning.lab.images [--tag TAG] [--force]`` prints the archive's path.
+Usage: ``python -m provisioning.lab.services.images [--tag TAG] [--force]`` prints the archive's path.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 
 from provisioning.lab import build, recipes
 
-STANDIN_SOURCE = Path(__file__).resolve().parent / "standin"
+STANDIN_SOURCE = Path(__file__).resolve().parents[1] / "standin"
 BOUTIQUE_REPOSITORY = "registry.local/boutique"
 PAUSE_IMAGE = "registry.local/lab/pause:3.10"
 BOUTIQUE_SERVICES = (
@@ -194,7 +194,9 @@ def image_config(service: str, layer_digest: str) -> bytes:
             "Labels": {"org.opencontainers.image.title": f"Online Boutique stand-in: {service}"},
         },
         "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
-        "history": [{"created": CREATED, "created_by": f"provisioning/lab/images.py (SERVICE={service})"}],
+        "history": [
+            {"created": CREATED, "created_by": f"provisioning/lab/services/images.py (SERVICE={service})"}
+        ],
     }
     return json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
 

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from boutique_suite.clients.gitops_repo import RemoteGitopsRepo, bump_commit_in
-from provisioning.lab import build, gitrepos, gitserver
+from provisioning.lab import build
+from provisioning.lab.services import gitrepos, gitserver
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 APP_REPO = ROOT / "provisioning" / "cicd" / "app-repo"
 GITLAB_CI_LOCAL = ROOT / "node_modules" / ".bin" / "gitlab-ci-local"
 GITLAB_CI_LOCAL_VERSION = "4.73.0"  # the exact version in package.json (4.74+ needs Node 22)

@@ -1,15 +1,15 @@
 """Debian 12 machines of the suite's own, for running the Ansible roles over ssh as on real hosts.
 
-A root filesystem is made once with mmdebstrap (cached under ~/.cache/boutique-lab/machines/, keyed by
-suite and package list), unpacked per machine and booted with ``systemd-nspawn --boot`` (systemd as PID 1,
-sshd, journald) in a network namespace of its own on a bridge of its own, reached over ssh with a key
-and host keys made for the run. The machines have no route to a package mirror: the image already holds
-what the roles install (chrony, containerd), standing in for the mirror.
+A root filesystem is made once with mmdebstrap (cached under ~/.cache/boutique-lab/machines/, keyed by suite
+and package list), unpacked per machine and booted with ``systemd-nspawn --boot`` (systemd as PID 1, sshd,
+journald) in a network namespace of its own on a bridge of its own, reached over ssh with a key and host keys
+made for the run. The machines have no route to a package mirror: the image already holds what the roles
+install (chrony, containerd), standing in for the mirror.
 
 ``down()`` stops each machine and removes every namespace, veth, bridge, cgroup and root filesystem made;
-nothing here touches the lab's own hosts (provisioning/lab/hosts.py) or its iptables chain. The machines'
-processes are recorded apart from the platform's, and a run holds a lock on them while they are up: the
-offline tests boot them beside the lab's session, whose ``lab down`` sweeps only what a killed run left.
+nothing here touches the lab's own hosts (provisioning/lab/machines/hosts.py) or its iptables chain. The
+machines' processes are recorded apart from the platform's, and a run holds a lock on them while they are up:
+the offline tests boot them beside the lab's session, whose ``lab down`` sweeps only what a killed run left.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import IO
 
 from boutique_suite.run import waits
-from provisioning.lab import cgroups, hosts, locks, processes, recipes
+from provisioning.lab import locks, processes, recipes
+from provisioning.lab.machines import cgroups, hosts
 
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"

@@ -7,7 +7,7 @@ runs against a real workspace. Answers follow https://api.slack.com/methods: HTT
 ``{"ok": false, "error": ...}`` for API errors (``not_authed``, ``invalid_auth``, ``channel_not_found``,
 ``no_text``, ``invalid_arguments``), newest message first in history, ``ts`` strings that order messages.
 
-python -m provisioning.lab.slack --port P --token-file F --channel boutique-alerts [--channel ...]
+python -m provisioning.lab.services.slack --port P --token-file F --channel boutique-alerts [--channel ...]
 """
 
 from __future__ import annotations

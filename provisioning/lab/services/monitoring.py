@@ -7,7 +7,7 @@ receiver, as local processes on 127.0.0.1.
   `kustomize build platform/config/monitoring`, not the sources (provisioning/observability/publish.py).
 - Alertmanager (Debian's) runs the config gitops-repo gives kube-prometheus-stack (its values file),
   rendered for a bot token posting to the lab receiver's chat.postMessage; gossip is off.
-- The receiver (provisioning/lab/slack.py) accepts a bot token generated per lab (0600 file).
+- The receiver (provisioning/lab/services/slack.py) accepts a bot token generated per lab (0600 file).
 
 ensure() is idempotent: configs are rewritten only when they differ (then hot-reloaded), and processes
 that already run with the same arguments on the current cluster are left alone.
@@ -37,7 +37,7 @@ TOKEN_FILE = SLACK_HOME / "bot.token"
 PORTS: dict[str, int] = manager.SETTINGS["platform_ports"]
 CFG: dict[str, Any] = manager.SETTINGS["monitoring"]
 HOST = "127.0.0.1"
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 COMPONENTS = ("slack-receiver", "kube-state-metrics", "alertmanager", "prometheus")
 PROMETHEUS_BIN = "/usr/bin/prometheus"
 ALERTMANAGER_BIN = "/usr/bin/prometheus-alertmanager"
@@ -192,7 +192,7 @@ def _argv() -> dict[str, list[str]]:
         "slack-receiver": [
             sys.executable,
             "-m",
-            "provisioning.lab.slack",
+            "provisioning.lab.services.slack",
             "--port",
             str(PORTS["slack"]),
             "--token-file",

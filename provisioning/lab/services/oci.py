@@ -1,5 +1,5 @@
-"""An OCI distribution client for the lab's registry (provisioning/lab/registry.py): blobs, manifests and
-tags over the registry HTTP API (push, tag, list, delete, exists), and the images the lab pushes built in
+"""An OCI distribution client for the lab's registry (provisioning/lab/services/registry.py): blobs, manifests
+and tags over the registry HTTP API (push, tag, list, delete, exists), and the images the lab pushes built in
 memory (reproducible uncompressed tar layers, their OCI config)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 import requests
 
-from provisioning.lab.registry import NAME, Registry, RegistryError, request
+from provisioning.lab.services.registry import NAME, Registry, RegistryError, request
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"

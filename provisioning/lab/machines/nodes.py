@@ -1,14 +1,13 @@
 """Real nodes: containerd + runc + CNI + kubelet + kube-proxy on each of the lab's hosts.
 
-Every host (provisioning/lab/hosts.py) runs its own containerd (own root, state and socket, CNI bridge
-``cni0`` with host-local addresses from the pod range the controller-manager gave the node), a kubelet
+Every host (provisioning/lab/machines/hosts.py) runs its own containerd (own root, state and socket, CNI
+bridge ``cni0`` with host-local addresses from the pod range the controller-manager gave the node), a kubelet
 (cgroupfs driver under ``/boutique-lab-<host>`` in every cgroup v1 controller) and kube-proxy (iptables mode)
-in its network namespace. Images are pulled from the lab's registry (provisioning/lab/registry.py), which
-containerd finds through ``certs.d/registry.local/hosts.toml`` trusting the platform CA, as on-prem.
+in its network namespace. Images are pulled from the lab's registry (provisioning/lab/services/registry.py),
+which containerd finds through ``certs.d/registry.local/hosts.toml`` trusting the platform CA, as on-prem.
 
-``down`` removes what the nodes made, in order: pods' containers through containerd, the daemons, every
-mount under the nodes' directories, the pods' network namespaces, the cgroups, then the hosts.
-"""
+``down`` removes what the nodes made, in order: pods' containers through containerd, the daemons, every mount
+under the nodes' directories, the pods' network namespaces, the cgroups, then the hosts."""
 
 from __future__ import annotations
 
@@ -24,7 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from boutique_suite.run import waits
-from provisioning.lab import build, cgroups, containerd, coredns, hosts, processes, registry
+from provisioning.lab import build, processes
+from provisioning.lab.machines import cgroups, containerd, hosts
 
 KUBELET_CONFIG_API = "kubelet.config.k8s.io/v1beta1"
 
@@ -133,8 +133,8 @@ def kubelet_config(
         # answers (no upstream DNS in the lab), never this machine's own resolvers.
         "resolvConf": str(containerd.node_dir(name) / "resolv.conf"),
         "containerRuntimeEndpoint": f"unix://{containerd.socket_path(name)}",
-        "clusterDomain": coredns.CLUSTER_DOMAIN,
-        "clusterDNS": [coredns.service_ip(str(net.service_cidr))],
+        "clusterDomain": hosts.CLUSTER_DOMAIN,
+        "clusterDNS": [hosts.cluster_dns_ip(str(net.service_cidr))],
         "serializeImagePulls": False,
         "registerNode": True,
         # This machine's disk stats are unreadable to cAdvisor ("cannot find filesystem info for device"):
@@ -360,7 +360,6 @@ def ensure(
     net: hosts.Network,
     pki: Path,
     server: str,
-    reg: registry.Registry,
     kubectl: Callable[..., str],
     settings: dict,
     timeout: float,
@@ -369,7 +368,6 @@ def ensure(
     give each node its bridge network once the controller-manager has given it a pod range."""
     names = [h.name for h in net.hosts]
     for name in names:
-        registry.write_certs_d(containerd.node_dir(name) / "certs.d", reg.url, reg.ca_file)
         start_containerd(net, name, settings["sandbox_image"])
     for name in names:
         start_kubelet(net, name, pki, server, settings["kubelet_port"], settings["crash_loop_back_off_max"])

@@ -20,7 +20,8 @@ from pathlib import Path
 import yaml
 
 from provisioning.gitops import source as gitops_source
-from provisioning.lab import gitrepos, gitserver, kubectl, manager, processes
+from provisioning.lab import kubectl, manager, processes
+from provisioning.lab.services import gitrepos, gitserver
 
 UPSTREAM_REPO = "https://gitlab.local/boutique/gitops-repo.git"
 LAB_INGRESS_ADDRESS = "127.0.0.1"
@@ -100,7 +101,7 @@ def _sealed_path(overlay: str, cert: bytes) -> Path:
 
 def cached_sealed_secrets() -> dict[str, str]:
     """Sealed secrets already made for the running controller's key ({path in gitops-repo: YAML})."""
-    from provisioning.lab import sealedsecrets
+    from provisioning.lab.services import sealedsecrets
 
     try:
         cert = sealedsecrets.cert_pem()
@@ -118,7 +119,7 @@ def cached_sealed_secrets() -> dict[str, str]:
 def reseal_registry_credentials() -> None:
     """Seal registry-credentials with the lab controller's certificate (once per key), for each overlay
     the lab deploys; gitops-repo's committed ciphertext is a placeholder for on-prem to reseal."""
-    from provisioning.lab import sealedsecrets
+    from provisioning.lab.services import sealedsecrets
 
     sealedsecrets.ensure()
     cert = sealedsecrets.cert_pem()
@@ -139,7 +140,8 @@ def reseal_registry_credentials() -> None:
         doc["metadata"] = {**committed.get("metadata", {}), **doc.get("metadata", {})}
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(
-            "# Sealed for the lab's controller by provisioning/lab/boutique.py\n" + yaml.safe_dump(doc)
+            "# Sealed for the lab's controller by provisioning/lab/services/boutique.py\n"
+            + yaml.safe_dump(doc)
         )
 
 

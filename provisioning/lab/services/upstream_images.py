@@ -26,7 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from provisioning.lab import build, machines, oci, recipes, registry
+from provisioning.lab import build, recipes
+from provisioning.lab.machines import machines
+from provisioning.lab.services import oci, registry
 
 CACHE = recipes.CACHE_ROOT / "images"
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -151,7 +153,7 @@ def recipe_for(reference: str) -> Recipe:
         if recipe.repository == repository:
             return recipe
     raise UpstreamImageError(
-        f"{reference}: no recipe builds this image here (provisioning/lab/upstream_images.py)"
+        f"{reference}: no recipe builds this image here (provisioning/lab/services/upstream_images.py)"
     )
 
 

@@ -12,7 +12,14 @@ import tempfile
 from pathlib import Path
 
 from provisioning.lab import pki
-from provisioning.lab.gitserver import GitServer, GitServerError, basic_auth, paths, repo_name, run_git
+from provisioning.lab.services.gitserver import (
+    GitServer,
+    GitServerError,
+    basic_auth,
+    paths,
+    repo_name,
+    run_git,
+)
 
 AUTHOR = ("boutique-suite", "suite@boutique.local")
 

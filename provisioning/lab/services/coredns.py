@@ -13,19 +13,20 @@ upstream DNS, like an air-gapped site without one.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import subprocess
 import sys
 
-from provisioning.lab import build, hosts, kubectl, oci, recipes, registry
+from provisioning.lab import build, kubectl, recipes
+from provisioning.lab.machines import hosts
+from provisioning.lab.services import oci, registry
 
 COMPONENT = "coredns"
 NS = "kube-system"
 NAME = "coredns"
 REPOSITORY = "coredns/coredns"  # under registry.k8s.io, the name kubeadm's manifest uses
 UPSTREAM_REGISTRY = "registry.k8s.io"
-CLUSTER_DOMAIN = "cluster.local"
+
 LABELS = {"k8s-app": "kube-dns"}
 
 
@@ -41,11 +42,6 @@ def image() -> str:
     return f"{UPSTREAM_REGISTRY}/{REPOSITORY}:{version()}"
 
 
-def service_ip(service_cidr: str) -> str:
-    """kubeadm's choice: the tenth address of the Service range (10.96.0.10 for 10.96.0.0/16)."""
-    return str(ipaddress.ip_network(service_cidr)[10])
-
-
 def corefile() -> str:
     """kubeadm's default Corefile for the cluster domain."""
     return f"""\
@@ -55,7 +51,7 @@ def corefile() -> str:
        lameduck 5s
     }}
     ready
-    kubernetes {CLUSTER_DOMAIN} in-addr.arpa ip6.arpa {{
+    kubernetes {hosts.CLUSTER_DOMAIN} in-addr.arpa ip6.arpa {{
        pods insecure
        fallthrough in-addr.arpa ip6.arpa
        ttl 30
@@ -65,8 +61,8 @@ def corefile() -> str:
        max_concurrent 1000
     }}
     cache 30 {{
-       disable success {CLUSTER_DOMAIN}
-       disable denial {CLUSTER_DOMAIN}
+       disable success {hosts.CLUSTER_DOMAIN}
+       disable denial {hosts.CLUSTER_DOMAIN}
     }}
     loop
     reload
@@ -206,7 +202,7 @@ def push_image(reg: registry.Registry) -> str:
 def ensure(reg: registry.Registry, service_cidr: str, timeout: float = 120) -> None:
     """CoreDNS running in kube-system and its ``kube-dns`` Service answering; idempotent."""
     try:
-        kubectl.apply_objects(objects(push_image(reg), service_ip(service_cidr)))
+        kubectl.apply_objects(objects(push_image(reg), hosts.cluster_dns_ip(service_cidr)))
         kubectl.run("-n", NS, "rollout", "status", f"deployment/{NAME}", f"--timeout={timeout:g}s")
     except (kubectl.KubectlError, registry.RegistryError, recipes.BuildError) as exc:
         raise CoreDNSError(f"cluster DNS (CoreDNS): {exc}") from None
