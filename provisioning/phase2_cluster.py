@@ -4,7 +4,7 @@ lab: the offline lab (real etcd, kube-apiserver, controller-manager, scheduler; 
 provisioning.lab.manager and seeded with the on-prem topology.
 onprem: the cluster is checked through the target's kubeconfig; when it is not there or not Ready, and
 every node answers over ssh, phase2.yml builds it (containerd trusting the registry's CA, kubeadm init
-and join, flannel, local-path as the default StorageClass, node labels) and the check runs again.
+and join, Calico, local-path as the default StorageClass, node labels) and the check runs again.
 """
 
 from __future__ import annotations
