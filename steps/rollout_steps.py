@@ -56,9 +56,8 @@ def commit_annotation(commits: gitops_changes.ScenarioCommits, run_id: str, stor
 @then("Argo CD heard of that commit from gitops-repo's push webhook")
 @touches(Touches.argocd, Touches.git)
 def webhook_told_argocd(target: Target, kube: Kube, story: dict) -> None:
-    line = gitops_checks.expect_webhook_refresh(
-        target, kube, gitops_changes.application(story), story["pushed_at"]
-    )
+    app = gitops_changes.application(story)
+    line = gitops_checks.expect_webhook_refresh(target, kube, app, story["pushed_at"])
     evidence.attach_text("Argo CD's log: the push webhook's refresh", line)
 
 
@@ -225,9 +224,8 @@ def old_pods_stay(kube: Kube, app_ns: str, story: dict, deployment: str) -> None
 def app_degraded(
     argocd: ArgoCDClient, kube: Kube, app_ns: str, execution: Execution, story: dict, app: str, seconds: int
 ) -> None:
-    took = rollout.expect_degraded_after_deadline(
-        argocd, kube, app, app_ns, "frontend", story["committed_at"], seconds
-    )
+    since = story["committed_at"]
+    took = rollout.expect_degraded_after_deadline(argocd, kube, app, app_ns, "frontend", since, seconds)
     execution.timing("commit_to_degraded_seconds", took, budget=seconds)
 
 

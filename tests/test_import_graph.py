@@ -117,6 +117,42 @@ def test_no_step_file_is_over_400_lines() -> None:
     assert {name: n for name, n in sizes.items() if n > 400} == {}
 
 
+STEP_DECORATORS = {"given", "when", "then"}
+
+
+def long_bindings(source: str, limit: int = 3) -> dict[str, int]:
+    """Step bindings whose body (without its docstring) spans more than ``limit`` lines."""
+    found = {}
+    for node in ast.parse(source).body:
+        if not isinstance(node, ast.FunctionDef):
+            continue
+        names = {getattr(getattr(d, "func", d), "id", "") for d in node.decorator_list}
+        if not names & STEP_DECORATORS:
+            continue
+        body = node.body
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+            body = body[1:]
+        lines = (body[-1].end_lineno or 0) - body[0].lineno + 1 if body else 0
+        if lines > limit:
+            found[node.name] = lines
+    return found
+
+
+def test_every_step_binding_is_at_most_three_lines() -> None:
+    """A binding calls the library; a fourth line is logic that belongs in it."""
+    found = {p.name: long_bindings(p.read_text()) for p in (ROOT / "steps").glob("*_steps.py")}
+    assert sum(len(b) for b in found.values()) == 0, {name: b for name, b in found.items() if b}
+
+
+def test_a_four_line_binding_is_named() -> None:
+    source = (
+        '@then("x")\ndef short():\n    """doc"""\n    a()\n    b()\n\n'
+        '@when(parsers.parse("y"))\ndef long():\n    a()\n    b()\n    c()\n    d()\n\n'
+        "def helper():\n    a()\n    b()\n    c()\n    d()\n"
+    )
+    assert long_bindings(source) == {"long": 4}
+
+
 LIBRARY = ("boutique_suite", "provisioning", "loadtests")
 SIZE_LIMIT = 400
 SIZE_REASON = "over 400 lines because"  # what a longer module's docstring says, followed by its reason
