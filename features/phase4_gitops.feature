@@ -27,6 +27,12 @@ Feature: Phase 4 - GitOps deployment of the Online Boutique
     And every Secret a Deployment refers to exists in the namespace "boutique-dev"
 
   @phase4 @nightly
+  Scenario: The NetworkPolicies let every call of the Boutique through and keep the others out
+    When the NetworkPolicies of "overlays/dev" are read for the namespace "boutique-dev"
+    Then they allow every call the Online Boutique makes, and every service's DNS lookups
+    And they refuse a pod of another namespace calling redis-cart, and the load generator calling a backend
+
+  @phase4 @nightly
   Scenario: The Application syncs automatically, prunes and heals
     Then the Application "online-boutique-dev" syncs path "overlays/dev" of gitops-repo's "main" branch
     And its sync policy is automated with prune and selfHeal enabled

@@ -12,7 +12,7 @@ from boutique_suite.clients.argocd import ArgoCDClient, wait_synced_and_healthy
 from boutique_suite.clients.kube import Kube
 from boutique_suite.context import sites
 from boutique_suite.context.sites import site_for
-from boutique_suite.expectations import gitops_checks, manifests, storefront
+from boutique_suite.expectations import gitops_checks, manifests, network_flows, storefront
 from boutique_suite.reporting import evidence
 from boutique_suite.reporting.evidence import Execution
 from boutique_suite.run.targets import Target
@@ -340,3 +340,26 @@ def start_probe(target: Target, undo: UndoStack, url: str, rate: int) -> storefr
 @touches(Touches.ingress)
 def probe_share(prober: storefront.Prober, percent: float) -> None:
     storefront.expect_share_ok(prober.stop(), percent)
+
+
+# --- the NetworkPolicies, as the overlay builds them -----------------------------------------------------
+
+
+@when(parsers.parse('the NetworkPolicies of "{overlay}" are read for the namespace "{namespace}"'))
+@touches(Touches.file_only)
+def policies_read(story: dict, overlay: str, namespace: str) -> None:
+    story["policies"], story["policy_ns"] = network_flows.overlay_policies(overlay, namespace), namespace
+
+
+@then("they allow every call the Online Boutique makes, and every service's DNS lookups")
+@touches(Touches.file_only)
+def flows_allowed(story: dict) -> None:
+    flows = network_flows.needed(story["policy_ns"])
+    network_flows.expect_flows(story["policies"], flows, True, "flows the Boutique needs")
+
+
+@then("they refuse a pod of another namespace calling redis-cart, and the load generator calling a backend")
+@touches(Touches.file_only)
+def flows_refused(story: dict) -> None:
+    flows = network_flows.forbidden(story["policy_ns"])
+    network_flows.expect_flows(story["policies"], flows, False, "flows the policies keep out")
