@@ -16,7 +16,8 @@ from provisioning.lab.machines import machines
 
 HOLD = """
 import sys
-from provisioning.lab import locks, machines
+from provisioning.lab import locks
+from provisioning.lab.machines import machines
 held = locks.claim(machines.OWNER_LOCK, wait=machines.CLAIM_WAIT)
 print("held" if held else "refused", flush=True)
 sys.stdin.read()
