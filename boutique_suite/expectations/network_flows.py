@@ -16,8 +16,6 @@ from typing import Any
 from boutique_suite.reporting import evidence
 from provisioning.gitops.checks import render
 
-DNS = ("kube-system", {"k8s-app": "kube-dns"})
-
 
 @dataclass(frozen=True)
 class Pod:
@@ -69,7 +67,7 @@ CALLS = (
 
 def needed(namespace: str) -> list[Flow]:
     """Every call the Boutique makes, and every service's DNS lookups to the cluster's DNS."""
-    dns = Pod(DNS[0], DNS[1], "kube-dns")
+    dns = Pod("kube-system", {"k8s-app": "kube-dns"}, "kube-dns")
     callers = sorted({a for a, _, _ in CALLS} | {b for _, b, _ in CALLS})
     calls = [Flow(boutique_pod(a, namespace), boutique_pod(b, namespace), port) for a, b, port in CALLS]
     return calls + [Flow(boutique_pod(app, namespace), dns, 53, "UDP") for app in callers]
@@ -106,15 +104,11 @@ def _selects(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
     return True
 
 
-def _namespace_labels(namespace: str) -> dict[str, str]:
-    return {"kubernetes.io/metadata.name": namespace}
-
-
 def _peer_matches(peer: dict[str, Any], policy_ns: str, pod: Pod) -> bool:
     if "ipBlock" in peer:
         return False  # pods are matched by selectors; an ipBlock is for addresses outside the cluster
     if "namespaceSelector" in peer:
-        if not _selects(peer["namespaceSelector"], _namespace_labels(pod.namespace)):
+        if not _selects(peer["namespaceSelector"], {"kubernetes.io/metadata.name": pod.namespace}):
             return False
     elif pod.namespace != policy_ns:
         return False
@@ -196,10 +190,11 @@ def overlay_policies(overlay: str, namespace: str) -> list[dict[str, Any]]:
 
 def network_policies(objects: list[dict[str, Any]], namespace: str) -> list[dict[str, Any]]:
     """The overlay's NetworkPolicies, each in ``namespace`` unless it names its own."""
-    found = [o for o in objects if o.get("kind") == "NetworkPolicy"]
-    for policy in found:
-        policy["metadata"].setdefault("namespace", namespace)
-    return found
+    return [
+        {**o, "metadata": {"namespace": namespace, **o["metadata"]}}
+        for o in objects
+        if o.get("kind") == "NetworkPolicy"
+    ]
 
 
 def expect_flows(
