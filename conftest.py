@@ -116,7 +116,9 @@ def kube(request: pytest.FixtureRequest, layers: LayerRunner, target: targets.Ta
     except LayerUnavailable as exc:
         pytest.skip(str(exc))
     try:
-        kube = connect(target.cluster.kubeconfig_path, target.cluster.context, run_id)
+        kube = connect(
+            target.cluster.kubeconfig_path, target.cluster.context, run_id, registry=target.registry_access()
+        )
     except ClusterUnreachable as exc:
         pytest.fail(str(exc), pytrace=False)
     # The run's Lease, held from its first use of the cluster: no other run's sweep touches its objects.

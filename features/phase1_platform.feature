@@ -1,8 +1,9 @@
 Feature: Phase 1 - GitLab, container registry and runner
   The mini PC runs GitLab, its container registry behind a certificate from the platform's own CA, and
   a GitLab Runner. Application code (app-repo) and deployment manifests (gitops-repo) live in two
-  repositories. On the lab target a smart-HTTP git server and an OCI registry with its own CA stand in
-  for GitLab on loopback; GitLab's own health and its runner exist only on real hosts.
+  repositories. On the lab target a smart-HTTP git server and an OCI registry that demands credentials,
+  with a certificate from the same CA, stand in for GitLab; GitLab's own health and its runner exist only
+  on real hosts.
 
   Background:
     Given the platform is built through phase 1

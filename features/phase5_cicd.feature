@@ -2,8 +2,9 @@ Feature: Phase 5 - CI/CD from app-repo to the cluster
   A push to app-repo builds each changed service from a multi-stage Dockerfile, pushes the image tagged
   with the commit's short SHA to the private registry and writes that tag into gitops-repo with
   "kustomize edit set image"; Argo CD then deploys it. Pods pull through the imagePullSecret on their
-  ServiceAccount. On the lab target gitlab-ci-local runs the same jobs of .gitlab-ci.yml; the build and push
-  jobs need a container engine and a registry, which the lab lacks, so they are skipped with that reason.
+  ServiceAccount, and the registry refuses a pull without it. On the lab target gitlab-ci-local runs the same
+  jobs of .gitlab-ci.yml; the build and push jobs need a container engine, which the lab lacks, so they are
+  skipped with that reason. The lab's registry.local demands credentials as GitLab's registry does.
 
   Background:
     Given the platform is built through phase 5
@@ -42,3 +43,10 @@ Feature: Phase 5 - CI/CD from app-repo to the cluster
     Then every ServiceAccount in "boutique-dev", including "default", lists the imagePullSecret "registry-credentials"
     And "registry-credentials" is a Secret of type "kubernetes.io/dockerconfigjson" for "registry.local"
     And a pod created with one of those ServiceAccounts and no pull secret of its own is given "registry-credentials"
+
+  @phase5 @nightly
+  Scenario: The private registry serves its images only to pods with the pull secret
+    When a pod in "boutique-dev" whose ServiceAccount has no pull secret must pull "registry.local/boutique/suite-probe:v1"
+    Then the node's pull fails with an authentication error within 60 seconds
+    When a pod naming the pull secret "registry-credentials" must pull the same image
+    Then that pod runs within 60 seconds

@@ -24,5 +24,4 @@ def ensure(client: registry.Registry) -> str | None:
 
 
 def ensure_on_target(target: Target) -> str | None:
-    assert target.gitlab is not None, f"target {target.name} has no gitlab section"
-    return ensure(registry.connect(target, f"{target.gitlab.registry}/{REPOSITORY}"))
+    return ensure(registry.connect(target, f"{registry.access(target).host}/{REPOSITORY}"))

@@ -10,7 +10,7 @@ from pytest_bdd import parsers, then, when
 from boutique_suite.clients.argocd import ArgoCDClient
 from boutique_suite.clients.kube import Kube
 from boutique_suite.expectations import cicd, pull_secrets
-from boutique_suite.reporting import cicd_trace
+from boutique_suite.reporting import cicd_trace, evidence
 from boutique_suite.reporting.cicd_trace import Trace
 from boutique_suite.reporting.evidence import Execution
 from boutique_suite.run.targets import Target
@@ -211,3 +211,33 @@ def dockerconfig_secret(kube: Kube, story: dict, name: str, kind: str, registry:
 def admission_adds_pull_secret(kube: Kube, story: dict, secret: str) -> None:
     account = "frontend" if "frontend" in story["accounts"] else story["accounts"][0]
     pull_secrets.expect_admission_adds_pull_secret(kube, story["namespace"], account, secret)
+
+
+@when(
+    parsers.parse('a pod in "{namespace}" whose ServiceAccount has no pull secret must pull "{image}"'),
+    target_fixture="pull",
+)
+@touches(Touches.registry, Touches.node_runtime)
+def pull_without_secret(kube: Kube, undo: UndoStack, namespace: str, image: str) -> dict:
+    pod = pull_secrets.start_pull(kube, namespace, image, None, undo)
+    return {"namespace": namespace, "image": image, "pod": pod}
+
+
+@then(parsers.parse("the node's pull fails with an authentication error within {seconds:d} seconds"))
+@touches(Touches.registry, Touches.node_runtime)
+def pull_refused(kube: Kube, pull: dict, seconds: int) -> None:
+    refused = pull_secrets.expect_pull_refused(kube, pull["namespace"], pull["pod"], seconds)
+    evidence.attach_text("pull refused without credentials", refused)
+
+
+@when(parsers.parse('a pod naming the pull secret "{secret}" must pull the same image'))
+@touches(Touches.registry, Touches.node_runtime)
+def pull_with_secret(kube: Kube, undo: UndoStack, pull: dict, secret: str) -> None:
+    pull["pod"] = pull_secrets.start_pull(kube, pull["namespace"], pull["image"], secret, undo)
+
+
+@then(parsers.parse("that pod runs within {seconds:d} seconds"))
+@touches(Touches.registry, Touches.node_runtime)
+def pull_allowed(kube: Kube, execution: Execution, pull: dict, seconds: int) -> None:
+    ran = pull_secrets.expect_pod_runs(kube, pull["namespace"], pull["pod"], seconds)
+    execution.timing("pull_with_secret_seconds", ran)

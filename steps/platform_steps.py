@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pytest_bdd import parsers, then, when
 
-from boutique_suite.clients import registry, tls
+from boutique_suite.clients import registry
 from boutique_suite.context.sites import site_for
 from boutique_suite.expectations import gitlab_checks, repos
 from boutique_suite.reporting import evidence
@@ -41,26 +41,26 @@ def pulled_back(pushed: dict) -> None:
 )
 @touches(Touches.registry)
 def registry_certificate(target: Target, host: str) -> str:
-    tls.expect_issued_by(host, gitlab_checks.ca_file(target))
+    registry.expect_certificate_from_ca(target, host)
     return host
 
 
 @then(parsers.parse('the certificate is valid for the name "{name}" for at least {days:d} more days'))
 @touches(Touches.registry)
 def certificate_valid(target: Target, registry_host: str, name: str, days: int) -> None:
-    tls.expect_valid_for(registry_host, gitlab_checks.ca_file(target), name, days)
+    registry.expect_certificate_valid_for(target, registry_host, name, days)
 
 
 @then("a client that trusts only the registry CA connects without turning verification off")
 @touches(Touches.registry)
 def registry_ca_client(target: Target, registry_host: str) -> None:
-    tls.expect_issued_by(registry_host, gitlab_checks.ca_file(target))
+    registry.expect_certificate_from_ca(target, registry_host)
 
 
 @then("a client that trusts only the public CAs refuses the connection")
 @touches(Touches.registry)
-def public_ca_client(registry_host: str) -> None:
-    tls.expect_public_cas_refuse(registry_host)
+def public_ca_client(target: Target, registry_host: str) -> None:
+    registry.expect_public_cas_refuse(target, registry_host)
 
 
 @then(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from boutique_suite.clients.kube import Kube, connect
-from boutique_suite.run import runlabel, targets
+from boutique_suite.run import runlabel, target_access, targets
 from provisioning import argocd_bootstrap as bootstrap
 from provisioning.lab import manager, recipes
 from tests.test_gitlab_platform import TOKEN as FAKE_GITLAB_TOKEN
@@ -48,10 +48,10 @@ def target(namespace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> t
     ca.write_text("-----BEGIN CERTIFICATE-----\nnot-a-real-ca\n-----END CERTIFICATE-----\n")
     monkeypatch.setenv(TOKEN_ENV, "token-from-the-environment")
     assert LAB.argocd is not None
-    repository = targets.ArgoCDRepository(
+    repository = target_access.ArgoCDRepository(
         url="https://gitlab.local/boutique/gitops-repo.git", username="argocd-gitops", password_env=TOKEN_ENV
     )
-    gitlab = targets.GitLab(
+    gitlab = target_access.GitLab(
         url="https://gitlab.local", registry="registry.local", token_env="GITLAB_TOKEN", ca_file=str(ca)
     )
     argocd = LAB.argocd.model_copy(update={"namespace": namespace, "repository": repository})

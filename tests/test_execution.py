@@ -72,7 +72,7 @@ def test_a_touch_the_target_does_not_list_is_not_real() -> None:
 
 def test_a_touch_the_target_lacks_makes_the_step_skip_with_the_targets_reason() -> None:
     execution = Execution(provided=LAB.execution)
-    assert execution.step("push", frozenset({Touches.registry})) == [LAB.provision(Touches.registry).why]
+    assert execution.step("runner", frozenset({Touches.gitlab})) == [LAB.provision(Touches.gitlab).why]
     assert execution.step("read", CP) == []
 
 
@@ -118,9 +118,10 @@ def test_the_lab_provides_for_real_what_it_runs_and_says_why_for_the_rest() -> N
         Touches.git,
         Touches.argocd,
         Touches.monitoring,
+        Touches.registry,
     }
     assert modes[Touches.slack] == modes[Touches.ci] == modes[Touches.storage] == "simulated"
-    assert modes[Touches.registry] == modes[Touches.gitlab] == modes[Touches.ingress] == "absent"
+    assert modes[Touches.gitlab] == modes[Touches.ingress] == "absent"
 
 
 def lab_on_kwok() -> targets.Target:

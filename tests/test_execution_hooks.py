@@ -36,9 +36,9 @@ Feature: planted
   Scenario: nothing is checked
     Then nothing is checked
 
-  Scenario: an image is pushed
-    When an image is pushed to the registry
-    Then the registry lists it
+  Scenario: a job runs on GitLab
+    When a job is run by GitLab's runner
+    Then GitLab lists it
 
   Scenario: a step has no binding
     Then a step nobody bound
@@ -49,7 +49,7 @@ Feature: planted
 
   Scenario: a fault before a step the target cannot make real
     When a fault is injected
-    Then the registry lists it
+    Then GitLab lists it
 
   Scenario: a step downgrades itself
     Then a step says it ran on simulation
@@ -91,10 +91,10 @@ def nothing():
     pass
 
 
-@when("an image is pushed to the registry")
-@touches(Touches.registry)
+@when("a job is run by GitLab's runner")
+@touches(Touches.gitlab)
 def push():
-    raise AssertionError("must not run on a target without a registry")
+    raise AssertionError("must not run on a target without GitLab")
 
 
 @then(parsers.parse("the control plane recovers within {seconds:d} seconds"))
@@ -103,8 +103,8 @@ def recovers(execution, seconds):
     execution.timing("recovery_seconds", 2.5, budget=seconds)
 
 
-@then("the registry lists it")
-@touches(Touches.registry)
+@then("GitLab lists it")
+@touches(Touches.gitlab)
 def listed():
     pass
 
@@ -151,8 +151,8 @@ def test_a_timed_recovery_is_recorded_with_its_budget_and_the_scenarios_tags(
 
 
 def test_a_step_the_target_cannot_make_real_skips_with_the_targets_reason(summary: dict[str, dict]) -> None:
-    pushed = summary["an image is pushed"]
-    assert (pushed["outcome"], pushed["reason"]) == ("skipped", LAB.provision(Touches.registry).why.strip())
+    pushed = summary["a job runs on GitLab"]
+    assert (pushed["outcome"], pushed["reason"]) == ("skipped", LAB.provision(Touches.gitlab).why.strip())
     unbound = summary["a step has no binding"]
     assert unbound["outcome"] == "skipped"
     assert unbound["reason"] == "step not implemented yet: Then a step nobody bound"
@@ -170,7 +170,7 @@ def test_a_scenario_with_a_step_the_target_lacks_skips_before_its_first_step(
     summary: dict[str, dict],
 ) -> None:
     node = summary["a fault before a step the target cannot make real"]
-    assert (node["outcome"], node["reason"]) == ("skipped", LAB.provision(Touches.registry).why.strip())
+    assert (node["outcome"], node["reason"]) == ("skipped", LAB.provision(Touches.gitlab).why.strip())
 
 
 def test_allure_shows_the_derived_label_and_the_reasons(
@@ -186,4 +186,4 @@ def test_allure_shows_the_derived_label_and_the_reasons(
         .startswith("simulated (slack: a local Slack")
     )
     assert labels["a Dockerfile lint"]["execution"] == "static"
-    assert labels["an image is pushed"]["execution"] == "skipped"
+    assert labels["a job runs on GitLab"]["execution"] == "skipped"

@@ -58,10 +58,10 @@ def test_our_own_pod_routes_are_not_a_collision(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_containerd_config_is_per_node_and_restricts_oom_score_adj() -> None:
-    config = tomllib.loads(containerd.containerd_config("k8s-worker1", "registry.local/lab/pause:3.10"))
+    config = tomllib.loads(containerd.containerd_config("k8s-worker1", "registry.k8s.io/pause:3.10"))
     cri = config["plugins"]["io.containerd.grpc.v1.cri"]
     assert cri["restrict_oom_score_adj"] is True  # else: "can't get final child's PID from pipe: EOF"
-    assert cri["sandbox_image"] == "registry.local/lab/pause:3.10"
+    assert cri["sandbox_image"] == "registry.k8s.io/pause:3.10"
     assert config["grpc"]["address"] == str(containerd.socket_path("k8s-worker1"))
     assert "k8s-worker1" in config["root"] and "k8s-worker1" in config["state"]
     assert cri["containerd"]["runtimes"]["runc"]["options"]["SystemdCgroup"] is False
@@ -168,7 +168,7 @@ spec:
       securityContext: {runAsNonRoot: true, runAsUser: 1000, seccompProfile: {type: RuntimeDefault}}
       containers:
       - name: server
-        image: registry.local/boutique/productcatalogservice:5f3c2a1b
+        image: us-central1-docker.pkg.dev/google-samples/microservices-demo/productcatalogservice:v0.10.5
         env: [{name: PORT, value: "3550"}]
         readinessProbe: {grpc: {port: 3550}, periodSeconds: 1}
         securityContext:

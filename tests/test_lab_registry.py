@@ -1,7 +1,8 @@
 """The lab's OCI registry (provisioning/lab/services/registry.py): built from the module proxy (cached),
 started on 127.0.0.1 with a free port and its own state directory (never the lab's), push / tag / list /
 delete over its API with TLS verified by the platform CA, a second ensure that changes nothing, and a real
-pull by a throwaway containerd resolving ``registry.local`` through ``certs.d/registry.local/hosts.toml``.
+pull by a throwaway containerd resolving ``registry.local`` through ``certs.d/registry.local/hosts.toml``;
+registry.local behind htpasswd refuses anonymous pulls.
 Marker ``standalone`` as the git server's tests: real processes, not the lab itself."""
 
 from __future__ import annotations
@@ -127,12 +128,78 @@ def test_hosts_toml_points_registry_local_at_the_ip_with_the_ca(tmp_path: Path) 
         f'  ca = "{ca}"\n'
     ), "the mirror only: no fallback to https://registry.local, which no DNS resolves in the lab"
     assert "skip_verify" not in text
-    paths = registry.write_certs_d(tmp_path / "certs.d", "https://10.77.0.1:5000", ca)
+    paths = registry.write_certs_d(
+        tmp_path / "certs.d", "https://10.77.0.1:5000", "https://10.77.0.1:5001", ca
+    )
     hosts = ("registry.local", "registry.k8s.io", "quay.io", "public.ecr.aws", "us-central1-docker.pkg.dev")
     assert paths == [tmp_path / "certs.d" / host / "hosts.toml" for host in hosts]
-    assert all(path.read_text() == text for path in paths), "each upstream registry is mirrored the same way"
+    assert all(path.read_text() == text for path in paths[1:]), (
+        "each upstream registry is mirrored the same way"
+    )
+    assert paths[0].read_text() == registry.containerd_hosts_toml("https://10.77.0.1:5001", ca), (
+        "registry.local is its own registry, not the mirror"
+    )
+    assert all("auth" not in path.read_text().lower() for path in paths), "no credentials in the nodes' files"
     with pytest.raises(ValueError, match="https://<ip>:<port>"):
         registry.containerd_hosts_toml("http://10.77.0.1:5000", ca)
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory: pytest.TempPathFactory, reg: registry.Registry) -> Iterator[registry.Registry]:
+    """registry.local: the same binary behind htpasswd, with credentials made in its own tmp state and a
+    certificate from the mirror's CA (as in the lab)."""
+    base = tmp_path_factory.mktemp("registry-local")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(processes, "PLATFORM", base / "platform")
+        mp.setattr(registry, "LOCAL_STATE", base / "registry-local")
+        mp.setattr(registry, "PASSWORD_FILE", base / "registry-local" / "password")
+        state = base / "registry-local"
+        running = registry.ensure_local("127.0.0.1", free_port(), state=state, ca_dir=reg.ca_file.parent)
+        try:
+            yield running
+        finally:
+            registry.stop(base / "registry", state)
+            assert not processes.info(registry.LOCAL_PROCESS).alive
+
+
+def test_registry_local_refuses_anonymous_and_wrong_credentials(local: registry.Registry) -> None:
+    anonymous = requests.get(f"{local.url}/v2/", verify=str(local.ca_file), timeout=10)
+    assert anonymous.status_code == 401
+    assert anonymous.headers["WWW-Authenticate"] == 'Basic realm="registry.local"'
+    wrong = requests.get(
+        f"{local.url}/v2/", verify=str(local.ca_file), auth=("boutique-pull", "x"), timeout=10
+    )
+    assert wrong.status_code == 401
+    assert registry.answers(local), "with the lab's credentials it answers"
+    config, layers = tiny_image(b"private\n")
+    oci.push_image(local, REPO, "private", config, layers)
+    assert "private" in oci.tags(local, REPO)
+
+
+def test_registry_local_credentials_stay_private_and_a_second_ensure_changes_nothing(
+    local: registry.Registry,
+) -> None:
+    username, password = local.auth or ("", "")
+    assert (username, len(password)) == ("boutique-pull", 32)
+    password_file, htpasswd = local.state / "password", local.state / "htpasswd"
+    assert password_file.stat().st_mode & 0o777 == 0o600 and htpasswd.stat().st_mode & 0o777 == 0o600
+    assert password not in htpasswd.read_text() and password not in (local.state / "config.yml").read_text()
+    assert password not in repr(local)
+    before = {path: path.read_bytes() for path in (password_file, htpasswd, local.state / "config.yml")}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(registry, "LOCAL_STATE", local.state)
+        mp.setattr(registry, "PASSWORD_FILE", password_file)
+        again = registry.ensure_local(local.host, local.port, state=local.state, ca_dir=local.ca_file.parent)
+    assert again.pid == local.pid
+    assert {path: path.read_bytes() for path in before} == before
+
+
+def test_htpasswd_line_is_bcrypt_for_that_password() -> None:
+    import bcrypt
+
+    user, _, hashed = registry.htpasswd_line("u", "secret", rounds=4).strip().partition(":")
+    assert user == "u" and hashed.startswith("$2")
+    assert bcrypt.checkpw(b"secret", hashed.encode()) and not bcrypt.checkpw(b"other", hashed.encode())
 
 
 def test_other_address_new_port_and_taken_port(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -251,34 +318,46 @@ def ctr(sock: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_containerd_pulls_through_hosts_toml_and_a_missing_tag_is_not_found(
-    reg: registry.Registry, containerd: tuple[Path, Path]
+    reg: registry.Registry, local: registry.Registry, containerd: tuple[Path, Path]
 ) -> None:
+    """registry.local's images need its credentials (a pod's pull secret); the mirror's need none."""
     sock, root = containerd
     config, layers = tiny_image(b"pulled by containerd\n")
-    pushed = oci.push_image(reg, "boutique/cartservice", "abc1234", config, layers)
+    pushed = oci.push_image(local, "boutique/cartservice", "abc1234", config, layers)
+    oci.push_image(reg, "boutique/cartservice", "abc1234", config, layers)
     certs_d = root / "certs.d"
-    registry.write_certs_d(certs_d, reg.url, reg.ca_file)
+    registry.write_certs_d(certs_d, reg.url, local.url, reg.ca_file)
+    user = ":".join(local.auth or ())
 
     image = "registry.local/boutique/cartservice:abc1234"
-    pulled = ctr(sock, "images", "pull", "--hosts-dir", str(certs_d), image)
+    anonymous = ctr(sock, "images", "pull", "--hosts-dir", str(certs_d), image)
+    assert anonymous.returncode != 0 and "401 Unauthorized" in anonymous.stderr, anonymous.stderr
+    pulled = ctr(sock, "images", "pull", "--hosts-dir", str(certs_d), "--user", user, image)
     assert pulled.returncode == 0, pulled.stderr + pulled.stdout
     listed = ctr(sock, "images", "ls")
     assert image in listed.stdout and pushed in listed.stdout
 
     missing = ctr(
-        sock, "images", "pull", "--hosts-dir", str(certs_d), "registry.local/boutique/cartservice:nope"
+        sock,
+        "images",
+        "pull",
+        "--hosts-dir",
+        str(certs_d),
+        "--user",
+        user,
+        "registry.local/boutique/cartservice:nope",
     )
     assert missing.returncode != 0
     assert "registry.local/boutique/cartservice:nope: not found" in missing.stderr, missing.stderr
     assert "no such host" not in missing.stderr, "containerd must not fall back to resolving registry.local"
 
-    upstream = "registry.k8s.io/boutique/cartservice:abc1234"  # a mirrored upstream name, same content
+    upstream = "registry.k8s.io/boutique/cartservice:abc1234"  # a mirrored upstream name: no credentials
     pulled = ctr(sock, "images", "pull", "--hosts-dir", str(certs_d), upstream)
     assert pulled.returncode == 0, pulled.stderr + pulled.stdout
     assert upstream in ctr(sock, "images", "ls").stdout
 
     other_ca = pki.ensure_ca(root / "other-ca")
     untrusted = root / "untrusted.d"
-    registry.write_certs_d(untrusted, reg.url, other_ca.crt)
-    refused = ctr(sock, "images", "pull", "--hosts-dir", str(untrusted), image)
+    registry.write_certs_d(untrusted, reg.url, local.url, other_ca.crt)
+    refused = ctr(sock, "images", "pull", "--hosts-dir", str(untrusted), "--user", user, image)
     assert refused.returncode != 0 and "x509" in refused.stderr, refused.stderr

@@ -646,7 +646,7 @@ def test_old_builds_and_their_archives_are_pruned(tmp_path: Path, monkeypatch: p
 def test_the_image_archive_is_a_docker_archive(binary: Path, tmp_path: Path) -> None:
     tags = images.boutique_tags("abc1234")
     assert len(tags) == 13
-    assert tags["registry.local/lab/pause:3.10"] == "pause"
+    assert tags["registry.k8s.io/pause:3.10"] == "pause"
     out = images.image_archive(tags, tmp_path / "images.tar", binary)
     with tarfile.open(out) as archive:
         files = {m.name: archive.extractfile(m).read() for m in archive.getmembers() if m.isfile()}

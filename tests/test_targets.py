@@ -201,3 +201,33 @@ def test_secret_named_but_absent_is_one_clear_line(tmp_path: Path, monkeypatch: 
     from_env = f"value-{time.time_ns()}"
     monkeypatch.setenv("SLACK_BOT_TOKEN", from_env)
     assert onprem.slack.token() == from_env
+
+
+def test_the_private_registry_comes_from_its_section_else_from_gitlab(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lab = targets.load("lab").registry_access()
+    assert lab is not None and (lab.host, lab.dial, lab.username) == (
+        "registry.local",
+        ("10.213.77.1", 28501),
+        "boutique-pull",
+    )
+    onprem = targets.load(str(EXAMPLE)).registry_access()
+    assert onprem is not None
+    assert (onprem.host, onprem.dial, onprem.username, onprem.password_env) == (
+        "registry.local",
+        ("registry.local", 443),
+        "boutique-suite",
+        "GITLAB_TOKEN",
+    )
+    monkeypatch.setenv("GITLAB_TOKEN", "t0ken")
+    assert onprem.password() == "t0ken"
+    data = example()
+    data["gitlab"].pop("registry_user")
+    assert targets.load(str(write(tmp_path, data))).registry_access() is None
+    data["registry"] = {"host": "registry.local", "address": "registry.local:5000", "username": "u"}
+    with pytest.raises(targets.TargetError, match=r"registry\.address"):
+        targets.load(str(write(tmp_path, data, "bad.yaml")))
+    data["registry"] = {"host": "registry.local", "username": "u", "password_file": str(tmp_path / "none")}
+    with pytest.raises(targets.TargetError, match=r"^registry: .*none \(password\) does not exist"):
+        targets.load(str(write(tmp_path, data, "nofile.yaml"))).registry_access().password()  # type: ignore[union-attr]

@@ -186,7 +186,12 @@ def raise_requests(kube: Kube, node: str, resource: str, share: float) -> dict[s
     )
     body = client.V1Pod(
         metadata=client.V1ObjectMeta(name=f"stress-{resource}", labels=kube.labels({"app": "stress"})),
-        spec=client.V1PodSpec(containers=[container], node_name=node, automount_service_account_token=False),
+        spec=client.V1PodSpec(
+            containers=[container],
+            node_name=node,
+            automount_service_account_token=False,
+            image_pull_secrets=kube.pull_secrets(),
+        ),
     )
     kube.core.create_namespaced_pod(namespace, body)
     _wait_admitted(kube, namespace, body.metadata.name)

@@ -5,8 +5,10 @@ Everything created here carries the run labels (boutique_suite.run.runlabel).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import itertools
+import json
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -18,10 +20,12 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from boutique_suite.run import runlabel, waits
+from boutique_suite.run.targets import RegistryAccess
 
 log = logging.getLogger(__name__)
 ADMIN_PORT = 9099  # the probe image's admin listener (POST /burn?millicores=N)
 PROBE_IMAGE = "registry.local/boutique/suite-probe:v1"  # the suite's own pods (provisioning/probe_image.py)
+PULL_SECRET = "suite-registry-pull"  # the private registry's pull secret in the suite's own namespaces
 RESTRICTED = client.V1SecurityContext(
     run_as_non_root=True,
     run_as_user=65532,
@@ -40,6 +44,9 @@ class Kube:
     api: client.ApiClient
     run_id: str
     server: str
+    # The target's private registry: the suite's namespaces get its pull secret, its pods name it (the probe
+    # image is private, as the Boutique's images are).
+    registry: RegistryAccess | None = None
 
     @property
     def core(self) -> client.CoreV1Api:
@@ -138,8 +145,25 @@ class Kube:
                     raise
                 continue
             self._wait_default_service_account(name, timeout)
+            self._give_pull_secret(name)
             return name
         raise AssertionError("unreachable")
+
+    def _give_pull_secret(self, namespace: str) -> None:
+        access = self.registry
+        if access is None:
+            return
+        auth = base64.b64encode(f"{access.username}:{access.password()}".encode()).decode()
+        body = client.V1Secret(
+            metadata=client.V1ObjectMeta(name=PULL_SECRET, labels=self.labels()),
+            type="kubernetes.io/dockerconfigjson",
+            string_data={".dockerconfigjson": json.dumps({"auths": {access.host: {"auth": auth}}})},
+        )
+        self.core.create_namespaced_secret(namespace, body)
+
+    def pull_secrets(self) -> list[client.V1LocalObjectReference] | None:
+        """What a pod of the suite's own namespaces names to pull the probe image (see create_namespace)."""
+        return [client.V1LocalObjectReference(name=PULL_SECRET)] if self.registry else None
 
     def _wait_default_service_account(self, namespace: str, timeout: float) -> None:
         def made() -> waits.Check:
@@ -202,7 +226,7 @@ class Kube:
                 selector=client.V1LabelSelector(match_labels=app),
                 template=client.V1PodTemplateSpec(
                     metadata=client.V1ObjectMeta(labels=self.labels(app), annotations=pod_annotations),
-                    spec=client.V1PodSpec(containers=[container]),
+                    spec=client.V1PodSpec(containers=[container], image_pull_secrets=self.pull_secrets()),
                 ),
             ),
         )
@@ -216,7 +240,9 @@ class Kube:
         )
         body = client.V1Pod(
             metadata=client.V1ObjectMeta(name=name, labels=self.labels({"app": name})),
-            spec=client.V1PodSpec(containers=[container], node_name=node),
+            spec=client.V1PodSpec(
+                containers=[container], node_name=node, image_pull_secrets=self.pull_secrets()
+            ),
         )
         self.core.create_namespaced_pod(namespace, body)
 
@@ -288,8 +314,11 @@ def _sum_containers(containers: list[dict]) -> dict[str, str]:
     return {"cpu": f"{int(cpu * 1000)}m", "memory": str(int(mem))}
 
 
-def connect(kubeconfig: Path, context: str, run_id: str, timeout: float = 5.0) -> Kube:
-    """Build a client for ``context`` in ``kubeconfig`` and prove the API answers."""
+def connect(
+    kubeconfig: Path, context: str, run_id: str, timeout: float = 5.0, registry: RegistryAccess | None = None
+) -> Kube:
+    """Build a client for ``context`` in ``kubeconfig`` and prove the API answers; ``registry`` is the
+    target's private registry (see Kube.registry)."""
     if not kubeconfig.is_file():
         raise ClusterUnreachable(
             f"kubeconfig {kubeconfig} does not exist (for the lab: `python -m provisioning.lab up`)"
@@ -308,7 +337,7 @@ def connect(kubeconfig: Path, context: str, run_id: str, timeout: float = 5.0) -
         ) from None
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise ClusterUnreachable(f"cannot reach the Kubernetes API at {server}: {_root_cause(exc)}") from None
-    return Kube(api=api, run_id=run_id, server=server)
+    return Kube(api=api, run_id=run_id, server=server, registry=registry)
 
 
 def _root_cause(exc: BaseException) -> str:

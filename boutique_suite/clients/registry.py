@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from urllib.parse import urljoin
 
 import requests
+from requests.adapters import HTTPAdapter
 
-from boutique_suite.run.targets import Target
+from boutique_suite.clients import tls
+from boutique_suite.run.targets import RegistryAccess, Target
 from boutique_suite.run.undo import UndoStack
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -79,14 +81,36 @@ def image_of(
     return TestImage(layer, config, json.dumps(manifest, sort_keys=True).encode())
 
 
+class _Named(HTTPAdapter):
+    """TLS to an address, verified (and SNI sent) for ``name``: the registry's name need not resolve here."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        super().__init__()
+
+    def init_poolmanager(self, *args: object, **kwargs: object) -> None:
+        kwargs.update(server_hostname=self._name, assert_hostname=self._name)
+        super().init_poolmanager(*args, **kwargs)  # type: ignore[arg-type]
+
+
 class Registry:
     """A client of one registry host and repository with the token flow of the distribution spec."""
 
-    def __init__(self, host: str, repository: str, user: str, password: str, ca_file: str | None) -> None:
-        self.base = f"https://{host}"
+    def __init__(
+        self,
+        host: str,
+        repository: str,
+        user: str,
+        password: str,
+        ca_file: str | None,
+        address: tuple[str, int] | None = None,
+    ) -> None:
+        self.base = f"https://{address[0]}:{address[1]}" if address else f"https://{host}"
         self.repository = repository
         self.session = requests.Session()
-        self.session.verify = ca_file or True
+        if address:
+            self.session.mount(f"{self.base}/", _Named(host))
+        self.session.verify = os.path.expanduser(ca_file) if ca_file else True
         # Otherwise REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE in the environment override the target's CA.
         self.session.trust_env = False
         self._auth = (user, password)
@@ -167,15 +191,46 @@ class Registry:
         self._request("DELETE", f"/v2/{self.repository}/manifests/{manifest_digest}")
 
 
+def access(target: Target) -> RegistryAccess:
+    """The target's private registry (its registry section, else gitlab's registry fields)."""
+    found = target.registry_access()
+    assert found is not None, (
+        f"target {target.name} names no private registry: add a registry section (host, username, "
+        "password_env or password_file, ca_file), or gitlab.registry_user"
+    )
+    return found
+
+
 def connect(target: Target, image: str) -> Registry:
-    """The registry of ``image`` (host/repository) with the target's GitLab credentials and CA."""
-    gitlab = target.gitlab
-    assert gitlab is not None, f"target {target.name} has no gitlab section"
-    assert gitlab.registry_user, "the target file names no gitlab.registry_user (the token's user)"
+    """The registry of ``image`` (host/repository) with the target's registry credentials and CA."""
+    reg = access(target)
     host, _, repository = image.partition("/")
-    token = os.environ.get(gitlab.token_env, "")
-    assert token, f"{gitlab.token_env} is not set"
-    return Registry(host, repository, gitlab.registry_user, token, gitlab.ca_file)
+    assert host == reg.host, f"{image} is not in the target's registry {reg.host}"
+    address = reg.dial if reg.address else None
+    return Registry(host, repository, reg.username, reg.password(), reg.ca_file, address)
+
+
+def _dial(reg: RegistryAccess, host: str) -> dict:
+    """port and address to reach ``host`` (the registry's own, when ``host`` is the registry)."""
+    if host != reg.host:
+        return {"port": 443, "address": None}
+    address, port = reg.dial
+    return {"port": port, "address": address if reg.address else None}
+
+
+def expect_certificate_from_ca(target: Target, host: str) -> None:
+    """``host`` presents a certificate that chains to the registry CA the target file names."""
+    reg = access(target)
+    tls.expect_issued_by(host, reg.ca_file, **_dial(reg, host))
+
+
+def expect_certificate_valid_for(target: Target, host: str, name: str, days: int) -> float:
+    reg = access(target)
+    return tls.expect_valid_for(host, reg.ca_file, name, days, **_dial(reg, host))
+
+
+def expect_public_cas_refuse(target: Target, host: str) -> None:
+    tls.expect_public_cas_refuse(host, **_dial(access(target), host))
 
 
 def expect_tag_listed(registry: Registry, repository: str, tag: str) -> None:

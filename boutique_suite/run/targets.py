@@ -15,9 +15,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     PositiveInt,
     PrivateAttr,
@@ -25,6 +23,18 @@ from pydantic import (
     model_validator,
 )
 
+from boutique_suite.run.target_access import (
+    ArgoCDAccess,
+    Cluster,
+    EnvName,
+    GitLab,
+    Hostname,
+    Monitoring,
+    RegistryAccess,
+    Slack,
+    Strict,
+    TargetError,
+)
 from boutique_suite.run.touches import Touches
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,16 +43,6 @@ TARGETS_DIR = ROOT / "targets"
 # reports/ unless BOUTIQUE_REPORTS names another directory (a nightly job's artifact directory).
 REPORTS = Path(os.environ.get("BOUTIQUE_REPORTS") or ROOT / "reports").resolve()
 REQUIRED_HOSTS = ("mini-pc", "k8s-master", "k8s-worker1", "k8s-worker2")
-
-
-class TargetError(Exception):
-    """A target file cannot be used. ``str()`` is the message for the user, one line per problem."""
-
-
-def _env_name(value: str) -> str:
-    if not value.replace("_", "A").isalnum() or not value[:1].isalpha() or value.upper() != value:
-        raise ValueError("expected the NAME of an environment variable (like SLACK_BOT_TOKEN), not a value")
-    return value
 
 
 def _ipv4(value: str) -> str:
@@ -75,14 +75,8 @@ def ip_range(value: str) -> tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]:
     return net.network_address, net.broadcast_address
 
 
-EnvName = Annotated[str, AfterValidator(_env_name)]
 IPv4 = Annotated[str, AfterValidator(_ipv4)]
 AddressRange = Annotated[str, AfterValidator(_address_range)]
-Hostname = Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$")]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Host(Strict):
@@ -95,109 +89,6 @@ class Ssh(Strict):
     private_key_file_env: EnvName | None = None
     port: PositiveInt = 22
     known_hosts_file: str | None = None  # the hosts' keys (default: the user's ~/.ssh/known_hosts)
-
-
-class GitLab(Strict):
-    url: Annotated[str, Field(pattern=r"^https?://")]
-    registry: Hostname
-    token_env: EnvName
-    ca_file: str | None = None
-    version: str | None = None  # the GitLab version the platform pins (what /api/v4/version must answer)
-    registry_user: str | None = None  # the user of token_env's token, for the registry's login
-
-
-class Cluster(Strict):
-    kubeconfig: str
-    context: str
-
-    @property
-    def kubeconfig_path(self) -> Path:
-        return Path(os.path.expanduser(self.kubeconfig))
-
-
-def _secret(section: str, env: str | None, file: str | None, what: str) -> str:
-    """The value of a secret named by ``*_env`` or ``*_file``; a clear TargetError when it is absent."""
-    if env:
-        value = os.environ.get(env)
-        if not value:
-            raise TargetError(f"{section}: environment variable {env} ({what}) is not set")
-        return value.strip()
-    if file:
-        path = Path(os.path.expanduser(file))
-        if not path.is_file():
-            raise TargetError(f"{section}: {path} ({what}) does not exist (for the lab: ./run lab up)")
-        return path.read_text().strip()
-    raise TargetError(f"{section}: name the {what} by an environment variable or a file")
-
-
-class Slack(Strict):
-    """The channel alerts go to and how the suite reads it: a bot token (scopes channels:read and
-    channels:history) for Slack's Web API at api_url; the lab's Slack-compatible receiver has its own."""
-
-    channel: Annotated[str, Field(pattern=r"^#?[a-z0-9][a-z0-9._-]*$")]
-    token_env: EnvName | None = None
-    token_file: str | None = None
-    webhook_url_env: EnvName | None = None
-    api_url: Annotated[str, Field(pattern=r"^https?://.*/$")] = "https://slack.com/api/"
-
-    @model_validator(mode="after")
-    def _one_token(self) -> Slack:
-        if bool(self.token_env) == bool(self.token_file):
-            raise ValueError("set exactly one of token_env (a variable holding the bot token) or token_file")
-        return self
-
-    def token(self) -> str:
-        return _secret("slack", self.token_env, self.token_file, "Slack bot token")
-
-
-class Monitoring(Strict):
-    """Where the suite reaches Prometheus and Alertmanager (their HTTP APIs)."""
-
-    prometheus_url: Annotated[str, Field(pattern=r"^https?://")]
-    alertmanager_url: Annotated[str, Field(pattern=r"^https?://")]
-    grafana_url: Annotated[str, Field(pattern=r"^https?://")] | None = None
-    grafana_token_env: EnvName | None = None  # a Grafana service account token (Viewer)
-    loki_url: Annotated[str, Field(pattern=r"^https?://")] | None = None
-
-    def grafana_token(self) -> str:
-        return _secret("monitoring", self.grafana_token_env, None, "Grafana service account token")
-
-
-class ArgoCDRepository(Strict):
-    """gitops-repo as Argo CD reads it (on-prem bootstrap): HTTPS URL, a read-only deploy token's user name,
-    and the environment variable that holds the token. The CA is gitlab.ca_file."""
-
-    url: Annotated[str, Field(pattern=r"^https://")]
-    username: str
-    password_env: EnvName
-
-    def password(self) -> str:
-        return _secret("argocd.repository", self.password_env, None, "gitops-repo token")
-
-
-class ArgoCDAccess(Strict):
-    """How the suite reaches Argo CD's API; the admin password comes from an env var or a 0600 file."""
-
-    url: Annotated[str, Field(pattern=r"^https?://")]
-    username: str = "admin"
-    password_env: EnvName | None = None
-    password_file: str | None = None
-    namespace: Hostname = "argocd"
-    repository: ArgoCDRepository | None = None  # on-prem: what phase 3 gives Argo CD to read gitops-repo
-    # Applications of the app-of-apps this site cannot run, each with the reason the report gives (layer 4
-    # is ready without them; every other one must be Synced and Healthy).
-    not_expected: dict[Hostname, str] = {}
-    ca_file: str | None = None  # the CA that signed argocd-server's certificate (default: the system's)
-    # Argo CD's dex (SSO): false for a site without SSO, whose install leaves argocd-dex-server out.
-    dex: bool = True
-    dex_absent_why: str = ""  # said in the report when dex is false
-
-    @property
-    def ca_path(self) -> Path | None:
-        return Path(self.ca_file).expanduser() if self.ca_file else None
-
-    def password(self) -> str:
-        return _secret("argocd", self.password_env, self.password_file, "admin password")
 
 
 def _lab_subnet() -> ipaddress.IPv4Network:
@@ -274,6 +165,7 @@ class Target(Strict):
     hosts: dict[Hostname, Host] = {}
     ssh: Ssh | None = None
     gitlab: GitLab | None = None
+    registry: RegistryAccess | None = None
     cluster: Cluster
     slack: Slack
     argocd: ArgoCDAccess | None = None
@@ -317,6 +209,21 @@ class Target(Strict):
                     f"(provisioning/lab/settings.toml hosts.subnet), not {outside}"
                 )
         return self
+
+    def registry_access(self) -> RegistryAccess | None:
+        """The private registry as the suite reaches it: the registry section, else the gitlab section's
+        registry fields; None when the target names neither."""
+        if self.registry is not None:
+            return self.registry
+        gitlab = self.gitlab
+        if gitlab is None or not gitlab.registry_user:
+            return None
+        return RegistryAccess(
+            host=gitlab.registry,
+            ca_file=gitlab.ca_file,
+            username=gitlab.registry_user,
+            password_env=gitlab.token_env,
+        )
 
     @property
     def _where(self) -> str:

@@ -195,10 +195,11 @@ def _ensure_real_nodes() -> None:
 
     server = f"https://{NET.gateway}:{SETTINGS['ports']['kube_apiserver']}"
     try:
-        reg = catalog.running()
-        catalog.push_all(reg)
-        for host in NET.hosts:  # each node's containerd finds the registry (and the mirrored upstreams)
-            registry.write_certs_d(containerd.node_dir(host.name) / "certs.d", reg.url, reg.ca_file)
+        mirror, local = catalog.running(), catalog.local()
+        catalog.push_all(mirror, local)
+        for host in NET.hosts:  # each node's containerd finds registry.local and the mirrored upstreams
+            certs_d = containerd.node_dir(host.name) / "certs.d"
+            registry.write_certs_d(certs_d, mirror.url, local.url, mirror.ca_file)
         nodes.ensure(
             NET,
             WORKDIR / "pki",

@@ -23,7 +23,10 @@ if TYPE_CHECKING:
     from provisioning.lab.services.gitserver import GitServer
 
 GIT_SERVER = "the lab git server"
-NO_REGISTRY = "the lab has no OCI registry: no image to look up"
+NO_REGISTRY = (
+    "the lab's pipeline builds no image (no container engine): the lab tagged the stand-in itself, so "
+    "finding that tag in registry.local would read back what the lab wrote"
+)
 APP_REPO_NO_SOURCES = (
     "the lab's app-repo holds each service's Dockerfile and the .gitlab-ci.yml, but not the services' "
     "sources (Online Boutique's source cannot be fetched offline)"
@@ -187,6 +190,6 @@ class LabSite:
         pull credentials the lab sealed."""
         secret = kube.core.read_namespaced_secret("registry-credentials", namespace)
         opened = json.loads(base64.b64decode(secret.data[".dockerconfigjson"]))
-        assert opened == json.loads(boutique._registry_dockerconfigjson()), (
+        assert opened == json.loads(boutique.registry_dockerconfigjson()), (
             "registry-credentials differs from what was sealed"
         )

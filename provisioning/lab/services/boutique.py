@@ -11,7 +11,6 @@ import base64
 import hashlib
 import json
 import re
-import secrets
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -21,14 +20,13 @@ import yaml
 
 from provisioning.gitops import source as gitops_source
 from provisioning.lab import kubectl, manager, processes
-from provisioning.lab.services import gitrepos, gitserver
+from provisioning.lab.services import gitrepos, gitserver, registry
 
 UPSTREAM_REPO = "https://gitlab.local/boutique/gitops-repo.git"
 LAB_INGRESS_ADDRESS = "127.0.0.1"
 APPLICATIONS = {"online-boutique-dev": "boutique-dev"}
 SIMULATED_INGRESS = "Ingress status is published by the lab (no ingress-nginx runs); address 127.0.0.1"
 SEALED = processes.PLATFORM / "sealed"
-REGISTRY_CREDENTIALS = processes.PLATFORM / "registry" / "credentials.json"
 _TIMER = re.compile(
     r"^(?P<head>[\s-]*(?P<key>progressDeadlineSeconds|stabilizationWindowSeconds|periodSeconds):\s*)"
     r"(?P<value>\d+)(?P<tail>\s*)$"
@@ -82,21 +80,17 @@ def lab_timers(text: str) -> str:
     return "".join(lines)
 
 
-def _registry_dockerconfigjson() -> str:
-    """Pull credentials for registry.local, generated once for the lab and kept in a 0600 file."""
-    if not REGISTRY_CREDENTIALS.exists():
-        REGISTRY_CREDENTIALS.parent.mkdir(parents=True, exist_ok=True)
-        REGISTRY_CREDENTIALS.touch(mode=0o600)
-        REGISTRY_CREDENTIALS.write_text(
-            json.dumps({"username": "boutique-pull", "token": secrets.token_hex(16)})
-        )
-    cred = json.loads(REGISTRY_CREDENTIALS.read_text())
-    auth = base64.b64encode(f"{cred['username']}:{cred['token']}".encode()).decode()
-    return json.dumps({"auths": {"registry.local": {"auth": auth}}})
+def registry_dockerconfigjson() -> str:
+    """Pull credentials for registry.local: the ones its htpasswd holds (made once per lab, 0600)."""
+    username, password = registry.credentials()
+    auth = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return json.dumps({"auths": {registry.NAME: {"auth": auth}}})
 
 
 def _sealed_path(overlay: str, cert: bytes) -> Path:
-    return SEALED / f"registry-credentials-{overlay}-{hashlib.sha256(cert).hexdigest()[:16]}.yaml"
+    """Keyed by the controller's certificate and the credentials: a new key or new credentials reseal."""
+    key = hashlib.sha256(cert + registry_dockerconfigjson().encode()).hexdigest()[:16]
+    return SEALED / f"registry-credentials-{overlay}-{key}.yaml"
 
 
 def cached_sealed_secrets() -> dict[str, str]:
@@ -131,7 +125,7 @@ def reseal_registry_credentials() -> None:
         doc = sealedsecrets.seal(
             "registry-credentials",
             namespace,
-            {".dockerconfigjson": _registry_dockerconfigjson()},
+            {".dockerconfigjson": registry_dockerconfigjson()},
             type="kubernetes.io/dockerconfigjson",
         )
         committed = yaml.safe_load(

@@ -60,28 +60,35 @@ def _split(image: str) -> tuple[str, str]:
     return path, tag
 
 
-def push_all(reg: registry.Registry) -> list[str]:
-    """Push the stand-in under every image the lab must hold (one shared layer, a config per role)."""
+def push_all(mirror: registry.Registry, local: registry.Registry) -> list[str]:
+    """Push the stand-in under every image the lab must hold (one shared layer, a config per role):
+    registry.local's names to ``local``, the upstream names to ``mirror``."""
     layer = images.layer_tar(images.build_standin())
     layer_digest = oci.digest(layer)
     pushed = []
     for image, role in wanted().items():
         repo, tag = _split(image)
+        reg = local if image.startswith(f"{registry.NAME}/") else mirror
         oci.push_image(reg, repo, tag, images.image_config(role, layer_digest), [layer])
         pushed.append(image)
     return pushed
 
 
 def publish(image: str) -> None:
-    """Make ``registry.local/boutique/<service>:<tag>`` pullable from the lab's registry: the stand-in of that
+    """Make ``registry.local/boutique/<service>:<tag>`` pullable from registry.local: the stand-in of that
     service under a new tag (what the pipeline's build and push give on-prem)."""
     repo, tag = _split(image)
     source = next((_split(known) for known in wanted() if _split(known)[0] == repo), None)
     if source is None:
         raise ValueError(f"the lab's catalog has no image of {repo}")
-    oci.tag_image(running(), repo, source[1], tag)
+    oci.tag_image(local(), repo, source[1], tag)
 
 
 def running() -> registry.Registry:
-    """The lab's registry (started with the real nodes)."""
+    """The lab's mirror of the upstream registries (started with the real nodes)."""
     return registry.ensure(layout.NET.gateway, layout.SETTINGS["platform_ports"]["registry"])
+
+
+def local() -> registry.Registry:
+    """registry.local, the lab's GitLab registry (credentials needed), started with the real nodes."""
+    return registry.ensure_local(layout.NET.gateway, layout.SETTINGS["platform_ports"]["registry_local"])

@@ -29,7 +29,7 @@ from provisioning.lab import build, recipes
 
 STANDIN_SOURCE = Path(__file__).resolve().parents[1] / "standin"
 BOUTIQUE_REPOSITORY = "registry.local/boutique"
-PAUSE_IMAGE = "registry.local/lab/pause:3.10"
+PAUSE_IMAGE = "registry.k8s.io/pause:3.10"  # kubeadm's name, served by the lab's mirror
 BOUTIQUE_SERVICES = (
     "adservice",
     "cartservice",

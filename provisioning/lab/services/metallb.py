@@ -224,7 +224,7 @@ def stop() -> bool:
 # --- the speakers -----------------------------------------------------------------------------------
 
 SPEAKER_COMPONENT = "metallb-speaker"
-SPEAKER_IMAGE = "lab/metallb-speaker"  # in the lab's registry, tagged with MetalLB's version
+SPEAKER_IMAGE = "metallb/speaker"  # quay.io/metallb/speaker:<version>, from the lab's mirror
 SPEAKER_OBJECTS = {  # (kind, name) of MetalLB's own native manifest that make up the speaker
     ("ServiceAccount", "speaker"),
     ("Role", "pod-lister"),
@@ -255,13 +255,14 @@ def speaker_objects(image: str) -> list[dict]:
 
 
 def _push_speaker_image() -> str:
-    """A one-layer image of the speaker binary in the lab's registry (quay.io cannot be reached offline)."""
-    from provisioning.lab.services import catalog, oci, registry
+    """A one-layer image of the speaker binary under its upstream name in the lab's mirror (quay.io cannot
+    be reached offline)."""
+    from provisioning.lab.services import catalog, oci
 
     version = recipes.load_versions()[COMPONENT]["version"]
     binary = build.bin_dir(SPEAKER_COMPONENT) / "metallb-speaker"
     oci.push_binary_image(catalog.running(), SPEAKER_IMAGE, version, binary, "speaker")
-    return f"{registry.NAME}/{SPEAKER_IMAGE}:{version}"
+    return f"quay.io/{SPEAKER_IMAGE}:{version}"
 
 
 def _ensure_memberlist_secret() -> None:

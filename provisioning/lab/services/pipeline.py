@@ -94,17 +94,15 @@ def ensure_tools() -> str:
 
 
 def unrunnable_jobs() -> dict[str, str]:
-    """{job: why the lab cannot run it}: build and push need a container engine and a registry."""
-    engine = _container_engine()
-    why = (
-        "the lab has no OCI registry to push to"
-        if engine
-        else "no container engine on this machine (the docker client finds no daemon, no BuildKit) and no "
-        "OCI registry in the lab"
-    )
+    """{job: why the lab cannot run it}: build and push need a container engine (registry.local is there,
+    demanding credentials, but nothing here builds an image for the jobs to push)."""
+    if _container_engine():
+        why = "the jobs' docker login and push to registry.local are not wired to the lab's registry yet"
+    else:
+        why = "no container engine on this machine (the docker client finds no daemon, no BuildKit)"
     return {
         "build": f"{why}: the rootless BuildKit build cannot run",
-        "push": f"{why}: nothing to push to",
+        "push": f"{why}: no image was built to push",
     }
 
 

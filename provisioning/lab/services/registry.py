@@ -1,16 +1,25 @@
-"""The lab's OCI registry: CNCF Distribution (``registry``, built from the Go module proxy) serving
-``registry.local/boutique/<svc>:<tag>`` over TLS to the lab's kubelets (containerd), the way on-prem nodes
-pull from GitLab's registry.
+"""The lab's two OCI registries, both CNCF Distribution (``registry``, built from the Go module proxy) over
+TLS, the way an air-gapped on-prem site has them:
 
-- ``ensure(host, port)`` starts it (idempotent: a running one with the same config is returned as is) with
-  storage under ``<state>/storage`` and a config file it writes; ``stop()`` ends it.
-- Its certificate is signed by the lab's platform CA (the git server's, ``provisioning/lab/pki.py``) for
+- **the mirror** (anonymous pulls, as a site's mirror of public registries): the upstream names the
+  platform's manifests use (``MIRRORED_UPSTREAMS``: CoreDNS, the pause image, Argo CD, MetalLB, the
+  Boutique's own release names), served at the root of the mirror;
+- **registry.local** (GitLab's registry on-prem): ``registry.local/boutique/<svc>:<tag>`` and the suite's
+  probe image, behind credentials (htpasswd, bcrypt; the password made per lab in a 0600 file and never
+  logged). A pod pulls from it only with the ``registry-credentials`` pull secret, as on-prem.
+
+- ``ensure(host, port)`` / ``ensure_local(host, port)`` start them (idempotent: a running one with the same
+  config is returned as is) with storage under ``<state>/storage`` and a config file it writes; ``stop()``
+  ends both.
+- Their certificates are signed by the lab's platform CA (the git server's, ``provisioning/lab/pki.py``) for
   DNS ``registry.local`` and the IP it listens on, so containerd can reach it by IP (no DNS in the lab).
-- ``request``: one HTTP request to it, always verifying TLS with the platform CA; the OCI distribution
-  client built on it (push, tag, list, delete, exists) is ``provisioning/lab/services/oci.py``.
+- ``request``: one HTTP request to one of them, always verifying TLS with the platform CA (with
+  registry.local's credentials when it is that one); the OCI distribution client built on it (push, tag,
+  list, delete, exists) is ``provisioning/lab/services/oci.py``.
 - ``containerd_hosts_toml`` / ``write_certs_d``: containerd's ``certs.d/<host>/hosts.toml`` for
-  registry.local and each mirrored upstream registry (``MIRRORED_UPSTREAMS``), resolving its images at the
-  registry's IP and port only (no fallback to DNS) and trusting the CA.
+  registry.local (at its registry) and each mirrored upstream registry (at the mirror), resolving images at
+  the registry's IP and port only (no fallback to DNS) and trusting the CA. No credentials in them: the
+  nodes pull registry.local's images with the pod's pull secret only.
 
     python -m provisioning.lab.services.registry up [--host H] [--port P] | down
 """
@@ -21,11 +30,13 @@ import argparse
 import ipaddress
 import json
 import os
+import secrets
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
+import bcrypt
 import requests
 
 from provisioning.lab import build, locks, pki, processes, recipes
@@ -35,15 +46,21 @@ NAME = "registry.local"
 # Upstream registries the lab's registry answers for, as an air-gapped site's mirror does: the nodes'
 # containerd pulls ``registry.k8s.io/<repo>:<tag>`` from the lab's registry as ``<repo>:<tag>``.
 MIRRORED_UPSTREAMS = (
-    "registry.k8s.io",  # CoreDNS (kubeadm's addon)
-    "quay.io",  # Argo CD
+    "registry.k8s.io",  # CoreDNS (kubeadm's addon), the pods' sandbox (pause)
+    "quay.io",  # Argo CD, MetalLB
     "public.ecr.aws",  # redis (Argo CD's install.yaml)
     "us-central1-docker.pkg.dev",  # the Online Boutique's own images (the stand-in answers under them)
 )
 PROCESS = "registry"
 STATE = processes.PLATFORM / "registry"
+LOCAL_PROCESS = "registry-local"
+LOCAL_STATE = processes.PLATFORM / "registry-local"
+USERNAME = "boutique-pull"
+PASSWORD_FILE = LOCAL_STATE / "password"  # 0600, made once per lab
 HOST = "127.0.0.1"
 PORT = 28500
+LOCAL_PORT = 28501
+REALM = "registry.local"
 START_TIMEOUT = 30.0
 HTTP_TIMEOUT = 30.0
 
@@ -60,6 +77,12 @@ class Registry:
     state: Path
     pid: int | None
     log: Path
+    auth: tuple[str, str] | None = None  # registry.local's credentials; the mirror has none
+
+    def __repr__(self) -> str:  # never the password
+        return (
+            f"Registry({self.url}, state={self.state}, pid={self.pid}, auth={'yes' if self.auth else 'no'})"
+        )
 
     @property
     def url(self) -> str:
@@ -83,14 +106,50 @@ def _lock(state: Path) -> Path:
     return state / "registry.lock"
 
 
-def config_yaml(host: str, port: int, storage: Path, cert: pki.ServerCert) -> str:
-    """Distribution's configuration (JSON-quoted strings are valid YAML)."""
+def _htpasswd_file(state: Path) -> Path:
+    return state / "htpasswd"
+
+
+def credentials() -> tuple[str, str]:
+    """registry.local's (username, password): the password made once per lab in a 0600 file (what the
+    lab's target file names), never printed."""
+    with locks.exclusive(LOCAL_STATE / "credentials.lock"):
+        if not PASSWORD_FILE.exists():
+            pki.write_private(PASSWORD_FILE, secrets.token_hex(16).encode())
+    return USERNAME, PASSWORD_FILE.read_text().strip()
+
+
+def htpasswd_line(username: str, password: str, rounds: int = 10) -> str:
+    """One line of the htpasswd file Distribution reads (bcrypt only)."""
+    return f"{username}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()}\n"
+
+
+def _ensure_htpasswd(state: Path, username: str, password: str) -> Path:
+    """The htpasswd file for ``username``; rewritten only when it no longer matches the password."""
+    path = _htpasswd_file(state)
+    if path.exists():
+        user, _, hashed = path.read_text().strip().partition(":")
+        if user == username and bcrypt.checkpw(password.encode(), hashed.encode()):
+            return path
+    pki.write_private(path, htpasswd_line(username, password).encode())
+    return path
+
+
+def config_yaml(
+    host: str, port: int, storage: Path, cert: pki.ServerCert, htpasswd: Path | None = None
+) -> str:
+    """Distribution's configuration (JSON-quoted strings are valid YAML); with ``htpasswd``, every request
+    needs those credentials (Basic over TLS), else pulls are anonymous."""
     q = json.dumps
+    auth = (
+        ["auth:", "  htpasswd:", f"    realm: {q(REALM)}", f"    path: {q(str(htpasswd))}"]
+        if htpasswd
+        else ["# No auth section: the mirror's pulls are anonymous."]
+    )
     return "\n".join(
         [
-            "# Written by provisioning/lab/services/registry.py: the lab's OCI registry.",
-            "# No auth section: pulls are anonymous. The lab's imagePullSecrets (registry-credentials,",
-            "# sealed) are checked elsewhere (provisioning/lab/services/boutique.py), not by this registry.",
+            "# Written by provisioning/lab/services/registry.py: one of the lab's OCI registries.",
+            *auth,
             "version: 0.1",
             "log:",
             "  level: warn",
@@ -137,35 +196,52 @@ def answers(reg: Registry, timeout: float = 2.0) -> bool:
 
 
 def ensure(host: str = HOST, port: int = PORT, state: Path = STATE, ca_dir: Path | None = None) -> Registry:
-    """A running registry on ``host``:``port`` with its storage in ``state``; starts one only when needed.
-    ``ca_dir`` holds the platform CA (default: the git server's, made when missing)."""
+    """The mirror: a running anonymous registry on ``host``:``port`` with its storage in ``state``; starts
+    one only when needed. ``ca_dir`` holds the platform CA (default: the git server's, made when missing)."""
+    return _ensure(PROCESS, host, port, state, ca_dir, None)
+
+
+def ensure_local(
+    host: str = HOST, port: int = LOCAL_PORT, state: Path = LOCAL_STATE, ca_dir: Path | None = None
+) -> Registry:
+    """registry.local: a running registry that demands the lab's credentials, on ``host``:``port``."""
+    return _ensure(LOCAL_PROCESS, host, port, state, ca_dir, credentials())
+
+
+def _ensure(
+    process: str, host: str, port: int, state: Path, ca_dir: Path | None, auth: tuple[str, str] | None
+) -> Registry:
     ipaddress.ip_address(host)  # an address, not a name: containerd reaches it by IP
     ca = pki.ensure_ca(ca_dir or gitserver.pki_dir())
     with locks.exclusive(_lock(state)):
         cert = pki.ensure_server_cert(ca, state / "tls" / "registry", names=[NAME], ips=[host])
         _storage(state).mkdir(parents=True, exist_ok=True)
-        _write_if_changed(_config_file(state), config_yaml(host, port, _storage(state), cert))
-        reg = Registry(host, port, ca.crt, state, None, processes.log_path(PROCESS))
+        htpasswd = _ensure_htpasswd(state, *auth) if auth else None
+        _write_if_changed(_config_file(state), config_yaml(host, port, _storage(state), cert, htpasswd))
+        reg = Registry(host, port, ca.crt, state, None, processes.log_path(process), auth)
         argv = [str(_binary()), "serve", str(_config_file(state))]
+        changed = [_config_file(state), cert.crt, *([htpasswd] if htpasswd else [])]
         try:
             proc = processes.start(
-                PROCESS,
+                process,
                 argv,
                 _env(),
                 port if host == "127.0.0.1" else None,
                 wait=START_TIMEOUT,
-                not_before=max(_config_file(state).stat().st_mtime, cert.crt.stat().st_mtime),
+                not_before=max(path.stat().st_mtime for path in changed),
                 ready=lambda: answers(reg),
             )
         except processes.ProcessError as exc:
             raise RegistryError(str(exc)) from None
-        return Registry(host, port, ca.crt, state, proc.pid, proc.log)
+        return Registry(host, port, ca.crt, state, proc.pid, proc.log, auth)
 
 
-def stop(state: Path = STATE) -> bool:
-    """Stop the registry (its storage stays). True when one was running."""
+def stop(state: Path = STATE, local_state: Path = LOCAL_STATE) -> bool:
+    """Stop both registries (their storage stays). True when one was running."""
+    with locks.exclusive(_lock(local_state)):
+        local = processes.stop(LOCAL_PROCESS)
     with locks.exclusive(_lock(state)):
-        return processes.stop(PROCESS)
+        return processes.stop(PROCESS) or local
 
 
 # --- requests to it ----------------------------------------------------------------------------------
@@ -177,6 +253,8 @@ def request(reg: Registry, method: str, path_or_url: str, **kwargs: object) -> r
     if urlsplit(url).netloc != urlsplit(reg.url).netloc:
         raise RegistryError(f"the registry sent us to another host: {url}")
     kwargs.setdefault("timeout", HTTP_TIMEOUT)
+    if reg.auth:
+        kwargs.setdefault("auth", reg.auth)
     verify = str(reg.ca_file)  # always the platform CA, never unverified
     return requests.request(method, url, verify=verify, allow_redirects=False, **kwargs)  # type: ignore[arg-type]
 
@@ -203,12 +281,15 @@ def containerd_hosts_toml(mirror_url: str, ca: Path) -> str:
     )
 
 
-def write_certs_d(certs_d_dir: Path, mirror_url: str, ca: Path) -> list[Path]:
-    """Write ``<certs_d_dir>/<host>/hosts.toml`` for registry.local and every upstream registry the lab
-    mirrors (only when its content changes); their paths, registry.local's first."""
-    paths = [certs_d_dir / host / "hosts.toml" for host in (NAME, *MIRRORED_UPSTREAMS)]
-    for path in paths:
-        _write_if_changed(path, containerd_hosts_toml(mirror_url, ca))
+def write_certs_d(certs_d_dir: Path, mirror_url: str, local_url: str, ca: Path) -> list[Path]:
+    """Write ``<certs_d_dir>/<host>/hosts.toml`` for registry.local (at ``local_url``) and every upstream
+    registry the lab mirrors (at ``mirror_url``), only when its content changes; their paths,
+    registry.local's first."""
+    urls = {NAME: local_url, **dict.fromkeys(MIRRORED_UPSTREAMS, mirror_url)}
+    paths = []
+    for host, url in urls.items():
+        paths.append(certs_d_dir / host / "hosts.toml")
+        _write_if_changed(paths[-1], containerd_hosts_toml(url, ca))
     return paths
 
 
@@ -221,12 +302,12 @@ def main(argv: list[str] | None = None) -> int:
     up = sub.add_parser("up", help=f"ensure the registry of {STATE}")
     up.add_argument("--host", default=HOST)
     up.add_argument("--port", type=int, default=PORT)
-    sub.add_parser("down", help="stop the registry (storage is kept)")
+    sub.add_parser("down", help="stop both registries (storage is kept)")
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
-            reg = ensure(args.host, args.port)
-            print(f"{reg.url} ca={reg.ca_file} pid={reg.pid} log={reg.log}")
+            for reg in (ensure(args.host, args.port), ensure_local(args.host, args.port + 1)):
+                print(f"{reg.url} ca={reg.ca_file} pid={reg.pid} log={reg.log} auth={bool(reg.auth)}")
         else:
             print("stopped" if stop() else "not running")
     except (RegistryError, recipes.BuildError) as exc:
