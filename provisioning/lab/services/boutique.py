@@ -27,6 +27,7 @@ LAB_INGRESS_ADDRESS = "127.0.0.1"
 APPLICATIONS = {"online-boutique-dev": "boutique-dev"}
 SIMULATED_INGRESS = "Ingress status is published by the lab (no ingress-nginx runs); address 127.0.0.1"
 SEALED = processes.PLATFORM / "sealed"
+SEALED_HEADER = "# Sealed for the lab's controller by provisioning/lab/services/boutique.py\n"
 _TIMER = re.compile(
     r"^(?P<head>[\s-]*(?P<key>progressDeadlineSeconds|stabilizationWindowSeconds|periodSeconds):\s*)"
     r"(?P<value>\d+)(?P<tail>\s*)$"
@@ -106,8 +107,20 @@ def cached_sealed_secrets() -> dict[str, str]:
         env = overlay.removeprefix("boutique-")
         path = _sealed_path(env, cert)
         if path.exists():
-            found[f"overlays/{env}/registry-credentials.sealedsecret.yaml"] = path.read_text()
+            doc = _with_committed_metadata(yaml.safe_load(path.read_text()), env)
+            relative = f"overlays/{env}/registry-credentials.sealedsecret.yaml"
+            found[relative] = SEALED_HEADER + yaml.safe_dump(doc)
     return found
+
+
+def _with_committed_metadata(doc: dict, env: str) -> dict:
+    """The lab's ciphertext under the metadata gitops-repo commits (its annotations: the sync wave...)."""
+    committed = yaml.safe_load(
+        (gitops_source() / "overlays" / env / "registry-credentials.sealedsecret.yaml").read_text()
+    ).get("metadata", {})
+    sealed = doc.get("metadata", {})
+    annotations = {**committed.get("annotations", {}), **sealed.get("annotations", {})}
+    return {**doc, "metadata": {**committed, **sealed, "annotations": annotations}}
 
 
 def reseal_registry_credentials() -> None:
@@ -128,15 +141,8 @@ def reseal_registry_credentials() -> None:
             {".dockerconfigjson": registry_dockerconfigjson()},
             type="kubernetes.io/dockerconfigjson",
         )
-        committed = yaml.safe_load(
-            (gitops_source() / "overlays" / env / "registry-credentials.sealedsecret.yaml").read_text()
-        )
-        doc["metadata"] = {**committed.get("metadata", {}), **doc.get("metadata", {})}
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(
-            "# Sealed for the lab's controller by provisioning/lab/services/boutique.py\n"
-            + yaml.safe_dump(doc)
-        )
+        path.write_text(SEALED_HEADER + yaml.safe_dump(doc))
 
 
 def _for_lab(doc: dict, repo_url: str) -> dict:
