@@ -19,7 +19,7 @@ from pytest_bdd.scenario import get_step_function
 
 from boutique_suite.actions import load, reverts
 from boutique_suite.actions.journal import Journal, acquire_lock, live_runs, release_lock
-from boutique_suite.clients.kube import ClusterUnreachable, Kube, connect
+from boutique_suite.clients.kube import ClusterUnreachable, Kube, connect_to
 from boutique_suite.context import sites
 from boutique_suite.expectations import gitops_checks
 from boutique_suite.expectations.steady import (
@@ -116,9 +116,7 @@ def kube(request: pytest.FixtureRequest, layers: LayerRunner, target: targets.Ta
     except LayerUnavailable as exc:
         pytest.skip(str(exc))
     try:
-        kube = connect(
-            target.cluster.kubeconfig_path, target.cluster.context, run_id, registry=target.registry_access()
-        )
+        kube = connect_to(target, run_id)
     except ClusterUnreachable as exc:
         pytest.fail(str(exc), pytrace=False)
     # The run's Lease, held from its first use of the cluster: no other run's sweep touches its objects.

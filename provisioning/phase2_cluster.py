@@ -9,7 +9,7 @@ and join, Calico, local-path as the default StorageClass, node labels) and the c
 
 from __future__ import annotations
 
-from boutique_suite.clients.kube import ClusterUnreachable, connect
+from boutique_suite.clients.kube import ClusterUnreachable, connect_to
 from boutique_suite.context.sites import through_site
 from boutique_suite.expectations.probes import node_condition
 from boutique_suite.run.targets import Target
@@ -29,7 +29,7 @@ needs, check, ensure = through_site(PHASE)
 def check_nodes(target: Target) -> LayerState:
     """Every node of the plan is there and Ready, read through the target's kubeconfig."""
     try:
-        kube = connect(target.cluster.kubeconfig_path, target.cluster.context, run_id="check")
+        kube = connect_to(target, run_id="check")
     except ClusterUnreachable as exc:
         return LayerState(PHASE, NAME, False, str(exc))
     ready = {n.metadata.name: node_condition(n, "Ready") == "True" for n in kube.nodes()}

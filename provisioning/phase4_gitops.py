@@ -54,7 +54,7 @@ def check_application(target: Target) -> LayerState:
 def broken_application(target: Target, client: ArgoCDClient, why: str) -> LayerBroken:
     """Layer 4 broken: the target's Application did not become Synced and Healthy. The evidence is Argo CD's
     view of it and the pods of its namespace that are not Ready (events, logs)."""
-    from boutique_suite.clients.kube import ClusterUnreachable, connect
+    from boutique_suite.clients.kube import ClusterUnreachable, connect_to
     from boutique_suite.reporting import broken_evidence
 
     evidence = broken_evidence.application(client.application, target.application)
@@ -66,7 +66,7 @@ def broken_application(target: Target, client: ArgoCDClient, why: str) -> LayerB
         more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
         why = f"{why.rstrip('; ')}; " + "; ".join(bad[:3]) + more
     try:
-        kube = connect(target.cluster.kubeconfig_path, target.cluster.context, run_id="check")
+        kube = connect_to(target, run_id="check")
     except ClusterUnreachable as exc:
         evidence["cluster"] = str(exc)
     else:

@@ -15,7 +15,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from boutique_suite.clients.kube import ClusterUnreachable, Kube, connect
+from boutique_suite.clients.kube import ClusterUnreachable, Kube, connect_to
 from boutique_suite.context.sites import through_site
 from boutique_suite.run.targets import Target
 from provisioning.layer import LayerState, broken
@@ -69,7 +69,7 @@ def controller_problem(kube: Kube, namespace: str, name: str) -> str | None:
 
 def kube_of(target: Target) -> Kube:
     try:
-        return connect(target.cluster.kubeconfig_path, target.cluster.context, run_id="check")
+        return connect_to(target, run_id="check")
     except ClusterUnreachable as exc:
         raise broken(PHASE, NAME, str(exc)) from None
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from boutique_suite.actions import disruption, faults, gitops_changes
 from boutique_suite.actions.journal import Journal
 from boutique_suite.clients.argocd import wait_synced_and_healthy
-from boutique_suite.clients.kube import Kube, connect
+from boutique_suite.clients.kube import Kube, connect_to
 from boutique_suite.context import sites
 from boutique_suite.expectations import gitops_checks
 from boutique_suite.run import runlabel, targets
@@ -91,7 +91,7 @@ FAULTS: dict[str, Callable[[Kube, UndoStack], None]] = {
 
 
 def main(fault: str) -> None:
-    kube = connect(LAB.cluster.kubeconfig_path, LAB.cluster.context, runlabel.new_run_id())
+    kube = connect_to(LAB, runlabel.new_run_id())
     journal = Journal(kube).open()
     FAULTS[fault](kube, UndoStack(journal=lambda: journal))
     print("injected", flush=True)

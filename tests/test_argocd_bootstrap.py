@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from boutique_suite.clients.kube import Kube, connect
+from boutique_suite.clients.kube import Kube, connect_to
 from boutique_suite.run import runlabel, target_access, targets
 from provisioning import argocd_bootstrap as bootstrap
 from provisioning.lab import manager, recipes
@@ -31,7 +31,7 @@ def kube() -> Kube:
     crds = [o for o in bootstrap.install_manifest() if o["kind"] == "CustomResourceDefinition"]
     lab_kubectl.apply_objects(crds)
     lab_kubectl.run("wait", "--for=condition=Established", "crd/applications.argoproj.io", "--timeout=60s")
-    return connect(LAB.cluster.kubeconfig_path, LAB.cluster.context, runlabel.new_run_id())
+    return connect_to(LAB, runlabel.new_run_id())
 
 
 @pytest.fixture(scope="module")

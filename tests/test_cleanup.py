@@ -7,7 +7,7 @@ from kubernetes import client
 
 from boutique_suite.actions import faults, reverts
 from boutique_suite.actions.journal import Journal, acquire_lock, live_runs, release_lock
-from boutique_suite.clients.kube import Kube, connect
+from boutique_suite.clients.kube import Kube, connect_to
 from boutique_suite.run import runlabel, targets
 from provisioning.lab import manager
 
@@ -18,7 +18,7 @@ NODE = "k8s-worker2"
 
 def as_run(run_id: str) -> Kube:
     lab = targets.load("lab")
-    return connect(lab.cluster.kubeconfig_path, lab.cluster.context, run_id)
+    return connect_to(lab, run_id)
 
 
 @pytest.fixture(scope="module")

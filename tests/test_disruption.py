@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from boutique_suite.actions import disruption
-from boutique_suite.clients.kube import Kube, connect
+from boutique_suite.clients.kube import Kube, connect_to
 from boutique_suite.expectations import argocd_workloads
 from boutique_suite.run import runlabel, targets, waits
 from boutique_suite.run.undo import UndoStack
@@ -23,7 +23,7 @@ CTL = argocd_workloads.CONTROLLER
 @pytest.fixture(scope="module")
 def kube() -> Kube:
     manager.up()
-    return connect(LAB.cluster.kubeconfig_path, LAB.cluster.context, runlabel.new_run_id())
+    return connect_to(LAB, runlabel.new_run_id())
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import pytest
 
 from boutique_suite.actions import journal, reverts
 from boutique_suite.clients.argocd import ArgoCDClient
-from boutique_suite.clients.kube import Kube, connect
+from boutique_suite.clients.kube import Kube, connect_to
 from boutique_suite.expectations import gitops_checks, steady
 from boutique_suite.run import runlabel, targets, waits
 from provisioning import LayerRunner
@@ -54,7 +54,7 @@ def test_a_lease_of_another_host_lives_while_it_is_renewed() -> None:
 @pytest.fixture(scope="module")
 def platform() -> tuple[Kube, ArgoCDClient]:
     LayerRunner(LAB).require(4)
-    kube = connect(LAB.cluster.kubeconfig_path, LAB.cluster.context, runlabel.new_run_id())
+    kube = connect_to(LAB, runlabel.new_run_id())
     return kube, gitops_checks.argocd_client(LAB)
 
 

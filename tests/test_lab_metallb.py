@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from boutique_suite.clients.kube import Kube, connect
+from boutique_suite.clients.kube import Kube, connect_to
 from boutique_suite.context.sites import site_for
 from boutique_suite.expectations import gateway
 from boutique_suite.run import runlabel, targets, waits
@@ -30,7 +30,7 @@ def controller() -> metallb.Controller:
 
 @pytest.fixture(scope="module")
 def kube(controller: metallb.Controller) -> Kube:
-    return connect(LAB.cluster.kubeconfig_path, LAB.cluster.context, runlabel.new_run_id())
+    return connect_to(LAB, runlabel.new_run_id())
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from kubernetes.client.exceptions import ApiException
 
-from boutique_suite.clients.kube import Kube, connect
+from boutique_suite.clients.kube import Kube, connect_to
 from boutique_suite.run import runlabel, targets, waits
 from provisioning.lab import manager, processes
 from provisioning.lab.services import sealedsecrets
@@ -30,7 +30,7 @@ def controller() -> sealedsecrets.Controller:
 @pytest.fixture(scope="module")
 def kube(controller: sealedsecrets.Controller) -> Kube:
     lab = targets.load("lab")
-    return connect(lab.cluster.kubeconfig_path, lab.cluster.context, runlabel.new_run_id())
+    return connect_to(lab, runlabel.new_run_id())
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from boutique_suite.clients.kube import Kube, connect
+from boutique_suite.clients.kube import Kube, connect_to
 from boutique_suite.expectations import probes
 from boutique_suite.run import runlabel, targets, waits
 from provisioning.lab import lab_status, manager
@@ -23,7 +23,7 @@ def kube() -> Kube:
     if runtime is None or runtime.kind != "kwok":
         pytest.skip("the lab runs real nodes: KWOK's stages play the kubelet only on the KWOK fallback")
     lab = targets.load("lab")
-    return connect(lab.cluster.kubeconfig_path, lab.cluster.context, runlabel.new_run_id())
+    return connect_to(lab, runlabel.new_run_id())
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from boutique_suite.actions.journal import Journal
-from boutique_suite.clients.kube import Kube, connect
+from boutique_suite.clients.kube import Kube, connect_to
 from boutique_suite.run import runlabel, targets
 from provisioning.lab import manager
 
@@ -28,7 +28,7 @@ DESTRUCTIVE = "Force-deleted pods of a Deployment come back on their own"
 
 
 def as_run(run_id: str) -> Kube:
-    return connect(LAB.cluster.kubeconfig_path, LAB.cluster.context, run_id)
+    return connect_to(LAB, run_id)
 
 
 def start(run_id: str, reports: Path) -> subprocess.Popen[str]:

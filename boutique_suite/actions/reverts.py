@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     """``./run revert``: replay the journals of runs whose Lease is gone, then sweep their leftovers."""
     import argparse
 
-    from boutique_suite.clients.kube import ClusterUnreachable, connect
+    from boutique_suite.clients.kube import ClusterUnreachable, connect_to
     from boutique_suite.run import targets
 
     parser = argparse.ArgumentParser(prog="./run revert", description=main.__doc__)
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         target = targets.load(args.target)
-        kube = connect(target.cluster.kubeconfig_path, target.cluster.context, runlabel.new_run_id())
+        kube = connect_to(target, runlabel.new_run_id())
         undone = clean_leftovers(kube, target)
     except (targets.TargetError, ClusterUnreachable, LeftoverFault) as exc:
         print(f"revert: {exc}", file=sys.stderr)

@@ -20,7 +20,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from boutique_suite.run import runlabel, waits
-from boutique_suite.run.targets import RegistryAccess
+from boutique_suite.run.targets import RegistryAccess, Target
 
 log = logging.getLogger(__name__)
 ADMIN_PORT = 9099  # the probe image's admin listener (POST /burn?millicores=N)
@@ -338,6 +338,14 @@ def connect(
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise ClusterUnreachable(f"cannot reach the Kubernetes API at {server}: {_root_cause(exc)}") from None
     return Kube(api=api, run_id=run_id, server=server, registry=registry)
+
+
+def connect_to(target: Target, run_id: str, timeout: float = 5.0) -> Kube:
+    """connect() to the target's cluster, with its private registry for the suite's own pods."""
+    cluster = target.cluster
+    return connect(
+        cluster.kubeconfig_path, cluster.context, run_id, timeout, registry=target.registry_access()
+    )
 
 
 def _root_cause(exc: BaseException) -> str:
