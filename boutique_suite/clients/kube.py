@@ -21,6 +21,7 @@ from kubernetes.config.config_exception import ConfigException
 
 from boutique_suite.run import runlabel, waits
 from boutique_suite.run.targets import RegistryAccess, Target
+from boutique_suite.run.undo import UndoStack
 
 log = logging.getLogger(__name__)
 ADMIN_PORT = 9099  # the probe image's admin listener (POST /burn?millicores=N)
@@ -353,6 +354,19 @@ def _root_cause(exc: BaseException) -> str:
         exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
     reason = getattr(exc, "reason", None)
     return str(reason or exc)
+
+
+def create_pod_undoably(kube: Kube, namespace: str, body: client.V1Pod, undo: UndoStack) -> str:
+    """Create ``body`` with its deletion pushed on ``undo`` first (journalled: a run killed before its undo
+    has its pod deleted by the next run); its name."""
+    name = body.metadata.name
+    undo.push(
+        f"delete pod {namespace}/{name}",
+        lambda: delete_pod_if_present(kube, namespace, name),
+        journal=("delete_pod", {"namespace": namespace, "name": name}),
+    )
+    kube.core.create_namespaced_pod(namespace, body)
+    return name
 
 
 def delete_pod_if_present(kube: Kube, namespace: str, name: str) -> None:

@@ -7,7 +7,7 @@ import time
 import requests
 from kubernetes import client
 
-from boutique_suite.clients.kube import PROBE_IMAGE, RESTRICTED, Kube, delete_pod_if_present
+from boutique_suite.clients.kube import PROBE_IMAGE, RESTRICTED, Kube, create_pod_undoably
 from boutique_suite.run import waits
 from boutique_suite.run.targets import Target
 from boutique_suite.run.undo import UndoStack
@@ -31,12 +31,7 @@ def write_log_line(kube: Kube, namespace: str, undo: UndoStack) -> str:
             containers=[container], restart_policy="Never", automount_service_account_token=False
         ),
     )
-    undo.push(
-        f"delete pod {namespace}/{name}",
-        lambda: delete_pod_if_present(kube, namespace, name),
-        journal=("delete_pod", {"namespace": namespace, "name": name}),
-    )
-    kube.core.create_namespaced_pod(namespace, body)
+    create_pod_undoably(kube, namespace, body, undo)
     return line
 
 

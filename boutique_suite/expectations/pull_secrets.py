@@ -11,7 +11,7 @@ import re
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from boutique_suite.clients.kube import RESTRICTED, Kube, delete_pod_if_present
+from boutique_suite.clients.kube import RESTRICTED, Kube, create_pod_undoably
 from boutique_suite.expectations.cicd import IMAGE_PREFIX
 from boutique_suite.run import waits
 from boutique_suite.run.undo import UndoStack
@@ -111,13 +111,7 @@ def start_pull(kube: Kube, namespace: str, image: str, pull_secret: str | None, 
             containers=[container],
         ),
     )
-    undo.push(
-        f"delete pod {namespace}/{name}",
-        lambda: delete_pod_if_present(kube, namespace, name),
-        journal=("delete_pod", {"namespace": namespace, "name": name}),
-    )
-    kube.core.create_namespaced_pod(namespace, pod)
-    return name
+    return create_pod_undoably(kube, namespace, pod, undo)
 
 
 def _pull_failures(kube: Kube, namespace: str, pod: str) -> list[str]:
