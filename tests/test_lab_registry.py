@@ -151,8 +151,6 @@ def local(tmp_path_factory: pytest.TempPathFactory, reg: registry.Registry) -> I
     base = tmp_path_factory.mktemp("registry-local")
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(processes, "PLATFORM", base / "platform")
-        mp.setattr(registry, "LOCAL_STATE", base / "registry-local")
-        mp.setattr(registry, "PASSWORD_FILE", base / "registry-local" / "password")
         state = base / "registry-local"
         running = registry.ensure_local("127.0.0.1", free_port(), state=state, ca_dir=reg.ca_file.parent)
         try:
@@ -186,10 +184,7 @@ def test_registry_local_credentials_stay_private_and_a_second_ensure_changes_not
     assert password not in htpasswd.read_text() and password not in (local.state / "config.yml").read_text()
     assert password not in repr(local)
     before = {path: path.read_bytes() for path in (password_file, htpasswd, local.state / "config.yml")}
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(registry, "LOCAL_STATE", local.state)
-        mp.setattr(registry, "PASSWORD_FILE", password_file)
-        again = registry.ensure_local(local.host, local.port, state=local.state, ca_dir=local.ca_file.parent)
+    again = registry.ensure_local(local.host, local.port, state=local.state, ca_dir=local.ca_file.parent)
     assert again.pid == local.pid
     assert {path: path.read_bytes() for path in before} == before
 

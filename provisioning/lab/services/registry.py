@@ -56,11 +56,9 @@ STATE = processes.PLATFORM / "registry"
 LOCAL_PROCESS = "registry-local"
 LOCAL_STATE = processes.PLATFORM / "registry-local"
 USERNAME = "boutique-pull"
-PASSWORD_FILE = LOCAL_STATE / "password"  # 0600, made once per lab
 HOST = "127.0.0.1"
 PORT = 28500
 LOCAL_PORT = 28501
-REALM = "registry.local"
 START_TIMEOUT = 30.0
 HTTP_TIMEOUT = 30.0
 
@@ -106,17 +104,14 @@ def _lock(state: Path) -> Path:
     return state / "registry.lock"
 
 
-def _htpasswd_file(state: Path) -> Path:
-    return state / "htpasswd"
-
-
-def credentials() -> tuple[str, str]:
-    """registry.local's (username, password): the password made once per lab in a 0600 file (what the
-    lab's target file names), never printed."""
-    with locks.exclusive(LOCAL_STATE / "credentials.lock"):
-        if not PASSWORD_FILE.exists():
-            pki.write_private(PASSWORD_FILE, secrets.token_hex(16).encode())
-    return USERNAME, PASSWORD_FILE.read_text().strip()
+def credentials(state: Path = LOCAL_STATE) -> tuple[str, str]:
+    """registry.local's (username, password): the password made once per lab in ``<state>/password``
+    (0600, what the lab's target file names), never printed."""
+    password = state / "password"
+    with locks.exclusive(state / "credentials.lock"):
+        if not password.exists():
+            pki.write_private(password, secrets.token_hex(16).encode())
+    return USERNAME, password.read_text().strip()
 
 
 def htpasswd_line(username: str, password: str, rounds: int = 10) -> str:
@@ -126,7 +121,7 @@ def htpasswd_line(username: str, password: str, rounds: int = 10) -> str:
 
 def _ensure_htpasswd(state: Path, username: str, password: str) -> Path:
     """The htpasswd file for ``username``; rewritten only when it no longer matches the password."""
-    path = _htpasswd_file(state)
+    path = state / "htpasswd"
     if path.exists():
         user, _, hashed = path.read_text().strip().partition(":")
         if user == username and bcrypt.checkpw(password.encode(), hashed.encode()):
@@ -142,7 +137,7 @@ def config_yaml(
     needs those credentials (Basic over TLS), else pulls are anonymous."""
     q = json.dumps
     auth = (
-        ["auth:", "  htpasswd:", f"    realm: {q(REALM)}", f"    path: {q(str(htpasswd))}"]
+        ["auth:", "  htpasswd:", f"    realm: {q(NAME)}", f"    path: {q(str(htpasswd))}"]
         if htpasswd
         else ["# No auth section: the mirror's pulls are anonymous."]
     )
@@ -205,7 +200,7 @@ def ensure_local(
     host: str = HOST, port: int = LOCAL_PORT, state: Path = LOCAL_STATE, ca_dir: Path | None = None
 ) -> Registry:
     """registry.local: a running registry that demands the lab's credentials, on ``host``:``port``."""
-    return _ensure(LOCAL_PROCESS, host, port, state, ca_dir, credentials())
+    return _ensure(LOCAL_PROCESS, host, port, state, ca_dir, credentials(state))
 
 
 def _ensure(
