@@ -267,16 +267,40 @@ def test_bad_input_is_one_clear_line_before_any_network_call(env: dict[str, str]
     assert "not-a-real-token" not in proc.stdout + proc.stderr
 
 
+def commit_with_digits_only_tag(server: gitserver.GitServer, tmp_path: Path) -> str:
+    """An app-repo commit on main whose short SHA is all digits, as about one in 43 is: kustomize writes
+    such a tag quoted (``newTag: "12345678"``). Mined locally with `git commit-tree`, then pushed."""
+    env = {**gitrepos.client_env(server), **gitrepos.author_env()}
+    work = pipeline.checkout(server, "app-repo", gitrepos.head(server, "app-repo"), tmp_path / "mine")
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=work, env=env, capture_output=True, text=True, check=True
+        ).stdout
+
+    for attempt in range(5000):
+        sha = git("commit-tree", "HEAD^{tree}", "-p", "HEAD", "-m", f"b ({attempt})").strip()
+        if sha[:8].isdigit():
+            git("push", "--quiet", "origin", f"{sha}:refs/heads/main")
+            return sha
+    raise AssertionError("no all-digit short SHA in 5000 commits")
+
+
+@pytest.mark.parametrize("newer_tag", ["any", "digits only"])
 def test_a_late_pipeline_never_takes_a_service_back(
-    server: gitserver.GitServer, gitops_head: str, tmp_path: Path
+    server: gitserver.GitServer, gitops_head: str, tmp_path: Path, newer_tag: str
 ) -> None:
-    """Two app commits, the later one deployed first: the bump of the earlier one changes nothing."""
+    """Two app commits, the later one deployed first: the bump of the earlier one changes nothing, also when
+    the later one's tag is all digits (kustomize quotes it in the overlay)."""
     older = pipeline.commit_change(
         server, "app-repo", {"src/frontend/CHANGELOG.md": lambda t: t + "a\n"}, "a"
     )
-    newer = pipeline.commit_change(
-        server, "app-repo", {"src/frontend/CHANGELOG.md": lambda t: t + "b\n"}, "b"
-    )
+    if newer_tag == "any":
+        newer = pipeline.commit_change(
+            server, "app-repo", {"src/frontend/CHANGELOG.md": lambda t: t + "b\n"}, "b"
+        )
+    else:
+        newer = commit_with_digits_only_tag(server, tmp_path)
     first = bump(server, pipeline.checkout(server, "app-repo", newer, tmp_path / "newer"), "frontend", newer)
     assert first.passed, first.log
     head = gitrepos.head(server, "gitops-repo")

@@ -111,7 +111,7 @@ def commit_tree(server: GitServer, repo: str, source_dir: Path, message: str, *,
     if not source_dir.is_dir():
         raise GitServerError(f"{source_dir} is not a directory")
     env = client_env(server)
-    env.update(_author_env())
+    env.update(author_env())
     with tempfile.TemporaryDirectory(prefix="boutique-git-") as tmp:
         work = Path(tmp) / "work"
         run_git(None, "clone", "--quiet", server.repo_url(repo), str(work), env=env)
@@ -130,7 +130,7 @@ def commit_tree(server: GitServer, repo: str, source_dir: Path, message: str, *,
         return run_git(work, "rev-parse", "HEAD", env=env).strip()
 
 
-def _author_env() -> dict[str, str]:
+def author_env() -> dict[str, str]:
     name, email = AUTHOR
     return {
         "GIT_AUTHOR_NAME": name,

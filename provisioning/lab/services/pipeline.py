@@ -134,7 +134,7 @@ def commit_change(
     git: gitserver.GitServer, repo: str, edits: dict[str, Callable[[str], str]], message: str
 ) -> str:
     """Clone ``repo``, apply ``edits`` ({path: text -> text}), commit and push to main; returns the SHA."""
-    env = {**gitrepos.client_env(git), **_author_env()}
+    env = {**gitrepos.client_env(git), **gitrepos.author_env()}
     with tempfile.TemporaryDirectory(prefix="boutique-app-") as tmp:
         work = Path(tmp) / repo
         _git(None, "clone", "--quiet", git.repo_url(repo), str(work), env=env)
@@ -269,16 +269,6 @@ def _env(variables: dict[str, str] | None, extra: dict[str, str] | None) -> dict
 
 def _redact(text: str, secret: str) -> str:
     return text.replace(secret, "[MASKED]") if secret else text
-
-
-def _author_env() -> dict[str, str]:
-    name, email = gitrepos.AUTHOR
-    return {
-        "GIT_AUTHOR_NAME": name,
-        "GIT_AUTHOR_EMAIL": email,
-        "GIT_COMMITTER_NAME": name,
-        "GIT_COMMITTER_EMAIL": email,
-    }
 
 
 def _git(cwd: Path | None, *args: str, env: dict[str, str] | None = None) -> str:

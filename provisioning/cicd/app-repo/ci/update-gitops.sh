@@ -132,10 +132,10 @@ write_message() { # the commit message for the images given
   } >"$message"
 }
 
-deployed_tag() { # the newTag the overlay sets for image $1
+deployed_tag() { # the newTag the overlay sets for image $1, unquoted (kustomize quotes an all-digit tag)
   awk -v name="$1" '
     $0 ~ "name: *" name " *$" { found = 1; next }
-    found && /newTag:/ { print $2; exit }
+    found && /newTag:/ { tag = $2; gsub(/["\047]/, "", tag); print tag; exit }
     found && /^ *- / { exit }' "$kustomization"
 }
 
