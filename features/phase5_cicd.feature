@@ -3,8 +3,9 @@ Feature: Phase 5 - CI/CD from app-repo to the cluster
   with the commit's short SHA to the private registry and writes that tag into gitops-repo with
   "kustomize edit set image"; Argo CD then deploys it. Pods pull through the imagePullSecret on their
   ServiceAccount, and the registry refuses a pull without it. On the lab target gitlab-ci-local runs the same
-  jobs of .gitlab-ci.yml; the build and push jobs need a container engine, which the lab lacks, so they are
-  skipped with that reason. The lab's registry.local demands credentials as GitLab's registry does.
+  jobs of .gitlab-ci.yml in the shell: the build job with the lab's own buildkitd (app-repo's frontend is the
+  stand-in's Go source there), the push job with crane. The lab's registry.local demands credentials as
+  GitLab's registry does.
 
   Background:
     Given the platform is built through phase 5

@@ -135,8 +135,7 @@ def jobs_succeed(
     seconds: int,
 ) -> None:
     cicd.skip_unrunnable_jobs(request, target, [first, second])
-    for job in (first, second):
-        cicd.run_job(request, target, trace, execution, job, seconds)
+    cicd.run_jobs(request, target, trace, execution, [first, second], seconds)
 
 
 @then(parsers.parse('the registry holds "{image}" tagged with that commit\'s short SHA'))

@@ -17,7 +17,7 @@ from boutique_suite.run import targets
 from provisioning import phase2_cluster
 from provisioning.lab import lab_status, layout, manager, processes
 from provisioning.lab.machines import nodes
-from provisioning.lab.services import gitserver
+from provisioning.lab.services import buildkit, gitserver
 
 pytestmark = pytest.mark.lab
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,6 +140,7 @@ def test_down_leaves_no_process_and_up_restores(lab: lab_status.Status) -> None:
     assert gitserver.running() is None
     assert not lab_status.status().exists
     assert nodes.leftovers(manager.NET) == []  # no namespace, veth, bridge, iptables chain, mount or cgroup
+    assert buildkit.leftover_mounts() == [] and buildkit.leftover_containers() == []
     assert manager.down() == []  # down twice is fine
 
     assert manager.up() is True

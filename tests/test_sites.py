@@ -129,10 +129,13 @@ def test_an_onprem_target_without_gitlab_has_no_layer_5() -> None:
 # --- what each site says it lacks (the steps' skip reasons) --------------------------------------------
 
 
-def test_skip_reasons_and_capabilities() -> None:
+def test_skip_reasons_and_capabilities(monkeypatch: pytest.MonkeyPatch) -> None:
     lab, onprem = sites.site_for(LAB), sites.site_for(ONPREM)
     assert lab.onprem_only_missing() == lab_site.ONPREM_ONLY and onprem.onprem_only_missing() is None
-    assert lab.registry_lookup_missing() == lab_site.NO_REGISTRY
+    monkeypatch.setattr(pipeline, "unrunnable_jobs", lambda: {"build": "no buildkitd"})
+    assert lab.registry_lookup_missing() == lab_site.NO_REGISTRY  # the lab's own tag, read back: not a check
+    monkeypatch.setattr(pipeline, "unrunnable_jobs", dict)
+    assert lab.registry_lookup_missing() is None  # the tag the lab's push job pushed
     assert onprem.registry_lookup_missing() is None
     assert lab.app_repo_sources_missing() == lab_site.APP_REPO_NO_SOURCES
     assert onprem.app_repo_sources_missing() is None

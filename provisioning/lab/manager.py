@@ -353,9 +353,10 @@ def _down_nodes() -> list[str]:
 
 def _stop_platform() -> list[str]:
     """The platform layer's local processes (Prometheus, the git server...) go first: they use the cluster."""
-    from provisioning.lab.services import gitserver
+    from provisioning.lab.services import buildkit, gitserver
 
     stopped = [name for name in processes.recorded() if processes.stop(name)]
+    buildkit.stop()  # what a buildkitd killed mid-build left mounted under its root
     if gitserver.stop(gitserver.STATE):
         stopped.append("git-server")
     return stopped

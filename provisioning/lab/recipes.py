@@ -130,6 +130,8 @@ FIRST_LAYER = {
     "metallb-speaker": 3,
     "kube-state-metrics": 6,
     "sealed-secrets": 7,
+    "buildkit": 5,
+    "crane": 5,
     "opentofu": 7,
     "terraform-provider-libvirt": 7,
 }
@@ -164,6 +166,8 @@ def components() -> dict[str, Component]:
     distribution = v["distribution"]["version"]
     tofu = v["opentofu"]["version"]
     libvirt = v["terraform-provider-libvirt"]["version"]
+    buildkit = v["buildkit"]["version"]
+    crane = v["crane"]["version"]
     return {
         "kubernetes": Component(
             name="kubernetes",
@@ -312,6 +316,23 @@ def components() -> dict[str, Component]:
                 f"-X github.com/distribution/distribution/v3/version.version={distribution}",
                 "-X github.com/distribution/distribution/v3/version.revision=module",
             ],
+        ),
+        "buildkit": Component(
+            name="buildkit",
+            version=buildkit,
+            tools=["github.com/moby/buildkit/cmd/buildkitd", "github.com/moby/buildkit/cmd/buildctl"],
+            requires={"github.com/moby/buildkit": buildkit},
+            ldflags=[
+                f"-X github.com/moby/buildkit/version.Version={buildkit}",
+                "-X github.com/moby/buildkit/version.Revision=module",
+            ],
+        ),
+        "crane": Component(
+            name="crane",
+            version=crane,
+            tools=["github.com/google/go-containerregistry/cmd/crane"],
+            requires={"github.com/google/go-containerregistry": crane},
+            ldflags=[f"-X github.com/google/go-containerregistry/cmd/crane/cmd.Version={crane}"],
         ),
         "opentofu": Component(
             name="opentofu",

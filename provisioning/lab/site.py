@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from boutique_suite.expectations import argocd_workloads
 from boutique_suite.run.targets import Target
 from provisioning.lab import build, recipes, site_layers, site_repos, timers
-from provisioning.lab.services import boutique, catalog, gitrepos, gitserver, metallb, sealedsecrets
+from provisioning.lab.services import boutique, catalog, gitrepos, gitserver, metallb, pipeline, sealedsecrets
 from provisioning.layer import LayerState
 
 if TYPE_CHECKING:
@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 
 GIT_SERVER = "the lab git server"
 NO_REGISTRY = (
-    "the lab's pipeline builds no image (no container engine): the lab tagged the stand-in itself, so "
-    "finding that tag in registry.local would read back what the lab wrote"
+    "the lab's pipeline builds no image (its buildkitd is not running): the lab tagged the stand-in itself, "
+    "so finding that tag in registry.local would read back what the lab wrote"
 )
 APP_REPO_NO_SOURCES = (
     "the lab's app-repo holds each service's Dockerfile and the .gitlab-ci.yml, but not the services' "
@@ -99,8 +99,9 @@ class LabSite:
     def mutations_missing(self) -> str | None:
         return None  # the lab publishes gitops-repo from the content $BOUTIQUE_GITOPS_SOURCE names
 
-    def registry_lookup_missing(self) -> str:
-        return NO_REGISTRY
+    def registry_lookup_missing(self) -> str | None:
+        """Real once the lab's pipeline builds and pushes (its buildkitd runs): the tag is the job's push."""
+        return NO_REGISTRY if pipeline.unrunnable_jobs() else None
 
     def app_repo_sources_missing(self) -> str | None:
         return APP_REPO_NO_SOURCES

@@ -15,16 +15,21 @@ from provisioning import (
     phase6_observability,
     phase7_advanced,
 )
-from provisioning.lab import kubectl, lab_status, manager, processes
+from provisioning.lab import build, kubectl, lab_status, manager, processes, recipes
 from provisioning.lab.services import (
+    app_repo,
     argocd,
     boutique,
+    buildkit,
+    catalog,
     gitrepos,
     gitserver,
     metallb,
     monitoring,
     pipeline,
+    registry,
     sealedsecrets,
+    upstream_images,
 )
 from provisioning.layer import LayerState, broken, not_provisioned
 
@@ -190,6 +195,8 @@ class LabLayers:
             head = gitrepos.head(git, "app-repo")
         except gitserver.GitServerError as exc:
             return LayerState(layer.PHASE, layer.NAME, False, f"app-repo: {exc}")
+        if buildkit.can_run() and buildkit.running() is None:
+            return LayerState(layer.PHASE, layer.NAME, False, "the build job's buildkitd is not running")
         return LayerState(layer.PHASE, layer.NAME, True, f"app-repo at {head[:8]}", {"app-repo": head})
 
     def _ensure_5(self) -> LayerState:
@@ -208,11 +215,35 @@ class LabLayers:
             except gitserver.GitServerError:
                 before = None
             head = pipeline.publish_app_repo(git)
-        except gitserver.GitServerError as exc:
+        except (gitserver.GitServerError, app_repo.AppRepoError) as exc:
             raise broken(5, "CI/CD", f"cannot publish app-repo: {exc}") from None
-        detail = f"app-repo at {head[:8]} on {git.url}; gitlab-ci-local {version} runs its jobs"
-        components = {"app-repo": head, "gitlab-ci-local": version}
+        kit = self._ensure_buildkit()
+        builds = (
+            f"buildkitd {kit.address} builds their images" if kit else pipeline.unrunnable_jobs()["build"]
+        )
+        detail = f"app-repo at {head[:8]} on {git.url}; gitlab-ci-local {version} runs its jobs; {builds}"
+        components = {
+            "app-repo": head,
+            "gitlab-ci-local": version,
+            "buildkitd": kit.address if kit else "none",
+        }
         return LayerState(layer.PHASE, layer.NAME, True, detail, components, changed=before != head)
+
+    def _ensure_buildkit(self) -> buildkit.BuildKit | None:
+        """The build job's buildkitd, with the Dockerfiles' base images on the mirror it pulls from; None
+        where it cannot run (not root: the KWOK fallback), and the build and push jobs skip saying why."""
+        if not buildkit.can_run():
+            return None
+        mirror = catalog.running()
+        try:
+            build.ensure_all(["buildkit", "crane"])  # buildctl and the push job's crane too
+            for reference in upstream_images.BUILD_BASE_IMAGES:
+                upstream_images.push(mirror, reference)
+            return buildkit.ensure(mirror)
+        except (upstream_images.UpstreamImageError, registry.RegistryError, recipes.BuildError) as exc:
+            raise broken(5, "CI/CD", f"the build job's base images: {exc}") from None
+        except buildkit.BuildKitError as exc:
+            raise broken(5, "CI/CD", f"buildkitd: {exc}") from None
 
     def _check_6(self) -> LayerState:
         return phase6_observability.check_endpoints(self.target)

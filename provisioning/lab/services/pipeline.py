@@ -14,7 +14,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from pathlib import Path
 
 from boutique_suite.clients.gitops_repo import RemoteGitopsRepo, bump_commit_in
 from provisioning.lab import build
-from provisioning.lab.services import gitrepos, gitserver
+from provisioning.lab.services import app_repo, buildkit, catalog, gitrepos, gitserver, registry
 
 ROOT = Path(__file__).resolve().parents[3]
 APP_REPO = ROOT / "provisioning" / "cicd" / "app-repo"
@@ -33,6 +32,7 @@ GITLAB_CI_LOCAL = ROOT / "node_modules" / ".bin" / "gitlab-ci-local"
 GITLAB_CI_LOCAL_VERSION = "4.73.0"  # the exact version in package.json (4.74+ needs Node 22)
 BOT_USER = gitserver.USERNAME  # the lab's git server has one user; on GitLab the bump has its own token
 JOB_TIMEOUT = 300.0
+BUILD_JOBS = ("build", "push")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -94,30 +94,24 @@ def ensure_tools() -> str:
 
 
 def unrunnable_jobs() -> dict[str, str]:
-    """{job: why the lab cannot run it}: build and push need a container engine (registry.local is there,
-    demanding credentials, but nothing here builds an image for the jobs to push)."""
-    if _container_engine():
-        why = "the jobs' docker login and push to registry.local are not wired to the lab's registry yet"
+    """{job: why the lab cannot run it}: build and push need the lab's buildkitd (phase 5 starts it)."""
+    if buildkit.running() is not None:
+        return {}
+    if buildkit.can_run():
+        why = "the lab's buildkitd is not running (phase 5's ensure starts it)"
     else:
-        why = "no container engine on this machine (the docker client finds no daemon, no BuildKit)"
-    return {
-        "build": f"{why}: the rootless BuildKit build cannot run",
-        "push": f"{why}: no image was built to push",
-    }
+        why = "the lab's buildkitd cannot run here (its runc worker needs root and runc)"
+    return {"build": f"{why}: nothing builds the image", "push": f"{why}: no image was built to push"}
 
 
-def _container_engine() -> str | None:
-    if shutil.which("buildctl-daemonless.sh") or shutil.which("buildkitd"):
-        return "buildkit"
-    sock = Path("/var/run/docker.sock")
-    if sock.exists():
-        with socket.socket(socket.AF_UNIX) as s:
-            try:
-                s.connect(str(sock))
-                return "docker"
-            except OSError:
-                return None
-    return None
+def build_job_settings() -> tuple[dict[str, str], dict[str, str]]:
+    """(variables, secret environment) of the build and push jobs in the lab: the lab's buildkitd as
+    BUILDKIT_HOST, registry.local reached at its address with the CI credentials (as GitLab's masked
+    REGISTRY_USER / REGISTRY_PASSWORD variables)."""
+    local = catalog.local()
+    user, password = registry.credentials(local.state)
+    variables = {"BUILDKIT_HOST": buildkit.address(), "REGISTRY_ADDRESS": f"{local.host}:{local.port}"}
+    return variables, {"REGISTRY_USER": user, "REGISTRY_PASSWORD": password}
 
 
 # --- app-repo ----------------------------------------------------------------------------------------
@@ -126,8 +120,9 @@ def _container_engine() -> str | None:
 def publish_app_repo(
     git: gitserver.GitServer, message: str = "app-repo content from provisioning/cicd"
 ) -> str:
-    """app-repo holds provisioning/cicd/app-repo; the same content makes no commit. Returns the head."""
-    return gitrepos.commit_tree(git, "app-repo", APP_REPO, message)
+    """app-repo holds provisioning/cicd/app-repo with src/frontend buildable from the stand-in's source
+    (``app_repo.content``); the same content makes no commit. Returns the head."""
+    return gitrepos.commit_tree(git, "app-repo", app_repo.content(), message)
 
 
 def commit_change(
@@ -187,8 +182,14 @@ def run_job(
         **(variables or {}),
     }
     env = {**(extra_env or {}), "GITOPS_TOKEN": git.token()}
+    if job in BUILD_JOBS:
+        build_variables, secrets = build_job_settings()
+        values, env = {**build_variables, **values}, {**env, **secrets}
     result = run_pipeline(workdir, [job], values, timeout, env, unset=("CI_PIPELINE_URL",))
-    return JobResult(job, result.returncode, result.seconds, _redact(result.log, git.token()))
+    log = result.log
+    for secret in (git.token(), env.get("REGISTRY_PASSWORD", "")):
+        log = _redact(log, secret)
+    return JobResult(job, result.returncode, result.seconds, log)
 
 
 def run_pipeline(
@@ -260,7 +261,9 @@ def _env(variables: dict[str, str] | None, extra: dict[str, str] | None) -> dict
     tools = [
         str(kustomize_dir()),
         str(Path(sys.executable).parent),
-    ]  # kustomize; yamllint, kubernetes-validate
+        str(build.bin_dir("buildkit")),
+        str(build.bin_dir("crane")),
+    ]  # kustomize; yamllint, kubernetes-validate; buildctl; crane
     env["PATH"] = os.pathsep.join([*tools, env.get("PATH", "")])
     env["GCL_IGNORE_PREDEFINED_VARS"] = ",".join(variables or {})  # overriding CI_* on purpose, no warning
     env.update(extra or {})

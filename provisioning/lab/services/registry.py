@@ -50,6 +50,8 @@ MIRRORED_UPSTREAMS = (
     "quay.io",  # Argo CD, MetalLB
     "public.ecr.aws",  # redis (Argo CD's install.yaml)
     "us-central1-docker.pkg.dev",  # the Online Boutique's own images (the stand-in answers under them)
+    "docker.io",  # the golang image app-repo's Dockerfiles build in (the lab's BuildKit)
+    "gcr.io",  # distroless, their final stage
 )
 PROCESS = "registry"
 STATE = processes.PLATFORM / "registry"

@@ -28,9 +28,10 @@ from pathlib import Path
 
 from provisioning.lab import build, recipes
 from provisioning.lab.machines import machines
-from provisioning.lab.services import oci, registry
+from provisioning.lab.services import go_toolchain, oci, registry
 
 CACHE = recipes.CACHE_ROOT / "images"
+GOLANG_VERSION = recipes.load_versions()["golang-image"]["version"]
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 ARGOCD_UID = 999
 ARGOCD_LINKS = (
@@ -53,6 +54,13 @@ exec "$@"
 """
 
 
+DISTROLESS_PASSWD = """root:x:0:0:root:/root:/sbin/nologin
+nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin
+nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin
+"""
+DISTROLESS_GROUP = "root:x:0:\nnobody:x:65534:\nnonroot:x:65532:\n"
+
+
 class UpstreamImageError(RuntimeError):
     """An image could not be built or pushed; the message names it and why."""
 
@@ -67,6 +75,9 @@ class Recipe:
     differs: str  # how this image differs from upstream's, for the report
     files: Callable[[], dict[str, Path]] = field(default=lambda: {}, compare=False)  # image path: host file
     hooks: tuple[str, ...] = ()  # shell commands run by mmdebstrap with "$1" the root filesystem
+    # image path: host directory copied in whole, named by a versioned path (the cache key takes the path)
+    trees: Callable[[], dict[str, Path]] = field(default=lambda: {}, compare=False)
+    variant: str = "minbase"  # mmdebstrap's: "extract" unpacks the packages only (no shell, no dpkg run)
 
 
 def _argocd_files() -> dict[str, Path]:
@@ -135,7 +146,52 @@ REDIS = Recipe(
         'mkdir -p "$1/data" && chmod 0777 "$1/data"',
     ),
 )
-RECIPES = (ARGOCD, REDIS)
+GOLANG = Recipe(
+    "docker.io/library/golang",
+    # buildpack-deps:bookworm-scm's tools a Go build uses, and the C toolchain golang's Dockerfile adds
+    ("ca-certificates", "netbase", "git", "openssh-client", "gcc", "libc6-dev", "make", "pkg-config"),
+    {
+        "Env": [
+            "PATH=/go/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "GOPATH=/go",
+            "GOTOOLCHAIN=local",
+        ],
+        "WorkingDir": "/go",
+    },
+    "Debian bookworm with the Go toolchain the module proxy serves (golang.org/toolchain, what GOTOOLCHAIN"
+    " downloads) at the tag's version; no g++, curl, wget, mercurial or subversion",
+    hooks=(
+        'chmod -R u+w,a+rX "$1/usr/local/go"',  # the module cache's copy is read-only, its modes lost
+        'chmod 0755 "$1"/usr/local/go/bin/* "$1"/usr/local/go/pkg/tool/*/*',
+        'mkdir -p "$1/go/src" "$1/go/bin" && chmod -R 1777 "$1/go"',
+    ),
+    trees=lambda: {"/usr/local/go": go_toolchain.goroot(GOLANG_VERSION)},
+)
+DISTROLESS_STATIC = Recipe(
+    "gcr.io/distroless/static-debian12",
+    ("base-files", "netbase", "tzdata", "ca-certificates"),  # distroless/static's packages
+    {
+        "User": "65532",
+        "WorkingDir": "/home/nonroot",
+        "Env": [PATH_ENV, "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"],
+    },
+    "made the way distroless makes it, from Debian's packages unpacked (base-files, netbase, tzdata,"
+    " ca-certificates and what apt adds for them), no shell run in it",
+    hooks=(
+        'mkdir -p "$1/etc/ssl/certs" && cat "$1"/usr/share/ca-certificates/mozilla/*.crt'
+        ' > "$1/etc/ssl/certs/ca-certificates.crt"',
+        f'printf %s {shlex.quote(DISTROLESS_PASSWD)} > "$1/etc/passwd"',
+        f'printf %s {shlex.quote(DISTROLESS_GROUP)} > "$1/etc/group"',
+        'mkdir -p "$1/home/nonroot" "$1/tmp" && chown 65532:65532 "$1/home/nonroot" && chmod 1777 "$1/tmp"',
+    ),
+    variant="extract",
+)
+RECIPES = (ARGOCD, REDIS, GOLANG, DISTROLESS_STATIC)
+# The base images of app-repo's multi-stage Dockerfiles that the lab's BuildKit builds from (the mirror).
+BUILD_BASE_IMAGES = (
+    f"docker.io/library/golang:{GOLANG_VERSION}-bookworm",
+    "gcr.io/distroless/static-debian12:nonroot",
+)
 
 
 def split(reference: str) -> tuple[str, str, str]:
@@ -170,8 +226,9 @@ def install_images(with_dex: bool = True) -> list[str]:
 
 
 def cache_key(recipe: Recipe, tag: str, files: dict[str, Path]) -> str:
-    parts = [machines.SUITE, recipe.repository, tag, *recipe.packages, *recipe.hooks]
+    parts = [machines.SUITE, recipe.variant, recipe.repository, tag, *recipe.packages, *recipe.hooks]
     parts += [f"{dest}={build.sha256(src)}" for dest, src in sorted(files.items())]
+    parts += [f"{dest}={src}" for dest, src in sorted(recipe.trees().items())]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
@@ -197,13 +254,18 @@ def layer(reference: str) -> Path:
 
 def _make_layer(recipe: Recipe, files: dict[str, Path], tarball: Path) -> None:
     partial = tarball.with_suffix(".partial.tar")
-    hooks = [*_copy_hooks(files), *recipe.hooks]
+    trees = [
+        f'mkdir -p "$1{dest}" && cp -r {shlex.quote(str(src))}/. "$1{dest}"'
+        for dest, src in recipe.trees().items()
+    ]
+    hooks = [*_copy_hooks(files), *trees, *recipe.hooks]
+    stage = "extract" if recipe.variant == "extract" else "customize"  # extract runs no customize hooks
     argv = [
         "mmdebstrap",
-        "--variant=minbase",
+        f"--variant={recipe.variant}",
         f"--include={','.join(recipe.packages)}",
         *NO_DOCS,
-        *(f"--customize-hook={hook}" for hook in hooks),
+        *(f"--{stage}-hook={hook}" for hook in hooks),
         machines.SUITE,
         str(partial),
         machines.MIRROR,

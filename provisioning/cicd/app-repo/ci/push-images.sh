@@ -9,10 +9,17 @@ if [ -z "${REGISTRY_USER:-}" ] || [ -z "${REGISTRY_PASSWORD:-}" ]; then
 fi
 [ -r "${REGISTRY_CA_FILE:-}" ] || die "REGISTRY_CA_FILE (the registry CA certificate) is not readable"
 export SSL_CERT_FILE="$REGISTRY_CA_FILE"
-printf '%s' "$REGISTRY_PASSWORD" | crane auth login "${REGISTRY:-registry.local}" -u "$REGISTRY_USER" --password-stdin
+# REGISTRY_ADDRESS: host:port to reach the registry at when the runner cannot resolve its name (the lab's
+# registry.local); its certificate names that address too. The image keeps its name: same repository, tag.
+registry=${REGISTRY_ADDRESS:-${REGISTRY:-registry.local}}
+repository=${IMAGE_PREFIX#*/}
+DOCKER_CONFIG=$(mktemp -d) # the login is this job's only, never left in the runner's home
+export DOCKER_CONFIG
+trap 'rm -rf "$DOCKER_CONFIG"' EXIT
+printf '%s' "$REGISTRY_PASSWORD" | crane auth login "$registry" -u "$REGISTRY_USER" --password-stdin
 SERVICES=${SERVICES:-$(ci/changed-services.sh)}
 for svc in $SERVICES; do
   [ -f "images/$svc.tar" ] || die "images/$svc.tar is missing: did the build job run?"
-  crane push "images/$svc.tar" "$IMAGE_PREFIX/$svc:$IMAGE_TAG"
-  echo "push-images: $(crane digest "$IMAGE_PREFIX/$svc:$IMAGE_TAG") $IMAGE_PREFIX/$svc:$IMAGE_TAG"
+  crane push "images/$svc.tar" "$registry/$repository/$svc:$IMAGE_TAG"
+  echo "push-images: $(crane digest "$registry/$repository/$svc:$IMAGE_TAG") $IMAGE_PREFIX/$svc:$IMAGE_TAG"
 done
