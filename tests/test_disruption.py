@@ -53,7 +53,10 @@ def test_pods_on_probe_waits_for_a_running_pod_on_that_node(kube: Kube, namespac
     kube.create_pod(namespace, "placed", node="k8s-worker1", cpu="10m")
     with pytest.raises(waits.WaitTimeout, match="placed"):
         disruption.expect_pods_on(kube, namespace, "app=placed", NODE, timeout=2)
-    assert disruption.expect_pods_on(kube, namespace, "app=placed", "k8s-worker1", timeout=30).check.detail
+    # the target's rollout timeout: a node's first pod, with the offline tests running beside, took 60 s once
+    rollout = LAB.timeouts.rollout
+    placed = disruption.expect_pods_on(kube, namespace, "app=placed", "k8s-worker1", timeout=rollout)
+    assert placed.check.detail
 
 
 class _FakeArgoCD:

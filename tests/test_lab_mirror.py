@@ -107,7 +107,7 @@ def test_the_standin_answers_under_the_boutiques_upstream_names() -> None:
     assert not any(image.startswith(catalog.UPSTREAM_REPOSITORY + "/redis-cart") for image in wanted)
     assert "us-central1-docker.pkg.dev" in registry.MIRRORED_UPSTREAMS
     with pytest.raises(ValueError, match="neither"):
-        catalog._split("docker.io/library/redis:alpine")
+        catalog._split("ghcr.io/library/redis:alpine")
 
 
 def test_the_lab_target_names_the_address_and_ca_the_lab_gives_argocd() -> None:

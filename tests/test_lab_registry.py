@@ -131,7 +131,8 @@ def test_hosts_toml_points_registry_local_at_the_ip_with_the_ca(tmp_path: Path) 
     paths = registry.write_certs_d(
         tmp_path / "certs.d", "https://10.77.0.1:5000", "https://10.77.0.1:5001", ca
     )
-    hosts = ("registry.local", "registry.k8s.io", "quay.io", "public.ecr.aws", "us-central1-docker.pkg.dev")
+    hosts = ("registry.local", *registry.MIRRORED_UPSTREAMS)
+    assert {"registry.k8s.io", "quay.io", "docker.io", "gcr.io"} <= set(registry.MIRRORED_UPSTREAMS)
     assert paths == [tmp_path / "certs.d" / host / "hosts.toml" for host in hosts]
     assert all(path.read_text() == text for path in paths[1:]), (
         "each upstream registry is mirrored the same way"
