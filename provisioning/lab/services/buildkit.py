@@ -9,16 +9,14 @@ way a GitLab job reaches a buildkitd service on-prem.
 - Its cache stays under ``<state>/root`` between labs, so an unchanged service rebuilds from cache. ``stop``
   ends it and unmounts whatever a killed buildkitd left mounted under its root.
 
-    python -m provisioning.lab.services.buildkit up | down
+Phase 5's ensure starts it (through the lab's mirror, ``catalog.running()``); ``lab down`` stops it.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -170,23 +168,3 @@ def stop(state: Path = STATE) -> bool:
     for point in leftover_mounts(state):
         subprocess.run(["umount", "--lazy", point], capture_output=True, timeout=30)
     return stopped
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=("up", "down"))
-    args = parser.parse_args(argv)
-    try:
-        if args.action == "up":
-            kit = ensure(registry.ensure())
-            print(f"buildkitd on {kit.address} (pid {kit.pid}, log {kit.log})")
-        else:
-            print("stopped" if stop() else "not running")
-    except (BuildKitError, registry.RegistryError) as exc:
-        print(f"buildkit: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
