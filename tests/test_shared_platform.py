@@ -22,7 +22,7 @@ LAB = targets.load("lab")
 # a destructive one (the platform-wide lock): both runs run both, at the same time
 SCENARIOS = (
     "test_a_deleted_pod_is_replaced_by_its_replicaset"
-    " or (test_forcedeleted_pods_of_a_deployment_come_back_on_their_own and frontend)"
+    " or (test_forcedeleted_pods_of_a_deployment_come_back_on_their_own and redis)"
 )
 DESTRUCTIVE = "Force-deleted pods of a Deployment come back on their own"
 
