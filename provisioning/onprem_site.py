@@ -68,8 +68,8 @@ class OnPremSite:
 
     def mutations_missing(self) -> str | None:
         return (
-            "mutations are applied through the lab's gitops content; on-prem, commit them to gitops-repo by "
-            "hand (each Mutation's path and what) and run its catchers"
+            "mutations are applied through the lab's gitops and app content; on-prem, commit them to their "
+            "repository by hand (each Mutation's repo, path and what) and run its catchers"
         )
 
     def registry_lookup_missing(self) -> str | None:

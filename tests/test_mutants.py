@@ -12,11 +12,15 @@ import pytest
 import yaml
 
 from boutique_suite.actions import mutants, mutations
+from provisioning.cicd import APP_REPO
 from provisioning.gitops import ROOT as GITOPS
 from provisioning.gitops.checks import render
 
+GITOPS_MUTATIONS = [m for m in mutations.CATALOGUE if m.repo == mutations.GITOPS_REPO]
+APP_MUTATIONS = [m for m in mutations.CATALOGUE if m.repo == mutations.APP_REPO]
 
-@pytest.mark.parametrize("mutation", mutations.CATALOGUE, ids=lambda m: m.name)
+
+@pytest.mark.parametrize("mutation", GITOPS_MUTATIONS, ids=lambda m: m.name)
 def test_each_mutation_changes_its_file_and_the_content_still_renders(
     mutation: mutations.Mutation, tmp_path: Path
 ) -> None:
@@ -29,6 +33,34 @@ def test_each_mutation_changes_its_file_and_the_content_still_renders(
     untouched = [p for p in GITOPS.rglob("*.yaml") if "checks" not in p.parts]
     changed = [p for p in untouched if (content / p.relative_to(GITOPS)).read_text() != p.read_text()]
     assert [p.relative_to(GITOPS).as_posix() for p in changed] == [mutation.path]
+
+
+@pytest.mark.parametrize("mutation", APP_MUTATIONS, ids=lambda m: m.name)
+def test_each_app_repo_mutation_changes_only_its_file_and_the_pipeline_still_parses(
+    mutation: mutations.Mutation, tmp_path: Path
+) -> None:
+    content = mutants.mutated_content(mutation, tmp_path)
+    own = [p for p in APP_REPO.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    changed = [
+        p.relative_to(APP_REPO).as_posix()
+        for p in own
+        if (content / p.relative_to(APP_REPO)).read_bytes() != p.read_bytes()
+    ]
+    assert changed == [mutation.path]
+    assert yaml.safe_load((content / ".gitlab-ci.yml").read_text())["stages"]
+    if mutation.path.endswith(".sh"):
+        assert subprocess.run(["sh", "-n", str(content / mutation.path)]).returncode == 0
+
+
+def test_an_app_repo_mutant_is_what_the_lab_publishes_as_app_repo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from provisioning import cicd
+
+    content = mutants.mutated_content(APP_MUTATIONS[0], tmp_path)
+    assert cicd.app_source() == APP_REPO
+    monkeypatch.setenv(cicd.APP_SOURCE_ENV, str(content))
+    assert cicd.app_source() == content
 
 
 def test_a_mutation_that_no_longer_applies_says_which_and_why(tmp_path: Path) -> None:
@@ -78,6 +110,8 @@ def test_the_catalogue_covers_what_the_platform_gets_wrong() -> None:
         "pull-secret-dropped",
         "network-policy-denies-checkout-to-payment",
         "wrong-image-tag",
+        "images-tagged-by-branch",
+        "push-without-credentials",
     } <= names
     assert [m.name for m in mutants.selected([], fast=True)] == [
         m.name for m in mutations.CATALOGUE if m.fast
@@ -113,7 +147,7 @@ def test_bad_input_gets_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) 
     assert err.startswith("mutants: no mutation named no-such-mutation; the catalogue: ")
     assert err.count("\n") == 1
     assert mutants.main(["--target", "targets/onprem.example.yaml", "--only", "hpa-max-1"]) == 2
-    assert "mutations are applied through the lab's gitops content" in capsys.readouterr().err
+    assert "mutations are applied through the lab's gitops and app content" in capsys.readouterr().err
 
 
 def test_the_content_is_restored_once_after_the_last_mutation_also_when_a_run_is_interrupted(

@@ -1,13 +1,16 @@
-"""The suite measures itself: a catalogue of wrong changes a person might commit to gitops-repo (mutations),
-each with the scenarios expected to catch it. The run applies one mutation, runs its catchers against the
-target, reverts, and tells whether the suite noticed: a mutation no scenario catches is a gap in the suite.
+"""The suite measures itself: a catalogue of wrong changes a person might commit to gitops-repo or app-repo
+(mutations), each with the scenarios expected to catch it. The run applies one mutation, runs its catchers
+against the target, reverts, and tells whether the suite noticed: a mutation no scenario catches is a gap in
+the suite.
 
     python -m boutique_suite.actions.mutants [--fast] [--only NAME ...] [--list]     (./run mutants)
 
 On the lab a mutation is applied as the platform's gitops content: a copy of provisioning/gitops with the
 wrong change, named by $BOUTIQUE_GITOPS_SOURCE, which the lab publishes to gitops-repo as a commit (Argo CD
-syncs it from there) and renders its monitoring config from, for the whole catcher run. The revert is the
-lab's layers ensured again without it. The results go to ``reports/mutants.md`` and ``reports/mutants.json``.
+syncs it from there) and renders its monitoring config from, for the whole catcher run; an app-repo
+mutation likewise, as a copy of provisioning/cicd/app-repo named by $BOUTIQUE_APP_SOURCE, which the lab
+publishes as app-repo (its pipeline runs from there). The revert is the lab's layers ensured again without
+it. The results go to ``reports/mutants.md`` and ``reports/mutants.json``.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from pathlib import Path
 
 import yaml
 
-from boutique_suite.actions.mutations import CATALOGUE, Mutation, MutationError
+from boutique_suite.actions.mutations import APP_REPO, CATALOGUE, Mutation, MutationError
 from boutique_suite.context.sites import site_for
 from boutique_suite.run import targets
 
@@ -55,12 +58,23 @@ class Result:
         return bool(self.caught_by)
 
 
-def mutated_content(mutation: Mutation, into: Path) -> Path:
-    """A copy of the gitops content with ``mutation`` applied (the suite's static checks left out)."""
-    from provisioning import gitops
+def own_content(mutation: Mutation) -> tuple[Path, str]:
+    """The suite's own content of the repository ``mutation`` changes, and the variable that names a
+    mutant copy of it to the lab."""
+    from provisioning import cicd, gitops
 
-    content = into / "gitops"
-    shutil.copytree(gitops.ROOT, content, ignore=shutil.ignore_patterns("checks", "*.py", "__pycache__"))
+    if mutation.repo == APP_REPO:
+        return cicd.APP_REPO, cicd.APP_SOURCE_ENV
+    return gitops.ROOT, gitops.SOURCE_ENV
+
+
+def mutated_content(mutation: Mutation, into: Path) -> Path:
+    """A copy of the content of the repository ``mutation`` changes, with it applied (gitops-repo's without
+    the suite's static checks and Python, which are not part of it)."""
+    source, _ = own_content(mutation)
+    content = into / mutation.repo
+    left_out = ("__pycache__",) if mutation.repo == APP_REPO else ("checks", "*.py", "__pycache__")
+    shutil.copytree(source, content, ignore=shutil.ignore_patterns(*left_out))
     mutation.apply(content)
     return content
 
@@ -80,8 +94,7 @@ def _failures(junit: Path) -> tuple[list[str], float | None]:
 
 def run_catchers(mutation: Mutation, target: str, reports: Path) -> Result:
     """Apply ``mutation`` for one pytest run of its catchers against ``target``; what they caught."""
-    from provisioning.gitops import SOURCE_ENV
-
+    _, source_env = own_content(mutation)
     out = reports / mutation.name
     shutil.rmtree(out, ignore_errors=True)
     started = time.monotonic()
@@ -92,7 +105,7 @@ def run_catchers(mutation: Mutation, target: str, reports: Path) -> Result:
             return Result(
                 mutation.name, mutation.what, list(mutation.catchers), [], None, 0.0, error=str(exc)
             )
-        env = {**os.environ, SOURCE_ENV: str(content), "BOUTIQUE_REPORTS": str(out)}
+        env = {**os.environ, source_env: str(content), "BOUTIQUE_REPORTS": str(out)}
         command = [
             sys.executable, "-m", "pytest", SCENARIOS, "-p", "no:cacheprovider", "-q", "--no-header",
             f"--target={target}", "-k", " or ".join(mutation.catchers),
@@ -121,11 +134,11 @@ def run_catchers(mutation: Mutation, target: str, reports: Path) -> Result:
 
 
 def restore(target: targets.Target) -> None:
-    """The platform as the suite's own content has it: gitops-repo republished, Argo CD synced and healthy,
-    the monitoring config rendered again (layers 4 and 6 ensured without the mutant)."""
+    """The platform as the suite's own content has it: gitops-repo and app-repo republished, Argo CD synced
+    and healthy, the monitoring config rendered again (layers 4 to 6 ensured without the mutant)."""
     from provisioning import LayerRunner
 
-    LayerRunner(target).require(6)  # this process never sets $BOUTIQUE_GITOPS_SOURCE: the suite's content
+    LayerRunner(target).require(6)  # this process sets neither variable: the suite's own content
 
 
 def run(target_name: str, mutations: Iterable[Mutation], reports: Path) -> list[Result]:

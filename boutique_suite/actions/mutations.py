@@ -1,6 +1,6 @@
-"""The catalogue of wrong changes a person might commit to gitops-repo, each named with the scenarios
-expected to catch it (``boutique_suite.actions.mutants`` runs them). A mutation is an edit of one file of the
-platform's gitops content; it must change something, or it is an error."""
+"""The catalogue of wrong changes a person might commit to gitops-repo or app-repo, each named with the
+scenarios expected to catch it (``boutique_suite.actions.mutants`` runs them). A mutation is an edit of one
+file of that repository's content; it must change something, or it is an error."""
 
 from __future__ import annotations
 
@@ -84,6 +84,9 @@ def replace_all(old: str, new: str) -> Callable[[str], str]:
     return edit
 
 
+GITOPS_REPO, APP_REPO = "gitops-repo", "app-repo"
+
+
 class MutationError(Exception):
     """A mutation that cannot be applied to the content it was written for (the file moved or changed)."""
 
@@ -97,6 +100,7 @@ class Mutation:
     catchers: tuple[str, ...]  # parts of the names of the scenarios expected to fail (pytest -k)
     fast: bool = False  # in CI's subset: caught within a few minutes of the run's start
     lab_blind: str = ""  # why the lab cannot catch it today (it is still applied and reported)
+    repo: str = GITOPS_REPO  # the repository whose content it changes: gitops-repo or app-repo
 
     def apply(self, content: Path) -> None:
         path = content / self.path
@@ -108,6 +112,8 @@ class Mutation:
 
 
 SYNC_POLICY = "the_application_syncs_automatically_prunes_and_heals"
+BUILD_AND_PUSH = "the_pipeline_builds_and_pushes_the_changed_services_image_to_the_registry"
+SHIPS_BY_SHA = "a_commit_to_apprepo_ships_an_image_tagged_with_its_commit_sha"
 HPAS = "hpas_guard_the_frontend_and_currencyservice"
 CRASH_ALERT = "a_crashlooping_pod_raises_a_slack_alert"
 JOURNEY = "a_short_headless_locust_run_covers_the_shopper_journey"
@@ -185,6 +191,26 @@ CATALOGUE: tuple[Mutation, ...] = (
         # The journey fails only where a CNI enforces the policies (not the lab's nodes yet, issue #30);
         # the flow check reads the policies themselves on every target.
         (NETWORK_FLOWS, JOURNEY),
+    ),
+    Mutation(
+        "images-tagged-by-branch",
+        "ci: tag images with the branch name",
+        ".gitlab-ci.yml",
+        replace_all("IMAGE_TAG: $CI_COMMIT_SHORT_SHA", "IMAGE_TAG: $CI_COMMIT_REF_SLUG"),
+        (BUILD_AND_PUSH, SHIPS_BY_SHA),
+        repo=APP_REPO,
+    ),
+    Mutation(
+        "push-without-credentials",
+        "ci: push anonymously, the registry is on the LAN",
+        "ci/push-images.sh",
+        replace_all(
+            'printf \'%s\' "$REGISTRY_PASSWORD" | crane auth login "$registry" -u "$REGISTRY_USER"'
+            " --password-stdin\n",
+            "",
+        ),
+        (BUILD_AND_PUSH,),
+        repo=APP_REPO,
     ),
     Mutation(
         "wrong-image-tag",

@@ -16,10 +16,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from provisioning import cicd
 from provisioning.lab import recipes
 
 ROOT = Path(__file__).resolve().parents[3]
-SOURCE = ROOT / "provisioning" / "cicd" / "app-repo"
+SOURCE = cicd.APP_REPO
 STANDIN = ROOT / "provisioning" / "lab" / "standin"
 BUILT_FROM_SOURCE = "frontend"  # the service the lab's pipeline really builds (from the stand-in's source)
 CACHE = recipes.CACHE_ROOT / "app-repo"
@@ -36,7 +37,7 @@ def _files(directory: Path) -> list[Path]:
 def digest() -> str:
     """A digest of every file the content is made from."""
     h = hashlib.sha256()
-    for base in (SOURCE, STANDIN):
+    for base in (cicd.app_source(), STANDIN):
         for path in _files(base):
             h.update(f"{base.name}/{path.relative_to(base)}\0".encode())
             h.update(path.read_bytes())
@@ -50,15 +51,15 @@ def content() -> Path:
         return tree
     partial = tree.with_name(tree.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    shutil.copytree(SOURCE, partial, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(cicd.app_source(), partial, ignore=shutil.ignore_patterns("__pycache__"))
     service = partial / "src" / BUILT_FROM_SOURCE
     for path in _files(STANDIN):
         target = service / path.relative_to(STANDIN)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, target)
     _vendor(service)
-    for stale in CACHE.iterdir():
-        if stale.name != partial.name:
+    for stale in CACHE.iterdir():  # a mutant's tree keeps the suite's own one (and goes when that changes)
+        if stale.name != partial.name and cicd.APP_SOURCE_ENV not in os.environ:
             shutil.rmtree(stale, ignore_errors=True)
     partial.rename(tree)
     return tree
