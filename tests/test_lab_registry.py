@@ -198,6 +198,16 @@ def test_htpasswd_line_is_bcrypt_for_that_password() -> None:
     assert bcrypt.checkpw(b"secret", hashed.encode()) and not bcrypt.checkpw(b"other", hashed.encode())
 
 
+def test_argocds_admin_hash_is_bcrypt_at_argocds_cost_for_that_password() -> None:
+    import bcrypt
+
+    from provisioning.lab.services import argocd
+
+    hashed = argocd._bcrypt("secret")  # read by Argo CD's Go bcrypt, as Distribution reads htpasswd_line's
+    assert hashed.startswith("$2b$10$")
+    assert bcrypt.checkpw(b"secret", hashed.encode()) and not bcrypt.checkpw(b"other", hashed.encode())
+
+
 def test_other_address_new_port_and_taken_port(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Not loopback's first address (the lab's registry listens on its bridge gateway): readiness is its
     own TLS check. A new port restarts it with a new config; a port held by another process is an error."""
