@@ -69,6 +69,7 @@ def test_layer2_ensure_twice_changes_nothing(lab: lab_status.Status) -> None:
 
 
 def test_status_command_shows_components_pids_ports_and_kubeconfig(lab: lab_status.Status) -> None:
+    now = lab_status.status()  # not the fixture's: the lab-wiping test may have restarted it since
     proc = subprocess.run(
         [sys.executable, "-m", "provisioning.lab", "status"],
         cwd=ROOT,
@@ -79,7 +80,7 @@ def test_status_command_shows_components_pids_ports_and_kubeconfig(lab: lab_stat
     assert proc.returncode == 0, proc.stderr
     assert "lab boutique-lab: ready" in proc.stdout
     assert str(layout.KUBECONFIG) in proc.stdout
-    for comp in lab.components:
+    for comp in now.components:
         assert f"pid {comp.pid}" in proc.stdout
         assert comp.address in proc.stdout
 
