@@ -31,8 +31,8 @@ Feature: Phase 7 - Terraform, Sealed Secrets, Locust and HPA
 
   @phase7 @nightly
   Scenario: A short headless Locust run covers the shopper journey
-    When Locust runs 10 users spawning 2 per second against the storefront for 60 seconds
-    Then every shopper task ran at least once: home, set currency, browse product, add to cart, view cart, checkout
+    When Locust starts 10 users spawning 2 per second against the storefront
+    Then every shopper task runs at least once within 60 seconds: home, set currency, browse product, add to cart, view cart, checkout
     And fewer than 1% of Locust's requests failed
 
   @phase7 @hpa @nightly

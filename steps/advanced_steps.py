@@ -133,20 +133,6 @@ def shoppers(kube: Kube, target: Target, app_ns: str, undo: UndoStack) -> Iterat
     holder.stop()
 
 
-LOCUST_RUN = (
-    "Locust runs {users:d} users spawning {rate:d} per second against the storefront for {seconds:d} seconds"
-)
-
-
-@when(parsers.parse(LOCUST_RUN))
-@touches(Touches.load_balancer, Touches.data_plane, Touches.monitoring)
-def locust_runs(
-    prometheus: Prometheus, app_ns: str, shoppers: load.Shoppers, users: int, rate: int, seconds: int
-) -> None:
-    session = shoppers.start(users, rate)
-    load.headroom(session.run_for(seconds), prometheus, app_ns)
-
-
 @when(parsers.parse("Locust starts {users:d} users spawning {rate:d} per second against the storefront"))
 @touches(Touches.load_balancer, Touches.data_plane)
 def locust_starts(shoppers: load.Shoppers, users: int, rate: int) -> None:
@@ -172,10 +158,11 @@ def locust_stops(shoppers: load.Shoppers, prometheus: Prometheus, app_ns: str) -
     load.headroom(shoppers.running, prometheus, app_ns)
 
 
-@then(parsers.parse("every shopper task ran at least once: {tasks}"))
+@then(parsers.parse("every shopper task runs at least once within {seconds:d} seconds: {tasks}"))
 @touches(Touches.data_plane)
-def tasks_ran(shoppers: load.Shoppers, tasks: str) -> None:
-    load.expect_tasks_ran(shoppers.running.snapshot(), [t.strip() for t in tasks.split(",")])
+def tasks_run(shoppers: load.Shoppers, execution: Execution, seconds: int, tasks: str) -> None:
+    took = load.expect_tasks_run_within(shoppers.running, [t.strip() for t in tasks.split(",")], seconds)
+    execution.timing("journey_covered_seconds", took, budget=seconds)
 
 
 @then("fewer than 1% of Locust's requests failed")

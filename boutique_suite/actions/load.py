@@ -294,9 +294,19 @@ def expect_sustained_rps(result: LoadResult, rps: float) -> None:
     )
 
 
-def expect_tasks_ran(result: LoadResult, tasks: list[str]) -> None:
-    missing = result.tasks_not_run(tasks)
-    assert not missing, f"shopper tasks that never ran: {missing} ({result.requests} requests in all)"
+def expect_tasks_run_within(session: LoadSession, tasks: list[str], seconds: float) -> float:
+    """Every one of ``tasks`` has run at least once within ``seconds`` of the load's start; the seconds
+    it took (the shoppers' random journeys decide when the last task first runs)."""
+
+    def probe() -> waits.Check:
+        result = session.snapshot()
+        missing = result.tasks_not_run(tasks)
+        detail = f"not run yet: {missing} ({result.requests} requests in all)"
+        return waits.pending(detail) if missing else waits.succeeded(f"{result.requests} requests in all")
+
+    left = seconds - (time.monotonic() - session.started_mono)
+    waits.until(probe, timeout=max(left, 1), interval=0.5, what="every shopper task run once")
+    return time.monotonic() - session.started_mono
 
 
 def expect_route_latencies(result: LoadResult) -> None:
