@@ -326,10 +326,19 @@ def execution(request: pytest.FixtureRequest) -> evidence.Execution:
 
 def pytest_bdd_before_step(request, feature, scenario, step, step_func) -> None:  # type: ignore[no-untyped-def]
     """Record what the step touches; a step touching what the target lacks skips with the reason."""
+    timings.step_started(request.node.nodeid)
     run = request.node.stash.setdefault(EXECUTION_KEY, evidence.Execution())
     absent = run.step(f"{step.keyword} {step.name}", declared(step_func))
     if absent:
         evidence.skip_scenario(request, "; ".join(absent))
+
+
+def pytest_bdd_after_step(request, feature, scenario, step, step_func, step_func_args) -> None:  # type: ignore[no-untyped-def]
+    timings.step_ended(request.node.nodeid, f"{step.keyword} {step.name}")
+
+
+def pytest_bdd_step_error(request, feature, scenario, step, step_func, step_func_args, exception) -> None:  # type: ignore[no-untyped-def]
+    timings.step_ended(request.node.nodeid, f"{step.keyword} {step.name}")
 
 
 @pytest.hookimpl(tryfirst=True)

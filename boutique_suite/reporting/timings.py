@@ -1,5 +1,6 @@
-"""Where a run's time goes: each layer's ensure, each scenario and test split into setup / call / teardown,
-each module of the suite's own tests in total. Written at session end as the run page ``timings.md`` (and
+"""Where a run's time goes: each layer's ensure, each scenario and test split into setup / call / teardown
+(a scenario also names the steps it spent longest in: what it waited on), each module of the suite's own
+tests in total. Written at session end as the run page ``timings.md`` (and
 ``reports/timings.json``); ``python -m boutique_suite.reporting.timings [N]`` prints the N slowest lines (CI:
 10).
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections import defaultdict
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,12 +21,39 @@ REPORTS = targets.REPORTS
 _PHASES: dict[str, dict[str, float]] = {}  # nodeid -> {setup|call|teardown: seconds}
 
 
+_STEPS: dict[str, list[tuple[str, float]]] = {}  # nodeid -> [(step, seconds)] in the order they ran
+_STEP_STARTED: dict[str, float] = {}
+LONGEST_STEPS = 3  # named per scenario
+STEP_WORTH_NAMING = 1.0  # seconds
+
+
 def record(nodeid: str, when: str, seconds: float) -> None:
     _PHASES.setdefault(nodeid, {})[when] = round(seconds, 2)
 
 
+def step_started(nodeid: str) -> None:
+    _STEP_STARTED[nodeid] = time.monotonic()
+
+
+def step_ended(nodeid: str, step: str) -> None:
+    """The step of ``nodeid`` that started last has ended (passed or failed)."""
+    if (started := _STEP_STARTED.pop(nodeid, None)) is not None:
+        _STEPS.setdefault(nodeid, []).append((step, round(time.monotonic() - started, 1)))
+
+
+def longest_steps(steps: list[tuple[str, float]]) -> str:
+    """The steps a scenario spent longest in, slowest first (' · longest steps: 24.6 s And ...; ...')."""
+    named = sorted((s for s in steps if s[1] >= STEP_WORTH_NAMING), key=lambda s: -s[1])[:LONGEST_STEPS]
+    if not named:
+        return ""
+    text = "; ".join(f"{seconds:.1f} s {step[:90]}" for step, seconds in named).replace("|", "/")
+    return f" · longest steps: {text}"
+
+
 def rows(
-    tests: Mapping[str, Mapping[str, float]], layers: Mapping[str, float]
+    tests: Mapping[str, Mapping[str, float]],
+    layers: Mapping[str, float],
+    steps: Mapping[str, list[tuple[str, float]]] | None = None,
 ) -> list[tuple[str, str, float, str]]:
     """(kind, name, seconds, split) for every layer, test and tests/ module, slowest first."""
     found = [("layer", name, round(seconds, 2), "ensure") for name, seconds in layers.items()]
@@ -32,6 +61,7 @@ def rows(
     for nodeid, phases in tests.items():
         total = sum(phases.values())
         split = " / ".join(f"{when} {phases.get(when, 0):.1f}" for when in ("setup", "call", "teardown"))
+        split += longest_steps((steps or {}).get(nodeid, []))
         kind = "scenario" if nodeid.startswith("steps/") else "test"
         found.append((kind, nodeid, round(total, 2), split))
         if kind == "test":
@@ -50,7 +80,7 @@ def publish(layers: Mapping[str, float], reports: Path = REPORTS) -> Path | None
     """reports/timings.json and the run page timings.md, from what this session recorded."""
     if not _PHASES and not layers:
         return None
-    return write(rows(_PHASES, layers), reports)
+    return write(rows(_PHASES, layers, _STEPS), reports)
 
 
 def write(table: list[tuple[str, str, float, str]], reports: Path = REPORTS) -> Path:
