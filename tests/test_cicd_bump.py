@@ -7,6 +7,9 @@ line, and two jobs racing: both bumps land, none is lost."""
 from __future__ import annotations
 
 import concurrent.futures
+import os
+import shlex
+import shutil
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -212,6 +215,37 @@ def test_concurrent_bumps_both_land(server: gitserver.GitServer, gitops_head: st
     final = images(str(pipeline.show_commit(server, "gitops-repo", head, OVERLAY)["content"]))
     assert final["registry.local/boutique/frontend"] == "aaaa1111"
     assert final["registry.local/boutique/cartservice"] == "bbbb2222"
+
+
+LOCKED = (
+    "remote: error: cannot lock ref 'refs/heads/main': is at 4031d1c0ffee4031d1c0ffee4031d1c0ffee4031 "
+    "but expected 1234567890abcdef1234567890abcdef12345678",
+    " ! [remote rejected] HEAD -> main (failed to update ref)",
+    "error: failed to push some refs to the gitops-repo",
+)
+
+
+def test_a_push_that_lost_the_ref_lock_is_retried_even_when_a_sha_holds_403(
+    server: gitserver.GitServer, app: Path, gitops_head: str, tmp_path: Path
+) -> None:
+    """What a concurrent push's loser reads from the server: a retry, never "refused" (a SHA that contains
+    403 is no HTTP 403; this was the CI flake of test_concurrent_bumps_both_land, about 1 race in 50)."""
+    shim, mark = tmp_path / "bin", tmp_path / "pushed-once"
+    shim.mkdir()
+    (shim / "git").write_text(
+        "#!/bin/sh\n"
+        'for a in "$@"; do [ "$a" = push ] && push=1; done\n'
+        f'if [ -n "$push" ] && [ ! -e {mark} ]; then touch {mark}\n'
+        + "".join(f"  echo {shlex.quote(line)} >&2\n" for line in LOCKED)
+        + "  exit 1\nfi\n"
+        f'exec {shutil.which("git")} "$@"\n'
+    )
+    (shim / "git").chmod(0o755)
+    path = os.pathsep.join([str(shim), str(pipeline.kustomize_dir()), os.environ["PATH"]])
+    result = bump(server, app, "frontend", "4031abcd" * 5, {"PATH": path})
+    assert mark.exists(), result.log  # the shim saw the push
+    assert result.passed, result.log
+    assert "push rejected" in result.log and "refused" not in result.log
 
 
 def test_a_push_that_outlasts_git_timeout_is_named_in_the_error(

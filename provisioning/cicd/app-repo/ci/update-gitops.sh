@@ -174,7 +174,9 @@ for attempt in $(seq 1 "$PUSH_ATTEMPTS"); do
     echo "GITOPS_COMMIT=$(git rev-parse HEAD)" >"$start_dir/update-gitops.env" # dotenv report
     exit 0
   fi
-  if grep -Eq 'hook declined|protected branch|denied|403' "$errors"; then
+  # HTTP 403 as git words it: a bare 403 also matches the SHAs in "cannot lock ref ...: is at <sha> but
+  # expected <sha>", which is a concurrent push to retry, not a refusal.
+  if grep -Eq 'hook declined|protected branch|denied|returned error: 403' "$errors"; then
     die "gitops-repo refused the push (protected branch or token without write access): $(git_problem)"
   fi
   if ! grep -Eq 'non-fast-forward|fetch first|\[rejected\]|\[remote rejected\]|failed to update ref|cannot lock ref' "$errors"; then
