@@ -50,6 +50,14 @@ def write_private(path: Path, data: bytes, mode: int = 0o600) -> None:
     os.replace(tmp, path)
 
 
+def bcrypt_hash(password: str, rounds: int = 10) -> str:
+    """A bcrypt hash of ``password``, as Distribution's htpasswd and Argo CD's admin.password read it (Go's
+    bcrypt; cost 10 is both tools' own)."""
+    import bcrypt
+
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()
+
+
 def ensure_ca(directory: Path, crt_name: str = "ca.crt", key_name: str = "ca.key") -> CA:
     """The platform CA in ``directory``, made when its certificate or key is missing. Made under a lock
     beside the directory: the git server and the registry may ask for it at the same time."""

@@ -20,8 +20,6 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-import bcrypt
-
 from boutique_suite.clients.argocd import ArgoCDClient, ArgoCDUnavailable
 from boutique_suite.run import waits
 from provisioning import argocd_bootstrap
@@ -103,7 +101,7 @@ def _admin_password_hash() -> str:
 def _bcrypt(password: str) -> str:
     """The hash argocd-secret's admin.password holds: bcrypt at Argo CD's own cost (``argocd account bcrypt``
     gives the same, but would put the password on a command line)."""
-    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(10)).decode()
+    return pki.bcrypt_hash(password)
 
 
 def _kept_secret(name: str) -> str:

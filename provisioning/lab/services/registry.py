@@ -118,7 +118,7 @@ def credentials(state: Path = LOCAL_STATE) -> tuple[str, str]:
 
 def htpasswd_line(username: str, password: str, rounds: int = 10) -> str:
     """One line of the htpasswd file Distribution reads (bcrypt only)."""
-    return f"{username}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()}\n"
+    return f"{username}:{pki.bcrypt_hash(password, rounds)}\n"
 
 
 def _ensure_htpasswd(state: Path, username: str, password: str) -> Path:
